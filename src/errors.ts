@@ -1,0 +1,39 @@
+/**
+ * Typed errors, one class per layer. Translation into HTTP statuses and JSON-RPC codes happens
+ * only in the REST and Electrum servers; everything below throws these.
+ */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** A JSON-RPC error returned by bitcoind, shown as electrs shows it: `<method> RPC error <code>: <message>`. */
+export class DaemonError extends Error {
+  override name = "DaemonError";
+  constructor(
+    readonly method: string,
+    readonly code: number,
+    readonly rpcMessage: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`${method} RPC error ${code}: ${rpcMessage}`, options);
+  }
+}
+
+/** The node could not be reached (connection refused, reset, timeout, bad HTTP status). */
+export class DaemonUnreachableError extends Error {
+  override name = "DaemonUnreachableError";
+}
+
+/** The on-disk index cannot be used as it is (wrong schema version, other network, corruption). */
+export class StoreError extends Error {
+  override name = "StoreError";
+}
+
+/** Block data is malformed or inconsistent (truncated tx, bad varint, missing prevout). */
+export class ParseError extends Error {
+  override name = "ParseError";
+}
+
+export class ChainError extends Error {
+  override name = "ChainError";
+}
