@@ -1,0 +1,72 @@
+/**
+ * Byte helpers. Naming rule for the whole code base: a `Uint8Array` hash is in internal (wire)
+ * byte order; a `…Hex` string of a txid or block hash is the reversed display order that RPC,
+ * Esplora and Electrum show.
+ */
+import { ParseError } from "../errors.ts";
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+
+export function bytesToHex(bytes: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i++) out += HEX[bytes[i]!];
+  return out;
+}
+
+/** Natural-order hex to bytes; throws ParseError on odd length or a non-hex character. */
+export function hexToBytes(hex: string): Uint8Array {
+  if (hex.length % 2 !== 0) throw new ParseError(`hex string has odd length ${hex.length}`);
+  const out = new Uint8Array(hex.length / 2);
+  for (let i = 0; i < out.length; i++) {
+    const hi = nibble(hex.charCodeAt(2 * i));
+    const lo = nibble(hex.charCodeAt(2 * i + 1));
+    if (hi < 0 || lo < 0) throw new ParseError(`invalid hex character at ${2 * i}`);
+    out[i] = (hi << 4) | lo;
+  }
+  return out;
+}
+
+function nibble(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48; // 0-9
+  if (c >= 97 && c <= 102) return c - 87; // a-f
+  if (c >= 65 && c <= 70) return c - 55; // A-F
+  return -1;
+}
+
+/** A reversed copy. */
+export function reversed(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) out[i] = bytes[bytes.length - 1 - i]!;
+  return out;
+}
+
+/** Internal-order hash bytes → display hex (txid, block hash). */
+export function hashToHex(hash: Uint8Array): string {
+  let out = "";
+  for (let i = hash.length - 1; i >= 0; i--) out += HEX[hash[i]!];
+  return out;
+}
+
+/** Display hex (txid, block hash) → internal-order bytes; requires exactly 64 hex characters. */
+export function hexToHash(hex: string): Uint8Array {
+  if (hex.length !== 64) throw new ParseError(`hash must be 64 hex characters, got ${hex.length}`);
+  return reversed(hexToBytes(hex));
+}
+
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
