@@ -1,0 +1,16 @@
+/** The regtest genesis block, byte for byte: every chain the generator writes starts with it. */
+import { concatBytes, hexToBytes } from "../../src/bitcoin/bytes.ts";
+
+const HEADER_HEX =
+  "0100000000000000000000000000000000000000000000000000000000000000000000003ba3edfd7a7b12b27ac72c3e67768f617fc81bc3888a51323a9fb8aa4b1e5e4adae5494dffff7f2002000000";
+
+/** Satoshi's coinbase ("The Times 03/Jan/2009 …"), shared by all networks. */
+const COINBASE_HEX =
+  "01000000010000000000000000000000000000000000000000000000000000000000000000ffffffff4d04ffff001d0104455468652054696d65732030332f4a616e2f32303039204368616e63656c6c6f72206f6e206272696e6b206f66207365636f6e64206261696c6f757420666f722062616e6b73ffffffff0100f2052a01000000434104678afdb0fe5548271967f1a67130b7105cd6a828e03909a67962e0ea1f61deb649f6bc3f4cef38c4f35504e51ec112de5c384df7ba0b8d578a4c702b6bf11d5fac00000000";
+
+export const REGTEST_GENESIS_HASH_HEX = "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206";
+export const GENESIS_TIME = 1296688602;
+
+export function regtestGenesisBlock(): Uint8Array {
+  return concatBytes(hexToBytes(HEADER_HEX), Uint8Array.of(1), hexToBytes(COINBASE_HEX));
+}

@@ -1,0 +1,60 @@
+/**
+ * parseBlock throughput on one core. Builds (in memory) a ~2000-tx block from the regtest
+ * fixture's real transactions (mostly P2WPKH spends, like mainnet), each varied in its lock time
+ * so every txid differs, then parses it repeatedly until ≥ 1M txs have gone through.
+ *
+ *   bun bench/parse-bench.ts [totalTxs]
+ */
+import { parseBlock, parseTxExact } from "../src/bitcoin/block.ts";
+import { concatBytes, hexToBytes } from "../src/bitcoin/bytes.ts";
+import expected from "../test/fixtures/regtest-core30/expected.json" with { type: "json" };
+
+const TXS_PER_BLOCK = 2000;
+const totalTarget = Number(process.argv[2] ?? 1_000_000);
+
+function varint(n: number): Uint8Array {
+  if (n < 0xfd) return Uint8Array.of(n);
+  if (n <= 0xffff) return Uint8Array.of(0xfd, n & 0xff, n >> 8);
+  return Uint8Array.of(0xfe, n & 0xff, (n >> 8) & 0xff, (n >> 16) & 0xff, n >>> 24);
+}
+
+function buildBlock(): Uint8Array {
+  const all = Object.values(expected.txs).map((t) => hexToBytes(t.hex));
+  const coinbase = all.find((raw) => parseTxExact(raw).isCoinbase);
+  // Leave out the fixture's 250-input consolidation and the like: mainnet blocks are mostly small txs.
+  const pool = all.filter((raw) => raw.length <= 2000 && !parseTxExact(raw).isCoinbase);
+  if (coinbase === undefined || pool.length === 0) throw new Error("fixture has no usable txs");
+  const parts: Uint8Array[] = [hexToBytes(expected.blocks[1]!.header), varint(TXS_PER_BLOCK), coinbase];
+  for (let i = 1; i < TXS_PER_BLOCK; i++) {
+    const tx = pool[i % pool.length]!.slice();
+    new DataView(tx.buffer).setUint32(tx.length - 4, i, true); // lock time: distinct txids
+    parts.push(tx);
+  }
+  return concatBytes(...parts);
+}
+
+const block = buildBlock();
+const first = parseBlock(block);
+const segwit = first.txs.filter((t) => t.hasWitness).length;
+console.log(
+  `block: ${first.txs.length} txs (${segwit} segwit), ${block.length} bytes, weight ${first.weight}, ` +
+    `avg ${(block.length / first.txs.length).toFixed(0)} B/tx`,
+);
+
+// Warm-up so the JIT has compiled the hot path before timing.
+for (let i = 0; i < 50; i++) parseBlock(block);
+
+const rounds = Math.ceil(totalTarget / first.txs.length);
+let sink = 0;
+const t0 = Bun.nanoseconds();
+for (let i = 0; i < rounds; i++) {
+  const b = parseBlock(block);
+  // Touch txid and outputs so nothing is optimised away.
+  for (const tx of b.txs) sink += tx.txid[0]! + tx.outputs.length;
+}
+const seconds = (Bun.nanoseconds() - t0) / 1e9;
+const txs = rounds * first.txs.length;
+console.log(
+  `parsed ${txs} txs in ${seconds.toFixed(3)} s: ${(txs / seconds / 1e6).toFixed(2)} M tx/s, ` +
+    `${((rounds * block.length) / seconds / 1e6).toFixed(0)} MB/s (sink ${sink % 10})`,
+);

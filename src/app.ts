@@ -1,0 +1,193 @@
+/**
+ * Wiring only (electrs' bin/electrs.rs): config → metrics → node → store → initial sync → servers →
+ * main loop → clean shutdown. Every part is built here and passed to the parts that use it.
+ */
+import { existsSync } from "node:fs";
+import { NETWORKS } from "./bitcoin/network.ts";
+import { formatAddr, formatConfig, type Config } from "./config.ts";
+import { listBlkFiles } from "./daemon/blkfiles.ts";
+import { fromCookieFile, fromUserPass, type AuthSource } from "./daemon/cookie.ts";
+import { checkNode } from "./daemon/node-check.ts";
+import { DaemonClient } from "./daemon/rpc.ts";
+import { offlineSource, openBlkFileIndex, rpcSource, type ChainSource } from "./daemon/sources.ts";
+import { subscribeHashblock } from "./daemon/zmq.ts";
+import { Indexer, type SyncMetrics } from "./index/sync.ts";
+import { describeError, type Logger } from "./log.ts";
+import { createMetrics, type Metrics } from "./metrics/metrics.ts";
+import { startMetricsServer, type MetricsServer } from "./metrics/server.ts";
+import { openDb, type Db } from "./store/db.ts";
+import { NAME, VERSION } from "./version.ts";
+import { Waiter } from "./waiter.ts";
+
+/** How long a node that refuses connections is waited for at start before giving up. */
+const STARTUP_UNREACHABLE_MS = 30_000;
+/** Shutdown must finish within 5 s; what is still running after this is abandoned. */
+const SHUTDOWN_GRACE_MS = 4_000;
+
+export interface App {
+  /** Resolves with the exit code once the app has stopped. */
+  readonly done: Promise<number>;
+  readonly waiter: Waiter;
+}
+
+/** Things that must be closed on the way out, in reverse order of opening. */
+class Closer {
+  private readonly items: { name: string; close: () => unknown }[] = [];
+  add(name: string, close: () => unknown): void {
+    this.items.push({ name, close });
+  }
+  async closeAll(log: Logger): Promise<void> {
+    for (const item of this.items.reverse()) {
+      try {
+        await item.close();
+      } catch (err) {
+        log.warn(`closing ${item.name}: ${describeError(err)}`);
+      }
+    }
+    this.items.length = 0;
+  }
+}
+
+export function syncMetricsOf(m: Metrics): SyncMetrics {
+  return {
+    observeStep: (step, seconds) => m.index.observe(step as never, seconds),
+    setTipHeight: (h) => {
+      m.tip.set(h);
+      m.sync.setIndexedHeight(h);
+    },
+    addIndexedTxs: (n) => m.sync.addTxs(n),
+    setProgress: (p) => m.sync.setProgress(p),
+  };
+}
+
+export function startApp(config: Config, log: Logger): App {
+  const waiter = new Waiter();
+  const done = run(config, log, waiter);
+  return { done, waiter };
+}
+
+async function run(config: Config, log: Logger, waiter: Waiter): Promise<number> {
+  const closer = new Closer();
+  const unwire = waiter.installSignals((name) => log.info(`received ${name}`));
+  closer.add("signal handlers", unwire);
+  try {
+    log.info(`starting ${NAME} ${VERSION}`);
+    log.info(`config: ${formatConfig(config)}`);
+    const network = NETWORKS[config.network];
+    const metrics = createMetrics({ processCollector: true });
+
+    const monitoring: MetricsServer = startMetricsServer({ addr: config.monitoringAddr, metrics, log: log.child("metrics") });
+    closer.add("metrics server", () => monitoring.stop());
+    log.info(`serving Prometheus metrics on ${monitoring.url}`);
+
+    let source: ChainSource;
+    let rpc: DaemonClient | null = null;
+    const db: Db = openDb({ dir: config.dbPath, network: config.network, log });
+    closer.add("database", () => db.close());
+    const indexer = new Indexer(db, log.child("index"), syncMetricsOf(metrics), { indexUnspendables: config.indexUnspendables });
+    closer.add("indexer", () => indexer.close());
+
+    if (config.offline) {
+      if (listBlkFiles(config.blocksDir).length === 0) {
+        throw new Error(`--offline needs Bitcoin Core's blk*.dat files, and ${config.blocksDir} has none (set --blocks-dir)`);
+      }
+      const files = openBlkFileIndex(config.blocksDir, network.magic, log.child("blkfiles"));
+      const offline = offlineSource(files, network.genesisHashHex, log.child("blkfiles"));
+      offline.refresh();
+      source = offline;
+      log.info(`offline mode: following the most-work chain of the blk files in ${config.blocksDir} (no node)`);
+    } else {
+      const auth: AuthSource = config.cookie ? fromUserPass(`${config.cookie.user}:${config.cookie.password}`) : fromCookieFile(config.cookieFile);
+      rpc = new DaemonClient({
+        url: `http://${formatAddr(config.daemonRpcAddr)}`,
+        auth,
+        parallelism: config.daemonParallelism,
+        log: log.child("daemon"),
+        metrics: metrics.daemon,
+        retry: { initialDelayMs: 100, maxDelayMs: 3000, giveUpAfterMs: STARTUP_UNREACHABLE_MS },
+        requestTimeoutMs: config.daemonRpcTimeoutMs,
+      });
+      const client = rpc;
+      closer.add("daemon client", () => client.close());
+      const info = await checkNode(rpc, log.child("daemon"), { pollMs: 5000, signal: waiter.signal, expectedNetwork: config.network });
+      log.info(`connected to ${info.subversion} (${info.chain}) at ${formatAddr(config.daemonRpcAddr)}, ${info.blocks} blocks`);
+      // Past start-up, a node that goes away is waited for (electrs retries forever), with a log line.
+      rpc.setRetryPolicy({ initialDelayMs: 100, maxDelayMs: 3000 });
+      source = chooseRpcSource(config, indexer, rpc, network.magic, log);
+    }
+    closer.add("block source", () => source.close());
+
+    if (config.zmqAddr) {
+      const zmq = subscribeHashblock({
+        addr: formatAddr(config.zmqAddr),
+        log: log.child("zmq"),
+        onBlockHash: (hashHex) => {
+          log.debug(`zmq hashblock ${hashHex}`);
+          waiter.wake();
+        },
+      });
+      closer.add("zmq subscriber", () => zmq.close());
+    }
+
+    // Initial sync: blocks until the index reaches the tip (or shutdown is asked for).
+    await indexer.update(source, waiter.signal);
+    if (waiter.stopping) return await shutdown(closer, log);
+    if (rpc && source.name === "blk files") {
+      // electrs' rule: once the initial sync is done, new blocks come over RPC.
+      source.close();
+      source = rpcSource({ rpc, log: log.child("fetch") });
+    }
+    log.info(`index ready at height ${indexer.chain.tipHeight}`);
+    log.info(`startup complete: metrics on ${monitoring.url}`);
+
+    // Main loop (electrs' main loop): wait 5 s, or less on a block notification; sync; repeat.
+    const loopSource = () => source;
+    while (!waiter.stopping) {
+      metrics.mainLoop.inc();
+      const why = await waiter.wait(config.mainLoopDelayMs);
+      if (why === "stop") break;
+      try {
+        const s = loopSource();
+        if ("refresh" in s && typeof s.refresh === "function") (s as { refresh(): void }).refresh();
+        const r = await indexer.update(s, waiter.signal);
+        if (r.blocksAdded || r.blocksRemoved) {
+          log.info(`new tip: height ${r.tipHeight} (${r.blocksAdded} blocks added${r.blocksRemoved ? `, ${r.blocksRemoved} removed by a reorg` : ""})`);
+        }
+      } catch (err) {
+        if (waiter.stopping) break;
+        log.error(`update failed, retrying after the next wait: ${describeError(err)}`);
+      }
+    }
+    return await shutdown(closer, log);
+  } catch (err) {
+    log.error(describeError(err));
+    await closer.closeAll(log);
+    return 1;
+  }
+}
+
+function chooseRpcSource(config: Config, indexer: Indexer, rpc: DaemonClient, magic: number, log: Logger): ChainSource {
+  const started = indexer.initialSyncSource;
+  const useFiles =
+    !indexer.initialSyncDone &&
+    !config.jsonrpcImport &&
+    started !== "bitcoind RPC" &&
+    existsSync(config.blocksDir) &&
+    listBlkFiles(config.blocksDir).length > 0;
+  if (useFiles) {
+    const files = openBlkFileIndex(config.blocksDir, magic, log.child("blkfiles"));
+    files.refresh();
+    return rpcSource({ rpc, log: log.child("fetch"), files });
+  }
+  if (!indexer.initialSyncDone && !config.jsonrpcImport && started === null) {
+    log.warn(`no blk*.dat files in ${config.blocksDir}: the initial sync fetches every block over RPC`);
+  }
+  return rpcSource({ rpc, log: log.child("fetch") });
+}
+
+async function shutdown(closer: Closer, log: Logger): Promise<number> {
+  const timer = new Promise<void>((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS).unref());
+  await Promise.race([closer.closeAll(log), timer]);
+  log.info("server stopped");
+  return 0;
+}

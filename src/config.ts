@@ -1,0 +1,527 @@
+/**
+ * Command line and environment → one frozen `Config`. The only module that reads argv or env.
+ *
+ * Everything derives from the OPTIONS table below (flag, env var, type, default, help, validator):
+ * the argv parser, the ELECTRS_* environment variables, the defaults and `--help`. Flags, defaults
+ * and default ports are electrs' (spec §3); a bad value fails at startup with one line naming the
+ * flag or variable. Precedence: command line, then environment, then default.
+ */
+import { isIP } from "node:net";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { NETWORK_NAMES, NETWORKS, parseNetworkName, type NetworkName, type NetworkParams } from "./bitcoin/network.ts";
+import { ConfigError } from "./errors.ts";
+import { NAME, VERSION } from "./version.ts";
+
+// ---------------------------------------------------------------------------------------------
+// Public types
+
+export interface SocketAddr {
+  /** IP literal or hostname; IPv6 without brackets (as Bun.serve and fetch want it). */
+  readonly host: string;
+  readonly port: number;
+}
+
+/** bitcoind RPC credentials from --cookie. JSON and inspection show the user only. */
+export interface Auth {
+  readonly user: string;
+  readonly password: string;
+}
+
+export interface Config {
+  readonly network: NetworkName;
+  /** --db-dir as given. */
+  readonly dbDir: string;
+  /** Where the index lives: <db-dir>/<network>. */
+  readonly dbPath: string;
+  /** bitcoind's data directory with the network subdirectory appended (always, as electrs does). */
+  readonly daemonDir: string;
+  readonly blocksDir: string;
+  /** Fixed credentials; when null the client reads `cookieFile` on each request. */
+  readonly cookie: Auth | null;
+  readonly cookieFile: string;
+  readonly daemonRpcAddr: SocketAddr;
+  readonly daemonParallelism: number;
+  readonly daemonRpcTimeoutMs: number;
+  readonly electrumRpcAddr: SocketAddr;
+  readonly httpAddr: SocketAddr;
+  readonly monitoringAddr: SocketAddr;
+  readonly jsonrpcImport: boolean;
+  /** No node: follow the most-work chain of the blk files in --blocks-dir (electrs-bun only). */
+  readonly offline: boolean;
+  readonly zmqAddr: SocketAddr | null;
+  readonly precacheScripts: string | null;
+  readonly addressSearch: boolean;
+  readonly indexUnspendables: boolean;
+  readonly cors: string | null;
+  readonly utxosLimit: number;
+  readonly electrumTxsLimit: number;
+  readonly electrumBanner: string;
+  readonly mainLoopDelayMs: number;
+  /** Number of -v: 0 info, 1 debug, 2+ trace. */
+  readonly verbosity: number;
+  readonly timestamp: boolean;
+}
+
+export type ParseResult =
+  | { readonly kind: "run"; readonly config: Config }
+  | { readonly kind: "help"; readonly text: string }
+  | { readonly kind: "version"; readonly text: string };
+
+export interface ParseOptions {
+  /** Home directory for the ~/.bitcoin default and ~ expansion; else $HOME, else the OS's. */
+  home?: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The option table
+
+/** What a derived default may depend on; filled in table order (network and daemon-dir first). */
+interface Ctx {
+  readonly home: string;
+  readonly network: NetworkParams;
+  /** --daemon-dir with the network subdirectory. */
+  readonly daemonDir: string;
+}
+
+/** A default computed from other options; `text` is what --help shows. */
+class Derived<T> {
+  constructor(
+    readonly text: string,
+    readonly compute: (ctx: Ctx) => T,
+  ) {}
+}
+
+/** Thrown by validators with what was expected; turned into a ConfigError naming the source. */
+class Invalid extends Error {}
+
+/**
+ * value: takes an argument. switch: present or not (env: a boolean). count: repeatable, counted
+ * (env: a number). action: --help/--version, which stop parsing and have no env var.
+ */
+type Kind = "value" | "switch" | "count" | "action";
+
+interface OptionSpec<T> {
+  readonly long: string | null;
+  readonly short: string | null;
+  readonly env: string | null;
+  /** Extra variables honoured after `env`, e.g. electrs' own DAEMON_READ_TIMEOUT. */
+  readonly envAliases: readonly string[];
+  readonly kind: Kind;
+  readonly metavar: string;
+  readonly help: string;
+  readonly default: T | Derived<T>;
+  /** Never echo the value (in errors or the startup line). */
+  readonly secret: boolean;
+  /** Validates one string from argv or env. */
+  readonly parse: (raw: string, home: string) => T;
+}
+
+interface Extra {
+  secret?: boolean;
+  envAliases?: readonly string[];
+}
+
+const envName = (long: string): string => `ELECTRS_${long.toUpperCase().replaceAll("-", "_")}`;
+
+function value<T>(long: string, metavar: string, parse: OptionSpec<T>["parse"], def: T | Derived<T>, help: string, extra: Extra = {}): OptionSpec<T> {
+  return { long, short: null, env: envName(long), envAliases: extra.envAliases ?? [], kind: "value", metavar, help, default: def, secret: extra.secret ?? false, parse };
+}
+
+function optional<T>(long: string, metavar: string, parse: OptionSpec<T>["parse"], help: string, extra: Extra = {}): OptionSpec<T | null> {
+  return value<T | null>(long, metavar, parse, null, help, extra);
+}
+
+function switchOpt(long: string, help: string): OptionSpec<boolean> {
+  return { long, short: null, env: envName(long), envAliases: [], kind: "switch", metavar: "", help, default: false, secret: false, parse: parseBool };
+}
+
+function action(long: string, short: string, help: string): OptionSpec<boolean> {
+  return { long, short, env: null, envAliases: [], kind: "action", metavar: "", help, default: false, secret: false, parse: parseBool };
+}
+
+const derived = <T>(text: string, compute: (ctx: Ctx) => T): Derived<T> => new Derived(text, compute);
+const local = (port: number): SocketAddr => ({ host: "127.0.0.1", port });
+
+/** Order matters: network and daemonDir come first because later defaults derive from them. */
+const OPTIONS = {
+  network: value<NetworkName>("network", "NETWORK", parseNetwork, "mainnet", `Bitcoin network: ${NETWORK_NAMES.join(", ")}`),
+  daemonDir: value("daemon-dir", "PATH", parsePath, derived("~/.bitcoin", (c) => join(c.home, ".bitcoin")),
+    "bitcoind's data directory; the network subdirectory (testnet3, testnet4, regtest, signet) is always appended, as in electrs"),
+  dbDir: value("db-dir", "PATH", parsePath, "./db", "Directory for the index, which lives in <db-dir>/<network>"),
+  blocksDir: value("blocks-dir", "PATH", parsePath, derived("<daemon-dir>/blocks", (c) => join(c.daemonDir, "blocks")),
+    "Directory of bitcoind's blk*.dat files (read during the initial sync)"),
+  cookie: optional("cookie", "USER:PASSWORD", parseAuth, "bitcoind RPC credentials; without it the cookie file is read on each request", { secret: true }),
+  cookieFile: value("cookie-file", "PATH", parsePath, derived("<daemon-dir>/.cookie", (c) => join(c.daemonDir, ".cookie")),
+    "bitcoind's RPC cookie file"),
+  daemonRpcAddr: value("daemon-rpc-addr", "ADDR", parseSocketAddr, derived("127.0.0.1:<network's RPC port>", (c) => local(c.network.ports.daemonRpc)),
+    "bitcoind JSON-RPC address"),
+  daemonParallelism: value("daemon-parallelism", "N", parsePositiveInt, 4, "Parallel RPC requests for bulk fetches"),
+  daemonRpcTimeout: value("daemon-rpc-timeout", "SECS", parsePositiveInt, 600, "Timeout of one bitcoind RPC request, in seconds",
+    { envAliases: ["DAEMON_READ_TIMEOUT"] }),
+  electrumRpcAddr: value("electrum-rpc-addr", "ADDR", parseSocketAddr, derived("127.0.0.1:<network's Electrum port>", (c) => local(c.network.ports.electrum)),
+    "Electrum RPC listen address"),
+  httpAddr: value("http-addr", "ADDR", parseSocketAddr, derived("127.0.0.1:<network's HTTP port>", (c) => local(c.network.ports.http)),
+    "Esplora REST listen address"),
+  monitoringAddr: value("monitoring-addr", "ADDR", parseSocketAddr, derived("127.0.0.1:<network's monitoring port>", (c) => local(c.network.ports.monitoring)),
+    "Prometheus metrics listen address"),
+  jsonrpcImport: switchOpt("jsonrpc-import", "Fetch blocks over JSON-RPC instead of reading blk*.dat files, also for the initial sync"),
+  offline: switchOpt("offline", "No node: index the most-work chain found in the blk*.dat files of --blocks-dir, and follow them as they grow"),
+  zmqAddr: optional("zmq-addr", "ADDR", parseSocketAddr, "bitcoind's ZMQ address; new blocks (hashblock) wake the main loop"),
+  precacheScripts: optional("precache-scripts", "FILE", parsePath, "File of `type,value` lines (address, scripthash, scriptpubkey) whose stats are computed at startup"),
+  addressSearch: switchOpt("address-search", "Index addresses for prefix search (/address-prefix)"),
+  indexUnspendables: switchOpt("index-unspendables", "Also index provably unspendable outputs (OP_RETURN) in the history"),
+  cors: optional("cors", "ORIGIN", parseText, "Value of the Access-Control-Allow-Origin header on REST responses"),
+  utxosLimit: value("utxos-limit", "N", parseNonNegativeInt, 500, "Maximum UTXOs returned for one script (REST and Electrum)"),
+  electrumTxsLimit: value("electrum-txs-limit", "N", parseNonNegativeInt, 500, "Maximum history transactions for one script over Electrum"),
+  electrumBanner: value("electrum-banner", "TEXT", parseText, `Welcome to ${NAME} ${VERSION}`, "Electrum server banner"),
+  mainLoopDelay: value("main-loop-delay", "MS", parseNonNegativeInt, 5000, "Main loop wait between polls of bitcoind, in milliseconds (SIGUSR1 or ZMQ cut it short)"),
+  verbosity: {
+    long: null, short: "v", env: "ELECTRS_VERBOSITY", envAliases: [], kind: "count", metavar: "", default: 0, secret: false,
+    parse: parseNonNegativeInt, help: "More log output: -v debug, -vv trace (repeatable; env: a count)",
+  } satisfies OptionSpec<number>,
+  timestamp: switchOpt("timestamp", "Prefix log lines with a millisecond timestamp"),
+  version: action("version", "V", "Print the version and exit"),
+  help: action("help", "h", "Print this help and exit"),
+};
+
+type Key = keyof typeof OPTIONS;
+type Values = { [K in Key]: (typeof OPTIONS)[K] extends OptionSpec<infer T> ? T : never };
+const KEYS = Object.keys(OPTIONS) as Key[];
+
+/** The table as plain data, for tests (every flag listed in --help, env names). */
+export function optionTable(): readonly { long: string | null; short: string | null; env: string | null; kind: Kind }[] {
+  return KEYS.map((k) => ({ long: OPTIONS[k].long, short: OPTIONS[k].short, env: OPTIONS[k].env, kind: OPTIONS[k].kind }));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Validators: return the typed value or throw Invalid(what was expected)
+
+function parseNetwork(raw: string): NetworkName {
+  try {
+    return parseNetworkName(raw);
+  } catch {
+    throw new Invalid(`one of ${NETWORK_NAMES.join(", ")}`);
+  }
+}
+
+/** A leading ~ is expanded because env files and `--flag=~/x` in some shells leave it as is. */
+function parsePath(raw: string, home: string): string {
+  if (raw === "") throw new Invalid("a path");
+  if (raw === "~") return home;
+  return raw.startsWith("~/") ? join(home, raw.slice(2)) : raw;
+}
+
+function parseText(raw: string): string {
+  return raw;
+}
+
+function parseAuth(raw: string): Auth {
+  const colon = raw.indexOf(":");
+  if (colon <= 0) throw new Invalid("USER:PASSWORD");
+  return makeAuth(raw.slice(0, colon), raw.slice(colon + 1));
+}
+
+/** The password is not enumerable and JSON/inspect render `user:<redacted>`, so logging a Config cannot leak it. */
+function makeAuth(user: string, password: string): Auth {
+  const auth = { user } as { user: string; password: string };
+  const redacted = `${user}:<redacted>`;
+  Object.defineProperties(auth, {
+    password: { value: password, enumerable: false },
+    toJSON: { value: () => redacted, enumerable: false },
+    [Symbol.for("nodejs.util.inspect.custom")]: { value: () => redacted, enumerable: false },
+  });
+  return auth;
+}
+
+const INT_RE = /^\d+$/;
+
+function parseNonNegativeInt(raw: string): number {
+  const n = INT_RE.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n)) throw new Invalid("a non-negative integer");
+  return n;
+}
+
+function parsePositiveInt(raw: string): number {
+  const n = INT_RE.test(raw) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw new Invalid("a positive integer");
+  return n;
+}
+
+const TRUE_WORDS = new Set(["1", "true", "yes", "on"]);
+const FALSE_WORDS = new Set(["0", "false", "no", "off"]);
+
+function parseBool(raw: string): boolean {
+  const word = raw.toLowerCase();
+  if (TRUE_WORDS.has(word)) return true;
+  if (FALSE_WORDS.has(word)) return false;
+  throw new Invalid("a boolean (1, 0, true, false, yes, no, on, off)");
+}
+
+const ADDR_EXPECTED = "HOST:PORT, e.g. 127.0.0.1:50001, 0.0.0.0:0 or [::1]:50001";
+const HOSTNAME_RE = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+
+/** "host:port", "[v6]:port"; hostnames are allowed (electrs resolves them). Port 0 binds any free port. */
+export function parseSocketAddr(raw: string): SocketAddr {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(raw) ?? /^([^:[\]]+):(\d+)$/.exec(raw);
+  const host = m?.[1];
+  const port = m?.[2];
+  if (host === undefined || port === undefined) throw new Invalid(ADDR_EXPECTED);
+  if (!validHost(host, raw.startsWith("["))) throw new Invalid(ADDR_EXPECTED);
+  const n = Number(port);
+  if (port.length > 5 || n > 65535) throw new Invalid(`a port from 0 to 65535 in ${ADDR_EXPECTED}`);
+  return { host, port: n };
+}
+
+function validHost(host: string, bracketed: boolean): boolean {
+  if (bracketed) return isIP(host) === 6;
+  // All digits and dots must be a real IPv4 address, not a "hostname" like 300.1.1.1.
+  if (/^[\d.]+$/.test(host)) return isIP(host) === 4;
+  return HOSTNAME_RE.test(host);
+}
+
+/** "127.0.0.1:50001", "[::1]:50001". */
+export function formatAddr(addr: SocketAddr): string {
+  return isIP(addr.host) === 6 ? `[${addr.host}]:${addr.port}` : `${addr.host}:${addr.port}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// argv
+
+interface Hit {
+  /** How the user spelled it, for error messages. */
+  readonly source: string;
+  readonly raw: string | null;
+  readonly count: number;
+}
+
+const BY_LONG = new Map(KEYS.flatMap((k) => (OPTIONS[k].long ? [[OPTIONS[k].long, k] as const] : [])));
+const BY_SHORT = new Map(KEYS.flatMap((k) => (OPTIONS[k].short ? [[OPTIONS[k].short, k] as const] : [])));
+
+const unknownFlag = (flag: string) => new ConfigError(`unknown flag ${flag} (see --help)`);
+
+/** A following token that looks like a flag is not taken as a value (use --flag=-x for that). */
+const looksLikeFlag = (token: string): boolean => token.length > 1 && token.startsWith("-");
+
+function scanArgv(argv: readonly string[]): Map<Key, Hit> {
+  const hits = new Map<Key, Hit>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg.startsWith("--") && arg.length > 2) {
+      const next = argv[i + 1];
+      if (scanLong(arg, next, hits)) i++;
+    } else if (/^-[^-]/.test(arg)) {
+      scanShortCluster(arg, hits);
+    } else {
+      throw new ConfigError(`unexpected argument "${arg}" (see --help)`);
+    }
+  }
+  return hits;
+}
+
+/** Records one `--flag`, `--flag=value` or `--flag value`; returns whether `next` was consumed. */
+function scanLong(arg: string, next: string | undefined, hits: Map<Key, Hit>): boolean {
+  const eq = arg.indexOf("=");
+  const flag = eq < 0 ? arg : arg.slice(0, eq);
+  const key = BY_LONG.get(flag.slice(2));
+  if (key === undefined) throw unknownFlag(flag);
+  const spec = OPTIONS[key];
+  if (spec.kind !== "value") {
+    if (eq >= 0) throw new ConfigError(`${flag} takes no value`);
+    bump(hits, key, flag);
+    return false;
+  }
+  if (hits.has(key)) throw new ConfigError(`${flag} given more than once`);
+  if (eq >= 0) {
+    hits.set(key, { source: flag, raw: arg.slice(eq + 1), count: 1 });
+    return false;
+  }
+  if (next === undefined || looksLikeFlag(next)) throw new ConfigError(`missing value for ${flag}`);
+  hits.set(key, { source: flag, raw: next, count: 1 });
+  return true;
+}
+
+/** `-v`, `-vvv`, `-vV`: clusters of single-letter switches, as clap allows. */
+function scanShortCluster(arg: string, hits: Map<Key, Hit>): void {
+  const keys = [...arg.slice(1)].map((ch) => BY_SHORT.get(ch));
+  if (keys.some((k) => k === undefined || OPTIONS[k].kind === "value")) throw unknownFlag(arg);
+  for (const key of keys) bump(hits, key!, `-${OPTIONS[key!].short}`);
+}
+
+function bump(hits: Map<Key, Hit>, key: Key, source: string): void {
+  hits.set(key, { source, raw: null, count: (hits.get(key)?.count ?? 0) + 1 });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resolution: argv, then env, then default
+
+type Env = Record<string, string | undefined>;
+
+function parseWith<T>(spec: OptionSpec<T>, raw: string, source: string, home: string): T {
+  try {
+    return spec.parse(raw, home);
+  } catch (err) {
+    if (!(err instanceof Invalid)) throw err;
+    const shown = spec.secret ? "" : ` "${raw}"`;
+    throw new ConfigError(`invalid value${shown} for ${source}: expected ${err.message}`);
+  }
+}
+
+/** An empty variable counts as unset, so `ELECTRS_X=` in an env file does not fail validation. */
+function fromEnv<T>(spec: OptionSpec<T>, env: Env, home: string): { value: T } | null {
+  for (const name of [spec.env, ...spec.envAliases]) {
+    const raw = name === null ? undefined : env[name];
+    if (name !== null && raw !== undefined && raw !== "") return { value: parseWith(spec, raw, name, home) };
+  }
+  return null;
+}
+
+function resolveOne<T>(spec: OptionSpec<T>, hit: Hit | undefined, env: Env, home: string, ctx: Ctx): T {
+  if (hit) {
+    if (spec.kind === "count") return hit.count as T;
+    if (spec.kind !== "value") return true as T;
+    return parseWith(spec, hit.raw ?? "", hit.source, home);
+  }
+  const fromVar = fromEnv(spec, env, home);
+  if (fromVar) return fromVar.value;
+  return spec.default instanceof Derived ? spec.default.compute(ctx) : spec.default;
+}
+
+function resolveAll(hits: Map<Key, Hit>, env: Env, home: string): Values {
+  const known: { network?: NetworkParams; daemonDir?: string } = {};
+  const need = <T>(v: T | undefined, what: string): T => {
+    if (v === undefined) throw new Error(`config table order: a default needs ${what} before it is resolved`);
+    return v;
+  };
+  const ctx: Ctx = {
+    home,
+    get network() { return need(known.network, "network"); },
+    get daemonDir() { return need(known.daemonDir, "daemon-dir"); },
+  };
+  const values: Partial<Record<Key, unknown>> = {};
+  for (const key of KEYS) {
+    const v = resolveOne<unknown>(OPTIONS[key], hits.get(key), env, home, ctx);
+    values[key] = v;
+    if (key === "network") known.network = NETWORKS[v as NetworkName];
+    if (key === "daemonDir") known.daemonDir = join(v as string, ctx.network.daemonSubdir);
+  }
+  return values as Values;
+}
+
+function toConfig(v: Values): Config {
+  return deepFreeze({
+    network: v.network,
+    dbDir: v.dbDir,
+    dbPath: join(v.dbDir, v.network),
+    daemonDir: join(v.daemonDir, NETWORKS[v.network].daemonSubdir),
+    blocksDir: v.blocksDir,
+    cookie: v.cookie,
+    cookieFile: v.cookieFile,
+    daemonRpcAddr: v.daemonRpcAddr,
+    daemonParallelism: v.daemonParallelism,
+    daemonRpcTimeoutMs: v.daemonRpcTimeout * 1000,
+    electrumRpcAddr: v.electrumRpcAddr,
+    httpAddr: v.httpAddr,
+    monitoringAddr: v.monitoringAddr,
+    jsonrpcImport: v.jsonrpcImport,
+    offline: v.offline,
+    zmqAddr: v.zmqAddr,
+    precacheScripts: v.precacheScripts,
+    addressSearch: v.addressSearch,
+    indexUnspendables: v.indexUnspendables,
+    cors: v.cors,
+    utxosLimit: v.utxosLimit,
+    electrumTxsLimit: v.electrumTxsLimit,
+    electrumBanner: v.electrumBanner,
+    mainLoopDelayMs: v.mainLoopDelay,
+    verbosity: v.verbosity,
+    timestamp: v.timestamp,
+  });
+}
+
+function deepFreeze<T>(obj: T): T {
+  if (obj !== null && typeof obj === "object" && !Object.isFrozen(obj)) {
+    Object.freeze(obj);
+    for (const v of Object.values(obj)) deepFreeze(v);
+  }
+  return obj;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry points
+
+/**
+ * Parses argv (without the executable and script) and env. --help and --version win over
+ * everything else, even over errors elsewhere on the line, so `--bogus --help` still helps.
+ * @throws ConfigError with one line naming the flag or variable at fault.
+ */
+export function parseConfig(argv: readonly string[], env: Env, opts: ParseOptions = {}): ParseResult {
+  if (argv.includes("--help") || argv.includes("-h")) return { kind: "help", text: helpText() };
+  if (argv.includes("--version") || argv.includes("-V")) return { kind: "version", text: versionText() };
+  const hits = scanArgv(argv);
+  // Clusters such as -vh only show up once scanned.
+  if (hits.has("help")) return { kind: "help", text: helpText() };
+  if (hits.has("version")) return { kind: "version", text: versionText() };
+  const home = opts.home ?? env["HOME"] ?? homedir();
+  return { kind: "run", config: toConfig(resolveAll(hits, env, home)) };
+}
+
+export function versionText(): string {
+  return `${NAME} ${VERSION}`;
+}
+
+/** --help, generated from the option table. */
+export function helpText(): string {
+  const rows = KEYS.map((k) => OPTIONS[k]).map((spec) => [flagColumn(spec), helpColumn(spec)] as const);
+  const width = Math.max(...rows.map(([flag]) => flag.length)) + 2;
+  const pad = " ".repeat(2 + width);
+  const lines = rows.map(([flag, help]) => `  ${flag.padEnd(width)}${help.join(`\n${pad}`)}`);
+  return [
+    `${NAME} ${VERSION}`,
+    "Bitcoin indexing server (Electrum RPC, Esplora REST, Prometheus metrics): a drop-in for Blockstream's electrs.",
+    "",
+    `Usage: ${NAME} [OPTIONS]`,
+    "",
+    "Options:",
+    ...lines,
+    "",
+    "Every option can also be set through the environment variable shown; the command line wins.",
+    "Switch variables take 1/0, true/false, yes/no or on/off; an empty variable counts as unset.",
+  ].join("\n");
+}
+
+function flagColumn(spec: OptionSpec<unknown>): string {
+  const short = spec.short ? `-${spec.short}` : "";
+  const long = spec.long ? `--${spec.long}${spec.kind === "value" ? ` <${spec.metavar}>` : ""}` : "";
+  return [short, long].filter(Boolean).join(", ");
+}
+
+function helpColumn(spec: OptionSpec<unknown>): string[] {
+  const def = defaultText(spec.default);
+  const envs = [spec.env, ...spec.envAliases].filter((e): e is string => e !== null);
+  const notes = [def === null ? "" : `[default: ${def}]`, envs.length ? `[env: ${envs.join(", ")}]` : ""].filter(Boolean);
+  return notes.length ? [spec.help, notes.join(" ")] : [spec.help];
+}
+
+function defaultText(def: unknown): string | null {
+  if (def instanceof Derived) return def.text;
+  if (def === null || def === false || def === 0) return null;
+  return String(def);
+}
+
+/** One line for the startup log, snake_case keys like electrs' config dump; the cookie password never appears. */
+export function formatConfig(config: Config): string {
+  const parts = Object.entries(config).map(([key, v]) => `${snake(key)}=${formatValue(v)}`);
+  return `config: ${parts.join(" ")}`;
+}
+
+const snake = (key: string): string => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+function formatValue(v: unknown): string {
+  if (v === null || v === undefined) return "none";
+  if (typeof v === "string") return /^[^\s"'=]+$/.test(v) ? v : JSON.stringify(v);
+  if (typeof v !== "object") return String(v);
+  if ("port" in v && "host" in v) return formatAddr(v as SocketAddr);
+  if ("user" in v) return `${(v as Auth).user}:<redacted>`;
+  return JSON.stringify(v);
+}

@@ -1,0 +1,255 @@
+/**
+ * Where blocks come from. electrs' rule (FetchFrom): the initial sync reads Bitcoin Core's blk*.dat
+ * files unless --jsonrpc-import; afterwards blocks come from `getblock <hash> 0`. The offline
+ * source (no node at all) picks the most-work chain from the files themselves.
+ *
+ * A source answers three questions: its best tip, the best chain's hash at some heights, and the
+ * raw blocks of a list of hashes, in order.
+ */
+import { hashToHex, hexToBytes, hexToHash } from "../bitcoin/bytes.ts";
+import { workFromBits } from "../bitcoin/work.ts";
+import { ChainError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import {
+  listBlkFiles,
+  openBlockReader,
+  readXorKey,
+  scanBlkFile,
+  type BlockLocation,
+  type BlockReader,
+} from "./blkfiles.ts";
+import type { DaemonClient } from "./rpc.ts";
+
+export interface ChainTip {
+  readonly height: number;
+  readonly hash: Uint8Array;
+}
+
+export interface RawBlock {
+  readonly height: number;
+  readonly hash: Uint8Array;
+  readonly bytes: Uint8Array;
+}
+
+export interface ChainSource {
+  /** For log lines: "blk files", "bitcoind RPC", … */
+  readonly name: string;
+  bestTip(): Promise<ChainTip>;
+  /** Best-chain hash at each height; null above the tip. */
+  hashesAt(heights: number[]): Promise<(Uint8Array | null)[]>;
+  /** Raw blocks for `hashes` (heights from `firstHeight` on), in order, read ahead a little. */
+  blocks(firstHeight: number, hashes: readonly Uint8Array[]): AsyncIterable<RawBlock>;
+  close(): void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// bitcoind over JSON-RPC, optionally reading the bodies from the blk files.
+
+export interface RpcSourceOptions {
+  readonly rpc: DaemonClient;
+  readonly log: Logger;
+  /** Blocks found in the blk files are read from there (initial sync); the rest over RPC. */
+  readonly files?: BlkFileIndex;
+  /** Blocks per getblock batch (default 16). */
+  readonly blocksPerBatch?: number;
+}
+
+const RPC_OUT_OF_RANGE = -8;
+
+export function rpcSource(opts: RpcSourceOptions): ChainSource {
+  const { rpc } = opts;
+  const perBatch = opts.blocksPerBatch ?? 16;
+  return {
+    name: opts.files ? "blk files" : "bitcoind RPC",
+    async bestTip() {
+      const hashHex = await rpc.call<string>("getbestblockhash");
+      const header = await rpc.call<{ height: number }>("getblockheader", [hashHex, true]);
+      return { height: header.height, hash: hexToHash(hashHex) };
+    },
+    async hashesAt(heights) {
+      const out: (Uint8Array | null)[] = [];
+      const settled = await rpc.batchSettled<string>("getblockhash", heights.map((h) => [h]), { chunkSize: 2000 });
+      for (const s of settled) {
+        if ("result" in s) out.push(hexToHash(s.result));
+        else if (s.error.code === RPC_OUT_OF_RANGE) out.push(null);
+        else throw s.error;
+      }
+      return out;
+    },
+    async *blocks(firstHeight, hashes) {
+      // One batch is fetched while the previous one is being indexed (electrs' capacity-1 channel).
+      const fetchRange = async (from: number): Promise<RawBlock[]> => {
+        const slice = hashes.slice(from, from + perBatch);
+        const fromFiles = slice.map((h) => opts.files?.read(h) ?? null);
+        const missing = slice.flatMap((h, i) => (fromFiles[i] ? [] : [[hashToHex(h), 0]]));
+        const fetched = missing.length ? await rpc.batch<string>("getblock", missing, { chunkSize: perBatch }) : [];
+        let m = 0;
+        return slice.map((hash, i) => ({
+          height: firstHeight + from + i,
+          hash,
+          bytes: fromFiles[i] ?? hexToBytes(fetched[m++]!),
+        }));
+      };
+      let next = hashes.length > 0 ? fetchRange(0) : null;
+      for (let from = 0; next; from += perBatch) {
+        const batch = await next;
+        next = from + perBatch < hashes.length ? fetchRange(from + perBatch) : null;
+        yield* batch;
+      }
+    },
+    close() {
+      opts.files?.close();
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The blk files: an index of block locations by hash, kept up to date by incremental scans.
+
+export interface BlkFileIndex {
+  /** Scans new data (new files, and the growth of the last one); returns the new locations. */
+  refresh(): BlockLocation[];
+  get(hash: Uint8Array): BlockLocation | undefined;
+  read(hash: Uint8Array): Uint8Array | null;
+  readonly size: number;
+  close(): void;
+}
+
+export function openBlkFileIndex(blocksDir: string, magic: number, log: Logger): BlkFileIndex {
+  const xorKey = readXorKey(blocksDir);
+  const byHash = new Map<string, BlockLocation>();
+  const resume = new Map<number, number>(); // file index → offset to continue from
+  const complete = new Set<number>(); // files scanned while a later file existed: Core writes no more to them
+  let reader: BlockReader | null = null;
+  let scannedAny = false;
+  const index: BlkFileIndex = {
+    refresh() {
+      const found: BlockLocation[] = [];
+      const files = listBlkFiles(blocksDir);
+      const lastIndex = files.length ? files[files.length - 1]!.index : -1;
+      for (const f of files) {
+        const start = resume.get(f.index);
+        // A file before the last one is complete once scanned; only the last one still grows.
+        if (complete.has(f.index)) continue;
+        const r = scanBlkFile(f.path, f.index, magic, xorKey, { startOffset: start ?? 0 });
+        for (const loc of r.locations) {
+          const key = hashToHex(loc.header.hash);
+          if (!byHash.has(key)) {
+            byHash.set(key, loc);
+            found.push(loc);
+          }
+        }
+        resume.set(f.index, r.endOffset);
+        if (f.index !== lastIndex) complete.add(f.index);
+      }
+      if (!scannedAny) {
+        log.info(`blk files in ${blocksDir}: ${files.length} files, ${byHash.size} blocks${xorKey ? " (xor.dat obfuscation)" : ""}`);
+        scannedAny = true;
+      } else if (found.length) {
+        log.debug(`blk files: ${found.length} new blocks`);
+      }
+      return found;
+    },
+    get: (hash) => byHash.get(hashToHex(hash)),
+    read(hash) {
+      const loc = byHash.get(hashToHex(hash));
+      if (!loc) return null;
+      reader ??= openBlockReader(blocksDir, xorKey, { maxOpenFiles: 8 });
+      return reader.read(loc);
+    },
+    get size() {
+      return byHash.size;
+    },
+    close() {
+      reader?.close();
+      reader = null;
+    },
+  };
+  return index;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Offline: no node. The best chain is the most-work chain of the headers found in the files that
+// connects to the network's genesis block (Bitcoin Core's rule, without validating the blocks:
+// Core wrote them, and the ones it rejected lose on work or were never connected).
+
+interface Node {
+  readonly hash: Uint8Array;
+  readonly prevHex: string;
+  readonly bits: number;
+  height: number;
+  work: bigint; // cumulative, -1n = not connected to genesis (yet)
+}
+
+export function offlineSource(files: BlkFileIndex, genesisHashHex: string, log: Logger): ChainSource & { refresh(): void } {
+  const nodes = new Map<string, Node>();
+  const children = new Map<string, string[]>();
+  let chain: Uint8Array[] = [];
+  let tipWork = -1n;
+
+  const connect = (hex: string, parent: Node | null) => {
+    // Iterative walk over descendants: a chain of a million blocks must not recurse.
+    const stack: [string, Node | null][] = [[hex, parent]];
+    while (stack.length) {
+      const [h, p] = stack.pop()!;
+      const n = nodes.get(h)!;
+      n.height = p ? p.height + 1 : 0;
+      n.work = (p ? p.work : 0n) + workFromBits(n.bits);
+      if (n.work > tipWork) {
+        tipWork = n.work;
+        tip = h;
+      }
+      for (const c of children.get(h) ?? []) stack.push([c, n]);
+    }
+  };
+  let tip: string | null = null;
+
+  const refresh = () => {
+    const before = tip;
+    for (const loc of files.refresh()) {
+      const hex = hashToHex(loc.header.hash);
+      if (nodes.has(hex)) continue;
+      const prevHex = hashToHex(loc.header.prevHash);
+      nodes.set(hex, { hash: loc.header.hash, prevHex, bits: loc.header.bits, height: -1, work: -1n });
+      const list = children.get(prevHex);
+      if (list) list.push(hex);
+      else children.set(prevHex, [hex]);
+      const parent = nodes.get(prevHex);
+      if (hex === genesisHashHex) connect(hex, null);
+      else if (parent && parent.work >= 0n) connect(hex, parent);
+    }
+    if (tip !== before && tip !== null) {
+      const list: Uint8Array[] = [];
+      for (let h: string | undefined = tip; h !== undefined; ) {
+        const n: Node = nodes.get(h)!;
+        list.push(n.hash);
+        h = n.height > 0 ? n.prevHex : undefined;
+      }
+      chain = list.reverse();
+      log.debug(`offline best chain: height ${chain.length - 1}, tip ${tip}`);
+    }
+  };
+
+  return {
+    name: "blk files (offline)",
+    refresh,
+    async bestTip() {
+      if (!chain.length) throw new ChainError(`no chain found in the blk files: the genesis block ${genesisHashHex} is not there`);
+      return { height: chain.length - 1, hash: chain[chain.length - 1]! };
+    },
+    async hashesAt(heights) {
+      return heights.map((h) => chain[h] ?? null);
+    },
+    async *blocks(firstHeight, hashes) {
+      for (let i = 0; i < hashes.length; i++) {
+        const bytes = files.read(hashes[i]!);
+        if (!bytes) throw new ChainError(`block ${hashToHex(hashes[i]!)} vanished from the blk files`);
+        yield { height: firstHeight + i, hash: hashes[i]!, bytes };
+      }
+    },
+    close() {
+      files.close();
+    },
+  };
+}
+

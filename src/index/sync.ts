@@ -1,0 +1,285 @@
+/**
+ * Keeps the index on the source's best chain: finds where they part, drops our blocks above that
+ * height (one tail delete, see store/rows.ts), then indexes the source's blocks in height order,
+ * many blocks to a transaction. Everything a block adds commits together with the block row, so a
+ * crash at any moment leaves an index that ends at a whole block; the next run continues there.
+ */
+import { parseBlock } from "../bitcoin/block.ts";
+import { bytesEqual, hashToHex } from "../bitcoin/bytes.ts";
+import type { ChainSource } from "../daemon/sources.ts";
+import { ChainError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import type { Db } from "../store/db.ts";
+import { StoreReader } from "../store/read.ts";
+import { IO_SPAN, indexOfId, txnumOfId } from "../store/rows.ts";
+import { createWriter, type StoreWriter } from "../store/write.ts";
+import { HeaderChain, findForkHeight } from "./chain.ts";
+import { indexBlock, type IndexOptions } from "./indexer.ts";
+import { UtxoCache, type ResolvedPrevout } from "./utxo-cache.ts";
+
+export type IndexStep = "fetch" | "parse" | "index" | "commit" | "reorg" | "build_indexes";
+
+/** What the indexer reports; the metrics module implements it (a no-op twin in tests). */
+export interface SyncMetrics {
+  observeStep(step: IndexStep, seconds: number): void;
+  setTipHeight(height: number): void;
+  addIndexedTxs(count: number): void;
+  setProgress(fraction: number): void;
+}
+
+export const noopSyncMetrics: SyncMetrics = {
+  observeStep() {},
+  setTipHeight() {},
+  addIndexedTxs() {},
+  setProgress() {},
+};
+
+export interface IndexerOptions extends IndexOptions {
+  /** Commit after this many txs (default 100k; the initial sync's big transactions are its speed). */
+  readonly batchTxs?: number;
+  /** Progress line interval (default 5 s). */
+  readonly progressMs?: number;
+}
+
+export interface UpdateResult {
+  readonly tipHeight: number;
+  readonly tipHash: Uint8Array | null;
+  readonly blocksAdded: number;
+  readonly blocksRemoved: number;
+  readonly txsAdded: number;
+}
+
+const META_INITIAL_SYNC_DONE = "initial_sync_done";
+const META_INITIAL_SYNC_SOURCE = "initial_sync_source";
+
+export class Indexer {
+  readonly chain: HeaderChain;
+  readonly reader: StoreReader;
+  private readonly writer: StoreWriter;
+  private readonly utxos: UtxoCache;
+  private nextTxnum: number;
+  private initialDone: boolean;
+  private utxosLoaded = false;
+
+  constructor(
+    private readonly db: Db,
+    private readonly log: Logger,
+    private readonly metrics: SyncMetrics,
+    private readonly opts: IndexerOptions,
+  ) {
+    this.reader = new StoreReader(db);
+    this.writer = createWriter(db);
+    this.chain = new HeaderChain(this.reader.chainHashes());
+    this.nextTxnum = this.reader.txCount();
+    this.initialDone = db.getMeta(META_INITIAL_SYNC_DONE) === "1";
+    this.utxos = new UtxoCache(this.initialDone ? this.storeFallback : null);
+    this.metrics.setTipHeight(this.chain.tipHeight);
+  }
+
+  /** True once the first complete sync has built the secondary indexes (later syncs use RPC). */
+  get initialSyncDone(): boolean {
+    return this.initialDone;
+  }
+
+  /** The source the initial sync started with, so that a restart in the middle resumes from it. */
+  get initialSyncSource(): string | null {
+    return this.db.getMeta(META_INITIAL_SYNC_SOURCE);
+  }
+
+  /** Brings the index to the source's best chain. `signal` stops it after the current block (committed). */
+  async update(source: ChainSource, signal?: AbortSignal): Promise<UpdateResult> {
+    const t0 = performance.now();
+    if (!this.initialDone && this.db.getMeta(META_INITIAL_SYNC_SOURCE) === null) {
+      this.db.setMeta(META_INITIAL_SYNC_SOURCE, source.name);
+    }
+    const tip = await source.bestTip();
+    const fork = await findForkHeight(this.chain, (hs) => source.hashesAt(hs));
+    const removed = this.chain.tipHeight - fork;
+    if (removed > 0) this.rollback(fork + 1);
+
+    let added = 0;
+    let txsAdded = 0;
+    let bytes = 0;
+    if (tip.height > fork) {
+      const from = fork + 1;
+      if (!this.initialDone) {
+        this.db.setBulkMode(true);
+        this.loadUtxos();
+        this.log.info(`${this.chain.tipHeight < 0 ? "initial sync" : "resuming the initial sync"} from height ${from} to ${tip.height} (${source.name})`);
+      }
+      const r = await this.indexRange(source, from, tip.height, signal);
+      added = r.blocks;
+      txsAdded = r.txs;
+      bytes = r.bytes;
+    }
+    const complete = !signal?.aborted && this.chain.tipHeight >= tip.height;
+    if (!this.initialDone && complete) this.finishInitialSync(t0, txsAdded, bytes);
+    this.metrics.setTipHeight(this.chain.tipHeight);
+    return { tipHeight: this.chain.tipHeight, tipHash: this.chain.tipHash, blocksAdded: added, blocksRemoved: Math.max(0, removed), txsAdded };
+  }
+
+  private async indexRange(source: ChainSource, from: number, to: number, signal?: AbortSignal) {
+    const batchTxs = this.opts.batchTxs ?? 100_000;
+    const progress = new Progress(this.log, this.metrics, from, to, this.opts.progressMs ?? 5000);
+    let blocks = 0;
+    let txs = 0;
+    let bytes = 0;
+    const HASH_CHUNK = 50_000;
+    for (let start = from; start <= to && !signal?.aborted; start += HASH_CHUNK) {
+      const end = Math.min(to, start + HASH_CHUNK - 1);
+      const heights = Array.from({ length: end - start + 1 }, (_, i) => start + i);
+      const hashes = await source.hashesAt(heights);
+      if (hashes.some((h) => h === null)) break; // the source's chain got shorter meanwhile: the next update reorgs
+      let pending: Uint8Array[] = []; // hashes written in the open transaction
+      let pendingTxs = 0;
+      let tFetch = performance.now();
+      const commit = () => {
+        const t = performance.now();
+        this.db.sql.exec("COMMIT");
+        for (const h of pending) this.chain.push(h);
+        if (this.initialDone) this.utxos.clear();
+        this.metrics.observeStep("commit", (performance.now() - t) / 1000);
+        this.metrics.addIndexedTxs(pendingTxs);
+        pending = [];
+        pendingTxs = 0;
+      };
+      try {
+        for await (const raw of source.blocks(start, hashes as Uint8Array[])) {
+          const tParse = performance.now();
+          this.metrics.observeStep("fetch", (tParse - tFetch) / 1000);
+          const block = parseBlock(raw.bytes);
+          this.checkLink(raw.height, raw.hash, block.header.hash, block.header.prevHash, pending);
+          const tIndex = performance.now();
+          this.metrics.observeStep("parse", (tIndex - tParse) / 1000);
+          if (pending.length === 0) this.db.sql.exec("BEGIN IMMEDIATE");
+          const counts = indexBlock(block, raw.height, this.nextTxnum, this.utxos, this.writer, this.opts);
+          this.nextTxnum += counts.txs;
+          this.metrics.observeStep("index", (performance.now() - tIndex) / 1000);
+          pending.push(block.header.hash);
+          pendingTxs += counts.txs;
+          blocks++;
+          txs += counts.txs;
+          bytes += raw.bytes.length;
+          if (pendingTxs >= batchTxs || signal?.aborted) commit();
+          progress.report(raw.height, txs, bytes);
+          if (signal?.aborted) break;
+          tFetch = performance.now();
+        }
+        if (pending.length) commit();
+      } catch (err) {
+        if (this.db.sql.inTransaction) this.db.sql.exec("ROLLBACK");
+        // The in-memory state may hold rows of the rolled-back transaction: rebuild it from the store.
+        this.nextTxnum = this.reader.txCount();
+        this.utxos.clear();
+        this.utxosLoaded = false;
+        throw err;
+      }
+    }
+    return { blocks, txs, bytes };
+  }
+
+  /** The block must be the one asked for and extend our tip (or the block before it in this batch). */
+  private checkLink(height: number, expected: Uint8Array, got: Uint8Array, prev: Uint8Array, pending: Uint8Array[]): void {
+    if (!bytesEqual(expected, got)) {
+      throw new ChainError(`asked for block ${hashToHex(expected)} at height ${height}, got ${hashToHex(got)}`);
+    }
+    const parent = pending.length ? pending[pending.length - 1]! : this.chain.tipHash;
+    if (parent ? !bytesEqual(parent, prev) : height !== 0) {
+      throw new ChainError(`block ${hashToHex(got)} at height ${height} does not extend ${parent ? hashToHex(parent) : "an empty chain"}`);
+    }
+  }
+
+  private rollback(height: number): void {
+    const t = performance.now();
+    const oldTip = this.chain.tipHeight;
+    const r = this.db.write(() => this.writer.truncateFrom(height));
+    this.chain.truncate(height);
+    this.nextTxnum = this.reader.txCount();
+    // Outputs the removed blocks spent are unspent again: the cache must be rebuilt, not patched.
+    this.utxos.clear();
+    this.utxosLoaded = false;
+    this.metrics.observeStep("reorg", (performance.now() - t) / 1000);
+    this.log.warn(`reorg: removed ${oldTip - height + 1} blocks above height ${height - 1} (${r.txs} txs); the new branch follows`);
+  }
+
+  /** During the initial sync the cache must hold every unspent output (see utxo-cache.ts). */
+  private loadUtxos(): void {
+    if (this.utxosLoaded) return;
+    this.utxos.clear();
+    if (this.chain.tipHeight >= 0) {
+      const t = performance.now();
+      for (const o of this.reader.unspentOutputs()) this.utxos.restore(o.txid, txnumOfId(o.id), indexOfId(o.id), o.scriptKey);
+      this.log.info(`loaded ${this.utxos.size} unspent outputs from the index in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+    }
+    this.utxosLoaded = true;
+  }
+
+  private finishInitialSync(t0: number, txs: number, bytes: number): void {
+    const t = performance.now();
+    this.log.info("building the secondary indexes (txid, script history, spends)…");
+    this.db.write(() => {
+      this.db.createIndexes();
+      this.db.setMeta(META_INITIAL_SYNC_DONE, "1");
+    });
+    this.metrics.observeStep("build_indexes", (performance.now() - t) / 1000);
+    this.db.setBulkMode(false);
+    this.db.sql.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    this.initialDone = true;
+    this.utxos.clear();
+    this.utxos.setFallback(this.storeFallback);
+    this.metrics.setProgress(1);
+    const seconds = (performance.now() - t0) / 1000;
+    this.log.info(
+      `initial sync complete: height=${this.chain.tipHeight} txs=${txs} bytes=${bytes} seconds=${seconds.toFixed(2)}` +
+        ` (${Math.round(txs / Math.max(seconds, 1e-9))} tx/s, indexes built in ${((performance.now() - t) / 1000).toFixed(1)} s)`,
+    );
+  }
+
+  /** After the initial sync: outputs of earlier batches are found through the txid index. */
+  private readonly storeFallback = (prevTxid: Uint8Array, vout: number): ResolvedPrevout | null => {
+    const txnum = this.reader.txnumOf(prevTxid);
+    if (txnum === null) return null;
+    const id = txnum * IO_SPAN + vout;
+    const out = this.reader.output(id);
+    return out ? { id, scriptKey: out.scriptKey } : null;
+  };
+
+  close(): void {
+    this.writer.finalize();
+  }
+}
+
+/** The initial sync's progress line: height, %, tx/s, ETA, every few seconds. */
+class Progress {
+  private last = performance.now();
+  private readonly start = performance.now();
+
+  constructor(
+    private readonly log: Logger,
+    private readonly metrics: SyncMetrics,
+    private readonly from: number,
+    private readonly to: number,
+    private readonly everyMs: number,
+  ) {}
+
+  report(height: number, txs: number, bytes: number): void {
+    const now = performance.now();
+    const frac = this.to > this.from ? (height - this.from + 1) / (this.to - this.from + 1) : 1;
+    this.metrics.setProgress(frac);
+    if (now - this.last < this.everyMs) return;
+    this.last = now;
+    const secs = (now - this.start) / 1000;
+    const eta = frac > 0 ? (secs / frac) * (1 - frac) : 0;
+    this.log.info(
+      `indexed height ${height}/${this.to} (${(frac * 100).toFixed(1)} %), ${Math.round(txs / secs)} tx/s, ` +
+        `${(bytes / 1048576 / secs).toFixed(1)} MB/s, ETA ${formatDuration(eta)}`,
+    );
+  }
+}
+
+function formatDuration(seconds: number): string {
+  const s = Math.round(seconds);
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+}

@@ -1,0 +1,129 @@
+/**
+ * Opening the SQLite index: pragmas, schema creation, version and network checks.
+ * bun:sqlite is synchronous; every write goes through `store.write(name, fn)` (one transaction).
+ */
+import { Database } from "bun:sqlite";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { StoreError } from "../errors.ts";
+import type { Logger } from "../log.ts";
+import { SCHEMA_VERSION } from "./rows.ts";
+import schemaSql from "./schema.sql" with { type: "text" };
+import indexesSql from "./indexes.sql" with { type: "text" };
+
+export const DB_FILE = "index.sqlite";
+
+export interface OpenOptions {
+  /** Directory of this network's index (`<db-dir>/<network>`); ":memory:" for tests. */
+  readonly dir: string;
+  readonly network: string;
+  readonly log: Logger;
+  /** Page cache in MiB (default 256). */
+  readonly cacheMiB?: number;
+}
+
+export interface Db {
+  readonly sql: Database;
+  readonly path: string;
+  getMeta(key: string): string | null;
+  setMeta(key: string, value: string): void;
+  /** Runs fn inside BEGIN IMMEDIATE … COMMIT (ROLLBACK on a throw). */
+  write<T>(fn: () => T): T;
+  /** Initial sync: commits may be lost on a power failure (never on a process crash: WAL pages are in the OS). */
+  setBulkMode(on: boolean): void;
+  hasIndexes(): boolean;
+  /** Builds the secondary indexes of indexes.sql (inside the caller's transaction). */
+  createIndexes(): void;
+  close(): void;
+}
+
+export function openDb(opts: OpenOptions): Db {
+  const inMemory = opts.dir === ":memory:";
+  let path = ":memory:";
+  if (!inMemory) {
+    try {
+      mkdirSync(opts.dir, { recursive: true });
+    } catch (err) {
+      throw new StoreError(`cannot create the index directory ${opts.dir}: ${(err as Error).message}`);
+    }
+    path = join(opts.dir, DB_FILE);
+  }
+  let sql: Database;
+  try {
+    sql = new Database(path, { create: true, strict: true });
+  } catch (err) {
+    throw new StoreError(`cannot open the index ${path}: ${(err as Error).message}`);
+  }
+  try {
+    // page_size must be set before the first table exists; it is a no-op on an existing file.
+    sql.exec("PRAGMA page_size = 16384");
+    sql.exec("PRAGMA journal_mode = WAL");
+    sql.exec(`PRAGMA cache_size = ${-1024 * (opts.cacheMiB ?? 256)}`);
+    sql.exec("PRAGMA temp_store = FILE");
+    sql.exec("PRAGMA synchronous = NORMAL");
+    checkVersion(sql, opts.network, path);
+    sql.exec(schemaSql);
+  } catch (err) {
+    sql.close();
+    if (err instanceof StoreError) throw err;
+    throw new StoreError(`cannot use the index ${path}: ${(err as Error).message}`);
+  }
+
+  const getMetaStmt = sql.prepare<{ value: string }, [string]>("SELECT value FROM meta WHERE key = ?");
+  const setMetaStmt = sql.prepare("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+  const db: Db = {
+    sql,
+    path,
+    getMeta: (key) => getMetaStmt.get(key)?.value ?? null,
+    setMeta: (key, value) => void setMetaStmt.run(key, value),
+    write<T>(fn: () => T): T {
+      sql.exec("BEGIN IMMEDIATE");
+      try {
+        const out = fn();
+        sql.exec("COMMIT");
+        return out;
+      } catch (err) {
+        if (sql.inTransaction) sql.exec("ROLLBACK");
+        throw err;
+      }
+    },
+    setBulkMode(on) {
+      sql.exec(`PRAGMA synchronous = ${on ? "OFF" : "NORMAL"}`);
+    },
+    hasIndexes() {
+      return sql.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'spends_by_prev'").get() !== null;
+    },
+    createIndexes() {
+      sql.exec(indexesSql);
+    },
+    close() {
+      getMetaStmt.finalize();
+      setMetaStmt.finalize();
+      sql.close();
+    },
+  };
+  return db;
+}
+
+/** An index written by another schema version or for another network is refused, never reused. */
+function checkVersion(sql: Database, network: string, path: string): void {
+  const hasMeta = sql.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get() !== null;
+  if (!hasMeta) {
+    const tables = sql.prepare("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table'").get() as { n: number };
+    if (tables.n > 0) throw new StoreError(`${path} is not an electrs-bun index. Please reindex (remove it, or choose another --db-dir).`);
+    sql.exec(schemaSql);
+    sql.prepare("INSERT INTO meta(key, value) VALUES ('schema_version', ?), ('network', ?)").run(String(SCHEMA_VERSION), network);
+    return;
+  }
+  const row = (key: string) => (sql.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | null)?.value ?? null;
+  const version = row("schema_version");
+  if (version !== String(SCHEMA_VERSION)) {
+    throw new StoreError(
+      `Incompatible database found (schema version ${version ?? "none"}, this build uses ${SCHEMA_VERSION}) at ${path}. Please reindex (remove it, or choose another --db-dir).`,
+    );
+  }
+  const net = row("network");
+  if (net !== network) {
+    throw new StoreError(`the index at ${path} is for network ${net}, not ${network}. Please reindex (or choose another --db-dir).`);
+  }
+}

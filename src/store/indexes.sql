@@ -1,0 +1,13 @@
+-- Secondary indexes. The initial sync appends rows in key order with none of these present, then
+-- builds them in one sorted pass each (SQLite sorts the keys and writes each B-tree left to right);
+-- afterwards they are kept up to date row by row. Without this, every insert would land at a random
+-- place of an ever-growing B-tree, and the sync would slow down as the index outgrows the cache.
+
+-- tx by txid: 8-byte prefix, the full txid is compared in the row.
+CREATE INDEX IF NOT EXISTS txs_by_txid ON txs(substr(txid, 1, 8));
+-- Funding history of a script, in chain order (entries are (script, id)).
+CREATE INDEX IF NOT EXISTS outputs_by_script ON outputs(script);
+-- Spending history of a script, in chain order.
+CREATE INDEX IF NOT EXISTS spends_by_script ON spends(script);
+-- Outspends: which input spends an output.
+CREATE INDEX IF NOT EXISTS spends_by_prev ON spends(prev);

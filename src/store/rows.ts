@@ -1,0 +1,82 @@
+/**
+ * Every byte layout and integer encoding of the index, declared once (pinned by test/unit/store/rows.test.ts).
+ *
+ * Transactions get a global number `txnum`: their position in the best chain (genesis coinbase = 0),
+ * so chain order is integer order and a reorg is a delete of the tail. Outputs and inputs are keyed
+ * by one integer each, `txnum * 2^20 + index`, so the tables that hold them are appended in key
+ * order during a sync (rowid tables grow at their right edge: no random B-tree inserts).
+ *   2^20 > 444,444: the most outputs (9 bytes each) or inputs (41 bytes each) a 4 MB block can hold.
+ *   2^53 / 2^20 = 2^33 ≈ 8.6e9 transactions before an id leaves the safe-integer range.
+ */
+import { scriptHash } from "../bitcoin/hash.ts";
+
+export const IO_BITS = 20;
+export const IO_SPAN = 2 ** IO_BITS;
+export const MAX_TXNUM = 2 ** (53 - IO_BITS) - 1;
+
+/** Id of output `vout` of transaction `txnum` (the outputs table's rowid). */
+export function outputId(txnum: number, vout: number): number {
+  return txnum * IO_SPAN + vout;
+}
+
+/** Id of input `vin` of transaction `txnum` (the spends table's rowid). */
+export function inputId(txnum: number, vin: number): number {
+  return txnum * IO_SPAN + vin;
+}
+
+/** The txnum part of an output or input id. */
+export function txnumOfId(id: number): number {
+  return Math.floor(id / IO_SPAN);
+}
+
+/** The vout/vin part of an output or input id. */
+export function indexOfId(id: number): number {
+  return id % IO_SPAN;
+}
+
+/**
+ * Script key stored in history rows: the first 11 bytes of sha256(scriptPubKey), as ElectrumX's
+ * hashX. 88 bits keep the expected number of colliding pairs below 1e-7 at a billion scripts, and
+ * save 21 bytes a row (and a row of every history index) against the full hash.
+ */
+export const SCRIPT_KEY_BYTES = 11;
+
+export function scriptKeyFromHash(scriptHashBytes: Uint8Array): Uint8Array {
+  return scriptHashBytes.subarray(0, SCRIPT_KEY_BYTES);
+}
+
+export function scriptKeyOf(script: Uint8Array): Uint8Array {
+  return scriptHash(script).subarray(0, SCRIPT_KEY_BYTES);
+}
+
+/**
+ * Key of a txid in the txid index: its first 8 internal-order bytes. A lookup compares the full
+ * txid stored in the txs row, so prefix collisions cost one extra row read, never a wrong answer.
+ */
+export const TXID_KEY_BYTES = 8;
+
+export function txidKey(txid: Uint8Array): Uint8Array {
+  return txid.subarray(0, TXID_KEY_BYTES);
+}
+
+/**
+ * Outputs that can never be spent are left out of the history unless --index-unspendables, as in
+ * electrs: OP_RETURN scripts and scripts over 10,000 bytes (Bitcoin Core's CScript::IsUnspendable).
+ */
+export function isUnspendable(script: Uint8Array): boolean {
+  return (script.length > 0 && script[0] === 0x6a) || script.length > 10_000;
+}
+
+/** Block meta as stored in the blocks table. */
+export interface BlockRow {
+  readonly height: number;
+  readonly hash: Uint8Array; // internal byte order
+  readonly header: Uint8Array; // 80 bytes
+  readonly firstTxnum: number;
+  readonly txCount: number;
+  readonly size: number;
+  readonly weight: number;
+}
+
+/** The schema version stored in meta; bumped on any change of the layouts above or schema.sql. */
+export const SCHEMA_VERSION = 1;

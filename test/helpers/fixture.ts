@@ -1,0 +1,67 @@
+/** The Bitcoin Core 30 regtest fixture (test/fixtures/regtest-core30, copied from shared/). */
+import { join } from "node:path";
+import { readFileSync } from "node:fs";
+
+export const FIXTURE_DIR = join(import.meta.dir, "..", "fixtures", "regtest-core30");
+export const FIXTURE_BLOCKS = join(FIXTURE_DIR, "blocks");
+
+export interface ExpectedBlock {
+  hash: string;
+  height: number;
+  version: number;
+  merkleroot: string;
+  time: number;
+  mediantime: number;
+  nonce: number;
+  bits: string;
+  difficulty: number;
+  nTx: number;
+  size: number;
+  weight: number;
+  previousblockhash: string | null;
+  header: string;
+  txids: string[];
+}
+
+export interface ExpectedTx {
+  hex: string;
+  height: number;
+  blockhash: string;
+  pos: number;
+  size: number;
+  vsize: number;
+  weight: number;
+  fee_sat: number | null;
+}
+
+export interface ExpectedScript {
+  scripthash: string;
+  electrum_scripthash: string;
+  script: string;
+  type: string;
+  address: string | null;
+  history: { txid: string; height: number; pos: number }[];
+  funded: { txid: string; vout: number; height: number; value: number }[];
+  spent: { txid: string; vout: number; spending_txid: string; vin: number; height: number; value: number }[];
+  utxos: { txid: string; vout: number; height: number; value: number }[];
+  stats: { tx_count: number; funded_txo_count: number; funded_txo_sum: number; spent_txo_count: number; spent_txo_sum: number };
+  balance: number;
+  electrum_status: string | null;
+}
+
+export interface Expected {
+  network: string;
+  genesis: string;
+  tip: { height: number; hash: string };
+  xor_key: string;
+  reorg: { stale_blocks: string[]; replaced_txid: string; replacement_txid: string; reconfirmed_txids: string[] };
+  blocks: ExpectedBlock[];
+  txs: Record<string, ExpectedTx>;
+  scripts: ExpectedScript[];
+}
+
+let cached: Expected | null = null;
+export function loadExpected(): Expected {
+  cached ??= JSON.parse(readFileSync(join(FIXTURE_DIR, "expected.json"), "utf8")) as Expected;
+  return cached;
+}

@@ -1,0 +1,375 @@
+import { describe, expect, test } from "bun:test";
+import {
+  formatAddr,
+  formatConfig,
+  helpText,
+  optionTable,
+  parseConfig,
+  parseSocketAddr,
+  type Config,
+} from "../../src/config.ts";
+import { ConfigError } from "../../src/errors.ts";
+import { NAME, VERSION } from "../../src/version.ts";
+
+const HOME = "/home/satoshi";
+
+/** Parses and expects a run; env is empty unless given, HOME fixed. */
+function run(argv: string[], env: Record<string, string | undefined> = {}): Config {
+  const result = parseConfig(argv, env, { home: HOME });
+  if (result.kind !== "run") throw new Error(`expected a run, got ${result.kind}`);
+  return result.config;
+}
+
+/** The ConfigError message parseConfig throws (fails the test if it does not throw one). */
+function errorOf(argv: string[], env: Record<string, string | undefined> = {}): string {
+  try {
+    parseConfig(argv, env, { home: HOME });
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error(`expected ${JSON.stringify(argv)} to fail`);
+}
+
+const local = (port: number) => ({ host: "127.0.0.1", port });
+
+// Spec §3.4, copied here on purpose so the test does not trust the code under test.
+const PORTS = {
+  mainnet: { daemonRpc: 8332, electrum: 50001, http: 3000, monitoring: 4224 },
+  testnet: { daemonRpc: 18332, electrum: 60001, http: 3001, monitoring: 14224 },
+  regtest: { daemonRpc: 18443, electrum: 60401, http: 3002, monitoring: 24224 },
+  signet: { daemonRpc: 38332, electrum: 60601, http: 3003, monitoring: 54224 },
+  testnet4: { daemonRpc: 48332, electrum: 40001, http: 3004, monitoring: 44224 },
+} as const;
+
+const SUBDIR = { mainnet: "", testnet: "/testnet3", regtest: "/regtest", signet: "/signet", testnet4: "/testnet4" } as const;
+
+describe("defaults", () => {
+  test("mainnet with no arguments", () => {
+    expect(run([])).toEqual({
+      network: "mainnet",
+      dbDir: "./db",
+      dbPath: "db/mainnet",
+      daemonDir: `${HOME}/.bitcoin`,
+      blocksDir: `${HOME}/.bitcoin/blocks`,
+      cookie: null,
+      cookieFile: `${HOME}/.bitcoin/.cookie`,
+      daemonRpcAddr: local(8332),
+      daemonParallelism: 4,
+      daemonRpcTimeoutMs: 600_000,
+      electrumRpcAddr: local(50001),
+      httpAddr: local(3000),
+      monitoringAddr: local(4224),
+      jsonrpcImport: false,
+      offline: false,
+      zmqAddr: null,
+      precacheScripts: null,
+      addressSearch: false,
+      indexUnspendables: false,
+      cors: null,
+      utxosLimit: 500,
+      electrumTxsLimit: 500,
+      electrumBanner: `Welcome to electrs-bun ${VERSION}`,
+      mainLoopDelayMs: 5000,
+      verbosity: 0,
+      timestamp: false,
+    });
+  });
+
+  for (const [network, ports] of Object.entries(PORTS)) {
+    test(`${network}: ports, daemon dir subdir, db path`, () => {
+      const c = run(["--network", network]);
+      const daemonDir = `${HOME}/.bitcoin${SUBDIR[network as keyof typeof SUBDIR]}`;
+      expect({
+        daemonRpcAddr: c.daemonRpcAddr,
+        electrumRpcAddr: c.electrumRpcAddr,
+        httpAddr: c.httpAddr,
+        monitoringAddr: c.monitoringAddr,
+        daemonDir: c.daemonDir,
+        blocksDir: c.blocksDir,
+        cookieFile: c.cookieFile,
+        dbPath: c.dbPath,
+      }).toEqual({
+        daemonRpcAddr: local(ports.daemonRpc),
+        electrumRpcAddr: local(ports.electrum),
+        httpAddr: local(ports.http),
+        monitoringAddr: local(ports.monitoring),
+        daemonDir,
+        blocksDir: `${daemonDir}/blocks`,
+        cookieFile: `${daemonDir}/.cookie`,
+        dbPath: `db/${network}`,
+      });
+    });
+  }
+
+  test("the config is deeply frozen", () => {
+    const c = run([]);
+    expect(Object.isFrozen(c)).toBe(true);
+    expect(Object.isFrozen(c.httpAddr)).toBe(true);
+  });
+});
+
+describe("daemon dir", () => {
+  test("the network subdir is appended even to an explicit --daemon-dir", () => {
+    const c = run(["--network", "testnet", "--daemon-dir", "/srv/btc"]);
+    expect([c.daemonDir, c.blocksDir, c.cookieFile]).toEqual(["/srv/btc/testnet3", "/srv/btc/testnet3/blocks", "/srv/btc/testnet3/.cookie"]);
+    expect(run(["--daemon-dir", "/srv/btc"]).daemonDir).toBe("/srv/btc");
+  });
+
+  test("explicit --blocks-dir and --cookie-file are used as given", () => {
+    const c = run(["--network", "regtest", "--daemon-dir", "/d", "--blocks-dir", "/b", "--cookie-file", "/c"]);
+    expect([c.daemonDir, c.blocksDir, c.cookieFile]).toEqual(["/d/regtest", "/b", "/c"]);
+  });
+
+  test("~ is expanded in paths, from the command line and from env", () => {
+    expect(run(["--daemon-dir=~/node"]).daemonDir).toBe(`${HOME}/node`);
+    expect(run([], { ELECTRS_DB_DIR: "~/idx" }).dbPath).toBe(`${HOME}/idx/mainnet`);
+  });
+
+  test("HOME from env when no home option is given", () => {
+    const r = parseConfig([], { HOME: "/root2" });
+    expect(r.kind === "run" && r.config.daemonDir).toBe("/root2/.bitcoin");
+  });
+});
+
+describe("command line forms", () => {
+  test("electrsd's exact invocation", () => {
+    const argv = [
+      "-vvv", "--db-dir", "/tmp/electrsd/db", "--network", "regtest", "--cookie-file", "/tmp/bitcoind/regtest/.cookie",
+      "--daemon-rpc-addr", "127.0.0.1:18443", "--jsonrpc-import",
+      "--electrum-rpc-addr", "0.0.0.0:40001", "--monitoring-addr", "0.0.0.0:40002", "--http-addr", "0.0.0.0:40003",
+    ];
+    const c = run(argv);
+    expect(c).toMatchObject({
+      verbosity: 3,
+      network: "regtest",
+      dbPath: "/tmp/electrsd/db/regtest",
+      cookie: null,
+      cookieFile: "/tmp/bitcoind/regtest/.cookie",
+      daemonRpcAddr: local(18443),
+      jsonrpcImport: true,
+      electrumRpcAddr: { host: "0.0.0.0", port: 40001 },
+      monitoringAddr: { host: "0.0.0.0", port: 40002 },
+      httpAddr: { host: "0.0.0.0", port: 40003 },
+    });
+  });
+
+  test("--flag=value and --flag value are the same", () => {
+    expect(run(["--network=signet", "--utxos-limit=7"])).toEqual(run(["--network", "signet", "--utxos-limit", "7"]));
+  });
+
+  test("-v counting: separate, clustered, mixed", () => {
+    expect(run(["-v"]).verbosity).toBe(1);
+    expect(run(["-vv"]).verbosity).toBe(2);
+    expect(run(["-v", "-vv", "-v"]).verbosity).toBe(4);
+  });
+
+  test("every value option", () => {
+    const c = run([
+      "--cookie", "user:pa:ss", "--daemon-parallelism", "8", "--daemon-rpc-timeout", "30", "--zmq-addr", "127.0.0.1:28332",
+      "--precache-scripts", "/p.csv", "--address-search", "--index-unspendables", "--cors", "*", "--electrum-txs-limit", "9",
+      "--electrum-banner", "hello there", "--main-loop-delay", "0", "--timestamp",
+    ]);
+    expect(c).toMatchObject({
+      cookie: { user: "user" },
+      daemonParallelism: 8,
+      daemonRpcTimeoutMs: 30_000,
+      zmqAddr: local(28332),
+      precacheScripts: "/p.csv",
+      addressSearch: true,
+      indexUnspendables: true,
+      cors: "*",
+      electrumTxsLimit: 9,
+      electrumBanner: "hello there",
+      mainLoopDelayMs: 0,
+      timestamp: true,
+    });
+    expect(c.cookie?.password).toBe("pa:ss");
+  });
+
+  test("a value that starts with '-' needs the = form", () => {
+    expect(run(["--electrum-banner=-- hi --"]).electrumBanner).toBe("-- hi --");
+  });
+});
+
+describe("addresses", () => {
+  const ok: [string, { host: string; port: number }][] = [
+    ["127.0.0.1:50001", { host: "127.0.0.1", port: 50001 }],
+    ["0.0.0.0:0", { host: "0.0.0.0", port: 0 }],
+    ["[::1]:3000", { host: "::1", port: 3000 }],
+    ["[::]:65535", { host: "::", port: 65535 }],
+    ["localhost:8332", { host: "localhost", port: 8332 }],
+    ["bitcoind.internal:8332", { host: "bitcoind.internal", port: 8332 }],
+  ];
+  for (const [raw, addr] of ok) {
+    test(`accepts ${raw}`, () => {
+      expect(parseSocketAddr(raw)).toEqual(addr);
+      expect(formatAddr(addr)).toBe(raw);
+    });
+  }
+
+  const bad = ["127.0.0.1", "127.0.0.1:", ":80", "::1:80", "[::1]", "[127.0.0.1]:80", "300.1.1.1:80", "1.2.3:80", "host:65536", "host:999999", "host:-1", "ho st:80", "host:8o"];
+  for (const raw of bad) {
+    test(`rejects ${raw}`, () => {
+      expect(errorOf(["--http-addr", raw])).toStartWith(`invalid value "${raw}" for --http-addr: expected `);
+    });
+  }
+});
+
+describe("environment", () => {
+  test("every kind of option from ELECTRS_* variables", () => {
+    const c = run([], {
+      ELECTRS_NETWORK: "regtest",
+      ELECTRS_DB_DIR: "/var/db",
+      ELECTRS_DAEMON_DIR: "/var/btc",
+      ELECTRS_JSONRPC_IMPORT: "1",
+      ELECTRS_ADDRESS_SEARCH: "true",
+      ELECTRS_INDEX_UNSPENDABLES: "no",
+      ELECTRS_HTTP_ADDR: "0.0.0.0:0",
+      ELECTRS_UTXOS_LIMIT: "42",
+      ELECTRS_VERBOSITY: "2",
+      ELECTRS_COOKIE: "u:p",
+    });
+    expect(c).toMatchObject({
+      network: "regtest",
+      dbPath: "/var/db/regtest",
+      daemonDir: "/var/btc/regtest",
+      jsonrpcImport: true,
+      addressSearch: true,
+      indexUnspendables: false,
+      httpAddr: { host: "0.0.0.0", port: 0 },
+      utxosLimit: 42,
+      verbosity: 2,
+      monitoringAddr: local(24224), // the default follows the network from env
+    });
+  });
+
+  test("the command line wins over env, env over the default", () => {
+    const env = { ELECTRS_NETWORK: "signet", ELECTRS_UTXOS_LIMIT: "5", ELECTRS_VERBOSITY: "2", ELECTRS_JSONRPC_IMPORT: "0" };
+    expect(run(["--network", "testnet", "-v", "--jsonrpc-import"], env)).toMatchObject({
+      network: "testnet",
+      utxosLimit: 5,
+      verbosity: 1,
+      jsonrpcImport: true,
+    });
+  });
+
+  test("an empty variable counts as unset", () => {
+    expect(run([], { ELECTRS_NETWORK: "", ELECTRS_CORS: "" })).toMatchObject({ network: "mainnet", cors: null });
+  });
+
+  test("electrs' DAEMON_READ_TIMEOUT is honoured after ELECTRS_DAEMON_RPC_TIMEOUT", () => {
+    expect(run([], { DAEMON_READ_TIMEOUT: "20" }).daemonRpcTimeoutMs).toBe(20_000);
+    expect(run([], { DAEMON_READ_TIMEOUT: "20", ELECTRS_DAEMON_RPC_TIMEOUT: "30" }).daemonRpcTimeoutMs).toBe(30_000);
+  });
+
+  test("every table option except --help/--version has an ELECTRS_ variable", () => {
+    for (const opt of optionTable()) {
+      if (opt.kind === "action") expect(opt.env).toBeNull();
+      else expect(opt.env).toMatch(/^ELECTRS_[A-Z_]+$/);
+    }
+  });
+
+  test("bad env values name the variable", () => {
+    expect(errorOf([], { ELECTRS_JSONRPC_IMPORT: "maybe" })).toBe(
+      'invalid value "maybe" for ELECTRS_JSONRPC_IMPORT: expected a boolean (1, 0, true, false, yes, no, on, off)',
+    );
+    expect(errorOf([], { ELECTRS_VERBOSITY: "lots" })).toBe('invalid value "lots" for ELECTRS_VERBOSITY: expected a non-negative integer');
+    expect(errorOf([], { ELECTRS_NETWORK: "liquid" })).toStartWith('invalid value "liquid" for ELECTRS_NETWORK: expected one of ');
+  });
+});
+
+describe("errors: one line naming the problem", () => {
+  const cases: [string[], string][] = [
+    [["--foo"], "unknown flag --foo (see --help)"],
+    [["--foo=1"], "unknown flag --foo (see --help)"],
+    [["-x"], "unknown flag -x (see --help)"],
+    [["-network", "regtest"], "unknown flag -network (see --help)"],
+    [["regtest"], 'unexpected argument "regtest" (see --help)'],
+    [["--"], 'unexpected argument "--" (see --help)'],
+    [["--network"], "missing value for --network"],
+    [["--db-dir", "--network", "regtest"], "missing value for --db-dir"],
+    [["--network", "regtest", "--network", "signet"], "--network given more than once"],
+    [["--jsonrpc-import=yes"], "--jsonrpc-import takes no value"],
+    [["--network", "foo"], 'invalid value "foo" for --network: expected one of mainnet, testnet, testnet4, regtest, signet'],
+    [["--utxos-limit", "many"], 'invalid value "many" for --utxos-limit: expected a non-negative integer'],
+    [["--utxos-limit", "-1"], "missing value for --utxos-limit"],
+    [["--utxos-limit=-1"], 'invalid value "-1" for --utxos-limit: expected a non-negative integer'],
+    [["--utxos-limit=1.5"], 'invalid value "1.5" for --utxos-limit: expected a non-negative integer'],
+    [["--daemon-parallelism", "0"], 'invalid value "0" for --daemon-parallelism: expected a positive integer'],
+    [["--main-loop-delay", "99999999999999999999"], 'invalid value "99999999999999999999" for --main-loop-delay: expected a non-negative integer'],
+    [["--monitoring-addr", "4224"], 'invalid value "4224" for --monitoring-addr: expected HOST:PORT, e.g. 127.0.0.1:50001, 0.0.0.0:0 or [::1]:50001'],
+    [["--http-addr", "127.0.0.1:70000"], 'invalid value "127.0.0.1:70000" for --http-addr: expected a port from 0 to 65535 in HOST:PORT, e.g. 127.0.0.1:50001, 0.0.0.0:0 or [::1]:50001'],
+    [["--db-dir="], 'invalid value "" for --db-dir: expected a path'],
+  ];
+  for (const [argv, message] of cases) {
+    test(`${argv.join(" ")} → ${message}`, () => {
+      const got = errorOf(argv);
+      expect(got).toBe(message);
+      expect(got).not.toContain("\n");
+    });
+  }
+
+  test("a bad --cookie never echoes the secret", () => {
+    expect(errorOf(["--cookie", "no-colon-secret"])).toBe("invalid value for --cookie: expected USER:PASSWORD");
+    expect(errorOf([], { ELECTRS_COOKIE: "secret" })).toBe("invalid value for ELECTRS_COOKIE: expected USER:PASSWORD");
+  });
+});
+
+describe("help and version", () => {
+  test("--help and -h return the help text, even next to bad flags", () => {
+    for (const argv of [["--help"], ["-h"], ["-vh"], ["--bogus", "--help"], ["--version", "--help"]]) {
+      expect(parseConfig(argv, {}, { home: HOME })).toEqual({ kind: "help", text: helpText() });
+    }
+  });
+
+  test("--version and -V", () => {
+    for (const argv of [["--version"], ["-V"], ["-vV"], ["--network", "nope", "--version"]]) {
+      expect(parseConfig(argv, {}, { home: HOME })).toEqual({ kind: "version", text: `${NAME} ${VERSION}` });
+    }
+  });
+
+  test("help lists every flag, its env var and its default", () => {
+    const text = helpText();
+    for (const opt of optionTable()) {
+      if (opt.long) expect(text).toContain(`--${opt.long}`);
+      if (opt.short) expect(text).toContain(`-${opt.short}`);
+      if (opt.env) expect(text).toContain(opt.env);
+    }
+    expect(text).toContain("--network <NETWORK>");
+    expect(text).toContain("[default: mainnet]");
+    expect(text).toContain("[default: ./db]");
+    expect(text).toContain("[default: <daemon-dir>/.cookie]");
+    expect(text).toContain("[env: ELECTRS_DAEMON_RPC_TIMEOUT, DAEMON_READ_TIMEOUT]");
+    for (const flag of [
+      "network", "db-dir", "daemon-dir", "blocks-dir", "cookie", "cookie-file", "daemon-rpc-addr", "daemon-parallelism",
+      "electrum-rpc-addr", "http-addr", "monitoring-addr", "jsonrpc-import", "zmq-addr", "precache-scripts", "address-search",
+      "index-unspendables", "cors", "utxos-limit", "electrum-txs-limit", "electrum-banner", "timestamp", "version", "help",
+      "main-loop-delay",
+    ]) {
+      expect(optionTable().some((o) => o.long === flag)).toBe(true);
+    }
+  });
+});
+
+describe("redaction", () => {
+  const c = run(["--cookie", "alice:hunter2", "--network", "regtest", "--electrum-rpc-addr", "[::1]:0"]);
+
+  test("formatConfig shows the user, never the password", () => {
+    const line = formatConfig(c);
+    expect(line).toContain("cookie=alice:<redacted>");
+    expect(line).not.toContain("hunter2");
+    expect(line).toContain("network=regtest");
+    expect(line).toContain("electrum_rpc_addr=[::1]:0");
+    expect(line).toContain(`electrum_banner="Welcome to electrs-bun ${VERSION}"`);
+    expect(line).toContain("zmq_addr=none");
+    expect(line).not.toContain("\n");
+  });
+
+  test("JSON and inspection of the config hide the password too", () => {
+    expect(JSON.stringify(c)).not.toContain("hunter2");
+    expect(JSON.stringify(c)).toContain('"cookie":"alice:<redacted>"');
+    expect(Bun.inspect(c)).not.toContain("hunter2");
+    expect(c.cookie?.password).toBe("hunter2");
+  });
+});
