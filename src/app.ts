@@ -72,7 +72,7 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
   closer.add("signal handlers", unwire);
   try {
     log.info(`starting ${NAME} ${VERSION}`);
-    log.info(`config: ${formatConfig(config)}`);
+    log.info(formatConfig(config));
     const network = NETWORKS[config.network];
     const metrics = createMetrics({ processCollector: true });
 
@@ -84,7 +84,10 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     let rpc: DaemonClient | null = null;
     const db: Db = openDb({ dir: config.dbPath, network: config.network, log });
     closer.add("database", () => db.close());
-    const indexer = new Indexer(db, log.child("index"), syncMetricsOf(metrics), { indexUnspendables: config.indexUnspendables });
+    const indexer = new Indexer(db, log.child("index"), syncMetricsOf(metrics), {
+      indexUnspendables: config.indexUnspendables,
+      batchBlocks: config.initialSyncBatchSize,
+    });
     closer.add("indexer", () => indexer.close());
 
     if (config.offline) {

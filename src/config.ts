@@ -58,6 +58,8 @@ export interface Config {
   readonly electrumTxsLimit: number;
   readonly electrumBanner: string;
   readonly mainLoopDelayMs: number;
+  /** Blocks written per SQLite transaction (also capped at 200k txs), as electrs' BS-new flag. */
+  readonly initialSyncBatchSize: number;
   /** Number of -v: 0 info, 1 debug, 2+ trace. */
   readonly verbosity: number;
   readonly timestamp: boolean;
@@ -175,6 +177,7 @@ const OPTIONS = {
   utxosLimit: value("utxos-limit", "N", parseNonNegativeInt, 500, "Maximum UTXOs returned for one script (REST and Electrum)"),
   electrumTxsLimit: value("electrum-txs-limit", "N", parseNonNegativeInt, 500, "Maximum history transactions for one script over Electrum"),
   electrumBanner: value("electrum-banner", "TEXT", parseText, `Welcome to ${NAME} ${VERSION}`, "Electrum server banner"),
+  initialSyncBatchSize: value("initial-sync-batch-size", "BLOCKS", parsePositiveInt, 250, "Blocks indexed per database transaction (at most 200k txs each); a crash loses at most one batch of work, never data"),
   mainLoopDelay: value("main-loop-delay", "MS", parseNonNegativeInt, 5000, "Main loop wait between polls of bitcoind, in milliseconds (SIGUSR1 or ZMQ cut it short)"),
   verbosity: {
     long: null, short: "v", env: "ELECTRS_VERBOSITY", envAliases: [], kind: "count", metavar: "", default: 0, secret: false,
@@ -434,6 +437,7 @@ function toConfig(v: Values): Config {
     electrumTxsLimit: v.electrumTxsLimit,
     electrumBanner: v.electrumBanner,
     mainLoopDelayMs: v.mainLoopDelay,
+    initialSyncBatchSize: v.initialSyncBatchSize,
     verbosity: v.verbosity,
     timestamp: v.timestamp,
   });

@@ -12,6 +12,7 @@ import { Rng } from "./prng.ts";
 import { P2PKH, P2SH, P2TR, P2WPKH, P2WSH, ScriptPool, writeScript } from "./scripts.ts";
 import { TxidTable, UtxoPool } from "./utxos.ts";
 import { ByteWriter, varintSize } from "./writer.ts";
+import { copyBytes, HashScratch, sha256dInto } from "./fast-hash.ts";
 
 export const COINBASE_MATURITY = 100;
 /** Regtest halves the subsidy every 150 blocks. */
@@ -69,6 +70,9 @@ export class ChainGenerator {
   private readonly inType = [0, 0, 0];
   private readonly outEntry = [0, 0, 0];
   private readonly outValue = [0, 0, 0];
+  /** Non-witness serialization of the current tx, for its txid. */
+  private readonly scratch = new HashScratch(MAX_TX_SIZE);
+  private readonly hashOut = new Uint8Array(32);
 
   constructor(private readonly opts: ChainOptions) {
     this.rng = new Rng(opts.seed);
@@ -197,7 +201,8 @@ export class ChainGenerator {
     const bodyStart = w.pos;
     w.varint(nIn);
     for (let i = 0; i < nIn; i++) {
-      w.bytes(this.txids.get(this.inTxNum[i]!));
+      copyBytes(this.txids.data, this.inTxNum[i]! * 32, w.buf, w.pos, 32);
+      w.pos += 32;
       w.u32(this.inVout[i]!);
       this.writeScriptSig(this.inType[i]!);
       w.u32(rng.float() < 0.7 ? 0xfffffffd : 0xffffffff); // RBF-signalling majority
@@ -206,23 +211,35 @@ export class ChainGenerator {
     for (let o = 0; o < nOut; o++) {
       w.u64(this.outValue[o]!);
       const e = this.outEntry[o]!;
-      writeScript(w, this.scripts.types[e]!, this.scripts.payload(e));
+      writeScript(w, this.scripts.types[e]!, this.scripts.payloads, e * 32);
     }
     const outputsEnd = w.pos;
     if (segwit) for (let i = 0; i < nIn; i++) this.writeWitness(this.inType[i]!);
     const lockPos = w.pos;
     w.u32(rng.float() < 0.4 ? height - 1 : 0); // anti-fee-sniping locktime, as Core wallets set
-    const buf = w.buf;
-    const raw = buf.subarray(start, w.pos);
-    const txid = segwit
-      ? sha256dParts([buf.subarray(start, start + 4), buf.subarray(bodyStart, outputsEnd), buf.subarray(lockPos, lockPos + 4)])
-      : sha256d(raw);
-    this.blockTxids.set(txid, slot * 32);
-    this.blockWtxids.set(segwit ? sha256d(raw) : txid, slot * 32);
-
-    const txNum = this.txids.add(txid);
+    const txNum = this.hashTx(start, bodyStart, outputsEnd, lockPos, segwit, slot);
     for (let o = 0; o < nOut; o++) utxos.add(txNum, o, this.scripts.types[this.outEntry[o]!]!, this.outValue[o]!);
     return fee;
+  }
+
+  /**
+   * Txid (and wtxid for the witness commitment) of the tx just written at body[start..pos):
+   * the non-witness serialization is assembled in the scratch buffer, like Core's txid rule.
+   */
+  private hashTx(start: number, bodyStart: number, outputsEnd: number, lockPos: number, segwit: boolean, slot: number): number {
+    const buf = this.body.buf;
+    const end = this.body.pos;
+    const s = this.scratch.buf;
+    copyBytes(buf, start, s, 0, 4);
+    const bodyLen = outputsEnd - bodyStart;
+    copyBytes(buf, bodyStart, s, 4, bodyLen);
+    copyBytes(buf, lockPos, s, 4 + bodyLen, 4);
+    const out = this.hashOut;
+    sha256dInto(this.scratch.view(8 + bodyLen), out);
+    copyBytes(out, 0, this.blockTxids, slot * 32, 32);
+    if (segwit) sha256dInto(buf.subarray(start, end), out);
+    copyBytes(out, 0, this.blockWtxids, slot * 32, 32);
+    return this.txids.add(this.blockTxids, slot * 32);
   }
 
   /** Payments take 5–55 % of what is left each, the last output is the change. */
@@ -321,8 +338,7 @@ export class ChainGenerator {
 
   private writeNoise(n: number): void {
     const w = this.body;
-    const o = this.rng.u32() & (NOISE_SIZE - 1);
-    w.buf.set(this.noise.subarray(o, o + n), w.pos);
+    copyBytes(this.noise, this.rng.u32() & (NOISE_SIZE - 1), w.buf, w.pos, n);
     w.pos += n;
   }
 
@@ -374,7 +390,7 @@ export class ChainGenerator {
     for (let o = 0; o < outEntries.length; o++) {
       w.u64(outValues[o]!);
       const e = outEntries[o]!;
-      writeScript(w, this.scripts.types[e]!, this.scripts.payload(e));
+      writeScript(w, this.scripts.types[e]!, this.scripts.payloads, e * 32);
     }
     w.u64(0);
     w.u8(38);
@@ -389,7 +405,7 @@ export class ChainGenerator {
     const buf = w.buf;
     const txid = sha256dParts([buf.subarray(0, 4), buf.subarray(bodyStart, outputsEnd), buf.subarray(lockPos, lockPos + 4)]);
     this.blockTxids.set(txid, 0);
-    const txNum = this.txids.add(txid);
+    const txNum = this.txids.add(txid, 0);
     this.maturing.set(height + COINBASE_MATURITY, {
       txNum,
       types: outEntries.map((e) => this.scripts.types[e]!),
@@ -436,15 +452,17 @@ export function merkleRootOf(hashes: Uint8Array, count: number): Uint8Array {
   if (count === 1) return hashes.slice(0, 32);
   const level = hashes.slice(0, count * 32);
   const pair = new Uint8Array(64);
+  const out = new Uint8Array(32);
   let n = count;
   while (n > 1) {
     const half = Math.ceil(n / 2);
     for (let i = 0; i < half; i++) {
       const l = 2 * i;
       const r = l + 1 < n ? l + 1 : l;
-      pair.set(level.subarray(l * 32, l * 32 + 32), 0);
-      pair.set(level.subarray(r * 32, r * 32 + 32), 32);
-      level.set(sha256d(pair), i * 32);
+      copyBytes(level, l * 32, pair, 0, 32);
+      copyBytes(level, r * 32, pair, 32, 32);
+      sha256dInto(pair, out);
+      copyBytes(out, 0, level, i * 32, 32);
     }
     n = half;
   }

@@ -197,7 +197,11 @@ function readTx(r: Reader): Tx {
       if (n === 0) continue;
       anyWitness = true;
       const items: Uint8Array[] = [];
-      for (let j = 0; j < n; j++) items.push(r.varBytes("witness item"));
+      for (let j = 0; j < n; j++) {
+        const len = r.varint("witness item");
+        // Empty items are common (the CHECKMULTISIG dummy): share one array instead of a view each.
+        items.push(len === 0 ? EMPTY_BYTES : r.bytes(len, "witness item"));
+      }
       inputs[i]!.witness = items;
     }
     // Core refuses a marker with all-empty witnesses: that tx would have two serializations.

@@ -35,7 +35,9 @@ export const noopSyncMetrics: SyncMetrics = {
 };
 
 export interface IndexerOptions extends IndexOptions {
-  /** Commit after this many txs (default 100k; the initial sync's big transactions are its speed). */
+  /** Commit after this many blocks (default 250, electrs' --initial-sync-batch-size)… */
+  readonly batchBlocks?: number;
+  /** …or this many txs, whichever comes first (default 200k: big transactions are the sync's speed). */
   readonly batchTxs?: number;
   /** Progress line interval (default 5 s). */
   readonly progressMs?: number;
@@ -119,7 +121,8 @@ export class Indexer {
   }
 
   private async indexRange(source: ChainSource, from: number, to: number, signal?: AbortSignal) {
-    const batchTxs = this.opts.batchTxs ?? 100_000;
+    const batchTxs = this.opts.batchTxs ?? 200_000;
+    const batchBlocks = this.opts.batchBlocks ?? 250;
     const progress = new Progress(this.log, this.metrics, from, to, this.opts.progressMs ?? 5000);
     let blocks = 0;
     let txs = 0;
@@ -160,7 +163,7 @@ export class Indexer {
           blocks++;
           txs += counts.txs;
           bytes += raw.bytes.length;
-          if (pendingTxs >= batchTxs || signal?.aborted) commit();
+          if (pendingTxs >= batchTxs || pending.length >= batchBlocks || signal?.aborted) commit();
           progress.report(raw.height, txs, bytes);
           if (signal?.aborted) break;
           tFetch = performance.now();

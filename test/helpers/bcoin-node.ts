@@ -6,7 +6,12 @@
  * - getblockchaininfo has no `initialblockdownload`, and `headers` always equals `blocks`;
  * - getnetworkinfo's `version` is the string "v1.0.2", not Core's integer;
  * - RPC errors come back with HTTP 200 (Core: 500), messages end with a period and differ from Core's;
- * - regtest addresses use HRP `rb` / base58 `R…`, so scripts are the common currency.
+ * - regtest addresses use HRP `rb` / base58 `R…`, so scripts are the common currency;
+ * - `sendrawtransaction` answers before validating and drops a rejected tx silently: use sendTx();
+ * - `invalidateblock` rewinds and forgets the block; `reconsiderblock` only clears the flag, so
+ *   the block comes back with `submitblock` of its raw bytes (fetch them first);
+ * - the P2P pool must be started (connect()) or a chain rewind leaves the mempool on the old tip
+ *   and mining then fails with "Mempool/chain tip mismatch".
  */
 import bcoin, { type BcoinFullNode, type BcoinKeyRing } from "bcoin";
 import { fromUserPass, type AuthSource } from "../../src/daemon/cookie.ts";
@@ -139,7 +144,7 @@ export async function startBcoin(opts: StartBcoinOptions = {}): Promise<BcoinNod
     miningKey: ring,
     mine: async (n, dest) => rpc.call<string[]>("generatetoaddress", [n, toAddress(dest)]),
     sendTx,
-    node: node,
+    node,
     close,
     [Symbol.asyncDispose]: close,
   };

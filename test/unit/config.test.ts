@@ -62,6 +62,7 @@ describe("defaults", () => {
       monitoringAddr: local(4224),
       jsonrpcImport: false,
       offline: false,
+      initialSyncBatchSize: 250,
       zmqAddr: null,
       precacheScripts: null,
       addressSearch: false,

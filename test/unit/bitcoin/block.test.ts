@@ -100,7 +100,10 @@ describe("parseTx on every fixture tx", () => {
     expect(tx.outputs[0]!.script.buffer).toBe(buf.buffer);
     expect(tx.inputs[0]!.prevTxid.buffer).toBe(buf.buffer);
     expect(tx.inputs.some((i) => i.witness.length > 0)).toBe(true);
-    for (const i of tx.inputs) for (const w of i.witness) expect(w.buffer).toBe(buf.buffer);
+    // Non-empty items are views; empty ones (the multisig dummy) share one empty array.
+    for (const i of tx.inputs) for (const w of i.witness) if (w.length > 0) expect(w.buffer).toBe(buf.buffer);
+    expect(tx.inputs.some((i) => i.witness.some((w) => w.length === 0))).toBe(true);
+    expect(tx.inputs[0]!.scriptSig.length).toBe(0);
     const legacy = parsed(legacyTxid!);
     for (const i of legacy.inputs) expect(i.witness.length).toBe(0);
   });
@@ -128,6 +131,34 @@ describe("parseTx on every fixture tx", () => {
     expect(sw.weight).toBe(raw.length * 3 + sw.size);
     expect(sw.vsize).toBe(Math.ceil(sw.weight / 4));
     expect(Array.from(sw.inputs[0]!.witness[0]!)).toEqual([0xab]);
+  });
+});
+
+describe("synthetic large segwit tx", () => {
+  test("txid of a tx whose non-witness part exceeds the hashing scratch buffer", () => {
+    const inputs = 500; // 500 × 41 bytes > 16 KiB
+    const parts: Uint8Array[] = [Uint8Array.of(2, 0, 0, 0)];
+    const body: Uint8Array[] = [varint(inputs)];
+    for (let i = 0; i < inputs; i++) {
+      const input = new Uint8Array(41);
+      input[0] = i & 0xff;
+      input[1] = i >> 8;
+      input[36] = 0; // empty scriptSig
+      body.push(input);
+    }
+    body.push(Uint8Array.of(1), new Uint8Array(8), Uint8Array.of(1, 0x51)); // one OP_TRUE output of 0 sat
+    const witness = Array.from({ length: inputs }, () => Uint8Array.of(2, 0, 1, 0x07)); // [empty, 0x07]
+    const lockTime = Uint8Array.of(9, 0, 0, 0);
+    const legacy = concatBytes(parts[0]!, ...body, lockTime);
+    const segwit = concatBytes(parts[0]!, Uint8Array.of(0, 1), ...body, ...witness, lockTime);
+    const tx = parseTxExact(segwit);
+    expect(legacy.length).toBeGreaterThan(16 * 1024);
+    expect(bytesEqual(tx.txid, sha256d(legacy))).toBe(true);
+    expect(bytesEqual(tx.txid, parseTxExact(legacy).txid)).toBe(true);
+    expect(tx.weight).toBe(legacy.length * 3 + segwit.length);
+    expect(tx.inputs[499]!.witness.map((w) => Array.from(w))).toEqual([[], [0x07]]);
+    expect(tx.lockTime).toBe(9);
+    expect(tx.isCoinbase).toBe(false);
   });
 });
 

@@ -1,0 +1,157 @@
+/**
+ * Core's real reorg, replayed: the fixture's blk00003.dat holds the stale branch (heights 129–130)
+ * before the winning one. A copy cut just after the stale blocks is what the files looked like
+ * before the reorg; growing it back to its full length is the reorg. The index must then be the
+ * one a fresh sync of the full files gives, row for row.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import { appendFileSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { hashToHex, hexToHash } from "../../src/bitcoin/bytes.ts";
+import { NETWORKS } from "../../src/bitcoin/network.ts";
+import { offlineSource, openBlkFileIndex } from "../../src/daemon/sources.ts";
+import { Indexer, noopSyncMetrics } from "../../src/index/sync.ts";
+import { silentLogger } from "../../src/log.ts";
+import { openDb, type Db } from "../../src/store/db.ts";
+import { FIXTURE_BLOCKS, loadExpected } from "../helpers/fixture.ts";
+import { checkBlocks, checkReorg, checkScripts, checkTxs, digestIndex } from "../helpers/index-check.ts";
+import { tempDir } from "../helpers/tmp.ts";
+
+const expected = loadExpected();
+const log = silentLogger();
+const [STALE_129, STALE_130] = expected.reorg.stale_blocks as [string, string];
+/** End of the stale block 15c44005 (height 130) in blk00003.dat: record at 55870 + 8, 472 bytes. */
+const CUT_AFTER_STALE = 56350 - 8;
+/** End of the best chain's block 130 (ties with the stale branch: Core keeps the first seen). */
+const CUT_AFTER_BEST_130 = 57052 + 694;
+
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0)) c();
+});
+
+/** A copy of the fixture's blocks dir whose last file is cut at `cut`; returns a function that grows it to `to`. */
+function truncatedCopy(cut: number): { dir: string; growTo(to?: number): void } {
+  const tmp = tempDir();
+  cleanups.push(() => tmp[Symbol.dispose]());
+  const dir = join(tmp.path, "blocks");
+  mkdirSync(dir);
+  for (const f of ["blk00000.dat", "blk00001.dat", "blk00002.dat", "xor.dat"]) copyFileSync(join(FIXTURE_BLOCKS, f), join(dir, f));
+  const last = readFileSync(join(FIXTURE_BLOCKS, "blk00003.dat"));
+  writeFileSync(join(dir, "blk00003.dat"), last.subarray(0, cut));
+  let size = cut;
+  return {
+    dir,
+    growTo(to = last.length) {
+      appendFileSync(join(dir, "blk00003.dat"), last.subarray(size, to));
+      size = to;
+    },
+  };
+}
+
+function open(dir: string): { db: Db; indexer: Indexer; source: ReturnType<typeof offlineSource> } {
+  const db = openDb({ dir: ":memory:", network: "regtest", log });
+  const indexer = new Indexer(db, log, noopSyncMetrics, { indexUnspendables: false });
+  const source = offlineSource(openBlkFileIndex(dir, NETWORKS.regtest.magic, log), NETWORKS.regtest.genesisHashHex, log);
+  cleanups.push(() => {
+    source.close();
+    indexer.close();
+    db.close();
+  });
+  return { db, indexer, source };
+}
+
+describe("the fixture's reorg, replayed from truncated blk files", () => {
+  test("before the reorg the stale branch is the best chain, with the replaced tx confirmed", async () => {
+    const files = truncatedCopy(CUT_AFTER_STALE);
+    const { indexer, source } = open(files.dir);
+    source.refresh();
+    const r = await indexer.update(source);
+    expect(r.tipHeight).toBe(130);
+    expect(hashToHex(indexer.chain.tipHash!)).toBe(STALE_130);
+    expect(hashToHex(indexer.reader.blockAt(129)!.hash)).toBe(STALE_129);
+    expect(indexer.reader.tx(hexToHash(expected.reorg.replaced_txid))?.height).toBe(129);
+  });
+
+  test("equal work keeps the first-seen branch, more work reorgs to the best chain: the same index as a fresh sync", async () => {
+    const files = truncatedCopy(CUT_AFTER_STALE);
+    const { db, indexer, source } = open(files.dir);
+    source.refresh();
+    await indexer.update(source);
+
+    files.growTo(CUT_AFTER_BEST_130); // the best chain's 129 and 130: a tie, nothing changes
+    source.refresh();
+    const tie = await indexer.update(source);
+    expect(tie).toMatchObject({ tipHeight: 130, blocksAdded: 0, blocksRemoved: 0 });
+    expect(hashToHex(indexer.chain.tipHash!)).toBe(STALE_130);
+
+    files.growTo(); // 131 … 137: the best chain has more work
+    source.refresh();
+    const reorg = await indexer.update(source);
+    expect(reorg).toMatchObject({ tipHeight: 137, blocksRemoved: 2, blocksAdded: 9 });
+
+    checkBlocks(indexer.reader, expected);
+    checkTxs(indexer.reader, expected);
+    checkScripts(indexer.reader, expected);
+    checkReorg(indexer.reader, expected);
+
+    const fresh = open(FIXTURE_BLOCKS);
+    fresh.source.refresh();
+    await fresh.indexer.update(fresh.source);
+    expect(digestIndex(db.sql)).toBe(digestIndex(fresh.db.sql));
+  });
+});
+
+describe("restarts", () => {
+  test("an initial sync stopped part way resumes in a new process's indexer and ends in the same index", async () => {
+    using tmp = tempDir();
+    const stopAfter = new AbortController();
+    {
+      const db = openDb({ dir: tmp.path, network: "regtest", log });
+      const indexer = new Indexer(db, log, noopSyncMetrics, { indexUnspendables: false, batchBlocks: 7 });
+      const source = offlineSource(openBlkFileIndex(FIXTURE_BLOCKS, NETWORKS.regtest.magic, log), NETWORKS.regtest.genesisHashHex, log);
+      source.refresh();
+      // Ask to stop while block 61 is delivered: it is committed, and nothing after it is read.
+      const blocks = source.blocks.bind(source);
+      source.blocks = async function* (from, hashes) {
+        for await (const b of blocks(from, hashes)) {
+          if (b.height === 61) stopAfter.abort();
+          yield b;
+        }
+      };
+      const r = await indexer.update(source, stopAfter.signal);
+      expect(r.tipHeight).toBe(61);
+      expect(indexer.initialSyncDone).toBe(false);
+      source.close();
+      indexer.close();
+      db.close();
+    }
+    const db = openDb({ dir: tmp.path, network: "regtest", log });
+    const indexer = new Indexer(db, log, noopSyncMetrics, { indexUnspendables: false });
+    expect(indexer.chain.tipHeight).toBe(61);
+    const source = offlineSource(openBlkFileIndex(FIXTURE_BLOCKS, NETWORKS.regtest.magic, log), NETWORKS.regtest.genesisHashHex, log);
+    source.refresh();
+    const r = await indexer.update(source);
+    expect(r).toMatchObject({ tipHeight: 137, blocksAdded: 76, blocksRemoved: 0 });
+    checkScripts(indexer.reader, expected);
+    const fresh = open(FIXTURE_BLOCKS);
+    fresh.source.refresh();
+    await fresh.indexer.update(fresh.source);
+    expect(digestIndex(db.sql)).toBe(digestIndex(fresh.db.sql));
+    source.close();
+    indexer.close();
+    db.close();
+  });
+
+  test("an index of another schema version or network is refused with a reindex message, and left untouched", () => {
+    using tmp = tempDir();
+    const db = openDb({ dir: tmp.path, network: "regtest", log });
+    db.setMeta("schema_version", "0");
+    db.close();
+    expect(() => openDb({ dir: tmp.path, network: "regtest", log })).toThrow(/Incompatible database found \(schema version 0.*Please reindex/);
+    expect(() => openDb({ dir: tmp.path, network: "regtest", log })).toThrow(/Please reindex/);
+    const db2 = openDb({ dir: join(tmp.path, "x"), network: "regtest", log });
+    db2.close();
+    expect(() => openDb({ dir: join(tmp.path, "x"), network: "signet", log })).toThrow(/is for network regtest, not signet.*reindex/);
+  });
+});
