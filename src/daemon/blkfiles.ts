@@ -44,11 +44,9 @@ export interface ScanResult {
   /** Complete records in file order (not height order). */
   readonly locations: BlockLocation[];
   /**
-   * Where a later scan of the same (growing) file should resume: the start of a record that runs
-   * past the end of the file; the end of the file; or, when the data ends in a zero tail, the
-   * start of the last record (or record-like prefix) before it, because Core writes into its
-   * preallocated zeros and that record may be only partly written. A resumed scan can therefore
-   * report that last record again: callers key blocks by hash.
+   * Where a later scan of the same (growing) file should resume: the end of the data (the end of
+   * the file or the start of its zero tail), or earlier, at a record or magic that is not complete
+   * yet. Resuming there never misses a record and never reports one twice.
    */
   readonly endOffset: number;
   /** A record was cut off by the end of the file (a block being written right now). */
@@ -212,17 +210,32 @@ class Window {
     return this.buf[pos - this.start]!;
   }
 
-  /** The byte as stored on disk (before de-obfuscation). */
-  rawU8(pos: number): number {
-    const b = this.u8(pos);
-    return this.key === null ? b : b ^ this.key[pos & 7]!;
-  }
-
   u32(pos: number): number {
     this.ensure(pos, 4);
     const o = pos - this.start;
     const b = this.buf;
     return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
+  }
+
+  /**
+   * Start of the run of zero bytes that ends the file (not below `lower`): zero on disk, as Core's
+   * preallocation leaves it (which decodes to key bytes), or zero after decoding.
+   */
+  dataEnd(lower: number): number {
+    const key = this.key;
+    let z = this.fileSize;
+    while (z > lower) {
+      const from = Math.max(lower, z - this.buf.length);
+      this.ensure(from, z - from);
+      const b = this.buf;
+      const base = this.start;
+      for (let i = z - 1; i >= from; i--) {
+        const v = b[i - base]!;
+        if (v !== 0 && (key === null || v !== key[i & 7]!)) return i + 1;
+      }
+      z = from;
+    }
+    return z;
   }
 
   /** A fresh copy, so that results never pin the window. */
@@ -241,12 +254,13 @@ class Window {
  *   next record.
  * - A size below a header or above a block's maximum is garbage too (resync), so one corrupt
  *   size cannot make us skip megabytes of good records.
- * - A record running past EOF ends the scan: on the file Core is writing, that is a block being
- *   written; `endOffset` points at it so a later scan can pick it up.
- * - A run of zero bytes up to EOF (zero on disk, as preallocated, or zero after decoding) ends the
- *   scan. Core writes into such preallocated space, so the record before it may be incomplete even
- *   though its size fits (a partial header would even give a wrong hash): it is reported, but
- *   `endOffset` points back at it so that a resumed scan reads it again.
+ * - A record running past EOF ends the scan (`partial`): on the file Core is writing, that is a
+ *   block being written; `endOffset` points at it so a later scan can pick it up.
+ * - Zero bytes up to EOF (Core preallocates, and writes blocks into that space) are not data yet.
+ *   Nothing is decided from them: the scan stops at the first position whose magic, size or
+ *   header would have to be read there, and `endOffset` is that position. A record whose header
+ *   is complete is reported even if its body is not (its location cannot change); Core has
+ *   finished writing it by the time it announces the block.
  */
 export function scanBlkFile(
   path: string,
@@ -264,39 +278,28 @@ export function scanBlkFile(
     const fileSize = io.size(fd);
     const win = new Window(io, fd, fileSize, xorKey, chunkSize);
     const locations: BlockLocation[] = [];
-    const startOffset = Math.max(0, opts.startOffset ?? 0);
-    let p = startOffset;
-    // End (exclusive) of the last zero run examined; positions before it need no second look.
-    let zeroRunEnd = -1;
+    let p = Math.max(0, opts.startOffset ?? 0);
+    const limit = win.dataEnd(p);
     let partial = false;
-    // The last magic seen (accepted or not) and how far its record's bytes reach: if the zero tail
-    // starts within that reach, the record may be half-written and the resume point goes back to it.
-    let lastMagicAt = -1;
-    let lastReach = -1;
-    let lastRecordEnd = startOffset;
 
-    while (p + RECORD_PREFIX <= fileSize) {
-      if (win.u32(p) !== want) {
-        if (p >= zeroRunEnd && isZeroByte(win, p)) {
-          let q = p + 1;
-          while (q < fileSize && isZeroByte(win, q)) q++;
-          if (q >= fileSize) {
-            p = lastMagicAt >= 0 && p <= lastReach ? lastMagicAt : p - magicPrefixBefore(win, p, lastRecordEnd, want);
-            break;
-          }
-          zeroRunEnd = q;
-        }
+    for (;;) {
+      if (p + 4 > limit) {
+        // Only a magic whose first bytes are already there can still appear at p.
+        if (p >= limit || isMagicPrefix(win, p, limit, want)) break;
         p++;
         continue;
       }
-      lastMagicAt = p;
-      lastReach = p + RECORD_PREFIX;
-      const size = win.u32(p + 4);
+      if (win.u32(p) !== want) {
+        p++;
+        continue;
+      }
       const start = p + RECORD_PREFIX;
-      if (start + 4 <= fileSize && win.u32(start) === want) {
+      if (start + 4 > limit) break; // size, or the first body bytes, not written yet
+      if (win.u32(start) === want) {
         p = start;
         continue;
       }
+      const size = win.u32(p + 4);
       if (size < HEADER_SIZE || size > maxBlockSize) {
         p++;
         continue;
@@ -305,9 +308,10 @@ export function scanBlkFile(
         partial = true;
         break;
       }
+      if (start + HEADER_SIZE > limit) break; // header not complete yet
       const header = parseHeader(win.copy(start, HEADER_SIZE));
       locations.push({ fileIndex, offset: start, size, header });
-      p = lastReach = lastRecordEnd = start + size;
+      p = start + size;
     }
     return { locations, endOffset: p, partial, fileSize };
   } finally {
@@ -315,23 +319,12 @@ export function scanBlkFile(
   }
 }
 
-/**
- * How many bytes just before `z` (not before `lower`) are the first 1–3 bytes of the magic: a
- * magic being written when the scan met the zero tail.
- */
-function magicPrefixBefore(win: Window, z: number, lower: number, magic: number): number {
-  for (let k = 3; k >= 1; k--) {
-    if (z - k < lower) continue;
-    let match = true;
-    for (let i = 0; i < k && match; i++) match = win.u8(z - k + i) === ((magic >>> (8 * i)) & 0xff);
-    if (match) return k;
+/** Bytes [p, end) are the first bytes of the magic (a magic cut short by EOF or by the zeros). */
+function isMagicPrefix(win: Window, p: number, end: number, magic: number): boolean {
+  for (let i = 0; p + i < end; i++) {
+    if (win.u8(p + i) !== ((magic >>> (8 * i)) & 0xff)) return false;
   }
-  return 0;
-}
-
-/** Zero on disk (Core's preallocation, which decodes to key bytes) or zero after decoding. */
-function isZeroByte(win: Window, pos: number): boolean {
-  return win.u8(pos) === 0 || win.rawU8(pos) === 0;
+  return true;
 }
 
 export type BlkPathResolver = (fileIndex: number) => string;
