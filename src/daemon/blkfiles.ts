@@ -4,8 +4,8 @@
  *
  * Two passes, as in electrs: a cheap scan that finds every record and parses only its 80-byte
  * header, then positioned reads of the blocks the indexer actually wants. Unlike electrs, the scan
- * never holds a whole file: it reads through a small window and jumps over block bodies, so a
- * 128 MiB mainnet file costs a few hundred KiB of reads plus one window of memory.
+ * never holds a whole file: it reads through a small window (256 KiB) and jumps over block bodies,
+ * so a 128 MiB file of today's 1–2 MB blocks costs a few MiB of reads and one window of memory.
  *
  * Record format (after de-obfuscation): `magic u32le | size u32le | block`, where each file byte is
  * XOR-ed with `key[fileOffset & 7]` when `xor.dat` exists (Core ≥ 28).
@@ -41,7 +41,7 @@ export interface BlockLocation {
 }
 
 export interface ScanResult {
-  /** Complete records in file order (not height order). */
+  /** Records whose header is complete, in file order (not height order). */
   readonly locations: BlockLocation[];
   /**
    * Where a later scan of the same (growing) file should resume: the end of the data (the end of
@@ -157,7 +157,10 @@ export function xorInPlace(buf: Uint8Array, key: Uint8Array | null, fileOffset: 
   for (; i < buf.length; i++) buf[i] = buf[i]! ^ key[(fileOffset + i) & 7]!;
 }
 
-/** Per key, for each of the 8 phases, the key rotated to that phase as two native-endian words. */
+/**
+ * Per key, for each of the 8 phases, the key rotated to that phase as two native-endian words.
+ * Keyed by identity: a key array must not be mutated once used.
+ */
 const keyWordCache = new WeakMap<Uint8Array, Uint32Array>();
 function keyWords(key: Uint8Array): Uint32Array {
   let kw = keyWordCache.get(key);
@@ -463,7 +466,7 @@ export function scanBlocksDir(
     files.push({ index: f.index, path: f.path, endOffset: r.endOffset });
     bytes += r.fileSize;
     log.debug(
-      `${blkFileName(f.index)}: ${r.locations.length} blocks, ${r.fileSize} bytes, data ends at ${r.endOffset}` +
+      `${blkFileName(f.index)}: ${r.locations.length} blocks, ${r.fileSize} bytes, resume at ${r.endOffset}` +
         (r.partial ? " (a record runs past the end)" : ""),
     );
   }

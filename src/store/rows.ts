@@ -8,7 +8,6 @@
  *   2^20 > 444,444: the most outputs (9 bytes each) or inputs (41 bytes each) a 4 MB block can hold.
  *   2^53 / 2^20 = 2^33 ≈ 8.6e9 transactions before an id leaves the safe-integer range.
  */
-import { scriptHash } from "../bitcoin/hash.ts";
 
 export const IO_BITS = 20;
 export const IO_SPAN = 2 ** IO_BITS;
@@ -45,8 +44,12 @@ export function scriptKeyFromHash(scriptHashBytes: Uint8Array): Uint8Array {
   return scriptHashBytes.subarray(0, SCRIPT_KEY_BYTES);
 }
 
+/** Hashing into one reused buffer saves the 32-byte result allocation (the hot path of the sync). */
+const keyScratch = new Uint8Array(32);
+
 export function scriptKeyOf(script: Uint8Array): Uint8Array {
-  return scriptHash(script).subarray(0, SCRIPT_KEY_BYTES);
+  Bun.SHA256.hash(script, keyScratch);
+  return keyScratch.slice(0, SCRIPT_KEY_BYTES);
 }
 
 /**
