@@ -99,17 +99,31 @@ function readHeader(r: Reader): BlockHeader {
   return { hash: sha256d(raw), version, prevHash, merkleRoot, time, bits, nonce, raw };
 }
 
+export interface ParseOptions {
+  /**
+   * Materialize witness items (default true). With false, every `TxIn.witness` is left empty
+   * (`hasWitness`, sizes, weight and `raw` are unaffected): the indexing path never looks at
+   * witnesses, and on Bun each view costs about as much as parsing the rest of the input.
+   * Re-parse `tx.raw` when the witness is needed.
+   */
+  readonly witness?: boolean;
+}
+
 /** Parses one transaction at `offset`; `end` is the offset just past it. */
-export function parseTx(bytes: Uint8Array, offset = 0): { readonly tx: Tx; readonly end: number } {
+export function parseTx(
+  bytes: Uint8Array,
+  offset = 0,
+  options?: ParseOptions,
+): { readonly tx: Tx; readonly end: number } {
   const r = new Reader(bytes, offset);
-  const tx = readTx(r);
+  const tx = readTx(r, options?.witness !== false);
   return { tx, end: r.pos };
 }
 
 /** Parses a whole transaction and rejects trailing bytes (raw tx hex from RPC or a client). */
-export function parseTxExact(bytes: Uint8Array): Tx {
+export function parseTxExact(bytes: Uint8Array, options?: ParseOptions): Tx {
   const r = new Reader(bytes, 0);
-  const tx = readTx(r);
+  const tx = readTx(r, options?.witness !== false);
   if (r.pos !== bytes.length) {
     throw new ParseError(`${bytes.length - r.pos} trailing bytes after transaction at offset ${r.pos}`);
   }
@@ -117,7 +131,8 @@ export function parseTxExact(bytes: Uint8Array): Tx {
 }
 
 /** Parses a serialized block; it must span `bytes` exactly. */
-export function parseBlock(bytes: Uint8Array): Block {
+export function parseBlock(bytes: Uint8Array, options?: ParseOptions): Block {
+  const keepWitness = options?.witness !== false;
   const r = new Reader(bytes, 0);
   const header = readHeader(r);
   const count = r.varint("tx count");
@@ -127,7 +142,7 @@ export function parseBlock(bytes: Uint8Array): Block {
   // Block weight = 4 × (header + tx count) + Σ tx weight, since only tx bytes can be witness.
   let weight = countEnd * 4;
   for (let i = 0; i < count; i++) {
-    const tx = readTx(r);
+    const tx = readTx(r, keepWitness);
     weight += tx.weight;
     txs.push(tx);
   }
@@ -146,7 +161,7 @@ interface TxInBuild {
   witness: readonly Uint8Array[];
 }
 
-function readTx(r: Reader): Tx {
+function readTx(r: Reader, keepWitness: boolean): Tx {
   const data = r.data;
   const start = r.pos;
   const version = r.i32le("tx version");
@@ -196,6 +211,10 @@ function readTx(r: Reader): Tx {
       const n = r.varint("witness item count");
       if (n === 0) continue;
       anyWitness = true;
+      if (!keepWitness) {
+        for (let j = 0; j < n; j++) r.skip(r.varint("witness item"), "witness item");
+        continue;
+      }
       const items: Uint8Array[] = [];
       for (let j = 0; j < n; j++) {
         const len = r.varint("witness item");

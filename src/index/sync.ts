@@ -138,6 +138,7 @@ export class Indexer {
       let tFetch = performance.now();
       const commit = () => {
         const t = performance.now();
+        this.writer.flush();
         this.db.sql.exec("COMMIT");
         for (const h of pending) this.chain.push(h);
         if (this.initialDone) this.utxos.clear();
@@ -170,6 +171,7 @@ export class Indexer {
         }
         if (pending.length) commit();
       } catch (err) {
+        this.writer.discard();
         if (this.db.sql.inTransaction) this.db.sql.exec("ROLLBACK");
         // The in-memory state may hold rows of the rolled-back transaction: rebuild it from the store.
         this.nextTxnum = this.reader.txCount();
@@ -240,6 +242,7 @@ export class Indexer {
 
   /** After the initial sync: outputs of earlier batches are found through the txid index. */
   private readonly storeFallback = (prevTxid: Uint8Array, vout: number): ResolvedPrevout | null => {
+    this.writer.flush();
     const txnum = this.reader.txnumOf(prevTxid);
     if (txnum === null) return null;
     const id = txnum * IO_SPAN + vout;

@@ -143,6 +143,35 @@ describe("restarts", () => {
     db.close();
   });
 
+  test("a corrupt block mid-batch rolls back its batch; the next update completes the same index", async () => {
+    using tmp = tempDir();
+    const db = openDb({ dir: tmp.path, network: "regtest", log });
+    const indexer = new Indexer(db, log, noopSyncMetrics, { indexUnspendables: false, batchBlocks: 7 });
+    const source = offlineSource(openBlkFileIndex(FIXTURE_BLOCKS, NETWORKS.regtest.magic, log), NETWORKS.regtest.genesisHashHex, log);
+    source.refresh();
+    const good = source.blocks.bind(source);
+    // Failure injection: block 120 arrives cut short (a disk error, a half-written file).
+    source.blocks = async function* (from, hashes) {
+      for await (const b of good(from, hashes)) yield b.height === 120 ? { ...b, bytes: b.bytes.subarray(0, b.bytes.length - 5) } : b;
+    };
+    await expect(indexer.update(source)).rejects.toThrow(/truncated|needs|bytes/i);
+    // Batches of 7 blocks: 0–118 committed (17 batches), 119 was in the batch that failed.
+    expect(indexer.chain.tipHeight).toBe(118);
+    expect(indexer.reader.tip()!.height).toBe(118);
+    const tipBlock = indexer.reader.tip()!;
+    expect(indexer.reader.txCount()).toBe(tipBlock.firstTxnum + tipBlock.txCount);
+
+    source.blocks = good;
+    expect(await indexer.update(source)).toMatchObject({ tipHeight: 137, blocksAdded: 19 });
+    const fresh = open(FIXTURE_BLOCKS);
+    fresh.source.refresh();
+    await fresh.indexer.update(fresh.source);
+    expect(digestIndex(db.sql)).toBe(digestIndex(fresh.db.sql));
+    source.close();
+    indexer.close();
+    db.close();
+  });
+
   test("an index of another schema version or network is refused with a reindex message, and left untouched", () => {
     using tmp = tempDir();
     const db = openDb({ dir: tmp.path, network: "regtest", log });

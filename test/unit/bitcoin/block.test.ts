@@ -134,6 +134,24 @@ describe("parseTx on every fixture tx", () => {
   });
 });
 
+describe("parse options", () => {
+  test("witness: false gives the same txids, sizes and weights with empty witnesses", () => {
+    for (const b of expected.blocks) {
+      const bytes = assembleBlock(b);
+      const full = parseBlock(bytes);
+      const lean = parseBlock(bytes, { witness: false });
+      expect(lean.weight).toBe(full.weight);
+      lean.txs.forEach((tx, i) => {
+        const f = full.txs[i]!;
+        expect(bytesEqual(tx.txid, f.txid)).toBe(true);
+        expect([tx.size, tx.weight, tx.vsize, tx.hasWitness]).toEqual([f.size, f.weight, f.vsize, f.hasWitness]);
+        expect(tx.inputs.every((input) => input.witness.length === 0)).toBe(true);
+        expect(bytesEqual(parseTxExact(tx.raw).inputs[0]!.witness[0] ?? new Uint8Array(0), f.inputs[0]!.witness[0] ?? new Uint8Array(0))).toBe(true);
+      });
+    }
+  });
+});
+
 describe("synthetic large segwit tx", () => {
   test("txid of a tx whose non-witness part exceeds the hashing scratch buffer", () => {
     const inputs = 500; // 500 × 41 bytes > 16 KiB
@@ -226,6 +244,7 @@ describe("malformed input throws ParseError, never anything else", () => {
       const raw = hexToBytes(expectedTx(id).hex);
       for (let n = 0; n < raw.length; n++) {
         expectParseError(() => parseTx(raw.subarray(0, n)), `${id} truncated to ${n}`);
+        expectParseError(() => parseTx(raw.subarray(0, n), 0, { witness: false }), `${id} truncated to ${n}, no witness`);
       }
     }
   });
@@ -295,7 +314,9 @@ describe("malformed input throws ParseError, never anything else", () => {
       const flips = 1 + Math.floor(rand() * 3);
       for (let f = 0; f < flips; f++) raw[Math.floor(rand() * raw.length)] = Math.floor(rand() * 256);
       try {
-        parseTxExact(raw);
+        const full = parseTxExact(raw);
+        const lean = parseTxExact(raw, { witness: false });
+        expect(bytesEqual(lean.txid, full.txid)).toBe(true);
         parsedOk++;
       } catch (e) {
         if (!(e instanceof ParseError)) throw new Error(`mutation ${i}: ${String(e)}`);
