@@ -12,6 +12,7 @@ import { DaemonClient } from "./daemon/rpc.ts";
 import { offlineSource, openBlkFileIndex, rpcSource, type ChainSource } from "./daemon/sources.ts";
 import { subscribeHashblock } from "./daemon/zmq.ts";
 import { Indexer, type SyncMetrics } from "./index/sync.ts";
+import { ConfigError } from "./errors.ts";
 import { describeError, type Logger } from "./log.ts";
 import { createMetrics, type Metrics } from "./metrics/metrics.ts";
 import { startMetricsServer, type MetricsServer } from "./metrics/server.ts";
@@ -19,8 +20,6 @@ import { openDb, type Db } from "./store/db.ts";
 import { NAME, VERSION } from "./version.ts";
 import { Waiter } from "./waiter.ts";
 
-/** How long a node that refuses connections is waited for at start before giving up. */
-const STARTUP_UNREACHABLE_MS = 30_000;
 /** Shutdown must finish within 5 s; what is still running after this is abandoned. */
 const SHUTDOWN_GRACE_MS = 4_000;
 
@@ -80,8 +79,13 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     closer.add("metrics server", () => monitoring.stop());
     log.info(`serving Prometheus metrics on ${monitoring.url}`);
 
-    let source: ChainSource;
+    // The node first, then the store (electrs' order): a bad cookie or an absent node leaves nothing behind.
     let rpc: DaemonClient | null = null;
+    if (!config.offline) rpc = await connectNode(config, log, metrics, waiter, closer);
+    else if (listBlkFiles(config.blocksDir).length === 0) {
+      throw new ConfigError(`--offline needs Bitcoin Core's blk*.dat files, and ${config.blocksDir} has none (set --blocks-dir)`);
+    }
+
     const db: Db = openDb({ dir: config.dbPath, network: config.network, log });
     closer.add("database", () => db.close());
     const indexer = new Indexer(db, log.child("index"), syncMetricsOf(metrics), {
@@ -90,33 +94,15 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     });
     closer.add("indexer", () => indexer.close());
 
+    let source: ChainSource;
     if (config.offline) {
-      if (listBlkFiles(config.blocksDir).length === 0) {
-        throw new Error(`--offline needs Bitcoin Core's blk*.dat files, and ${config.blocksDir} has none (set --blocks-dir)`);
-      }
       const files = openBlkFileIndex(config.blocksDir, network.magic, log.child("blkfiles"));
       const offline = offlineSource(files, network.genesisHashHex, log.child("blkfiles"));
       offline.refresh();
       source = offline;
       log.info(`offline mode: following the most-work chain of the blk files in ${config.blocksDir} (no node)`);
     } else {
-      const auth: AuthSource = config.cookie ? fromUserPass(`${config.cookie.user}:${config.cookie.password}`) : fromCookieFile(config.cookieFile);
-      rpc = new DaemonClient({
-        url: `http://${formatAddr(config.daemonRpcAddr)}`,
-        auth,
-        parallelism: config.daemonParallelism,
-        log: log.child("daemon"),
-        metrics: metrics.daemon,
-        retry: { initialDelayMs: 100, maxDelayMs: 3000, giveUpAfterMs: STARTUP_UNREACHABLE_MS },
-        requestTimeoutMs: config.daemonRpcTimeoutMs,
-      });
-      const client = rpc;
-      closer.add("daemon client", () => client.close());
-      const info = await checkNode(rpc, log.child("daemon"), { pollMs: 5000, signal: waiter.signal, expectedNetwork: config.network });
-      log.info(`connected to ${info.subversion} (${info.chain}) at ${formatAddr(config.daemonRpcAddr)}, ${info.blocks} blocks`);
-      // Past start-up, a node that goes away is waited for (electrs retries forever), with a log line.
-      rpc.setRetryPolicy({ initialDelayMs: 100, maxDelayMs: 3000 });
-      source = chooseRpcSource(config, indexer, rpc, network.magic, log);
+      source = chooseRpcSource(config, indexer, rpc!, network.magic, log);
     }
     closer.add("block source", () => source.close());
 
@@ -167,6 +153,25 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     await closer.closeAll(log);
     return 1;
   }
+}
+
+async function connectNode(config: Config, log: Logger, metrics: Metrics, waiter: Waiter, closer: Closer): Promise<DaemonClient> {
+  const auth: AuthSource = config.cookie ? fromUserPass(`${config.cookie.user}:${config.cookie.password}`) : fromCookieFile(config.cookieFile);
+  const rpc = new DaemonClient({
+    url: `http://${formatAddr(config.daemonRpcAddr)}`,
+    auth,
+    parallelism: config.daemonParallelism,
+    log: log.child("daemon"),
+    metrics: metrics.daemon,
+    retry: { initialDelayMs: 100, maxDelayMs: 3000, giveUpAfterMs: config.daemonStartupTimeoutMs },
+    requestTimeoutMs: config.daemonRpcTimeoutMs,
+  });
+  closer.add("daemon client", () => rpc.close());
+  const info = await checkNode(rpc, log.child("daemon"), { pollMs: 5000, signal: waiter.signal, expectedNetwork: config.network });
+  log.info(`connected to ${info.subversion} (${info.chain}) at ${formatAddr(config.daemonRpcAddr)}, ${info.blocks} blocks`);
+  // Past start-up, a node that goes away is waited for (electrs retries forever), with a log line.
+  rpc.setRetryPolicy({ initialDelayMs: 100, maxDelayMs: 3000 });
+  return rpc;
 }
 
 function chooseRpcSource(config: Config, indexer: Indexer, rpc: DaemonClient, magic: number, log: Logger): ChainSource {

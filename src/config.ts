@@ -43,6 +43,7 @@ export interface Config {
   readonly daemonRpcAddr: SocketAddr;
   readonly daemonParallelism: number;
   readonly daemonRpcTimeoutMs: number;
+  readonly daemonStartupTimeoutMs: number;
   readonly electrumRpcAddr: SocketAddr;
   readonly httpAddr: SocketAddr;
   readonly monitoringAddr: SocketAddr;
@@ -161,6 +162,8 @@ const OPTIONS = {
   daemonParallelism: value("daemon-parallelism", "N", parsePositiveInt, 4, "Parallel RPC requests for bulk fetches"),
   daemonRpcTimeout: value("daemon-rpc-timeout", "SECS", parsePositiveInt, 600, "Timeout of one bitcoind RPC request, in seconds",
     { envAliases: ["DAEMON_READ_TIMEOUT"] }),
+  daemonStartupTimeout: value("daemon-startup-timeout", "SECS", parsePositiveInt, 30,
+    "At start, how long a node that refuses connections is retried before giving up (a node warming up is always waited for)"),
   electrumRpcAddr: value("electrum-rpc-addr", "ADDR", parseSocketAddr, derived("127.0.0.1:<network's Electrum port>", (c) => local(c.network.ports.electrum)),
     "Electrum RPC listen address"),
   httpAddr: value("http-addr", "ADDR", parseSocketAddr, derived("127.0.0.1:<network's HTTP port>", (c) => local(c.network.ports.http)),
@@ -423,6 +426,7 @@ function toConfig(v: Values): Config {
     daemonRpcAddr: v.daemonRpcAddr,
     daemonParallelism: v.daemonParallelism,
     daemonRpcTimeoutMs: v.daemonRpcTimeout * 1000,
+    daemonStartupTimeoutMs: v.daemonStartupTimeout * 1000,
     electrumRpcAddr: v.electrumRpcAddr,
     httpAddr: v.httpAddr,
     monitoringAddr: v.monitoringAddr,

@@ -233,13 +233,14 @@ export class DaemonClient {
       this.degraded(failure.reason, nowMs);
       const elapsedMs = nowMs - firstFailureMs;
       const giveUpMs = policy.giveUpAfterMs;
-      if (giveUpMs !== undefined && elapsedMs >= giveUpMs) {
+      // A node that answers "warming up" is there and will be ready: only silence counts against the window.
+      if (giveUpMs !== undefined && failure.kind !== "warmup" && elapsedMs >= giveUpMs) {
         throw new DaemonUnreachableError(
           `${failure.reason}: giving up, past the retry window of ${formatDuration(giveUpMs)}`,
         );
       }
       // The last wait is cut short so the final attempt happens right at the end of the window.
-      await this.sleep(giveUpMs === undefined ? delayMs : Math.min(delayMs, giveUpMs - elapsedMs));
+      await this.sleep(giveUpMs === undefined || failure.kind === "warmup" ? delayMs : Math.min(delayMs, giveUpMs - elapsedMs));
       delayMs = Math.min(delayMs * 2, policy.maxDelayMs);
       if (failure.kind === "connection" && this.auth.refresh()) {
         // A lost connection is how a node restart looks from here; the restarted node has a new cookie.

@@ -57,6 +57,7 @@ describe("defaults", () => {
       daemonRpcAddr: local(8332),
       daemonParallelism: 4,
       daemonRpcTimeoutMs: 600_000,
+      daemonStartupTimeoutMs: 30_000,
       electrumRpcAddr: local(50001),
       httpAddr: local(3000),
       monitoringAddr: local(4224),

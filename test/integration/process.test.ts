@@ -1,0 +1,220 @@
+/**
+ * The server process as users run it: bad input refused with one clear line and nothing left
+ * behind; SIGTERM during the initial sync exits 0 within 5 s; kill -9 at any moment of the initial
+ * sync or of an update, then a restart, ends in exactly the index an uninterrupted run gives.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } from "node:fs";
+import { join } from "node:path";
+import { NETWORKS } from "../../src/bitcoin/network.ts";
+import { scanBlocksDir } from "../../src/daemon/blkfiles.ts";
+import { silentLogger } from "../../src/log.ts";
+import { generateChain } from "../../bench/gen-chain.ts";
+import { spawnApp, metricsUrl } from "../helpers/app-process.ts";
+import { digestIndexFile } from "../helpers/index-check.ts";
+import { tempDir } from "../helpers/tmp.ts";
+import { freePort } from "../helpers/bcoin-node.ts";
+
+const T = 60_000;
+let work: ReturnType<typeof tempDir>;
+let chainDir: string;
+let reference: string; // digest of an uninterrupted run over the whole chain
+let tipHeight: number;
+
+const common = (db: string, blocks: string, extra: string[] = []) => [
+  "--offline",
+  "--network", "regtest",
+  "--blocks-dir", blocks,
+  "--db-dir", db,
+  "--monitoring-addr", "127.0.0.1:0",
+  "--http-addr", "127.0.0.1:0",
+  "--electrum-rpc-addr", "127.0.0.1:0",
+  ...extra,
+];
+const indexFile = (db: string) => join(db, "regtest", "index.sqlite");
+
+/** Runs the server until the index is ready, then stops it with SIGTERM; returns the log. */
+async function runToReady(db: string, blocks: string, extra: string[] = []): Promise<string> {
+  const app = spawnApp(common(db, blocks, extra));
+  await app.waitFor(/index ready at height/, T);
+  app.kill("SIGTERM");
+  expect(await app.exited).toBe(0);
+  return app.log();
+}
+
+beforeAll(async () => {
+  work = tempDir();
+  chainDir = join(work.path, "chain");
+  // A mainnet-like chain of 40k txs in 100 blocks, written like Core (XOR-ed, some blocks swapped).
+  const meta = generateChain({ out: chainDir, txs: 40_000, seed: 11, blockTxs: 400, swapRate: 0.05, pad: true });
+  tipHeight = meta.tipHeight;
+  const db = join(work.path, "reference");
+  const log = await runToReady(db, chainDir);
+  expect(log).toContain(`initial sync complete: height=${tipHeight} txs=40000`);
+  reference = digestIndexFile(indexFile(db));
+}, T);
+
+afterAll(() => work?.[Symbol.dispose]());
+
+describe("start-up errors: one clear line, non-zero exit, nothing half-started", () => {
+  test("an unknown flag and a bad value", async () => {
+    for (const [args, msg] of [
+      [["--bogus"], /^error: unknown flag --bogus/],
+      [["--network", "moon"], /^error: invalid value "moon" for --network/],
+      [["--daemon-parallelism", "x"], /^error: invalid value "x" for --daemon-parallelism/],
+    ] as const) {
+      const app = spawnApp([...args]);
+      expect(await app.exited).toBe(2);
+      expect(app.lines.filter((l) => l.trim())).toHaveLength(1);
+      expect(app.lines[0]).toMatch(msg);
+    }
+  }, T);
+
+  test("--help and --version", async () => {
+    const help = spawnApp(["--help"]);
+    expect(await help.exited).toBe(0);
+    for (const flag of ["--network", "--db-dir", "--cookie-file", "--jsonrpc-import", "--zmq-addr", "--offline", "--monitoring-addr"]) {
+      expect(help.log()).toContain(flag);
+    }
+    const version = spawnApp(["--version"]);
+    expect(await version.exited).toBe(0);
+    expect(version.log()).toMatch(/electrs-bun 0\.1\.0/);
+  }, T);
+
+  test("the monitoring port in use", async () => {
+    using tmp = tempDir();
+    const busy = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    try {
+      const app = spawnApp(["--offline", "--network", "regtest", "--blocks-dir", chainDir, "--db-dir", tmp.path, "--monitoring-addr", `127.0.0.1:${busy.port}`]);
+      expect(await app.exited).toBe(1);
+      expect(app.log()).toContain(`cannot listen on 127.0.0.1:${busy.port} for --monitoring-addr: address in use`);
+      expect(existsSync(join(tmp.path, "regtest"))).toBe(false);
+    } finally {
+      busy.stop(true);
+    }
+  }, T);
+
+  test("an unreadable cookie file", async () => {
+    using tmp = tempDir();
+    const cookie = join(tmp.path, "missing", ".cookie");
+    const app = spawnApp(["--network", "regtest", "--db-dir", tmp.path, "--cookie-file", cookie, "--monitoring-addr", "127.0.0.1:0"]);
+    expect(await app.exited).toBe(1);
+    expect(app.log()).toContain(`cannot read the bitcoind cookie file ${cookie}`);
+    expect(existsSync(join(tmp.path, "regtest"))).toBe(false);
+  }, T);
+
+  test("a node unreachable past the retry window", async () => {
+    using tmp = tempDir();
+    const port = freePort();
+    const app = spawnApp([
+      "--network", "regtest", "--db-dir", tmp.path, "--cookie", "user:pass",
+      "--daemon-rpc-addr", `127.0.0.1:${port}`, "--daemon-startup-timeout", "1", "--monitoring-addr", "127.0.0.1:0",
+    ]);
+    expect(await app.exited).toBe(1);
+    expect(app.log()).toMatch(new RegExp(`bitcoind unreachable at 127\\.0\\.0\\.1:${port}.*giving up, past the retry window`));
+    expect(existsSync(join(tmp.path, "regtest"))).toBe(false);
+  }, T);
+
+  test("--offline without blk files", async () => {
+    using tmp = tempDir();
+    const app = spawnApp(["--offline", "--network", "regtest", "--blocks-dir", tmp.path, "--db-dir", tmp.path, "--monitoring-addr", "127.0.0.1:0"]);
+    expect(await app.exited).toBe(1);
+    expect(app.log()).toContain("--offline needs Bitcoin Core's blk*.dat files");
+  }, T);
+});
+
+describe("signals and crashes", () => {
+  test("/metrics serves electrs' names while running", async () => {
+    using tmp = tempDir();
+    const app = spawnApp(common(tmp.path, chainDir));
+    try {
+      const url = await metricsUrl(app);
+      await app.waitFor(/index ready/, T);
+      const text = await (await fetch(url)).text();
+      expect(text).toContain(`tip_height ${tipHeight}`);
+      for (const name of ["index_duration_bucket{", "electrs_main_loop_count", "process_memory_rss", 'process_cpu_usage{type="utime"}', "process_fs_fds", "electrs_bun_indexed_txs_total 40000"]) {
+        expect(text).toContain(name);
+      }
+    } finally {
+      app.kill("SIGTERM");
+      expect(await app.exited).toBe(0);
+    }
+  }, T);
+
+  test("SIGTERM during the initial sync: exit 0 within 5 s, and a restart completes the same index", async () => {
+    using tmp = tempDir();
+    const app = spawnApp(common(tmp.path, chainDir, ["--initial-sync-batch-size", "2"]));
+    await app.waitFor(/initial sync from height 0/, T);
+    const t0 = performance.now();
+    app.kill("SIGTERM");
+    expect(await app.exited).toBe(0);
+    expect(performance.now() - t0).toBeLessThan(5000);
+    expect(app.log()).toContain("server stopped");
+    await runToReady(tmp.path, chainDir);
+    expect(digestIndexFile(indexFile(tmp.path))).toBe(reference);
+  }, T);
+
+  test("kill -9 at several moments of the initial sync, then a restart: the same index", async () => {
+    using tmp = tempDir();
+    let resumedMidway = 0;
+    // Each run is killed a little later than the last; whatever moment it lands on, the restart must converge.
+    for (const delayMs of [0, 40, 120, 250]) {
+      const app = spawnApp(common(tmp.path, chainDir, ["--initial-sync-batch-size", "3"]));
+      await app.waitFor(/initial sync from height|index ready/, T);
+      await Bun.sleep(delayMs);
+      app.kill("SIGKILL");
+      await app.exited;
+      if (existsSync(indexFile(tmp.path))) {
+        const restart = spawnApp(common(tmp.path, chainDir));
+        const line = await restart.waitFor(/resuming the initial sync from height|initial sync from height 0|index ready/, T);
+        if (/resuming/.test(line)) resumedMidway++;
+        restart.kill("SIGKILL"); // and crash the restart too, at once
+        await restart.exited;
+      }
+    }
+    expect(resumedMidway).toBeGreaterThan(0);
+    await runToReady(tmp.path, chainDir);
+    expect(digestIndexFile(indexFile(tmp.path))).toBe(reference);
+  }, T);
+
+  test("SIGUSR1 wakes the main loop, and kill -9 during an update converges too", async () => {
+    using tmp = tempDir();
+    // The blk files as Core had them half-way: the last file cut after a block record.
+    const growing = join(tmp.path, "blocks");
+    mkdirSync(growing);
+    const scan = scanBlocksDir(chainDir, NETWORKS.regtest.magic, silentLogger());
+    const last = scan.files[scan.files.length - 1]!;
+    for (const f of scan.files.slice(0, -1)) copyFileSync(f.path, join(growing, f.path.split("/").pop()!));
+    copyFileSync(join(chainDir, "xor.dat"), join(growing, "xor.dat"));
+    const lastLocs = scan.locations.filter((l) => l.fileIndex === last.index);
+    const cutLoc = lastLocs[Math.floor(lastLocs.length / 2)]!;
+    const cut = cutLoc.offset + cutLoc.size;
+    const full = readFileSync(last.path);
+    const lastName = last.path.split("/").pop()!;
+    writeFileSync(join(growing, lastName), full.subarray(0, cut));
+    const db = join(tmp.path, "db");
+    const loopArgs = ["--main-loop-delay", "600000"];
+
+    let app = spawnApp(common(db, growing, loopArgs));
+    const ready = await app.waitFor(/index ready at height (\d+)/, T);
+    const halfway = Number(/height (\d+)/.exec(ready)![1]);
+    expect(halfway).toBeLessThan(tipHeight);
+    // Grow part of the way, and wake the loop with SIGUSR1 (the 10-minute wait would not end on its own).
+    const mid = cut + Math.floor((full.length - cut) / 2);
+    appendFileSync(join(growing, lastName), full.subarray(cut, mid));
+    app.kill("SIGUSR1");
+    await app.waitFor(/new tip: height/, T);
+    // Grow to the end, wake it, and kill -9 while it indexes.
+    appendFileSync(join(growing, lastName), full.subarray(mid));
+    app.kill("SIGUSR1");
+    await Bun.sleep(30);
+    app.kill("SIGKILL");
+    await app.exited;
+
+    app = spawnApp(common(db, growing, loopArgs));
+    await app.waitFor(new RegExp(`index ready at height ${tipHeight}`), T);
+    app.kill("SIGTERM");
+    expect(await app.exited).toBe(0);
+    expect(digestIndexFile(indexFile(db))).toBe(reference);
+  }, T);
+});
