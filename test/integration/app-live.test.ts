@@ -1,0 +1,93 @@
+/**
+ * The server process against a live node, started with the flags electrsd passes, following new
+ * blocks announced by a real libzmq publisher (the zeromq package under node, publishing what
+ * Core's -zmqpubhashblock publishes) while the 5 s poll is pushed out to 10 minutes.
+ */
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { spawnApp, metricsUrl, type AppProcess } from "../helpers/app-process.ts";
+import { startBcoin, type BcoinNode } from "../helpers/bcoin-node.ts";
+import { tempDir } from "../helpers/tmp.ts";
+
+const T = 60_000;
+const PUBLISHER = join(import.meta.dir, "..", "helpers", "zmq-publisher.mjs");
+let node: BcoinNode;
+let tmp: ReturnType<typeof tempDir>;
+let publisher: ReturnType<typeof Bun.spawn>;
+let pubLines: string[] = [];
+let app: AppProcess;
+
+beforeAll(async () => {
+  node = await startBcoin();
+  tmp = tempDir();
+  publisher = Bun.spawn(["node", PUBLISHER], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+  (async () => {
+    const dec = new TextDecoder();
+    let buf = "";
+    for await (const chunk of publisher.stdout as ReadableStream<Uint8Array>) {
+      buf += dec.decode(chunk, { stream: true });
+      const parts = buf.split("\n");
+      buf = parts.pop()!;
+      pubLines.push(...parts);
+    }
+  })();
+}, T);
+
+afterAll(async () => {
+  app?.kill("SIGKILL");
+  (publisher?.stdin as import("bun").FileSink | undefined)?.write("exit\n");
+  (publisher?.stdin as import("bun").FileSink | undefined)?.end();
+  await publisher?.exited;
+  await node?.close();
+  tmp?.[Symbol.dispose]();
+});
+
+async function until(what: string, cond: () => boolean, timeoutMs: number): Promise<void> {
+  const t0 = performance.now();
+  while (!cond()) {
+    if (performance.now() - t0 > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(20);
+  }
+}
+
+test("electrsd's flags, a cookie file, and a ZMQ hashblock that wakes the main loop", async () => {
+  await node.mine(12);
+  await until("the publisher", () => pubLines.some((l) => l.startsWith("endpoint ")), 10_000);
+  const zmqPort = pubLines.find((l) => l.startsWith("endpoint "))!.split(":").at(-1)!;
+  const cookie = join(tmp.path, ".cookie");
+  writeFileSync(cookie, `__cookie__:${node.apiKey}`);
+  const rpcAddr = node.rpcUrl.replace("http://", "");
+  // electrsd: -vvv --db-dir D --network regtest --cookie-file F --daemon-rpc-addr A --jsonrpc-import
+  //           --electrum-rpc-addr 0.0.0.0:P --monitoring-addr 0.0.0.0:P [--http-addr 0.0.0.0:P]
+  // (bound to 127.0.0.1 here: tests listen on loopback only; parsing 0.0.0.0 is in config.test.ts)
+  app = spawnApp([
+    "-vvv", "--db-dir", join(tmp.path, "db"), "--network", "regtest", "--cookie-file", cookie,
+    "--daemon-rpc-addr", rpcAddr, "--jsonrpc-import",
+    "--electrum-rpc-addr", "127.0.0.1:0", "--monitoring-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0",
+    "--zmq-addr", `127.0.0.1:${zmqPort}`, "--main-loop-delay", "600000",
+  ]);
+  const url = await metricsUrl(app);
+  await app.waitFor(/index ready at height 12/, T);
+  await app.waitFor(/zmq.*(subscribed|connected)/i, T);
+  expect(app.log()).toMatch(/DEBUG|TRACE/); // -vvv
+
+  const [hash] = await node.mine(1);
+  // PUB drops what it sends before the subscription reached it (the slow joiner): publish until seen.
+  const stdin = publisher.stdin as import("bun").FileSink;
+  const seen = app.waitFor(/new tip: height 13/, T);
+  let done = false;
+  seen.finally(() => (done = true));
+  while (!done) {
+    stdin.write(`pub ${hash}\n`);
+    stdin.flush();
+    await Promise.race([seen, Bun.sleep(100)]);
+  }
+  await seen;
+  const text = await (await fetch(url)).text();
+  expect(text).toContain("tip_height 13");
+  expect(text).toMatch(/daemon_rpc_count\{method="getblock"\} [1-9]/);
+  expect(text).toMatch(/daemon_bytes_count\{method="getblock",dir="recv"\} [1-9]/);
+  app.kill("SIGTERM");
+  expect(await app.exited).toBe(0);
+}, T);
