@@ -10,7 +10,6 @@ const result = await Bun.build({
   entrypoints: ["src/main.ts"],
   compile: { outfile },
   minify: false,
-  sourcemap: "linked",
 });
 if (!result.success) {
   for (const log of result.logs) console.error(log);
