@@ -5,7 +5,7 @@
  *
  *   bun bench/parse-bench.ts [totalTxs]
  */
-import { parseBlock, parseTxExact } from "../src/bitcoin/block.ts";
+import { parseBlock, parseTxExact, type ParseOptions } from "../src/bitcoin/block.ts";
 import { concatBytes, hexToBytes } from "../src/bitcoin/bytes.ts";
 import expected from "../test/fixtures/regtest-core30/expected.json" with { type: "json" };
 
@@ -41,34 +41,40 @@ console.log(
     `avg ${(block.length / first.txs.length).toFixed(0)} B/tx`,
 );
 
-// Warm-up so the JIT has compiled the hot path before timing.
-for (let i = 0; i < 50; i++) parseBlock(block);
-
-// Timed in batches of 50 blocks (100k txs) so that a GC pause or a busy neighbour shows up as
-// one slow batch instead of skewing the whole figure.
-const BATCH_BLOCKS = 50;
-const batches = Math.max(1, Math.ceil(totalTarget / (first.txs.length * BATCH_BLOCKS)));
-const ratesMtx: number[] = [];
-let sink = 0;
-let totalNs = 0;
-for (let k = 0; k < batches; k++) {
-  const t0 = Bun.nanoseconds();
-  for (let i = 0; i < BATCH_BLOCKS; i++) {
-    const b = parseBlock(block);
-    // Touch txid and outputs so nothing is optimised away.
-    for (const tx of b.txs) sink += tx.txid[0]! + tx.outputs.length;
+/**
+ * Timed in batches of 50 blocks (100k txs) so that a GC pause or a busy neighbour shows up as
+ * one slow batch instead of skewing the whole figure.
+ */
+function measure(label: string, options: ParseOptions): void {
+  // Warm-up so the JIT has compiled the hot path before timing.
+  for (let i = 0; i < 50; i++) parseBlock(block, options);
+  const BATCH_BLOCKS = 50;
+  const batches = Math.max(1, Math.ceil(totalTarget / (first.txs.length * BATCH_BLOCKS)));
+  const ratesMtx: number[] = [];
+  let sink = 0;
+  let totalNs = 0;
+  for (let k = 0; k < batches; k++) {
+    const t0 = Bun.nanoseconds();
+    for (let i = 0; i < BATCH_BLOCKS; i++) {
+      const b = parseBlock(block, options);
+      // Touch txid and outputs so nothing is optimised away.
+      for (const tx of b.txs) sink += tx.txid[0]! + tx.outputs.length;
+    }
+    const ns = Bun.nanoseconds() - t0;
+    totalNs += ns;
+    ratesMtx.push((BATCH_BLOCKS * first.txs.length) / (ns / 1e9) / 1e6);
   }
-  const ns = Bun.nanoseconds() - t0;
-  totalNs += ns;
-  ratesMtx.push((BATCH_BLOCKS * first.txs.length) / (ns / 1e9) / 1e6);
+  ratesMtx.sort((a, b) => a - b);
+  const txs = batches * BATCH_BLOCKS * first.txs.length;
+  const seconds = totalNs / 1e9;
+  const median = ratesMtx[Math.floor(ratesMtx.length / 2)]!;
+  console.log(
+    `${label}: ${txs} txs in ${seconds.toFixed(3)} s: ${(txs / seconds / 1e6).toFixed(2)} M tx/s overall, ` +
+      `${((batches * BATCH_BLOCKS * block.length) / seconds / 1e6).toFixed(0)} MB/s; ` +
+      `per 100k-tx batch min ${ratesMtx[0]!.toFixed(2)} / median ${median.toFixed(2)} / max ${ratesMtx.at(-1)!.toFixed(2)} M tx/s ` +
+      `(sink ${sink % 10})`,
+  );
 }
-ratesMtx.sort((a, b) => a - b);
-const txs = batches * BATCH_BLOCKS * first.txs.length;
-const seconds = totalNs / 1e9;
-const median = ratesMtx[Math.floor(ratesMtx.length / 2)]!;
-console.log(
-  `parsed ${txs} txs in ${seconds.toFixed(3)} s: ${(txs / seconds / 1e6).toFixed(2)} M tx/s overall, ` +
-    `${((batches * BATCH_BLOCKS * block.length) / seconds / 1e6).toFixed(0)} MB/s; ` +
-    `per batch min ${ratesMtx[0]!.toFixed(2)} / median ${median.toFixed(2)} / max ${ratesMtx.at(-1)!.toFixed(2)} M tx/s ` +
-    `(sink ${sink % 10})`,
-);
+
+measure("parseBlock (full)", {});
+measure("parseBlock (witness: false)", { witness: false });
