@@ -4,7 +4,7 @@
  * Core's -zmqpubhashblock publishes) while the 5 s poll is pushed out to 10 minutes.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnApp, metricsUrl, type AppProcess } from "../helpers/app-process.ts";
 import { startBcoin, type BcoinNode } from "../helpers/bcoin-node.ts";
@@ -90,4 +90,46 @@ test("electrsd's flags, a cookie file, and a ZMQ hashblock that wakes the main l
   expect(text).toMatch(/daemon_bytes_count\{method="getblock",dir="recv"\} [1-9]/);
   app.kill("SIGTERM");
   expect(await app.exited).toBe(0);
+}, T);
+
+test("with a node and blk files: blocks in the files are read there, the rest over RPC; the choice survives a restart", async () => {
+  const { BlkWriter } = await import("../../bench/lib/blk-files.ts");
+  const { hexToBytes } = await import("../../src/bitcoin/bytes.ts");
+  const height = (await node.rpc.call<{ blocks: number }>("getblockchaininfo")).blocks;
+  await node.mine(40 - height > 0 ? 40 - height : 0);
+  const tip = (await node.rpc.call<{ blocks: number }>("getblockchaininfo")).blocks;
+  const hashes = await node.rpc.batch<string>("getblockhash", Array.from({ length: tip + 1 }, (_, h) => [h]));
+  const raws = await node.rpc.batch<string>("getblock", hashes.map((h) => [h, 0]));
+  // The node's files as Core writes them: XOR-ed, two blocks swapped; the last 5 blocks not written yet.
+  const blocksDir = join(tmp.path, "node-blocks");
+  mkdirSync(blocksDir);
+  const writer = new BlkWriter(blocksDir, Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8));
+  const inFiles = tip + 1 - 5;
+  const order = Array.from({ length: inFiles }, (_, i) => i);
+  [order[10], order[11]] = [order[11]!, order[10]!];
+  for (const i of order) writer.write(hexToBytes(raws[i]!));
+  writer.finish(true);
+
+  const db = join(tmp.path, "db-files");
+  const args = [
+    "--network", "regtest", "--db-dir", db, "--cookie", `x:${node.apiKey}`, "--daemon-rpc-addr", node.rpcUrl.replace("http://", ""),
+    "--blocks-dir", blocksDir, "--monitoring-addr", "127.0.0.1:0", "--main-loop-delay", "600000", "--initial-sync-batch-size", "3",
+  ];
+  const first = spawnApp(args);
+  const url = await metricsUrl(first);
+  await first.waitFor(new RegExp(`index ready at height ${tip}`), T);
+  expect(first.log()).toMatch(/initial sync from height 0 to \d+ \(blk files\)/);
+  const text = await (await fetch(url)).text();
+  // Only the 5 blocks missing from the files came over RPC (in batches: count the bytes histogram's requests).
+  expect(text).toMatch(/daemon_rpc_count\{method="getblock"\} 1\n/);
+  first.kill("SIGTERM");
+  expect(await first.exited).toBe(0);
+
+  await node.mine(2);
+  const second = spawnApp(args);
+  await second.waitFor(new RegExp(`index ready at height ${tip + 2}`), T);
+  // After the initial sync, new blocks come over RPC: the files are not even scanned.
+  expect(second.log()).not.toMatch(/blk files in /);
+  second.kill("SIGTERM");
+  expect(await second.exited).toBe(0);
 }, T);
