@@ -173,7 +173,7 @@ async function runIndexer(label: string, chain: ChainInfo, opts: Options): Promi
     proc.kill("SIGKILL");
     await proc.exited;
   } else if (proc.exitCode !== 0) {
-    warnings.push(`exit code ${proc.exitCode} after SIGTERM`);
+    warnings.push(`exit code ${proc.exitCode} (signal ${proc.signalCode ?? "none"}) after SIGTERM`);
   }
   await reading;
 

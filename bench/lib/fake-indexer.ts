@@ -15,6 +15,11 @@ const blocksDir = stringArg(args, "blocks-dir")!;
 const dbDir = stringArg(args, "db-dir")!;
 const t0 = performance.now();
 const db = new Database(join(dbDir, "fake.sqlite"));
+// Installed first: the harness may send SIGTERM right after the sync line.
+process.on("SIGTERM", () => {
+  db.close();
+  process.exit(0);
+});
 db.run("CREATE TABLE txs (txid BLOB PRIMARY KEY) WITHOUT ROWID");
 const insert = db.prepare("INSERT INTO txs VALUES (?)");
 let blocks = 0;
@@ -33,8 +38,4 @@ for (const file of readBlkFiles(blocksDir)) {
 }
 const seconds = (performance.now() - t0) / 1000;
 console.error(`INFO initial sync complete: height=${blocks - 1} txs=${txs} bytes=${bytes} seconds=${seconds.toFixed(3)}`);
-process.on("SIGTERM", () => {
-  db.close();
-  process.exit(0);
-});
 setInterval(() => {}, 1 << 30); // stay up like a server until stopped

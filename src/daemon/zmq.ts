@@ -13,7 +13,7 @@
 import { ConfigError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { describeError } from "../log.ts";
-import { bytesEqual, bytesToHex } from "../bitcoin/bytes.ts";
+import { bytesEqual, bytesToHex, concatBytes } from "../bitcoin/bytes.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Wire format (RFC 23)
@@ -247,12 +247,12 @@ export function encodeReady(properties: Record<string, string>): Uint8Array {
     p.set(v, 5 + n.length);
     parts.push(p);
   }
-  return encodeCommand("READY", concat(parts));
+  return encodeCommand("READY", concatBytes(...parts));
 }
 
 /** A multipart message: MORE on every frame but the last. */
 export function encodeMessage(parts: Uint8Array[]): Uint8Array {
-  return concat(parts.map((p, i) => encodeFrame(p, i < parts.length - 1 ? FLAG_MORE : 0)));
+  return concatBytes(...parts.map((p, i) => encodeFrame(p, i < parts.length - 1 ? FLAG_MORE : 0)));
 }
 
 export function parseCommand(body: Uint8Array): { name: string; data: Uint8Array } {
@@ -276,18 +276,6 @@ export function parseMetadata(data: Uint8Array): Map<string, string> {
     if (i + valueLen > data.length) throw new ZmtpProtocolError("truncated metadata property value");
     out.set(name, dec.decode(data.subarray(i, i + valueLen)));
     i += valueLen;
-  }
-  return out;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let len = 0;
-  for (const p of parts) len += p.length;
-  const out = new Uint8Array(len);
-  let off = 0;
-  for (const p of parts) {
-    out.set(p, off);
-    off += p.length;
   }
   return out;
 }
@@ -431,7 +419,7 @@ export function parseZmqAddr(addr: string): { host: string; port: number } {
 
 const TOPIC = "hashblock";
 const TOPIC_BYTES = enc.encode(TOPIC);
-const SUBSCRIBE = encodeFrame(concat([Uint8Array.of(0x01), TOPIC_BYTES]));
+const SUBSCRIBE = encodeFrame(concatBytes(Uint8Array.of(0x01), TOPIC_BYTES));
 const READY = encodeReady({ "Socket-Type": "SUB" });
 const PUBLISHER_TYPES = new Set(["PUB", "XPUB"]);
 

@@ -49,23 +49,34 @@ function truncatedCopy(cut: number): { dir: string; growTo(to?: number): void } 
   };
 }
 
-function open(dir: string): { db: Db; indexer: Indexer; source: ReturnType<typeof offlineSource> } {
-  const db = openDb({ dir: ":memory:", network: "regtest", log });
-  const indexer = new Indexer(db, log, noopSyncMetrics, { indexUnspendables: false });
-  const source = offlineSource(openBlkFileIndex(dir, NETWORKS.regtest.magic, log), NETWORKS.regtest.genesisHashHex, log);
-  cleanups.push(() => {
+/** An indexer on `dbDir` (":memory:" by default) over the blk files of `blocksDir`, closed after the test. */
+function open(blocksDir: string, dbDir = ":memory:", batchBlocks?: number) {
+  const db = openDb({ dir: dbDir, network: "regtest", log });
+  const indexer = new Indexer(db, log, noopSyncMetrics, { indexUnspendables: false, batchBlocks });
+  const source = offlineSource(openBlkFileIndex(blocksDir, NETWORKS.regtest.magic, log), NETWORKS.regtest.genesisHashHex, log);
+  source.refresh();
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
     source.close();
     indexer.close();
     db.close();
-  });
-  return { db, indexer, source };
+  };
+  cleanups.push(close);
+  return { db, indexer, source, close };
+}
+
+async function freshDigest(): Promise<string> {
+  const fresh = open(FIXTURE_BLOCKS);
+  await fresh.indexer.update(fresh.source);
+  return digestIndex(fresh.db.sql);
 }
 
 describe("the fixture's reorg, replayed from truncated blk files", () => {
   test("before the reorg the stale branch is the best chain, with the replaced tx confirmed", async () => {
     const files = truncatedCopy(CUT_AFTER_STALE);
     const { indexer, source } = open(files.dir);
-    source.refresh();
     const r = await indexer.update(source);
     expect(r.tipHeight).toBe(130);
     expect(hashToHex(indexer.chain.tipHash!)).toBe(STALE_130);
@@ -76,7 +87,6 @@ describe("the fixture's reorg, replayed from truncated blk files", () => {
   test("equal work keeps the first-seen branch, more work reorgs to the best chain: the same index as a fresh sync", async () => {
     const files = truncatedCopy(CUT_AFTER_STALE);
     const { db, indexer, source } = open(files.dir);
-    source.refresh();
     await indexer.update(source);
 
     files.growTo(CUT_AFTER_BEST_130); // the best chain's 129 and 130: a tie, nothing changes
@@ -95,10 +105,7 @@ describe("the fixture's reorg, replayed from truncated blk files", () => {
     checkScripts(indexer.reader, expected);
     checkReorg(indexer.reader, expected);
 
-    const fresh = open(FIXTURE_BLOCKS);
-    fresh.source.refresh();
-    await fresh.indexer.update(fresh.source);
-    expect(digestIndex(db.sql)).toBe(digestIndex(fresh.db.sql));
+    expect(digestIndex(db.sql)).toBe(await freshDigest());
   });
 });
 
@@ -107,10 +114,7 @@ describe("restarts", () => {
     using tmp = tempDir();
     const stopAfter = new AbortController();
     {
-      const db = openDb({ dir: tmp.path, network: "regtest", log });
-      const indexer = new Indexer(db, log, noopSyncMetrics, { indexUnspendables: false, batchBlocks: 7 });
-      const source = offlineSource(openBlkFileIndex(FIXTURE_BLOCKS, NETWORKS.regtest.magic, log), NETWORKS.regtest.genesisHashHex, log);
-      source.refresh();
+      const { indexer, source, close } = open(FIXTURE_BLOCKS, tmp.path, 7);
       // Ask to stop while block 61 is delivered: it is committed, and nothing after it is read.
       const blocks = source.blocks.bind(source);
       source.blocks = async function* (from, hashes) {
@@ -122,33 +126,19 @@ describe("restarts", () => {
       const r = await indexer.update(source, stopAfter.signal);
       expect(r.tipHeight).toBe(61);
       expect(indexer.initialSyncDone).toBe(false);
-      source.close();
-      indexer.close();
-      db.close();
+      close();
     }
-    const db = openDb({ dir: tmp.path, network: "regtest", log });
-    const indexer = new Indexer(db, log, noopSyncMetrics, { indexUnspendables: false });
+    const { db, indexer, source } = open(FIXTURE_BLOCKS, tmp.path);
     expect(indexer.chain.tipHeight).toBe(61);
-    const source = offlineSource(openBlkFileIndex(FIXTURE_BLOCKS, NETWORKS.regtest.magic, log), NETWORKS.regtest.genesisHashHex, log);
-    source.refresh();
     const r = await indexer.update(source);
     expect(r).toMatchObject({ tipHeight: 137, blocksAdded: 76, blocksRemoved: 0 });
     checkScripts(indexer.reader, expected);
-    const fresh = open(FIXTURE_BLOCKS);
-    fresh.source.refresh();
-    await fresh.indexer.update(fresh.source);
-    expect(digestIndex(db.sql)).toBe(digestIndex(fresh.db.sql));
-    source.close();
-    indexer.close();
-    db.close();
+    expect(digestIndex(db.sql)).toBe(await freshDigest());
   });
 
   test("a corrupt block mid-batch rolls back its batch; the next update completes the same index", async () => {
     using tmp = tempDir();
-    const db = openDb({ dir: tmp.path, network: "regtest", log });
-    const indexer = new Indexer(db, log, noopSyncMetrics, { indexUnspendables: false, batchBlocks: 7 });
-    const source = offlineSource(openBlkFileIndex(FIXTURE_BLOCKS, NETWORKS.regtest.magic, log), NETWORKS.regtest.genesisHashHex, log);
-    source.refresh();
+    const { db, indexer, source } = open(FIXTURE_BLOCKS, tmp.path, 7);
     const good = source.blocks.bind(source);
     // Failure injection: block 120 arrives cut short (a disk error, a half-written file).
     source.blocks = async function* (from, hashes) {
@@ -163,13 +153,7 @@ describe("restarts", () => {
 
     source.blocks = good;
     expect(await indexer.update(source)).toMatchObject({ tipHeight: 137, blocksAdded: 19 });
-    const fresh = open(FIXTURE_BLOCKS);
-    fresh.source.refresh();
-    await fresh.indexer.update(fresh.source);
-    expect(digestIndex(db.sql)).toBe(digestIndex(fresh.db.sql));
-    source.close();
-    indexer.close();
-    db.close();
+    expect(digestIndex(db.sql)).toBe(await freshDigest());
   });
 
   test("an index of another schema version or network is refused with a reindex message, and left untouched", () => {
