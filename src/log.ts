@@ -16,6 +16,23 @@ export interface Logger {
   enabled(level: Level): boolean;
 }
 
+/**
+ * A server must outlive its log reader: when stderr is a pipe whose reader went away (EPIPE), lines
+ * are dropped instead of the error killing the process.
+ */
+let stderrGuarded = false;
+function writeStderr(line: string): void {
+  if (!stderrGuarded) {
+    stderrGuarded = true;
+    process.stderr.on("error", () => {});
+  }
+  try {
+    process.stderr.write(line + "\n");
+  } catch {
+    // EPIPE raised synchronously: same as above.
+  }
+}
+
 const RANK: Record<Level, number> = { error: 0, warn: 1, info: 2, debug: 3, trace: 4 };
 
 export interface LoggerOptions {
@@ -29,7 +46,7 @@ export interface LoggerOptions {
 
 export function createLogger(opts: LoggerOptions, scope = ""): Logger {
   const max = Math.min(2 + Math.max(0, opts.verbosity), 4);
-  const sink = opts.sink ?? ((line: string) => process.stderr.write(line + "\n"));
+  const sink = opts.sink ?? writeStderr;
   const now = opts.now ?? (() => new Date());
   const emit = (level: Level, msg: string) => {
     if (RANK[level] > max) return;

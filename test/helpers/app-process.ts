@@ -15,12 +15,12 @@ export interface AppProcess {
 }
 
 export function spawnApp(args: string[], env: Record<string, string> = {}): AppProcess {
-  const proc = Bun.spawn([process.execPath, MAIN, ...args], {
-    stdout: "pipe",
-    stderr: "pipe",
-    stdin: "ignore",
-    env: { ...process.env, ...env },
-  });
+  return spawnCommand([process.execPath, MAIN, ...args], { env: { ...process.env, ...env } });
+}
+
+/** Any command (the compiled binary, say), its output read to the end so that it never blocks or breaks on a full or closed pipe. */
+export function spawnCommand(cmd: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}): AppProcess {
+  const proc = Bun.spawn(cmd, { stdout: "pipe", stderr: "pipe", stdin: "ignore", cwd: opts.cwd, env: opts.env ?? process.env });
   const lines: string[] = [];
   const waiters: { re: RegExp; resolve: (l: string) => void }[] = [];
   const pump = async (stream: ReadableStream<Uint8Array>) => {

@@ -6,6 +6,7 @@ import { expect, test } from "bun:test";
 import { copyFileSync, existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { FIXTURE_BLOCKS, loadExpected } from "../helpers/fixture.ts";
+import { metricsUrl, spawnCommand } from "../helpers/app-process.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 const ROOT = join(import.meta.dir, "..", "..");
@@ -23,19 +24,13 @@ test("dist/electrs-bun runs alone from another directory", async () => {
   const version = Bun.spawnSync([exe, "--version"], { cwd: tmp.path, stdout: "pipe" });
   expect(version.stdout.toString()).toMatch(/^electrs-bun 0\.1\.0/);
 
-  const proc = Bun.spawn(
+  const app = spawnCommand(
     [exe, "--offline", "--network", "regtest", "--blocks-dir", FIXTURE_BLOCKS, "--db-dir", join(tmp.path, "db"), "--monitoring-addr", "127.0.0.1:0"],
-    { cwd: tmp.path, stdout: "pipe", stderr: "pipe", env: { PATH: "/usr/bin:/bin" } },
+    { cwd: tmp.path, env: { PATH: "/usr/bin:/bin" } },
   );
-  let log = "";
-  const dec = new TextDecoder();
-  for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) {
-    log += dec.decode(chunk);
-    if (log.includes("index ready")) break;
-  }
-  expect(log).toContain(`index ready at height ${loadExpected().tip.height}`);
-  const url = /serving Prometheus metrics on (\S+)/.exec(log)![1]!;
+  const url = await metricsUrl(app);
+  await app.waitFor(new RegExp(`index ready at height ${loadExpected().tip.height}`));
   expect(await (await fetch(url)).text()).toContain(`tip_height ${loadExpected().tip.height}`);
-  proc.kill("SIGTERM");
-  expect(await proc.exited).toBe(0);
+  app.kill("SIGTERM");
+  expect(await app.exited).toBe(0);
 }, 120_000);

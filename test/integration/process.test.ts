@@ -10,7 +10,7 @@ import { NETWORKS } from "../../src/bitcoin/network.ts";
 import { scanBlocksDir } from "../../src/daemon/blkfiles.ts";
 import { silentLogger } from "../../src/log.ts";
 import { generateChain } from "../../bench/gen-chain.ts";
-import { spawnApp, metricsUrl } from "../helpers/app-process.ts";
+import { MAIN, spawnApp, metricsUrl } from "../helpers/app-process.ts";
 import { digestIndexFile } from "../helpers/index-check.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { freePort } from "../helpers/bcoin-node.ts";
@@ -139,6 +139,27 @@ describe("signals and crashes", () => {
       app.kill("SIGTERM");
       expect(await app.exited).toBe(0);
     }
+  }, T);
+
+  test("a log reader that goes away (EPIPE on stderr) does not take the server down", async () => {
+    using tmp = tempDir();
+    const proc = Bun.spawn([process.execPath, MAIN, ...common(tmp.path, chainDir, ["--main-loop-delay", "50"])], { stderr: "pipe", stdout: "ignore" });
+    let log = "";
+    const dec = new TextDecoder();
+    for await (const chunk of proc.stderr as ReadableStream<Uint8Array>) {
+      log += dec.decode(chunk);
+      if (log.includes("serving Prometheus metrics on")) break; // closes our end of the pipe
+    }
+    const url = /serving Prometheus metrics on (\S+)/.exec(log)![1]!;
+    // The sync and 50 ms main-loop turns go on logging into the closed pipe; wait until it is synced.
+    let text = "";
+    for (let i = 0; i < 200 && !text.includes(`tip_height ${tipHeight}`); i++) {
+      text = await (await fetch(url)).text();
+      await Bun.sleep(50);
+    }
+    expect(text).toContain(`tip_height ${tipHeight}`);
+    proc.kill("SIGTERM");
+    expect(await proc.exited).toBe(0);
   }, T);
 
   test("SIGTERM during the initial sync: exit 0 within 5 s, and a restart completes the same index", async () => {
