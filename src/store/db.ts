@@ -12,13 +12,14 @@ import schemaSql from "./schema.sql" with { type: "text" };
 import indexesSql from "./indexes.sql" with { type: "text" };
 
 export const DB_FILE = "index.sqlite";
+const BULK_CACHE_MIB = 32;
 
 export interface OpenOptions {
   /** Directory of this network's index (`<db-dir>/<network>`); ":memory:" for tests. */
   readonly dir: string;
   readonly network: string;
   readonly log: Logger;
-  /** Page cache in MiB (default 256). */
+  /** Page cache in MiB while serving (default 128; the initial sync uses BULK_CACHE_MIB). */
   readonly cacheMiB?: number;
 }
 
@@ -48,6 +49,7 @@ export function openDb(opts: OpenOptions): Db {
     }
     path = join(opts.dir, DB_FILE);
   }
+  const cacheMiB = opts.cacheMiB ?? 128;
   let sql: Database;
   try {
     sql = new Database(path, { create: true, strict: true });
@@ -58,7 +60,7 @@ export function openDb(opts: OpenOptions): Db {
     // page_size must be set before the first table exists; it is a no-op on an existing file.
     sql.exec("PRAGMA page_size = 16384");
     sql.exec("PRAGMA journal_mode = WAL");
-    sql.exec(`PRAGMA cache_size = ${-1024 * (opts.cacheMiB ?? 256)}`);
+    sql.exec(`PRAGMA cache_size = ${-1024 * cacheMiB}`);
     sql.exec("PRAGMA temp_store = FILE");
     // Lets CREATE INDEX sort on the second core (SQLite's multi-threaded external sorter).
     sql.exec("PRAGMA threads = 2");
@@ -91,6 +93,10 @@ export function openDb(opts: OpenOptions): Db {
     },
     setBulkMode(on) {
       sql.exec(`PRAGMA synchronous = ${on ? "OFF" : "NORMAL"}`);
+      // The initial sync appends in key order and never reads a page back: a big cache only holds
+      // dirty pages longer. Measured on the 2M-tx bench: 256 MiB → 1.46 GB peak RSS and 42 s,
+      // 32 MiB → ~1 GB and 34 s (the index build sorts faster with less memory contention too).
+      sql.exec(`PRAGMA cache_size = ${-1024 * (on ? BULK_CACHE_MIB : cacheMiB)}`);
     },
     hasIndexes() {
       return sql.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'spends_by_prev'").get() !== null;
