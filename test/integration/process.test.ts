@@ -180,7 +180,8 @@ describe("signals and crashes", () => {
     let resumedMidway = 0;
     // Each run is killed a little later than the last; whatever moment it lands on, the restart must converge.
     for (const delayMs of [0, 40, 120, 250]) {
-      const app = spawnApp(common(tmp.path, chainDir, ["--initial-sync-batch-size", "3"]));
+      // One block per transaction: many commits, so every moment of the sync is a possible kill point.
+      const app = spawnApp(common(tmp.path, chainDir, ["--initial-sync-batch-size", "1"]));
       await app.waitFor(/initial sync from height|index ready/, T);
       await Bun.sleep(delayMs);
       app.kill("SIGKILL");
