@@ -73,7 +73,7 @@ const toBlockRow = (r: BlockSqlRow): BlockRow => ({
 export class StoreReader {
   private readonly q;
 
-  constructor(private readonly db: Db) {
+  constructor(db: Db) {
     const s = db.sql;
     this.q = {
       tip: s.prepare<BlockSqlRow, []>("SELECT * FROM blocks ORDER BY height DESC LIMIT 1"),

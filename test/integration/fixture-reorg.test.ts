@@ -12,7 +12,7 @@ import { NETWORKS } from "../../src/bitcoin/network.ts";
 import { offlineSource, openBlkFileIndex } from "../../src/daemon/sources.ts";
 import { Indexer, noopSyncMetrics } from "../../src/index/sync.ts";
 import { silentLogger } from "../../src/log.ts";
-import { openDb, type Db } from "../../src/store/db.ts";
+import { openDb } from "../../src/store/db.ts";
 import { FIXTURE_BLOCKS, loadExpected } from "../helpers/fixture.ts";
 import { checkBlocks, checkReorg, checkScripts, checkTxs, digestIndex } from "../helpers/index-check.ts";
 import { tempDir } from "../helpers/tmp.ts";
