@@ -49,7 +49,7 @@ class Closer {
 
 export function syncMetricsOf(m: Metrics): SyncMetrics {
   return {
-    observeStep: (step, seconds) => m.index.observe(step as never, seconds),
+    observeStep: (step, seconds) => m.index.observe(step, seconds),
     setTipHeight: (h) => {
       m.tip.set(h);
       m.sync.setIndexedHeight(h);
@@ -97,9 +97,7 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     let source: ChainSource;
     if (config.offline) {
       const files = openBlkFileIndex(config.blocksDir, network.magic, log.child("blkfiles"));
-      const offline = offlineSource(files, network.genesisHashHex, log.child("blkfiles"));
-      offline.refresh();
-      source = offline;
+      source = offlineSource(files, network.genesisHashHex, log.child("blkfiles"));
       log.info(`offline mode: following the most-work chain of the blk files in ${config.blocksDir} (no node)`);
     } else {
       source = chooseRpcSource(config, indexer, rpc!, network.magic, log);
@@ -130,15 +128,12 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     log.info(`startup complete: metrics on ${monitoring.url}`);
 
     // Main loop (electrs' main loop): wait 5 s, or less on a block notification; sync; repeat.
-    const loopSource = () => source;
     while (!waiter.stopping) {
       metrics.mainLoop.inc();
       const why = await waiter.wait(config.mainLoopDelayMs);
       if (why === "stop") break;
       try {
-        const s = loopSource();
-        if ("refresh" in s && typeof s.refresh === "function") (s as { refresh(): void }).refresh();
-        const r = await indexer.update(s, waiter.signal);
+        const r = await indexer.update(source, waiter.signal);
         if (r.blocksAdded || r.blocksRemoved) {
           log.info(`new tip: height ${r.tipHeight} (${r.blocksAdded} blocks added${r.blocksRemoved ? `, ${r.blocksRemoved} removed by a reorg` : ""})`);
         }

@@ -181,7 +181,7 @@ interface Node {
   work: bigint; // cumulative, -1n = not connected to genesis (yet)
 }
 
-export function offlineSource(files: BlkFileIndex, genesisHashHex: string, log: Logger): ChainSource & { refresh(): void } {
+export function offlineSource(files: BlkFileIndex, genesisHashHex: string, log: Logger): ChainSource {
   const nodes = new Map<string, Node>();
   const children = new Map<string, string[]>();
   let chain: Uint8Array[] = [];
@@ -232,8 +232,9 @@ export function offlineSource(files: BlkFileIndex, genesisHashHex: string, log: 
 
   return {
     name: "blk files (offline)",
-    refresh,
+    // Asking for the tip is asking what is new: the files are scanned from where the last scan ended.
     async bestTip() {
+      refresh();
       if (!chain.length) throw new ChainError(`no chain found in the blk files: the genesis block ${genesisHashHex} is not there`);
       return { height: chain.length - 1, hash: chain[chain.length - 1]! };
     },

@@ -9,6 +9,7 @@ import { bytesEqual, hashToHex } from "../bitcoin/bytes.ts";
 import type { ChainSource } from "../daemon/sources.ts";
 import { ChainError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import type { IndexStep } from "../metrics/metrics.ts";
 import type { Db } from "../store/db.ts";
 import { StoreReader } from "../store/read.ts";
 import { IO_SPAN, indexOfId, txnumOfId } from "../store/rows.ts";
@@ -16,8 +17,6 @@ import { createWriter, type StoreWriter } from "../store/write.ts";
 import { HeaderChain, findForkHeight } from "./chain.ts";
 import { indexBlock, type IndexOptions } from "./indexer.ts";
 import { UtxoCache, type ResolvedPrevout } from "./utxo-cache.ts";
-
-export type IndexStep = "fetch" | "parse" | "index" | "commit" | "reorg" | "build_indexes";
 
 /** What the indexer reports; the metrics module implements it (a no-op twin in tests). */
 export interface SyncMetrics {

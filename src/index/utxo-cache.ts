@@ -115,8 +115,7 @@ export class UtxoCache {
     let prev: Entry | null = null;
     for (let e = this.map.get(k) ?? null; e; prev = e, e = e.next) {
       if (!sameTxid(e.txid, txid)) continue;
-      const removed = this.outputs;
-      this.outputs = removed - e.left;
+      this.outputs -= e.left;
       if (prev) prev.next = e.next;
       else if (e.next) this.map.set(k, e.next);
       else this.map.delete(k);

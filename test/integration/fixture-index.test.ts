@@ -21,7 +21,6 @@ beforeAll(async () => {
   db = openDb({ dir: ":memory:", network: "regtest", log });
   indexer = new Indexer(db, log, noopSyncMetrics, { indexUnspendables: false });
   const source = offlineSource(openBlkFileIndex(FIXTURE_BLOCKS, NETWORKS.regtest.magic, log), NETWORKS.regtest.genesisHashHex, log);
-  source.refresh();
   const r = await indexer.update(source);
   expect(r).toMatchObject({ tipHeight: expected.tip.height, blocksAdded: expected.tip.height + 1, blocksRemoved: 0, txsAdded: 769 });
   expect(indexer.initialSyncDone).toBe(true);

@@ -54,7 +54,6 @@ function open(blocksDir: string, dbDir = ":memory:", batchBlocks?: number) {
   const db = openDb({ dir: dbDir, network: "regtest", log });
   const indexer = new Indexer(db, log, noopSyncMetrics, { indexUnspendables: false, batchBlocks });
   const source = offlineSource(openBlkFileIndex(blocksDir, NETWORKS.regtest.magic, log), NETWORKS.regtest.genesisHashHex, log);
-  source.refresh();
   let closed = false;
   const close = () => {
     if (closed) return;
@@ -90,13 +89,11 @@ describe("the fixture's reorg, replayed from truncated blk files", () => {
     await indexer.update(source);
 
     files.growTo(CUT_AFTER_BEST_130); // the best chain's 129 and 130: a tie, nothing changes
-    source.refresh();
     const tie = await indexer.update(source);
     expect(tie).toMatchObject({ tipHeight: 130, blocksAdded: 0, blocksRemoved: 0 });
     expect(hashToHex(indexer.chain.tipHash!)).toBe(STALE_130);
 
     files.growTo(); // 131 … 137: the best chain has more work
-    source.refresh();
     const reorg = await indexer.update(source);
     expect(reorg).toMatchObject({ tipHeight: 137, blocksRemoved: 2, blocksAdded: 9 });
 

@@ -55,7 +55,7 @@ describe("createMetrics", () => {
     m.daemon.observeRpc("getblock", 0.02);
     m.daemon.observeBytes("getblock", "recv", 1_000_000);
     m.daemon.observeBytes("getblock", "send", 100);
-    m.index.observe("write", 0.5);
+    m.index.observe("commit", 0.5);
     m.tip.set(101);
     m.mainLoop.inc();
     m.mainLoop.inc();
@@ -68,7 +68,7 @@ describe("createMetrics", () => {
     expect(sample(text, 'daemon_bytes_sum{method="getblock",dir="recv"}')).toBe(1_000_000);
     expect(sample(text, 'daemon_bytes_bucket{le="1048576",method="getblock",dir="recv"}')).toBe(1);
     expect(sample(text, 'daemon_bytes_bucket{le="524288",method="getblock",dir="recv"}')).toBe(0);
-    expect(sample(text, 'index_duration_sum{step="write"}')).toBe(0.5);
+    expect(sample(text, 'index_duration_sum{step="commit"}')).toBe(0.5);
     expect(sample(text, "tip_height")).toBe(101);
     expect(sample(text, "electrs_main_loop_count")).toBe(2);
     expect(sample(text, "electrs_bun_indexed_height")).toBe(100);
@@ -164,7 +164,7 @@ describe("noopMetrics", () => {
     const noop = noopMetrics();
     expect(shape(noop)).toEqual(shape(real));
     noop.daemon.observeRpc("getblock", 1);
-    noop.index.observe("write", 1);
+    noop.index.observe("commit", 1);
     expect(noop.index.time("parse", () => 7)).toBe(7);
     noop.histogram("query_duration", "x", ["name"]).observe(1, { name: "utxo" });
     noop.histogram("query_duration", "x", ["name"]).observe(1, { name: "utxo" }); // no duplicate error
