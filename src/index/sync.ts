@@ -116,7 +116,7 @@ export class Indexer {
     const complete = !signal?.aborted && this.chain.tipHeight >= tip.height;
     if (!this.initialDone && complete) this.finishInitialSync(t0, txsAdded, bytes);
     this.metrics.setTipHeight(this.chain.tipHeight);
-    return { tipHeight: this.chain.tipHeight, tipHash: this.chain.tipHash, blocksAdded: added, blocksRemoved: Math.max(0, removed), txsAdded };
+    return { tipHeight: this.chain.tipHeight, tipHash: this.chain.tipHash, blocksAdded: added, blocksRemoved: removed, txsAdded };
   }
 
   private async indexRange(source: ChainSource, from: number, to: number, signal?: AbortSignal) {
