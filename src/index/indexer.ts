@@ -11,6 +11,8 @@ import { describeOutpoint, type UtxoCache } from "./utxo-cache.ts";
 export interface IndexOptions {
   /** --index-unspendables: also index OP_RETURN (and oversize) outputs. */
   readonly indexUnspendables: boolean;
+  /** --address-search: the address of an output script (null when it has none); absent = off. */
+  readonly addressOf?: ((script: Uint8Array) => string | null) | undefined;
 }
 
 export interface IndexedCounts {
@@ -57,8 +59,13 @@ export function indexBlock(
       }
     }
     const keys: (Uint8Array | undefined)[] = new Array(tx.outputs.length);
+    const addressOf = opts.addressOf;
     for (let vout = 0; vout < tx.outputs.length; vout++) {
       const out = tx.outputs[vout]!;
+      if (addressOf) {
+        const address = addressOf(out.script);
+        if (address !== null) writer.insertAddress(address);
+      }
       const unspendable = isUnspendable(out.script);
       if (unspendable && !opts.indexUnspendables) continue;
       const key = scriptKeyOf(out.script);

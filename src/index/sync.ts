@@ -8,7 +8,7 @@ import { parseBlock } from "../bitcoin/block.ts";
 import { bytesEqual, hashToHex } from "../bitcoin/bytes.ts";
 import type { ChainSource } from "../daemon/sources.ts";
 import { ChainError } from "../errors.ts";
-import type { Logger } from "../log.ts";
+import { describeError, type Logger } from "../log.ts";
 import type { IndexStep } from "../metrics/metrics.ts";
 import type { Db } from "../store/db.ts";
 import { StoreReader } from "../store/read.ts";
@@ -61,6 +61,7 @@ export class Indexer {
   private nextTxnum: number;
   private initialDone: boolean;
   private utxosLoaded = false;
+  private readonly commitListeners: ((fromHeight: number, toHeight: number) => void)[] = [];
 
   constructor(
     private readonly db: Db,
@@ -74,6 +75,7 @@ export class Indexer {
     this.nextTxnum = this.reader.txCount();
     this.initialDone = db.getMeta(META_INITIAL_SYNC_DONE) === "1";
     this.utxos = new UtxoCache(this.initialDone ? this.storeFallback : null);
+    this.writer.setLive(this.initialDone);
     this.metrics.setTipHeight(this.chain.tipHeight);
   }
 
@@ -85,6 +87,15 @@ export class Indexer {
   /** The source the initial sync started with, so that a restart in the middle resumes from it. */
   get initialSyncSource(): string | null {
     return this.db.getMeta(META_INITIAL_SYNC_SOURCE);
+  }
+
+  /**
+   * Calls `listener(fromHeight, toHeight)` synchronously right after each commit of new blocks,
+   * before anything else can run: the mempool drops the txs they confirm, so no query ever sees a
+   * tx both in a block and in the mempool.
+   */
+  onCommit(listener: (fromHeight: number, toHeight: number) => void): void {
+    this.commitListeners.push(listener);
   }
 
   /** Brings the index to the source's best chain. `signal` stops it after the current block (committed). */
@@ -139,7 +150,9 @@ export class Indexer {
         const t = performance.now();
         this.writer.flush();
         this.db.sql.exec("COMMIT");
+        const fromHeight = this.chain.tipHeight + 1;
         for (const h of pending) this.chain.push(h);
+        this.notifyCommit(fromHeight, this.chain.tipHeight);
         if (this.initialDone) this.utxos.clear();
         this.metrics.observeStep("commit", (performance.now() - t) / 1000);
         this.metrics.addIndexedTxs(pendingTxs);
@@ -183,6 +196,17 @@ export class Indexer {
     return { blocks, txs, bytes };
   }
 
+  /** A failing listener must not undo a commit that already happened. */
+  private notifyCommit(fromHeight: number, toHeight: number): void {
+    for (const listener of this.commitListeners) {
+      try {
+        listener(fromHeight, toHeight);
+      } catch (err) {
+        this.log.error(`after committing heights ${fromHeight}..${toHeight}: ${describeError(err)}`);
+      }
+    }
+  }
+
   /** The block must be the one asked for and extend our tip (or the block before it in this batch). */
   private checkLink(height: number, expected: Uint8Array, got: Uint8Array, prev: Uint8Array, pending: Uint8Array[]): void {
     if (!bytesEqual(expected, got)) {
@@ -221,7 +245,7 @@ export class Indexer {
 
   private finishInitialSync(t0: number, txs: number, bytes: number): void {
     const t = performance.now();
-    this.log.info("building the secondary indexes (txid, script history, spends)…");
+    this.log.info("building the secondary indexes (txid, script history, spends, unspent outputs)…");
     this.db.write(() => {
       this.db.createIndexes();
       this.db.setMeta(META_INITIAL_SYNC_DONE, "1");
@@ -230,6 +254,7 @@ export class Indexer {
     this.db.setBulkMode(false);
     this.db.sql.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     this.initialDone = true;
+    this.writer.setLive(true);
     this.utxos.clear();
     this.utxos.setFallback(this.storeFallback);
     this.metrics.setProgress(1);

@@ -113,6 +113,27 @@ export function openDb(opts: OpenOptions): Db {
   return db;
 }
 
+/** A connection of the query side: sees only committed blocks (WAL snapshots), never the indexer's open batch. */
+export interface ReadDb {
+  readonly sql: Database;
+  close(): void;
+}
+
+/**
+ * Opens a second connection to an index file for queries. The indexer keeps a write transaction
+ * open across a batch of blocks (and awaits inside it): over its own connection a query would see
+ * half-written blocks. This connection reads the last commit only. It may write the stats cache,
+ * but never waits for the write lock (busy_timeout 0): a cache write that finds the indexer busy is skipped.
+ */
+export function openReadDb(db: Db, cacheMiB = 64): ReadDb {
+  if (db.path === ":memory:") throw new StoreError("a read connection needs an index file, not :memory:");
+  const sql = new Database(db.path, { strict: true });
+  sql.exec("PRAGMA busy_timeout = 0");
+  sql.exec(`PRAGMA cache_size = ${-1024 * cacheMiB}`);
+  sql.exec("PRAGMA temp_store = MEMORY");
+  return { sql, close: () => sql.close() };
+}
+
 /** An index written by another schema version or for another network is refused, never reused. */
 function checkVersion(sql: Database, network: string, path: string): void {
   const hasMeta = sql.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").get() !== null;

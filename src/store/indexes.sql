@@ -11,3 +11,8 @@ CREATE INDEX IF NOT EXISTS outputs_by_script ON outputs(script);
 CREATE INDEX IF NOT EXISTS spends_by_script ON spends(script);
 -- Outspends: which input spends an output.
 CREATE INDEX IF NOT EXISTS spends_by_prev ON spends(prev);
+
+-- The UTXO set by script (schema.sql `unspent`), in one sorted pass: every output no spend points to.
+DELETE FROM unspent;
+INSERT INTO unspent(script, id)
+  SELECT script, id FROM outputs o WHERE NOT EXISTS (SELECT 1 FROM spends s WHERE s.prev = o.id) ORDER BY script, id;

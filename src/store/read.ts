@@ -2,7 +2,7 @@
  * Read queries over the index, one function per query shape. Rows of the best chain only exist,
  * so no query needs a best-chain filter.
  */
-import type { Db } from "./db.ts";
+import type { Database } from "bun:sqlite";
 import { bytesEqual } from "../bitcoin/bytes.ts";
 import { IO_SPAN, TXID_KEY_BYTES, indexOfId, txnumOfId, type BlockRow } from "./rows.ts";
 
@@ -50,6 +50,20 @@ export interface Outspend {
   readonly height: number;
 }
 
+interface StatsSqlRow {
+  script: Uint8Array;
+  upto_txnum: number;
+  tx_count: number;
+  funded_count: number;
+  funded_sum: number;
+  spent_count: number;
+  spent_sum: number;
+}
+
+/** electrs' MIN_HISTORY_ITEMS_TO_CACHE: stats of scripts with more rows than this are saved. */
+const MIN_HISTORY_ITEMS_TO_CACHE = 100;
+const NO_BOUND = Number.MAX_SAFE_INTEGER;
+
 interface BlockSqlRow {
   height: number;
   hash: Uint8Array;
@@ -73,7 +87,8 @@ const toBlockRow = (r: BlockSqlRow): BlockRow => ({
 export class StoreReader {
   private readonly q;
 
-  constructor(db: Db) {
+  /** Any connection: the indexer's own, or a ReadDb (db.ts) for queries that must see committed blocks only. */
+  constructor(db: { readonly sql: Database }) {
     const s = db.sql;
     this.q = {
       tip: s.prepare<BlockSqlRow, []>("SELECT * FROM blocks ORDER BY height DESC LIMIT 1"),
@@ -95,6 +110,37 @@ export class StoreReader {
         `SELECT o.id AS id, o.script AS script, t.txid AS txid FROM outputs o JOIN txs t ON t.txnum = o.id / ${IO_SPAN}
          WHERE o.id NOT IN (SELECT prev FROM spends) ORDER BY o.id`,
       ),
+      fundingDesc: s.prepare<{ id: number }, [Uint8Array, number]>("SELECT id FROM outputs WHERE script = ? AND id < ? ORDER BY id DESC"),
+      spendingDesc: s.prepare<{ id: number }, [Uint8Array, number]>("SELECT id FROM spends WHERE script = ? AND id < ? ORDER BY id DESC"),
+      fundingAsc: s.prepare<{ id: number }, [Uint8Array, number]>("SELECT id FROM outputs WHERE script = ? AND id >= ? ORDER BY id"),
+      spendingAsc: s.prepare<{ id: number }, [Uint8Array, number]>("SELECT id FROM spends WHERE script = ? AND id >= ? ORDER BY id"),
+      fundedIn: s.prepare<{ n: number; sum: number }, [Uint8Array, number, number]>(
+        "SELECT count(*) AS n, coalesce(sum(value_sat), 0) AS sum FROM outputs WHERE script = ? AND id >= ? AND id < ?",
+      ),
+      spentIn: s.prepare<{ n: number; sum: number }, [Uint8Array, number, number]>(
+        "SELECT count(*) AS n, coalesce(sum(o.value_sat), 0) AS sum FROM spends s JOIN outputs o ON o.id = s.prev WHERE s.script = ? AND s.id >= ? AND s.id < ?",
+      ),
+      fundingFrom: s.prepare<{ id: number; value_sat: number }, [Uint8Array, number]>(
+        "SELECT id, value_sat FROM outputs WHERE script = ? AND id >= ? ORDER BY id",
+      ),
+      spendingFrom: s.prepare<{ id: number; value_sat: number }, [Uint8Array, number]>(
+        "SELECT s.id AS id, o.value_sat AS value_sat FROM spends s JOIN outputs o ON o.id = s.prev WHERE s.script = ? AND s.id >= ? ORDER BY s.id",
+      ),
+      cachedStats: s.prepare<StatsSqlRow, [Uint8Array]>("SELECT * FROM script_stats WHERE script = ?"),
+      saveStats: s.prepare<never, [Uint8Array, number, number, number, number, number, number]>(
+        `INSERT INTO script_stats(script, upto_txnum, tx_count, funded_count, funded_sum, spent_count, spent_sum) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(script) DO UPDATE SET upto_txnum = excluded.upto_txnum, tx_count = excluded.tx_count, funded_count = excluded.funded_count,
+         funded_sum = excluded.funded_sum, spent_count = excluded.spent_count, spent_sum = excluded.spent_sum`,
+      ),
+      unspentPage: s.prepare<{ id: number; value_sat: number }, [Uint8Array, number, number]>(
+        "SELECT u.id AS id, o.value_sat AS value_sat FROM unspent u JOIN outputs o ON o.id = u.id WHERE u.script = ? AND u.id > ? ORDER BY u.id LIMIT ?",
+      ),
+      unspentCount: s.prepare<{ n: number }, [Uint8Array, number]>("SELECT count(*) AS n FROM (SELECT 1 FROM unspent WHERE script = ? LIMIT ?)"),
+      txsInRange: s.prepare<{ txnum: number; txid: Uint8Array; raw: Uint8Array }, [number, number]>(
+        "SELECT txnum, txid, raw FROM txs WHERE txnum >= ? AND txnum < ? ORDER BY txnum",
+      ),
+      spendsOfRange: s.prepare<{ id: number; prev: number }, [number, number]>("SELECT id, prev FROM spends WHERE prev >= ? AND prev < ?"),
+      addressesFrom: s.prepare<{ address: string }, [string, number]>("SELECT address FROM addresses WHERE address >= ? ORDER BY address LIMIT ?"),
       counts: s.prepare<{ blocks: number; txs: number }, []>(
         "SELECT (SELECT count(*) FROM blocks) AS blocks, (SELECT coalesce(max(txnum) + 1, 0) FROM txs) AS txs",
       ),
@@ -197,24 +243,126 @@ export class StoreReader {
     return out;
   }
 
-  /** Esplora's chain_stats of a script. */
+  /**
+   * Esplora's chain_stats of a script: the cached sums (if any) plus the rows after them; saved
+   * again when that read was long (electrs' `A` rows). Cost: the rows since the last save.
+   */
   stats(scriptKey: Uint8Array): ScriptStats {
+    const cached = this.q.cachedStats.get(scriptKey);
+    const fromTxnum = cached?.upto_txnum ?? 0;
+    const uptoTxnum = this.txCount();
     const txnums = new Set<number>();
     let fundedTxoCount = 0;
     let fundedTxoSum = 0;
     let spentTxoCount = 0;
     let spentTxoSum = 0;
-    for (const r of this.q.funding.iterate(scriptKey)) {
+    for (const r of this.q.fundingFrom.iterate(scriptKey, fromTxnum * IO_SPAN)) {
       txnums.add(txnumOfId(r.id));
       fundedTxoCount++;
       fundedTxoSum += r.value_sat;
     }
-    for (const r of this.q.spending.iterate(scriptKey)) {
+    for (const r of this.q.spendingFrom.iterate(scriptKey, fromTxnum * IO_SPAN)) {
       txnums.add(txnumOfId(r.id));
       spentTxoCount++;
-      spentTxoSum += this.q.output.get(r.prev)?.value_sat ?? 0;
+      spentTxoSum += r.value_sat;
     }
-    return { txCount: txnums.size, fundedTxoCount, fundedTxoSum, spentTxoCount, spentTxoSum };
+    const stats: ScriptStats = {
+      txCount: (cached?.tx_count ?? 0) + txnums.size,
+      fundedTxoCount: (cached?.funded_count ?? 0) + fundedTxoCount,
+      fundedTxoSum: (cached?.funded_sum ?? 0) + fundedTxoSum,
+      spentTxoCount: (cached?.spent_count ?? 0) + spentTxoCount,
+      spentTxoSum: (cached?.spent_sum ?? 0) + spentTxoSum,
+    };
+    if (fundedTxoCount + spentTxoCount > MIN_HISTORY_ITEMS_TO_CACHE) this.saveStats(scriptKey, uptoTxnum, stats);
+    return stats;
+  }
+
+  /** A cache write; skipped when the indexer holds the write lock (the next query saves it). */
+  private saveStats(scriptKey: Uint8Array, uptoTxnum: number, st: ScriptStats): void {
+    try {
+      this.q.saveStats.run(scriptKey, uptoTxnum, st.txCount, st.fundedTxoCount, st.fundedTxoSum, st.spentTxoCount, st.spentTxoSum);
+    } catch (err) {
+      if (!isBusy(err)) throw err;
+    }
+  }
+
+  /**
+   * Distinct txnums of a script's confirmed history, newest first (block position order, descending),
+   * strictly below `beforeTxnum` (null: from the tip). Reads about `limit` rows of each history
+   * index, whatever the length of the history.
+   */
+  historyTxnumsDesc(scriptKey: Uint8Array, beforeTxnum: number | null, limit: number): number[] {
+    const bound = beforeTxnum === null ? NO_BOUND : beforeTxnum * IO_SPAN;
+    return mergeTxnums(this.q.fundingDesc.iterate(scriptKey, bound), this.q.spendingDesc.iterate(scriptKey, bound), limit, -1);
+  }
+
+  /** Distinct txnums of a script's confirmed history, oldest first, strictly above `afterTxnum`. */
+  historyTxnumsAsc(scriptKey: Uint8Array, afterTxnum: number | null, limit: number): number[] {
+    const bound = afterTxnum === null ? 0 : (afterTxnum + 1) * IO_SPAN;
+    return mergeTxnums(this.q.fundingAsc.iterate(scriptKey, bound), this.q.spendingAsc.iterate(scriptKey, bound), limit, 1);
+  }
+
+  /** Whether tx `txnum` funds or spends from the script (a paging cursor must be in the history). */
+  inHistory(scriptKey: Uint8Array, txnum: number): boolean {
+    const lo = txnum * IO_SPAN;
+    const hi = lo + IO_SPAN;
+    return this.q.fundedIn.get(scriptKey, lo, hi)!.n > 0 || this.q.spentIn.get(scriptKey, lo, hi)!.n > 0;
+  }
+
+  /** Funded minus spent satoshis of the script in tx `txnum` (MP's txs/summary `value`). */
+  scriptDeltaAt(scriptKey: Uint8Array, txnum: number): number {
+    const lo = txnum * IO_SPAN;
+    const hi = lo + IO_SPAN;
+    return this.q.fundedIn.get(scriptKey, lo, hi)!.sum - this.q.spentIn.get(scriptKey, lo, hi)!.sum;
+  }
+
+  /** Confirmed unspent outputs of a script by output id (chain order), strictly after `afterOutputId`. */
+  utxosPage(scriptKey: Uint8Array, afterOutputId: number | null, limit: number): Utxo[] {
+    const blocks = new BlockLocator(this);
+    return this.q.unspentPage.all(scriptKey, afterOutputId ?? -1, limit).map((r) => {
+      const txnum = txnumOfId(r.id);
+      return { txid: this.txidAt(txnum), vout: indexOfId(r.id), height: blocks.heightOf(txnum), valueSat: r.value_sat };
+    });
+  }
+
+  /** The number of confirmed unspent outputs of a script, counting no further than `cap` (limit checks). */
+  utxoCount(scriptKey: Uint8Array, cap: number): number {
+    return this.q.unspentCount.get(scriptKey, cap)!.n;
+  }
+
+  heightOfTxnum(txnum: number): number {
+    return new BlockLocator(this).heightOf(txnum);
+  }
+
+  /** Txs `start` … `start + count - 1` of a block (clipped to the block). */
+  blockTxs(block: BlockRow, start: number, count: number): { txnum: number; txid: Uint8Array; raw: Uint8Array }[] {
+    const from = block.firstTxnum + Math.max(0, start);
+    const to = block.firstTxnum + Math.min(block.txCount, start + count);
+    return to > from ? this.q.txsInRange.all(from, to) : [];
+  }
+
+  /** For each output of tx `txnum`, the confirmed input spending it, or null (one range read). */
+  outspendsOf(txnum: number, outputCount: number): (Outspend | null)[] {
+    const out: (Outspend | null)[] = new Array(outputCount).fill(null);
+    const blocks = new BlockLocator(this);
+    const lo = txnum * IO_SPAN;
+    for (const r of this.q.spendsOfRange.iterate(lo, lo + IO_SPAN)) {
+      const vout = indexOfId(r.prev);
+      if (vout >= outputCount) continue;
+      const spender = txnumOfId(r.id);
+      out[vout] = { txid: this.txidAt(spender), vin: indexOfId(r.id), height: blocks.heightOf(spender) };
+    }
+    return out;
+  }
+
+  /** --address-search: up to `limit` known addresses starting with `prefix`, in byte order. */
+  addressesWithPrefix(prefix: string, limit: number): string[] {
+    const out: string[] = [];
+    for (const r of this.q.addressesFrom.iterate(prefix, limit)) {
+      if (!r.address.startsWith(prefix)) break;
+      out.push(r.address);
+    }
+    return out;
   }
 
   /** The confirmed input that spends output `vout` of `txid`, or null. */
@@ -256,4 +404,37 @@ class BlockLocator {
     if (!this.last) throw new Error(`index inconsistency: no block holds tx number ${txnum}`);
     return this.last.height;
   }
+}
+
+/**
+ * Merges two id streams of one direction (funding and spending rows) into distinct txnums, stopping
+ * after `limit`. `dir` is 1 for ascending ids, -1 for descending. The iterators are closed on return.
+ */
+function mergeTxnums(a: Iterator<{ id: number }>, b: Iterator<{ id: number }>, limit: number, dir: 1 | -1): number[] {
+  const out: number[] = [];
+  try {
+    let ra = a.next();
+    let rb = b.next();
+    while (out.length < limit && (!ra.done || !rb.done)) {
+      let id: number;
+      if (rb.done || (!ra.done && (ra.value.id - rb.value.id) * dir <= 0)) {
+        id = ra.value!.id;
+        ra = a.next();
+      } else {
+        id = rb.value.id;
+        rb = b.next();
+      }
+      const txnum = txnumOfId(id);
+      if (out[out.length - 1] !== txnum) out.push(txnum);
+    }
+  } finally {
+    a.return?.();
+    b.return?.();
+  }
+  return out;
+}
+
+function isBusy(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === "SQLITE_BUSY" || code === "SQLITE_LOCKED" || /database is locked/.test(String((err as Error).message));
 }

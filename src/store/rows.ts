@@ -82,4 +82,4 @@ export interface BlockRow {
 }
 
 /** The schema version stored in meta; bumped on any change of the layouts above or schema.sql. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;

@@ -38,3 +38,31 @@ CREATE TABLE IF NOT EXISTS spends (
   prev   INTEGER NOT NULL,
   script BLOB NOT NULL -- script key of the spent output: spending history rows
 );
+
+-- Unspent outputs by script: the confirmed UTXO set, so that a script's UTXOs (and a page of them
+-- after a cursor) are a range read of this index, not a scan of its whole history. Built in one
+-- sorted pass at the end of the initial sync (indexes.sql); kept row by row afterwards (write.ts).
+CREATE TABLE IF NOT EXISTS unspent (
+  script BLOB NOT NULL,    -- 11-byte script key
+  id     INTEGER NOT NULL, -- output id
+  PRIMARY KEY (script, id)
+) WITHOUT ROWID;
+
+-- electrs' `A` rows: a script's chain stats up to (not including) tx number upto_txnum, saved for
+-- scripts with a long history so that the next query only reads the rows after it. Rows that a
+-- reorg makes stale (upto_txnum past the fork) are deleted with the blocks.
+CREATE TABLE IF NOT EXISTS script_stats (
+  script        BLOB PRIMARY KEY,
+  upto_txnum    INTEGER NOT NULL,
+  tx_count      INTEGER NOT NULL,
+  funded_count  INTEGER NOT NULL,
+  funded_sum    INTEGER NOT NULL,
+  spent_count   INTEGER NOT NULL,
+  spent_sum     INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- --address-search: every address seen in an output (electrs' `a` rows), for prefix lookups.
+-- As in electrs, entries are never removed after a reorg.
+CREATE TABLE IF NOT EXISTS addresses (
+  address TEXT PRIMARY KEY
+) WITHOUT ROWID;

@@ -15,6 +15,13 @@ export interface StoreWriter {
   insertTx(txnum: number, txid: Uint8Array, raw: Uint8Array): void;
   insertOutput(id: number, scriptKey: Uint8Array, valueSat: number): void;
   insertSpend(id: number, prevId: number, scriptKey: Uint8Array): void;
+  /** --address-search: remembers an address seen in an output (kept across reorgs, as electrs). */
+  insertAddress(address: string): void;
+  /**
+   * After the initial sync, outputs and spends also keep the `unspent` table (built in one pass at
+   * the end of the initial sync, see indexes.sql) and reorgs restore the outputs they unspend.
+   */
+  setLive(live: boolean): void;
   /** Removes every block at `height` and above, with their txs, outputs and spends. */
   truncateFrom(height: number): { blocks: number; txs: number };
   finalize(): void;
@@ -38,12 +45,33 @@ export function createWriter(db: Db): StoreWriter {
   const delTxs = prep("DELETE FROM txs WHERE txnum >= ?");
   const delOuts = prep("DELETE FROM outputs WHERE id >= ?");
   const delSpends = prep("DELETE FROM spends WHERE id >= ?");
+  const insAddress = prep("INSERT OR IGNORE INTO addresses(address) VALUES (?)");
+  // Live mode: immediate (unbuffered) statements, so an output created and spent in one batch is
+  // inserted before it is deleted.
+  const insUnspent = prep("INSERT INTO unspent(script, id) VALUES (?, ?)");
+  const delUnspent = prep("DELETE FROM unspent WHERE script = ? AND id = ?");
+  // A reorg: outputs below the fork that removed blocks spent are unspent again…
+  const restoreUnspent = prep("INSERT OR IGNORE INTO unspent(script, id) SELECT script, prev FROM spends WHERE id >= ? AND prev < ?");
+  // …and the removed blocks' own outputs leave the set (found through the outputs rowid range).
+  const delUnspentFrom = prep("DELETE FROM unspent WHERE (script, id) IN (SELECT script, id FROM outputs WHERE id >= ?)");
+  const delStaleStats = prep("DELETE FROM script_stats WHERE upto_txnum > ?");
+  let live = false;
 
   return {
     insertBlock: (r) => void insBlock.run(r.height, r.hash, r.header, r.firstTxnum, r.txCount, r.size, r.weight),
     insertTx: (txnum, txid, raw) => txs.add(txnum, txid, raw),
-    insertOutput: (id, key, valueSat) => outs.add(id, key, valueSat),
-    insertSpend: (id, prevId, key) => spends.add(id, prevId, key),
+    insertOutput(id, key, valueSat) {
+      outs.add(id, key, valueSat);
+      if (live) insUnspent.run(key, id);
+    },
+    insertSpend(id, prevId, key) {
+      spends.add(id, prevId, key);
+      if (live) delUnspent.run(key, prevId);
+    },
+    insertAddress: (address) => void insAddress.run(address),
+    setLive(on) {
+      live = on;
+    },
     flush() {
       txs.flush();
       outs.flush();
@@ -57,10 +85,16 @@ export function createWriter(db: Db): StoreWriter {
     truncateFrom(height) {
       const first = firstTxnumAt.get(height);
       if (!first) return { blocks: 0, txs: 0 };
+      const firstId = first.first_txnum * IO_SPAN;
+      if (live) {
+        restoreUnspent.run(firstId, firstId);
+        delUnspentFrom.run(firstId);
+      }
+      delStaleStats.run(first.first_txnum);
       const blocks = delBlocks.run(height).changes;
       const txs = delTxs.run(first.first_txnum).changes;
-      delOuts.run(first.first_txnum * IO_SPAN);
-      delSpends.run(first.first_txnum * IO_SPAN);
+      delOuts.run(firstId);
+      delSpends.run(firstId);
       return { blocks, txs };
     },
     finalize() {

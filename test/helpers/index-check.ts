@@ -61,6 +61,8 @@ export function checkScripts(reader: StoreReader, expected: Expected): void {
     expect(spent).toEqual(s.spent);
     const utxos = reader.utxos(key).map((u) => ({ txid: hashToHex(u.txid), vout: u.vout, height: u.height, value: u.valueSat }));
     expect(utxos).toEqual(s.utxos);
+    checkPaging(reader, key, s);
+    reader.stats(key); // a long history saves its stats: the second call reads the cache plus nothing
     const st = reader.stats(key);
     expect({
       tx_count: st.txCount,
@@ -71,6 +73,39 @@ export function checkScripts(reader: StoreReader, expected: Expected): void {
     }).toEqual(s.stats);
     expect(st.fundedTxoSum - st.spentTxoSum).toBe(s.balance);
   }
+}
+
+/** The cursor-based reads (history pages both ways, UTXO pages) walk to the same lists. */
+function checkPaging(reader: StoreReader, key: Uint8Array, s: Expected["scripts"][number]): void {
+  const txidsOf = (txnums: number[]) => txnums.map((n) => hashToHex(reader.txidAt(n)));
+  const want = s.history.map((h) => h.txid);
+  const desc: string[] = [];
+  for (let before: number | null = null; ; ) {
+    const page = reader.historyTxnumsDesc(key, before, 2);
+    desc.push(...txidsOf(page));
+    if (page.length < 2) break;
+    before = page[page.length - 1]!;
+  }
+  expect({ script: s.script, desc }).toEqual({ script: s.script, desc: [...want].reverse() });
+  const asc: string[] = [];
+  for (let after: number | null = null; ; ) {
+    const page = reader.historyTxnumsAsc(key, after, 3);
+    asc.push(...txidsOf(page));
+    if (page.length < 3) break;
+    after = page[page.length - 1]!;
+  }
+  expect({ script: s.script, asc }).toEqual({ script: s.script, asc: want });
+  const utxos: { txid: string; vout: number; height: number; value: number }[] = [];
+  for (let after: number | null = null; ; ) {
+    const page = reader.utxosPage(key, after, 2);
+    utxos.push(...page.map((u) => ({ txid: hashToHex(u.txid), vout: u.vout, height: u.height, value: u.valueSat })));
+    if (page.length < 2) break;
+    const last = page[page.length - 1]!;
+    after = reader.txnumOf(last.txid)! * 2 ** 20 + last.vout;
+  }
+  expect({ script: s.script, utxos }).toEqual({ script: s.script, utxos: s.utxos });
+  expect(reader.utxoCount(key, 1000)).toBe(s.utxos.length);
+  for (const h of s.history.slice(0, 3)) expect(reader.inHistory(key, reader.txnumOf(hexToHash(h.txid))!)).toBe(true);
 }
 
 export function checkOutspends(reader: StoreReader, expected: Expected): void {
@@ -110,6 +145,7 @@ export function digestIndex(sql: Database): string {
     "SELECT txnum, txid, raw FROM txs ORDER BY txnum",
     "SELECT id, script, value_sat FROM outputs ORDER BY id",
     "SELECT id, prev, script FROM spends ORDER BY id",
+    "SELECT script, id FROM unspent ORDER BY script, id",
     "SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name",
     "SELECT key, value FROM meta WHERE key IN ('schema_version', 'network', 'initial_sync_done') ORDER BY key",
   ]) {
