@@ -37,3 +37,8 @@ export class ParseError extends Error {
 export class ChainError extends Error {
   override name = "ChainError";
 }
+
+/** An address that does not parse or is for another network; the message is electrs' REST 400 text. */
+export class AddressError extends Error {
+  override name = "AddressError";
+}
