@@ -2,8 +2,9 @@
  * Wiring only (electrs' bin/electrs.rs): config → metrics → node → store → initial sync → servers →
  * main loop → clean shutdown. Every part is built here and passed to the parts that use it.
  */
-import { existsSync } from "node:fs";
-import { NETWORKS } from "./bitcoin/network.ts";
+import { existsSync, readFileSync } from "node:fs";
+import { addressOf } from "./bitcoin/address.ts";
+import { NETWORKS, type NetworkParams } from "./bitcoin/network.ts";
 import { formatAddr, formatConfig, type Config } from "./config.ts";
 import { listBlkFiles } from "./daemon/blkfiles.ts";
 import { fromCookieFile, fromUserPass, type AuthSource } from "./daemon/cookie.ts";
@@ -16,7 +17,15 @@ import { ConfigError } from "./errors.ts";
 import { describeError, type Logger } from "./log.ts";
 import { createMetrics, type Metrics } from "./metrics/metrics.ts";
 import { startMetricsServer, type MetricsServer } from "./metrics/server.ts";
-import { openDb, type Db } from "./store/db.ts";
+import { dropConfirmed, mempoolChainOf, offlineMempoolNode, updateMempool } from "./mempool/follow.ts";
+import { Mempool, mempoolMetricsOf } from "./mempool/mempool.ts";
+import { mempoolNodeOf } from "./mempool/node.ts";
+import { ChainQuery } from "./query/chain-query.ts";
+import { parsePrecacheList, precacheStats } from "./query/precache.ts";
+import { restNodeOf } from "./rest/node.ts";
+import { startRestServer } from "./rest/server.ts";
+import { openDb, openReadDb, type Db } from "./store/db.ts";
+import { StoreReader } from "./store/read.ts";
 import { NAME, VERSION } from "./version.ts";
 import { Waiter } from "./waiter.ts";
 
@@ -74,6 +83,8 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     log.info(formatConfig(config));
     const network = NETWORKS[config.network];
     const metrics = createMetrics({ processCollector: true });
+    // A bad --precache-scripts file stops the start, before anything is opened.
+    const precacheKeys = config.precacheScripts ? readPrecacheList(config, network, log.child("precache")) : null;
 
     const monitoring: MetricsServer = startMetricsServer({ addr: config.monitoringAddr, metrics, log: log.child("metrics") });
     closer.add("metrics server", () => monitoring.stop());
@@ -91,6 +102,7 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     const indexer = new Indexer(db, log.child("index"), syncMetricsOf(metrics), {
       indexUnspendables: config.indexUnspendables,
       batchBlocks: config.initialSyncBatchSize,
+      addressOf: config.addressSearch ? (script) => addressOf(script, network) : undefined,
     });
     closer.add("indexer", () => indexer.close());
 
@@ -125,7 +137,47 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
       source = rpcSource({ rpc, log: log.child("fetch") });
     }
     log.info(`index ready at height ${indexer.chain.tipHeight}`);
-    log.info(`startup complete: metrics on ${monitoring.url}`);
+
+    // The query side reads committed blocks only, over its own connection (store/db.ts openReadDb).
+    const readDb = openReadDb(db);
+    closer.add("query connection", () => readDb.close());
+    const queryReader = new StoreReader(readDb);
+    const chainView = mempoolChainOf(queryReader, () => indexer.chain.tipHash);
+    const mempool = new Mempool({
+      node: rpc ? mempoolNodeOf(rpc) : offlineMempoolNode(chainView),
+      chain: chainView,
+      log: log.child("mempool"),
+      metrics: mempoolMetricsOf(metrics),
+      indexUnspendables: config.indexUnspendables,
+    });
+    indexer.onCommit((from, to) => dropConfirmed(mempool, indexer.reader, from, to));
+    const catchUp = () => indexer.update(source, waiter.signal);
+    const syncMempool = async () => {
+      const r = await updateMempool(mempool, catchUp, log.child("mempool"), waiter.signal);
+      if (r.status !== "synced") log.warn("mempool update skipped: the node's tip keeps moving; retrying after the next wait");
+      return r;
+    };
+    try {
+      await syncMempool();
+      log.info(`mempool synced: ${mempool.size} txs`);
+    } catch (err) {
+      // Stopping aborts the update; any other failure is retried by the main loop (/health/ready says 503 until then).
+      if (!waiter.stopping) log.error(`mempool sync failed, retrying after the next wait: ${describeError(err)}`);
+    }
+    if (waiter.stopping) return await shutdown(closer, log);
+
+    const rest = startRestServer({
+      addr: config.httpAddr,
+      query: new ChainQuery({ reader: queryReader, mempool, network, tipHeight: () => indexer.chain.tipHeight, metrics }),
+      rpc: rpc ? restNodeOf(rpc) : null,
+      config,
+      log: log.child("rest"),
+      metrics,
+      onBroadcast: async (txidHexes) => void (await mempool.addTxids(txidHexes)),
+    });
+    closer.add("REST server", () => rest.stop());
+    if (precacheKeys) void runPrecache(precacheKeys, queryReader, log.child("precache"), waiter.signal);
+    log.info(`startup complete: REST on ${rest.url}, metrics on ${monitoring.url}`);
 
     // Main loop (electrs' main loop): wait 5 s, or less on a block notification; sync; repeat.
     while (!waiter.stopping) {
@@ -137,6 +189,7 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
         if (r.blocksAdded || r.blocksRemoved) {
           log.info(`new tip: height ${r.tipHeight} (${r.blocksAdded} blocks added${r.blocksRemoved ? `, ${r.blocksRemoved} removed by a reorg` : ""})`);
         }
+        await syncMempool();
       } catch (err) {
         if (waiter.stopping) break;
         log.error(`update failed, retrying after the next wait: ${describeError(err)}`);
@@ -147,6 +200,29 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     log.error(describeError(err));
     await closer.closeAll(log);
     return 1;
+  }
+}
+
+/** --precache-scripts: read the list (a missing file is a start-up error), then warm in the background. */
+function readPrecacheList(config: Config, network: NetworkParams, log: Logger): Uint8Array[] {
+  const path = config.precacheScripts!;
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (err) {
+    throw new ConfigError(`cannot read --precache-scripts ${path}: ${(err as Error).message}`);
+  }
+  const list = parsePrecacheList(text, network);
+  for (const e of list.errors.slice(0, 20)) log.warn(`--precache-scripts ${path}: ${e}`);
+  if (list.errors.length > 20) log.warn(`--precache-scripts ${path}: ${list.errors.length - 20} more bad lines`);
+  return list.keys;
+}
+
+async function runPrecache(keys: Uint8Array[], reader: StoreReader, log: Logger, signal: AbortSignal): Promise<void> {
+  try {
+    await precacheStats({ reader, keys, log, signal });
+  } catch (err) {
+    log.error(`precache failed: ${describeError(err)}`);
   }
 }
 

@@ -17,6 +17,8 @@ CREATE TABLE IF NOT EXISTS blocks (
 );
 -- One row per block: small enough to keep indexed at all times.
 CREATE UNIQUE INDEX IF NOT EXISTS blocks_by_hash ON blocks(hash);
+-- The block holding a txnum (every tx lookup): a range probe instead of a scan of the blocks.
+CREATE UNIQUE INDEX IF NOT EXISTS blocks_by_first_txnum ON blocks(first_txnum);
 
 -- Every transaction of the best chain, by its global number.
 CREATE TABLE IF NOT EXISTS txs (

@@ -15,7 +15,9 @@ export interface AppProcess {
 }
 
 export function spawnApp(args: string[], env: Record<string, string> = {}): AppProcess {
-  return spawnCommand([process.execPath, MAIN, ...args], { env: { ...process.env, ...env } });
+  // Servers a test does not name bind a free port, never the network's default one.
+  const extra = args.includes("--http-addr") || "ELECTRS_HTTP_ADDR" in env ? [] : ["--http-addr", "127.0.0.1:0"];
+  return spawnCommand([process.execPath, MAIN, ...args, ...extra], { env: { ...process.env, ...env } });
 }
 
 /** Any command (the compiled binary, say), its output read to the end so that it never blocks or breaks on a full or closed pipe. */

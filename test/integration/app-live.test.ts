@@ -123,7 +123,7 @@ test("with a node and blk files: blocks in the files are read there, the rest ov
   // Only the 5 blocks missing from the files came over RPC (in batches: count the bytes histogram's requests).
   expect(text).toMatch(/daemon_rpc_count\{method="getblock"\} 1\n/);
   first.kill("SIGTERM");
-  expect(await first.exited).toBe(0);
+  expect({ code: await first.exited, log: first.log() }).toEqual({ code: 0, log: first.log() });
 
   await node.mine(2);
   const second = spawnApp(args);
@@ -131,5 +131,5 @@ test("with a node and blk files: blocks in the files are read there, the rest ov
   // After the initial sync, new blocks come over RPC: the files are not even scanned.
   expect(second.log()).not.toMatch(/blk files in /);
   second.kill("SIGTERM");
-  expect(await second.exited).toBe(0);
+  expect({ code: await second.exited, log: second.log() }).toEqual({ code: 0, log: second.log() });
 }, T);

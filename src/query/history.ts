@@ -1,0 +1,201 @@
+/**
+ * Script histories and unspent outputs, confirmed and mempool merged (electrs' Query::history,
+ * utxo, MP's history_group and summary). Every page costs time in proportion to the page: the
+ * confirmed part is read by cursor (StoreReader's *Desc/Page reads), never by scanning the history
+ * up to the cursor as electrs does.
+ */
+import { parseTxExact } from "../bitcoin/block.ts";
+import { bytesEqual, bytesToHex } from "../bitcoin/bytes.ts";
+import type { MempoolUtxo } from "../mempool/types.ts";
+import { outputId } from "../store/rows.ts";
+import { QueryError } from "./errors.ts";
+import { headerTime, MissingPrevoutError, type Resolver } from "./resolver.ts";
+import { UNCONFIRMED, type HistoryPageOptions, type OutpointCursor, type TxSummaryView, type TxView, type UtxoView } from "./types.ts";
+
+/**
+ * Distinct mempool txids touching any of the scripts, in per-script insertion order, scripts in
+ * the order given (MP's history_group). A block's txs leave the mempool in the same synchronous
+ * step that commits the block (Indexer.onCommit → dropConfirmed), so none is in both parts.
+ */
+export function mempoolTxids(r: Resolver, keys: readonly Uint8Array[]): Uint8Array[] {
+  if (keys.length === 1) return r.mempool.historyTxids(keys[0]!);
+  const seen = new Set<string>();
+  const out: Uint8Array[] = [];
+  for (const key of keys) {
+    for (const txid of r.mempool.historyTxids(key)) {
+      const k = bytesToHex(txid);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      out.push(txid);
+    }
+  }
+  return out;
+}
+
+/**
+ * Confirmed txnums of the scripts' histories, newest first, strictly below `beforeTxnum`: each
+ * script's next `limit` rows merged (k-way, duplicates removed), so the cost is k × limit rows.
+ * MP's order: within a block by descending block position (BS sorts by descending txid bytes).
+ */
+export function chainTxnumsDesc(r: Resolver, keys: readonly Uint8Array[], beforeTxnum: number | null, limit: number): number[] {
+  if (limit <= 0) return [];
+  if (keys.length === 1) return r.reader.historyTxnumsDesc(keys[0]!, beforeTxnum, limit);
+  const merged = new Set<number>();
+  for (const key of keys) for (const t of r.reader.historyTxnumsDesc(key, beforeTxnum, limit)) merged.add(t);
+  return [...merged].sort((a, b) => b - a).slice(0, limit);
+}
+
+/** The txnum of a confirmed cursor txid if it is in one of the scripts' histories, else null. */
+function cursorTxnum(r: Resolver, keys: readonly Uint8Array[], txid: Uint8Array): number | null {
+  const txnum = r.reader.txnumOf(txid);
+  if (txnum === null) return null;
+  return keys.some((k) => r.reader.inHistory(k, txnum)) ? txnum : null;
+}
+
+/** Confirmed txs for txnums (in the order given). */
+export function chainTxViews(r: Resolver, txnums: readonly number[]): TxView[] {
+  const out: TxView[] = [];
+  for (const txnum of txnums) {
+    const loc = r.reader.txAt(txnum);
+    if (loc) out.push(r.chainTx(parseTxExact(loc.raw), loc.height));
+  }
+  return out;
+}
+
+/**
+ * Mempool txs for txids; one that left the mempool since it was listed is skipped, and so is one
+ * whose parent left it before it did (MP drops txs with missing prevouts from lists too).
+ */
+export function mempoolTxViews(r: Resolver, txids: readonly Uint8Array[]): TxView[] {
+  const out: TxView[] = [];
+  for (const txid of txids) {
+    const entry = r.mempool.get(txid);
+    if (!entry) continue;
+    try {
+      out.push(r.mempoolTx(entry));
+    } catch (err) {
+      if (!(err instanceof MissingPrevoutError)) throw err;
+    }
+  }
+  return out;
+}
+
+/**
+ * `/address/:a/txs` (BS) with MP's `max_txs` and `after_txid`: the mempool part (insertion order),
+ * then the confirmed part newest first. A cursor in the mempool part continues there and then
+ * from the chain tip; a confirmed cursor continues below it; a cursor in neither part of these
+ * scripts' history is an error (MP's 422 `after_txid not found`).
+ */
+export function historyPage(r: Resolver, keys: readonly Uint8Array[], opts: HistoryPageOptions): TxView[] {
+  const pool = mempoolTxids(r, keys);
+  let poolPart: Uint8Array[];
+  let before: number | null = null;
+  if (opts.afterTxid === null) {
+    poolPart = pool.slice(0, opts.mempoolLimit);
+  } else {
+    const after = opts.afterTxid;
+    const i = pool.findIndex((t) => bytesEqual(t, after));
+    if (i >= 0) {
+      // MP fix: a cursor on the last mempool tx continues with the chain part (MP gives [] there).
+      poolPart = pool.slice(i + 1, i + 1 + opts.mempoolLimit);
+    } else {
+      before = cursorTxnum(r, keys, after);
+      if (before === null) throw new QueryError("cursor-not-found", "after_txid not found");
+      poolPart = [];
+    }
+  }
+  if (opts.totalLimit !== null) poolPart = poolPart.slice(0, opts.totalLimit);
+  const chainRoom = opts.totalLimit === null ? opts.chainLimit : opts.totalLimit - poolPart.length;
+  return [...mempoolTxViews(r, poolPart), ...chainTxViews(r, chainTxnumsDesc(r, keys, before, chainRoom))];
+}
+
+/**
+ * `/txs/chain[/:last_seen]` (BS): confirmed txs newest first, after `lastSeen`. A cursor that is
+ * not in these scripts' confirmed history gives an empty page (electrs).
+ */
+export function chainHistory(r: Resolver, keys: readonly Uint8Array[], lastSeen: Uint8Array | null, limit: number): TxView[] {
+  let before: number | null = null;
+  if (lastSeen !== null) {
+    before = cursorTxnum(r, keys, lastSeen);
+    if (before === null) return [];
+  }
+  return chainTxViews(r, chainTxnumsDesc(r, keys, before, limit));
+}
+
+/**
+ * MP's txs/summary: confirmed txs newest first with the scripts' net value change. An unknown
+ * cursor is MP's 422; a known one outside these histories gives an empty page (as txs/chain).
+ */
+export function summary(r: Resolver, keys: readonly Uint8Array[], lastSeen: Uint8Array | null, limit: number): TxSummaryView[] {
+  let before: number | null = null;
+  if (lastSeen !== null) {
+    const txnum = r.reader.txnumOf(lastSeen);
+    if (txnum === null) throw new QueryError("cursor-not-found", "after_txid not found");
+    if (!keys.some((k) => r.reader.inHistory(k, txnum))) return [];
+    before = txnum;
+  }
+  return chainTxnumsDesc(r, keys, before, limit).map((txnum) => {
+    const height = r.reader.heightOfTxnum(txnum);
+    const block = r.blockAt(height)!;
+    let valueSat = 0;
+    for (const k of keys) valueSat += r.reader.scriptDeltaAt(k, txnum);
+    return { txid: r.reader.txidAt(txnum), height, valueSat, time: headerTime(block.header), position: txnum - block.firstTxnum };
+  });
+}
+
+function mempoolUtxoViews(utxos: readonly MempoolUtxo[]): UtxoView[] {
+  return utxos.map((u) => ({ txid: u.txid, vout: u.vout, status: UNCONFIRMED, valueSat: u.valueSat }));
+}
+
+/**
+ * Confirmed unspent outputs in chain order from `afterId`, minus those a mempool tx spends, at
+ * most `limit`: reads pages until it has enough, so a few mempool spends cost a second read at most.
+ */
+function chainUtxos(r: Resolver, key: Uint8Array, afterId: number | null, limit: number): UtxoView[] {
+  const out: UtxoView[] = [];
+  let cursor = afterId;
+  while (out.length < limit) {
+    const need = limit - out.length;
+    const page = r.reader.utxosPage(key, cursor, need);
+    for (const u of page) {
+      if (r.mempool.spendOf(u.txid, u.vout)) continue;
+      out.push({ txid: u.txid, vout: u.vout, status: r.statusAt(u.height), valueSat: u.valueSat });
+    }
+    if (page.length < need) break;
+    const last = page[page.length - 1]!;
+    cursor = outputId(r.reader.txnumOf(last.txid)!, last.vout);
+  }
+  return out;
+}
+
+/**
+ * electrs' utxo: every confirmed unspent output not spent in the mempool, then the mempool's.
+ * BS-new: refused when the confirmed set alone is larger than `cap` (`Too many unspent outputs`).
+ */
+export function allUtxos(r: Resolver, key: Uint8Array, cap: number): UtxoView[] {
+  if (r.reader.utxoCount(key, cap + 1) > cap) throw new QueryError("too-large", "Too many unspent outputs");
+  return [...chainUtxos(r, key, null, cap), ...mempoolUtxoViews(r.mempool.utxos(key))];
+}
+
+/**
+ * A page of the same sequence (confirmed in chain order, then mempool), after the outpoint
+ * `after`: a confirmed cursor continues from its output id, a mempool cursor within the mempool
+ * part. A cursor that is neither is refused (it cannot be placed in the sequence).
+ */
+export function utxoPage(r: Resolver, key: Uint8Array, after: OutpointCursor | null, limit: number): UtxoView[] {
+  let afterId: number | null = null;
+  let pool = r.mempool.utxos(key);
+  if (after !== null) {
+    const txnum = r.reader.txnumOf(after.txid);
+    if (txnum !== null) {
+      afterId = outputId(txnum, after.vout);
+    } else {
+      const i = pool.findIndex((u) => u.vout === after.vout && bytesEqual(u.txid, after.txid));
+      if (i < 0) throw new QueryError("cursor-not-found", "after not found");
+      return mempoolUtxoViews(pool.slice(i + 1, i + 1 + limit));
+    }
+  }
+  const chain = chainUtxos(r, key, afterId, limit);
+  pool = pool.slice(0, limit - chain.length);
+  return [...chain, ...mempoolUtxoViews(pool)];
+}

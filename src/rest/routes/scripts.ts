@@ -1,0 +1,164 @@
+/**
+ * Address and scripthash routes (spec §1.3 rows 12–17, §1.6): every `/address/:address/…` route
+ * also exists as `/scripthash/:scripthash/…`, and MP's multi-script POST routes.
+ */
+import type { OutpointCursor } from "../../query/types.ts";
+import { HttpError } from "../errors.ts";
+import { scriptStatsJson, summaryJson, txJson, utxoJson } from "../json.ts";
+import {
+  TTL_SHORT,
+  json,
+  parseHash,
+  parseScriptKey,
+  parseStringArray,
+  parseU32,
+  parseUsize,
+  tryHash,
+  tryScriptKey,
+  tryUsize,
+  type Handler,
+  type RestContext,
+  type RestRequest,
+  type Route,
+  type ScriptKind,
+} from "../route-kit.ts";
+import { CHAIN_TXS_PER_PAGE } from "./blocks.ts";
+
+/** electrs' MAX_MEMPOOL_TXS and ADDRESS_SEARCH_LIMIT; MP's MULTI_ADDRESS_LIMIT and summary cap. */
+const MAX_MEMPOOL_TXS = 50;
+const ADDRESS_SEARCH_LIMIT = 10;
+const MULTI_ADDRESS_LIMIT = 300;
+/** MP refuses multi-script bodies longer than 72 bytes per allowed entry. */
+const MULTI_ADDRESS_BODY_LIMIT = 72 * MULTI_ADDRESS_LIMIT;
+const SUMMARY_MAX_TXS = 5000;
+/** Not in MP: `max_txs` is capped so that one request cannot ask for a whole big history at once. */
+const MAX_TXS_CAP = 1000;
+/** `/utxo?limit=` paging: default and largest page. */
+const UTXO_PAGE_DEFAULT = 500;
+const UTXO_PAGE_MAX = 10_000;
+
+const PLURAL: Record<ScriptKind, string> = { address: "addresses", scripthash: "scripthashes" };
+
+function keyOf(kind: ScriptKind, req: RestRequest, ctx: RestContext): Uint8Array {
+  return parseScriptKey(kind, req.params[kind], ctx.network);
+}
+
+/** MP's `max_txs`: an unparseable value is ignored (`.parse().ok()`); capped at MAX_TXS_CAP. */
+function maxTxs(req: RestRequest, cap = MAX_TXS_CAP): number | null {
+  const n = tryUsize(req.query("max_txs"));
+  return n === null ? null : Math.min(n, cap);
+}
+
+/**
+ * `/txs`: without `max_txs`, electrs' page (50 mempool + 25 confirmed); with it, MP's page of at
+ * most `max_txs` in all. `after_txid` continues after that tx (MP; unparseable: ignored).
+ */
+function historyReply(keys: readonly Uint8Array[], req: RestRequest, ctx: RestContext) {
+  const total = maxTxs(req);
+  const txs = ctx.query.history(keys, {
+    afterTxid: tryHash(req.query("after_txid")),
+    mempoolLimit: total ?? MAX_MEMPOOL_TXS,
+    chainLimit: CHAIN_TXS_PER_PAGE,
+    totalLimit: total,
+  });
+  return json(
+    txs.map((t) => txJson(t, ctx.network)),
+    TTL_SHORT,
+  );
+}
+
+function summaryReply(keys: readonly Uint8Array[], req: RestRequest, ctx: RestContext) {
+  const limit = maxTxs(req, SUMMARY_MAX_TXS) ?? SUMMARY_MAX_TXS;
+  return json(ctx.query.summary(keys, tryHash(req.params.last_seen), limit).map(summaryJson), TTL_SHORT);
+}
+
+/** `?after=<txid>:<vout>`. */
+function parseCursor(value: string): OutpointCursor {
+  const colon = value.lastIndexOf(":");
+  if (colon < 0) throw new HttpError(400, "Invalid after: expected <txid>:<vout>");
+  return { txid: parseHash(value.slice(0, colon)), vout: parseU32(value.slice(colon + 1)) };
+}
+
+/**
+ * `/utxo`: without paging parameters electrs' answer (all of them, refused over --utxos-limit
+ * with BS-new's `Too many unspent outputs`); with `limit` and/or `after=<txid>:<vout>`, a page of
+ * the same sequence, so that big addresses can be listed.
+ */
+function utxos(kind: ScriptKind): Handler {
+  return (req, ctx) => {
+    const key = keyOf(kind, req, ctx);
+    const limitParam = req.query("limit");
+    const afterParam = req.query("after");
+    let paging: { after: OutpointCursor | null; limit: number } | null = null;
+    if (limitParam !== undefined || afterParam !== undefined) {
+      const limit = limitParam === undefined ? UTXO_PAGE_DEFAULT : parseUsize(limitParam);
+      if (limit === 0) throw new HttpError(400, "Invalid limit");
+      paging = { after: afterParam === undefined ? null : parseCursor(afterParam), limit: Math.min(limit, UTXO_PAGE_MAX) };
+    }
+    return json(ctx.query.utxos(key, paging, ctx.config.utxosLimit).map(utxoJson), TTL_SHORT);
+  };
+}
+
+/** MP's multi-script body: at most 300 entries (422 `body too long`); entries that do not parse are dropped. */
+async function multiKeys(kind: ScriptKind, req: RestRequest, ctx: RestContext): Promise<Uint8Array[]> {
+  const body = await req.body();
+  if (body.length > MULTI_ADDRESS_BODY_LIMIT) throw new HttpError(422, "body too long");
+  const entries = parseStringArray(body);
+  if (entries.length > MULTI_ADDRESS_LIMIT) throw new HttpError(422, "body too long");
+  const keys: Uint8Array[] = [];
+  for (const e of entries) {
+    const k = tryScriptKey(kind, e, ctx.network);
+    if (k) keys.push(k);
+  }
+  return keys;
+}
+
+function scriptRoutes(kind: ScriptKind): Route[] {
+  const base = `/${kind}/:${kind}`;
+  const multi = `/${PLURAL[kind]}`;
+  const route = (method: "GET" | "POST", path: string, handler: Handler): Route => ({ method, path, name: path, handler });
+  return [
+    route("GET", base, (req, ctx) => json(scriptStatsJson(kind, req.params[kind] ?? "", ctx.query.scriptStats(keyOf(kind, req, ctx))), TTL_SHORT)),
+    route("GET", `${base}/txs`, (req, ctx) => historyReply([keyOf(kind, req, ctx)], req, ctx)),
+    ...[`${base}/txs/chain`, `${base}/txs/chain/:last_seen`].map((path) =>
+      route("GET", path, (req, ctx) => {
+        const key = keyOf(kind, req, ctx);
+        const txs = ctx.query.chainHistory([key], tryHash(req.params.last_seen), maxTxs(req) ?? CHAIN_TXS_PER_PAGE);
+        return json(
+          txs.map((t) => txJson(t, ctx.network)),
+          TTL_SHORT,
+        );
+      }),
+    ),
+    route("GET", `${base}/txs/mempool`, (req, ctx) => {
+      const txs = ctx.query.mempoolHistory([keyOf(kind, req, ctx)], maxTxs(req) ?? MAX_MEMPOOL_TXS);
+      return json(
+        txs.map((t) => txJson(t, ctx.network)),
+        TTL_SHORT,
+      );
+    }),
+    ...[`${base}/txs/summary`, `${base}/txs/summary/:last_seen`].map((path) =>
+      route("GET", path, (req, ctx) => summaryReply([keyOf(kind, req, ctx)], req, ctx)),
+    ),
+    route("GET", `${base}/utxo`, utxos(kind)),
+    route("POST", `${multi}/txs`, async (req, ctx) => historyReply(await multiKeys(kind, req, ctx), req, ctx)),
+    ...[`${multi}/txs/summary`, `${multi}/txs/summary/:last_seen`].map((path) =>
+      route("POST", path, async (req, ctx) => summaryReply(await multiKeys(kind, req, ctx), req, ctx)),
+    ),
+  ];
+}
+
+export const scriptRouteTable: readonly Route[] = [
+  ...scriptRoutes("address"),
+  ...scriptRoutes("scripthash"),
+  {
+    method: "GET",
+    path: "/address-prefix/:prefix",
+    name: "/address-prefix/:prefix",
+    handler: (req, ctx) => {
+      if (!ctx.config.addressSearch) throw new HttpError(400, "address search disabled");
+      return json(ctx.query.addressSearch(req.params.prefix ?? "", ADDRESS_SEARCH_LIMIT), TTL_SHORT);
+    },
+  },
+];
+

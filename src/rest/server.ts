@@ -1,0 +1,143 @@
+/**
+ * The Esplora REST server on --http-addr (electrs' rest.rs run_server): the route table registered
+ * with Elysia, served by Bun.serve.
+ *
+ * Where Elysia cannot give electrs' behaviour it is done around it: HEAD and paths with an empty
+ * segment are answered in onRequest (Elysia would answer HEAD for GET routes, and cannot match an
+ * empty parameter); unknown routes become electrs' 404 in onError; bodies are read by the
+ * dispatcher with BS-new's limits instead of Elysia's parsers (`parse: "none"`).
+ */
+import { isIP } from "node:net";
+import { Elysia } from "elysia";
+import { NETWORKS } from "../bitcoin/network.ts";
+import { formatAddr, type SocketAddr } from "../config.ts";
+import type { Logger } from "../log.ts";
+import type { Metrics } from "../metrics/metrics.ts";
+import type { ChainQuery } from "../query/chain-query.ts";
+import { BODY_TIMEOUT_MS, MAX_BODY_BYTES } from "./body.ts";
+import { Dispatcher, pathOf } from "./dispatch.ts";
+import { FeeEstimates } from "./fees.ts";
+import { offlineRestNode, type RestNode } from "./node.ts";
+import type { RestConfig, RestContext } from "./route-kit.ts";
+import { ROUTES } from "./routes.ts";
+
+export interface RestServerOptions {
+  addr: SocketAddr;
+  query: ChainQuery;
+  /** null with --offline (no node): broadcasts answer 504, fee estimates are empty. */
+  rpc: RestNode | null;
+  config: RestConfig;
+  log: Logger;
+  /** `http_request_duration{route,status}` is registered here: one REST server per Metrics. */
+  metrics: Metrics;
+  /** BS-new's 30 s for a whole request body; tests inject a short one. */
+  bodyTimeoutMs?: number;
+  /**
+   * Called with the txids the node accepted (POST /tx, /broadcast, /txs/package) before the
+   * answer, so the mempool answers show them at once (the app passes Mempool.addTxids).
+   */
+  onBroadcast?: (txidHexes: string[]) => Promise<unknown>;
+}
+
+export interface RestServer {
+  /** e.g. `http://127.0.0.1:3002` with the bound port. */
+  readonly url: string;
+  readonly port: number;
+  stop(): Promise<void>;
+}
+
+/** Bun's idle timeout (seconds, at most 255) must outlast the body deadline, or Bun closes first. */
+const MAX_IDLE_TIMEOUT_S = 255;
+
+export function startRestServer(opts: RestServerOptions): RestServer {
+  const { log, config } = opts;
+  const bodyTimeoutMs = opts.bodyTimeoutMs ?? BODY_TIMEOUT_MS;
+  const node = opts.rpc ?? offlineRestNode();
+  const ctx: RestContext = {
+    query: opts.query,
+    node,
+    fees: new FeeEstimates(node, log),
+    config,
+    network: NETWORKS[config.network],
+    onBroadcast: opts.onBroadcast ?? (async () => {}),
+    log,
+  };
+  const dispatcher = new Dispatcher(
+    {
+      ctx,
+      log,
+      duration: opts.metrics.histogram("http_request_duration", "REST request duration by route pattern and status (in seconds)", ["route", "status"]),
+      cors: config.cors,
+      maxBodyBytes: MAX_BODY_BYTES,
+      bodyTimeoutMs,
+    },
+    ROUTES,
+  );
+  const app = buildApp(dispatcher);
+  const server = listen(opts.addr, app, bodyTimeoutMs);
+  // Read once: Bun's server.port no longer reports the bound port after stop().
+  const port = server.port ?? opts.addr.port;
+  const bound = formatAddr({ host: opts.addr.host, port });
+  log.info(`REST server running on ${bound}`);
+  return {
+    url: `http://${bound}`,
+    port,
+    stop: async () => {
+      await server.stop(true);
+    },
+  };
+}
+
+function buildApp(dispatcher: Dispatcher) {
+  // standardHostname false: Elysia otherwise assumes a Host of 4+ characters (`http://a.bc/`) and
+  // misroutes `Host: api` (a reverse proxy's upstream name) to a 404.
+  const app = new Elysia({ strictPath: true, handler: { standardHostname: false } })
+    .onRequest(({ request }) => {
+      // electrs has no HEAD (nor OPTIONS, which Elysia already leaves unmatched): 404 like any unknown route.
+      if (request.method === "HEAD") return dispatcher.notFound(request);
+      const path = pathOf(request.url);
+      if (!hasEmptySegment(path)) return;
+      const m = dispatcher.match(request.method, path);
+      return m ? dispatcher.run(m.route, request, m.params) : dispatcher.notFound(request);
+    })
+    .onError(({ request }) => dispatcher.notFound(request));
+  for (const route of ROUTES) {
+    // Elysia leaves `params` undefined on routes without parameters.
+    app.route(route.method, route.path, ({ request, params }) => dispatcher.run(route, request, (params as Record<string, string> | undefined) ?? {}), {
+      parse: "none",
+    });
+  }
+  return app;
+}
+
+/** `//x`, `/x//y` or a trailing `/` (but not the root path itself). */
+function hasEmptySegment(path: string): boolean {
+  return path.includes("//") || (path.length > 1 && path.endsWith("/"));
+}
+
+function listen(addr: SocketAddr, app: ReturnType<typeof buildApp>, bodyTimeoutMs: number): Bun.Server<undefined> {
+  try {
+    return Bun.serve({
+      hostname: addr.host,
+      port: addr.port,
+      fetch: app.fetch,
+      // Bodies are limited by readBody (413 with our text and headers); Bun's own limit must not answer first.
+      maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+      idleTimeout: Math.min(MAX_IDLE_TIMEOUT_S, Math.ceil(bodyTimeoutMs / 1000) + 10),
+      // Not `development: false`: with it Bun 1.4 binds a port that is already in use without an error.
+      // Elysia catches handler errors, so this only guards against Bun's error page.
+      error: () => new Response("Internal server error", { status: 500, headers: { "Content-Type": "text/plain" } }),
+    });
+  } catch (err) {
+    throw new Error(`cannot listen on ${formatAddr(addr)} for --http-addr: ${bindFailure(addr, err)}`, { cause: err });
+  }
+}
+
+/** Bun reports an unresolvable hostname as EADDRINUSE too, so only claim "in use" for IP literals (as the metrics server). */
+function bindFailure(addr: SocketAddr, err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (code === "EADDRINUSE") return isIP(addr.host) ? "address in use" : "address in use, or host cannot be resolved";
+  if (code === "EADDRNOTAVAIL") return "address not available on this machine";
+  if (code === "EACCES") return "permission denied";
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,212 @@
+/**
+ * The query layer over the real regtest-core30 index, checked against Bitcoin Core's own answers
+ * (expected.json): block meta (mediantime, difficulty), txs with fees, merkle branches, outspends,
+ * and every script's history, summary, stats and UTXOs through the paged reads.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { hashToHex, hexToBytes, hexToHash } from "../../../src/bitcoin/bytes.ts";
+import { merkleRootFromBranch } from "../../../src/bitcoin/merkle.ts";
+import { createMetrics } from "../../../src/metrics/metrics.ts";
+import { difficultyOf } from "../../../src/query/chain-query.ts";
+import { QueryError } from "../../../src/query/errors.ts";
+import { scriptKeyFromHash } from "../../../src/store/rows.ts";
+import { expected, openFixture, type Fixture } from "../rest/harness.ts";
+
+let fx: Fixture;
+const metrics = createMetrics({ processCollector: false });
+
+beforeAll(async () => {
+  fx = await openFixture({ metrics });
+});
+afterAll(() => fx.close());
+
+const keyOf = (scripthashHex: string) => scriptKeyFromHash(hexToBytes(scripthashHex));
+/** Expected confirmed history of a script, newest first (height, then block position, descending). */
+const newestFirst = (s: (typeof expected.scripts)[number]) =>
+  [...s.history].sort((a, b) => b.height - a.height || b.pos - a.pos).map((h) => h.txid);
+
+describe("blocks", () => {
+  test("every block: mediantime and difficulty as Core computes them", () => {
+    for (const b of expected.blocks) {
+      const row = fx.query.blockAt(b.height)!;
+      const v = fx.query.blockView(row);
+      expect(hashToHex(row.hash)).toBe(b.hash);
+      expect(v.mediantime).toBe(b.mediantime);
+      // Core prints 16 significant digits; the double is the same.
+      expect(v.difficulty).toBeCloseTo(b.difficulty, 24);
+      expect(Math.abs(v.difficulty / b.difficulty - 1)).toBeLessThan(1e-15);
+    }
+  });
+
+  test("difficulty of mainnet nBits (Core's GetDifficulty)", () => {
+    expect(difficultyOf(0x1d00ffff)).toBe(1);
+    expect(difficultyOf(0x1b0404cb)).toBeCloseTo(16307.420938523983, 9);
+  });
+
+  test("blocksFrom walks back and stops at genesis", () => {
+    expect(fx.query.blocksFrom(137, 10).map((b) => b.row.height)).toEqual([137, 136, 135, 134, 133, 132, 131, 130, 129, 128]);
+    expect(fx.query.blocksFrom(3, 10).map((b) => b.row.height)).toEqual([3, 2, 1, 0]);
+  });
+
+  test("block status: best chain, next best, stale and unknown", () => {
+    const b5 = expected.blocks[5]!;
+    expect(fx.query.blockStatus(hexToHash(b5.hash))).toEqual({ inBestChain: true, height: 5, nextBest: hexToHash(expected.blocks[6]!.hash) });
+    expect(fx.query.blockStatus(hexToHash(expected.tip.hash)).nextBest).toBeNull();
+    for (const stale of expected.reorg.stale_blocks) {
+      expect(fx.query.blockStatus(hexToHash(stale))).toEqual({ inBestChain: false, height: null, nextBest: null });
+    }
+  });
+
+  test("raw blocks rebuild to Core's size and hash", () => {
+    for (const b of expected.blocks.filter((x) => x.nTx > 2)) {
+      const raw = fx.query.blockRaw(fx.query.blockAt(b.height)!);
+      expect(raw.length).toBe(b.size);
+      expect(hashToHex(Bun.SHA256.hash(Bun.SHA256.hash(raw.subarray(0, 80)) as Uint8Array) as Uint8Array)).toBe(b.hash);
+    }
+  });
+});
+
+describe("transactions", () => {
+  test("every tx: fee, size, weight and status from the chain", () => {
+    for (const [txid, t] of Object.entries(expected.txs)) {
+      const v = fx.query.tx(hexToHash(txid))!;
+      expect(v.feeSat).toBe(t.fee_sat ?? 0);
+      expect(v.tx.size).toBe(t.size);
+      expect(v.tx.weight).toBe(t.weight);
+      expect(v.status.confirmed && v.status.height).toBe(t.height);
+      expect(v.status.confirmed && hashToHex(v.status.blockHash)).toBe(t.blockhash);
+    }
+  });
+
+  test("merkle branches recompute the header's merkle root", () => {
+    for (const [txid, t] of Object.entries(expected.txs)) {
+      const p = fx.query.merkleProof(hexToHash(txid))!;
+      expect(p.pos).toBe(t.pos);
+      const block = expected.blocks[t.height]!;
+      expect(hashToHex(merkleRootFromBranch(hexToHash(txid), p.branch, p.pos))).toBe(block.merkleroot);
+    }
+  });
+
+  test("unknown and replaced txs are not found; their status is unconfirmed", () => {
+    for (const txid of [expected.reorg.replaced_txid, "00".repeat(32)]) {
+      expect(fx.query.tx(hexToHash(txid))).toBeNull();
+      expect(fx.query.txStatus(hexToHash(txid))).toEqual({ confirmed: false });
+      expect(fx.query.merkleProof(hexToHash(txid))).toBeNull();
+      expect(fx.query.outspends(hexToHash(txid))).toBeNull();
+    }
+  });
+
+  test("outspends agree with every spent row", () => {
+    for (const s of expected.scripts) {
+      for (const sp of s.spent) {
+        const o = fx.query.outspend(hexToHash(sp.txid), sp.vout);
+        expect(o.spent && { txid: hashToHex(o.txid), vin: o.vin, height: o.status.confirmed && o.status.height }).toEqual({
+          txid: sp.spending_txid,
+          vin: sp.vin,
+          height: sp.height,
+        });
+        const all = fx.query.outspends(hexToHash(sp.txid))!;
+        expect(all[sp.vout]).toEqual(o);
+      }
+      for (const u of s.utxos) expect(fx.query.outspend(hexToHash(u.txid), u.vout)).toEqual({ spent: false });
+    }
+  });
+
+  test("an out-of-range vout never aliases another tx's output", () => {
+    const sp = expected.scripts[0]!.spent[0]!;
+    expect(fx.query.outspend(hexToHash(sp.txid), sp.vout + 2 ** 20)).toEqual({ spent: false });
+    expect(fx.query.outspend(hexToHash(sp.txid), 2 ** 32 - 1)).toEqual({ spent: false });
+  });
+});
+
+describe("scripts", () => {
+  test("every script: the confirmed history, paged by cursor, newest first", () => {
+    for (const s of expected.scripts) {
+      const key = keyOf(s.scripthash);
+      const want = newestFirst(s);
+      const got: string[] = [];
+      let cursor: Uint8Array | null = null;
+      for (;;) {
+        const page = fx.query.chainHistory([key], cursor, 25);
+        got.push(...page.map((t) => hashToHex(t.tx.txid)));
+        if (page.length < 25) break;
+        cursor = page[page.length - 1]!.tx.txid;
+      }
+      expect(got).toEqual(want);
+    }
+  });
+
+  test("every script: stats and the summary's values add up to the balance", () => {
+    for (const s of expected.scripts) {
+      const key = keyOf(s.scripthash);
+      const st = fx.query.scriptStats(key);
+      expect(st.chain).toEqual({
+        txCount: s.stats.tx_count,
+        fundedTxoCount: s.stats.funded_txo_count,
+        fundedTxoSum: s.stats.funded_txo_sum,
+        spentTxoCount: s.stats.spent_txo_count,
+        spentTxoSum: s.stats.spent_txo_sum,
+      });
+      const sum = fx.query.summary([key], null, 5000);
+      expect(sum.map((x) => hashToHex(x.txid))).toEqual(newestFirst(s));
+      expect(sum.reduce((a, x) => a + x.valueSat, 0)).toBe(s.balance);
+      const first = s.history.find((h) => hashToHex(sum[sum.length - 1]!.txid) === h.txid)!;
+      expect(sum[sum.length - 1]!.position).toBe(first.pos);
+      expect(sum[sum.length - 1]!.time).toBe(expected.blocks[first.height]!.time);
+    }
+  });
+
+  test("every script: utxos, whole and paged, in chain order", () => {
+    for (const s of expected.scripts) {
+      const key = keyOf(s.scripthash);
+      const want = s.utxos.map((u) => `${u.txid}:${u.vout}:${u.value}:${u.height}`).sort();
+      const all = fx.query.utxos(key, null, 1000);
+      const fmt = (u: (typeof all)[number]) => `${hashToHex(u.txid)}:${u.vout}:${u.valueSat}:${u.status.confirmed && u.status.height}`;
+      expect(all.map(fmt).sort()).toEqual(want);
+      const paged: typeof all = [];
+      let after: { txid: Uint8Array; vout: number } | null = null;
+      for (;;) {
+        const page = fx.query.utxos(key, { after, limit: 7 }, 1000);
+        paged.push(...page);
+        if (page.length < 7) break;
+        after = { txid: page[6]!.txid, vout: page[6]!.vout };
+      }
+      expect(paged.map(fmt)).toEqual(all.map(fmt));
+    }
+  });
+
+  test("the popular script is refused over the utxo limit, with BS-new's text", () => {
+    const popular = expected.scripts[0]!;
+    expect(popular.utxos.length).toBe(350);
+    const key = keyOf(popular.scripthash);
+    expect(() => fx.query.utxos(key, null, 349)).toThrow(new QueryError("too-large", "Too many unspent outputs"));
+    expect(fx.query.utxos(key, null, 350)).toHaveLength(350);
+  });
+
+  test("cursors: not in the history gives []; unknown is an error for summary", () => {
+    const [a, b] = [expected.scripts[0]!, expected.scripts[1]!];
+    const other = hexToHash(b.history[0]!.txid);
+    expect(fx.query.chainHistory([keyOf(a.scripthash)], other, 25)).toEqual([]);
+    expect(fx.query.summary([keyOf(a.scripthash)], other, 25)).toEqual([]);
+    expect(() => fx.query.summary([keyOf(a.scripthash)], hexToHash("11".repeat(32)), 25)).toThrow("after_txid not found");
+  });
+
+  test("several scripts merge into one newest-first history without duplicates", () => {
+    const picks = expected.scripts.slice(1, 40);
+    const want = [...new Map(picks.flatMap((s) => s.history.map((h) => [h.txid, h] as const))).values()]
+      .sort((x, y) => y.height - x.height || y.pos - x.pos)
+      .map((h) => h.txid);
+    const got = fx.query.history(
+      picks.map((s) => keyOf(s.scripthash)),
+      { afterTxid: null, mempoolLimit: 50, chainLimit: 1000, totalLimit: null },
+    );
+    expect(got.map((t) => hashToHex(t.tx.txid))).toEqual(want);
+  });
+});
+
+test("query_duration is recorded under electrs' names", async () => {
+  const text = await metrics.exposition();
+  for (const name of ["lookup_txn", "history", "utxo", "stats", "lookup_spend", "get_block_with_meta", "get_block_raw"]) {
+    expect(text).toContain(`query_duration_count{name="${name}"}`);
+  }
+});
