@@ -6,7 +6,7 @@
  * one script at a time with a yield to the event loop in between, so queries keep being answered.
  */
 import { addressToScript } from "../bitcoin/address.ts";
-import { hexToBytes } from "../bitcoin/bytes.ts";
+import { bytesToHex, hexToBytes } from "../bitcoin/bytes.ts";
 import type { NetworkParams } from "../bitcoin/network.ts";
 import type { Logger } from "../log.ts";
 import type { StoreReader } from "../store/read.ts";
@@ -33,7 +33,7 @@ export function parsePrecacheList(text: string, network: NetworkParams): Precach
     const value = comma < 0 ? "" : line.slice(comma + 1).trim();
     try {
       const key = keyOf(kind, value, network);
-      const hex = Buffer.from(key).toString("hex");
+      const hex = bytesToHex(key);
       if (seen.has(hex)) continue;
       seen.add(hex);
       keys.push(key);

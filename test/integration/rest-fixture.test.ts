@@ -12,7 +12,7 @@ import { bytesToHex, hashToHex, hexToBytes } from "../../src/bitcoin/bytes.ts";
 import { NETWORKS } from "../../src/bitcoin/network.ts";
 import { readBlock, scanBlocksDir } from "../../src/daemon/blkfiles.ts";
 import { silentLogger } from "../../src/log.ts";
-import { spawnApp, type AppProcess } from "../helpers/app-process.ts";
+import { metricsUrl, spawnApp, type AppProcess } from "../helpers/app-process.ts";
 import { FIXTURE_BLOCKS, loadExpected, type ExpectedBlock, type ExpectedScript } from "../helpers/fixture.ts";
 import {
   KEY_ORDER,
@@ -747,5 +747,19 @@ describe("protocol details", () => {
     } finally {
       await stop(corsApp);
     }
+  }, T);
+});
+
+describe("metrics", () => {
+  test("/metrics carries query_duration, http_request_duration by route and status, and the mempool series", async () => {
+    await rest.get("/nope");
+    const text = await (await fetch(await metricsUrl(app))).text();
+    for (const name of ["stats", "history", "utxo", "lookup_txn"]) expect(text).toMatch(new RegExp(`query_duration_count\\{name="${name}"\\} [1-9]`));
+    expect(text).toMatch(/http_request_duration_count\{route="\/tx\/:txid",status="200"\} [1-9]/);
+    expect(text).toMatch(/http_request_duration_count\{route="\/tx\/:txid",status="404"\} [1-9]/);
+    expect(text).toMatch(/http_request_duration_count\{route="unmatched",status="404"\} [1-9]/);
+    expect(text).toMatch(/mempool_count\{type="txs"\} 0/);
+    expect(text).toMatch(/mempool_latency_count\{part="update"\} [1-9]/);
+    expect(text).toContain("# TYPE mempool_delta histogram");
   }, T);
 });
