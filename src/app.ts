@@ -20,7 +20,10 @@ import { startMetricsServer, type MetricsServer } from "./metrics/server.ts";
 import { dropConfirmed, mempoolChainOf, offlineMempoolNode, updateMempool } from "./mempool/follow.ts";
 import { Mempool, mempoolMetricsOf } from "./mempool/mempool.ts";
 import { mempoolNodeOf } from "./mempool/node.ts";
+import { electrumNodeOf } from "./electrum/node.ts";
+import { startElectrumServer } from "./electrum/server.ts";
 import { ChainQuery } from "./query/chain-query.ts";
+import { scriptKeysOfBlocks } from "./query/electrum-history.ts";
 import { parsePrecacheList, precacheStats } from "./query/precache.ts";
 import { restNodeOf } from "./rest/node.ts";
 import { startRestServer } from "./rest/server.ts";
@@ -166,18 +169,39 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     }
     if (waiter.stopping) return await shutdown(closer, log);
 
+    // One read model for both servers (it registers query_duration once).
+    const query = new ChainQuery({ reader: queryReader, mempool, network, tipHeight: () => indexer.chain.tipHeight, metrics });
+    const electrum = startElectrumServer({
+      addr: config.electrumRpcAddr,
+      query,
+      reader: queryReader,
+      mempool,
+      node: rpc ? electrumNodeOf(rpc) : null,
+      network,
+      config: {
+        txsLimit: config.electrumTxsLimit,
+        utxosLimit: config.utxosLimit,
+        banner: config.electrumBanner,
+        hosts: { [config.electrumRpcAddr.host]: { tcp_port: config.electrumRpcAddr.port, ssl_port: null } },
+      },
+      log: log.child("electrum"),
+      metrics,
+      // A broadcaster's own subscriptions hear of its tx at once, not at the next main-loop turn.
+      onBroadcast: async (txids) => electrum.notify({ touchedScriptKeysHex: await mempool.addTxids(txids) }),
+    });
+    closer.add("Electrum server", () => electrum.stop());
     const rest = startRestServer({
       addr: config.httpAddr,
-      query: new ChainQuery({ reader: queryReader, mempool, network, tipHeight: () => indexer.chain.tipHeight, metrics }),
+      query,
       rpc: rpc ? restNodeOf(rpc) : null,
       config,
       log: log.child("rest"),
       metrics,
-      onBroadcast: async (txidHexes) => void (await mempool.addTxids(txidHexes)),
+      onBroadcast: async (txids) => electrum.notify({ touchedScriptKeysHex: await mempool.addTxids(txids) }),
     });
     closer.add("REST server", () => rest.stop());
     if (precacheKeys) void runPrecache(precacheKeys, queryReader, log.child("precache"), waiter.signal);
-    log.info(`startup complete: REST on ${rest.url}, metrics on ${monitoring.url}`);
+    log.info(`startup complete: REST on ${rest.url}, Electrum on ${electrum.addr}, metrics on ${monitoring.url}`);
 
     // Main loop (electrs' main loop): wait 5 s, or less on a block notification; sync; repeat.
     while (!waiter.stopping) {
@@ -189,7 +213,10 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
         if (r.blocksAdded || r.blocksRemoved) {
           log.info(`new tip: height ${r.tipHeight} (${r.blocksAdded} blocks added${r.blocksRemoved ? `, ${r.blocksRemoved} removed by a reorg` : ""})`);
         }
-        await syncMempool();
+        // Electrum notifications: the scripts of the new blocks and of the mempool changes; a reorg rechecks every subscription.
+        const touched = r.blocksAdded ? scriptKeysOfBlocks(queryReader, r.tipHeight - r.blocksAdded + 1, r.tipHeight) : new Set<string>();
+        for (const k of (await syncMempool()).touchedScriptKeysHex) touched.add(k);
+        electrum.notify({ newTip: r.blocksAdded + r.blocksRemoved > 0, touchedScriptKeysHex: touched, recheckAll: r.blocksRemoved > 0 });
       } catch (err) {
         if (waiter.stopping) break;
         log.error(`update failed, retrying after the next wait: ${describeError(err)}`);

@@ -2,7 +2,7 @@
  * The Prometheus listener on --monitoring-addr. Like electrs' tiny_http loop it answers every
  * path and method with the exposition, so `/`, `/metrics` and anything else all work.
  */
-import { isIP } from "node:net";
+import { listenError } from "../listen.ts";
 import { formatAddr, type SocketAddr } from "../config.ts";
 import { describeError, type Logger } from "../log.ts";
 import type { Metrics } from "./metrics.ts";
@@ -42,20 +42,10 @@ function listen(addr: SocketAddr, flagName: string, fetch: () => Promise<Respons
   try {
     return Bun.serve({ hostname: addr.host, port: addr.port, fetch });
   } catch (err) {
-    throw new Error(`cannot listen on ${formatAddr(addr)} for ${flagName}: ${bindFailure(addr, err)}`, { cause: err });
+    throw listenError(addr, flagName, err);
   }
 }
 
-/** Bun reports an unresolvable hostname as EADDRINUSE too, so only claim "in use" for IP literals. */
-function bindFailure(addr: SocketAddr, err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (code === "EADDRINUSE") {
-    return isIP(addr.host) ? "address in use" : "address in use, or host cannot be resolved";
-  }
-  if (code === "EADDRNOTAVAIL") return "address not available on this machine";
-  if (code === "EACCES") return "permission denied";
-  return err instanceof Error ? err.message : String(err);
-}
 
 async function respond(metrics: Metrics, log: Logger): Promise<Response> {
   try {

@@ -4,6 +4,7 @@
  * refusals arrive as DaemonError (`<method> RPC error <code>: <message>`, electrs' text).
  */
 import type { DaemonClient } from "../daemon/rpc.ts";
+import { withTimeout } from "../daemon/timeout.ts";
 import { DaemonUnreachableError } from "../errors.ts";
 
 /** estimatesmartfee's answer for one target: the feerate in BTC/kvB, or null when the node has none. */
@@ -79,14 +80,3 @@ export function restNodeOf(rpc: DaemonClient, opts: RestNodeOptions = { timeoutM
   };
 }
 
-async function withTimeout<T>(method: string, p: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new DaemonUnreachableError(`${method}: bitcoind did not answer within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

@@ -7,7 +7,7 @@
  * empty parameter); unknown routes become electrs' 404 in onError; bodies are read by the
  * dispatcher with BS-new's limits instead of Elysia's parsers (`parse: "none"`).
  */
-import { isIP } from "node:net";
+import { listenError } from "../listen.ts";
 import { Elysia } from "elysia";
 import { NETWORKS } from "../bitcoin/network.ts";
 import { formatAddr, type SocketAddr } from "../config.ts";
@@ -129,15 +129,7 @@ function listen(addr: SocketAddr, app: ReturnType<typeof buildApp>, bodyTimeoutM
       error: () => new Response("Internal server error", { status: 500, headers: { "Content-Type": "text/plain" } }),
     });
   } catch (err) {
-    throw new Error(`cannot listen on ${formatAddr(addr)} for --http-addr: ${bindFailure(addr, err)}`, { cause: err });
+    throw listenError(addr, "--http-addr", err);
   }
 }
 
-/** Bun reports an unresolvable hostname as EADDRINUSE too, so only claim "in use" for IP literals (as the metrics server). */
-function bindFailure(addr: SocketAddr, err: unknown): string {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (code === "EADDRINUSE") return isIP(addr.host) ? "address in use" : "address in use, or host cannot be resolved";
-  if (code === "EADDRNOTAVAIL") return "address not available on this machine";
-  if (code === "EACCES") return "permission denied";
-  return err instanceof Error ? err.message : String(err);
-}

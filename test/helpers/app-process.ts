@@ -16,7 +16,10 @@ export interface AppProcess {
 
 export function spawnApp(args: string[], env: Record<string, string> = {}): AppProcess {
   // Servers a test does not name bind a free port, never the network's default one.
-  const extra = args.includes("--http-addr") || "ELECTRS_HTTP_ADDR" in env ? [] : ["--http-addr", "127.0.0.1:0"];
+  const extra = [
+    ...(args.includes("--http-addr") || "ELECTRS_HTTP_ADDR" in env ? [] : ["--http-addr", "127.0.0.1:0"]),
+    ...(args.includes("--electrum-rpc-addr") || "ELECTRS_ELECTRUM_RPC_ADDR" in env ? [] : ["--electrum-rpc-addr", "127.0.0.1:0"]),
+  ];
   return spawnCommand([process.execPath, MAIN, ...args, ...extra], { env: { ...process.env, ...env } });
 }
 

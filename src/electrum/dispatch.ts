@@ -1,0 +1,87 @@
+/**
+ * One request line → one reply line (or none): envelopes from jsonrpc.ts, the method table,
+ * per-version availability, the batch and response size limits, and the per-method latency.
+ */
+import type { Logger } from "../log.ts";
+import { describeError } from "../log.ts";
+import type { HistogramVec } from "../metrics/metrics.ts";
+import { errorJson, parseMessage, resultJson, RPC_CODES, RpcError, toRpcError, type RequestItem } from "./jsonrpc.ts";
+import { METHODS, type ServerContext } from "./methods.ts";
+import { compareVersions, formatVersion, positional } from "./params.ts";
+import type { Session } from "./subscriptions.ts";
+
+export interface DispatchLimits {
+  /** Requests in one batch. */
+  readonly maxBatch: number;
+  /** Bytes of one reply line (a batch's whole array). */
+  readonly maxResponseBytes: number;
+}
+
+export class Dispatcher {
+  constructor(
+    private readonly ctx: ServerContext,
+    private readonly limits: DispatchLimits,
+    private readonly latency: HistogramVec<"method">,
+    private readonly log: Logger,
+  ) {}
+
+  /** The reply line (without newline), or null when nothing is to be sent (notifications, blank lines). */
+  async handleLine(session: Session, line: string): Promise<string | null> {
+    if (line.trim() === "") return null;
+    const msg = parseMessage(line);
+    if (msg.kind === "invalid") return errorJson(null, msg.error);
+    if (msg.kind === "single") {
+      const reply = await this.answer(session, msg.item);
+      if (reply === null) return null;
+      return Buffer.byteLength(reply) > this.limits.maxResponseBytes ? errorJson(idOf(msg.item), this.tooLarge()) : reply;
+    }
+    if (msg.items.length > this.limits.maxBatch) {
+      return errorJson(null, new RpcError(RPC_CODES.LIMIT_EXCEEDED, `batch too large: ${msg.items.length} requests, at most ${this.limits.maxBatch}`));
+    }
+    const parts: string[] = [];
+    let bytes = 2;
+    for (const item of msg.items) {
+      if (session.closeAfterReply) break;
+      let reply = await this.answer(session, item);
+      if (reply === null) continue;
+      const size = Buffer.byteLength(reply) + 1;
+      // Past the budget, the remaining answers are replaced by small errors, so the array stays complete.
+      if (bytes + size > this.limits.maxResponseBytes) reply = errorJson(idOf(item), this.tooLarge());
+      bytes += Buffer.byteLength(reply) + 1;
+      parts.push(reply);
+    }
+    return parts.length === 0 ? null : `[${parts.join(",")}]`;
+  }
+
+  private tooLarge(): RpcError {
+    return new RpcError(RPC_CODES.INVALID_REQUEST, `response too large (over ${this.limits.maxResponseBytes} bytes)`);
+  }
+
+  private async answer(session: Session, item: RequestItem): Promise<string | null> {
+    if (!item.ok) return errorJson(item.id, item.error);
+    const req = item.request;
+    const spec = METHODS.get(req.method);
+    if (!spec) return req.notification ? null : errorJson(req.id, new RpcError(RPC_CODES.METHOD_NOT_FOUND, `unknown method ${JSON.stringify(req.method.slice(0, 100))}`));
+    if (compareVersions(session.version, spec.since) < 0) {
+      const why = `method ${req.method} is not available at protocol version ${formatVersion(session.version)}`;
+      return req.notification ? null : errorJson(req.id, new RpcError(RPC_CODES.METHOD_NOT_FOUND, why));
+    }
+    const stop = this.latency.startTimer({ method: req.method });
+    let reply: string;
+    try {
+      const result = await spec.run({ ctx: this.ctx, session, args: positional(req.params, spec.params) });
+      reply = resultJson(req.id, result);
+    } catch (err) {
+      const { error, unexpected } = toRpcError(err);
+      if (unexpected) this.log.error(`${req.method} failed: ${describeError(err)}`);
+      reply = errorJson(req.id, error);
+    } finally {
+      stop();
+    }
+    return req.notification ? null : reply;
+  }
+}
+
+function idOf(item: RequestItem): string | number | null {
+  return item.ok ? item.request.id : item.id;
+}

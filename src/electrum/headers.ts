@@ -1,0 +1,63 @@
+/**
+ * `blockchain.block.header(s)` with `cp_height` proofs (peers-and-protocol.md §1.8, §1.10): the
+ * proof is a merkle branch over the block hashes of heights 0 … cp_height, for the requested
+ * header (or the last returned one). Branch and root are display-order hex.
+ *
+ * Each proof reads cp_height + 1 hashes and hashes the tree once (no ElectrumX MerkleCache yet).
+ */
+import { bytesToHex, hashToHex } from "../bitcoin/bytes.ts";
+import { merkleBranch, merkleRoot } from "../bitcoin/merkle.ts";
+import type { StoreReader } from "../store/read.ts";
+import { badRequest, compareVersions, nonNegativeInt, optionalInt, required, type Version } from "./params.ts";
+
+/** Headers per `blockchain.block.headers` call (ElectrumX, Fulcrum and electrs use 2016). */
+export const MAX_HEADERS = 2016;
+
+export interface HeaderProof {
+  readonly branch: string[];
+  readonly root: string;
+}
+
+function tipHeight(reader: StoreReader): number {
+  return reader.tip()?.height ?? -1;
+}
+
+export function headerProof(reader: StoreReader, height: number, cpHeight: number): HeaderProof {
+  const tip = tipHeight(reader);
+  if (height > cpHeight) throw badRequest(`header height ${height} must be <= cp_height ${cpHeight}`);
+  if (cpHeight > tip) throw badRequest(`cp_height ${cpHeight} is above the chain tip ${tip}`);
+  const leaves = reader.chainHashes().slice(0, cpHeight + 1);
+  return { branch: merkleBranch(leaves, height).map(hashToHex), root: hashToHex(merkleRoot(leaves)) };
+}
+
+export function blockHeader(reader: StoreReader, args: readonly unknown[]): unknown {
+  const height = nonNegativeInt(required(args, 0, "height"), "height");
+  const cpHeight = optionalInt(args[1], "cp_height", 0);
+  const block = reader.blockAt(height);
+  if (!block) throw badRequest(`height ${height} out of range (tip ${tipHeight(reader)})`);
+  const header = bytesToHex(block.header);
+  if (cpHeight === 0) return header;
+  const proof = headerProof(reader, height, cpHeight);
+  return { branch: proof.branch, header, root: proof.root };
+}
+
+export function blockHeaders(reader: StoreReader, args: readonly unknown[], version: Version): unknown {
+  const start = nonNegativeInt(required(args, 0, "start_height"), "start_height");
+  const wanted = Math.min(nonNegativeInt(required(args, 1, "count"), "count"), MAX_HEADERS);
+  const cpHeight = optionalInt(args[2], "cp_height", 0);
+  const headers: string[] = [];
+  for (let h = start; h < start + wanted; h++) {
+    const b = reader.blockAt(h);
+    if (!b) break;
+    headers.push(bytesToHex(b.header));
+  }
+  const count = headers.length;
+  const result: Record<string, unknown> =
+    compareVersions(version, [1, 6]) >= 0 ? { count, headers, max: MAX_HEADERS } : { count, hex: headers.join(""), max: MAX_HEADERS };
+  if (cpHeight !== 0 && count > 0) {
+    const proof = headerProof(reader, start + count - 1, cpHeight);
+    result["branch"] = proof.branch;
+    result["root"] = proof.root;
+  }
+  return result;
+}

@@ -1,0 +1,203 @@
+/**
+ * Per-connection protocol state and the subscription registry: script hash and header
+ * subscriptions, and the notifications sent after each index/mempool update.
+ *
+ * Cost of an update: a map script key → subscribed sessions, so an update recomputes one status
+ * per touched *subscribed* key (plus, on a new tip, the keys whose last status had a mempool tx
+ * with a mempool parent: that parent may have confirmed, turning height -1 into 0 without the
+ * block touching the script, §1.7). The number of other subscriptions does not matter.
+ */
+import type { Logger } from "../log.ts";
+import type { CounterVec, GaugeVec } from "../metrics/metrics.ts";
+import { QueryError } from "../query/errors.ts";
+import { notificationJson, RPC_CODES, RpcError } from "./jsonrpc.ts";
+import type { ScriptHashParam, Version } from "./params.ts";
+
+/** What a session needs from its connection. */
+export interface SessionOutput {
+  /** Queue one line (without its newline). */
+  send(line: string): void;
+}
+
+export class Session {
+  /** Negotiated version; 1.4 until server.version (a client that never sends it is served as 1.4). */
+  version: Version = [1, 4];
+  versionSent = false;
+  clientName = "";
+  /** Set when the reply being built must be the last one (failed negotiation). */
+  closeAfterReply = false;
+  headersSubscribed = false;
+  lastTipHashHex: string | null = null;
+  /** keyHex → (scripthash hex as sent → last status sent). */
+  readonly subsByKey = new Map<string, Map<string, string | null>>();
+  subCount = 0;
+
+  constructor(
+    readonly id: number,
+    readonly remote: string,
+    readonly out: SessionOutput,
+  ) {}
+}
+
+export interface ScriptStatus {
+  readonly status: string | null;
+  /** Some mempool tx of the history has a mempool parent (height -1). */
+  readonly hasMempoolParent: boolean;
+}
+
+export interface TipHeader {
+  readonly height: number;
+  readonly hashHex: string;
+  readonly headerHex: string;
+}
+
+/** One index+mempool update, as the main loop reports it. */
+export interface ElectrumUpdate {
+  /** The tip changed (new blocks or a reorg): header notifications, and -1 → 0 rechecks. */
+  readonly newTip?: boolean;
+  /** Hex of 11-byte script keys touched by the new blocks and the mempool change. */
+  readonly touchedScriptKeysHex: ReadonlySet<string>;
+  /** Recheck every subscription (after a reorg whose removed blocks' keys are unknown). */
+  readonly recheckAll?: boolean;
+}
+
+export interface SubscriptionDeps {
+  /** Per-connection limit (0 = none). */
+  readonly limit: number;
+  readonly status: (key: Uint8Array) => ScriptStatus;
+  readonly tip: () => TipHeader | null;
+  readonly log: Logger;
+  readonly gauge: GaugeVec;
+  readonly notifications: CounterVec<"type">;
+}
+
+export class Subscriptions {
+  private readonly byKey = new Map<string, { readonly key: Uint8Array; readonly sessions: Set<Session> }>();
+  private readonly parentPending = new Set<string>();
+  private readonly headerSessions = new Set<Session>();
+
+  constructor(private readonly deps: SubscriptionDeps) {}
+
+  /** The current status; registers the subscription once it is computed (a too-large history is not registered). */
+  subscribeScript(session: Session, sh: ScriptHashParam): string | null {
+    const mine = session.subsByKey.get(sh.keyHex);
+    const already = mine?.has(sh.hex) ?? false;
+    if (!already && this.deps.limit > 0 && session.subCount >= this.deps.limit) {
+      throw new RpcError(RPC_CODES.LIMIT_EXCEEDED, `subscription limit reached: at most ${this.deps.limit} script hashes per connection`);
+    }
+    const st = this.deps.status(sh.key);
+    let entry = this.byKey.get(sh.keyHex);
+    if (!entry) this.byKey.set(sh.keyHex, (entry = { key: sh.key, sessions: new Set() }));
+    entry.sessions.add(session);
+    const m = mine ?? new Map<string, string | null>();
+    session.subsByKey.set(sh.keyHex, m);
+    m.set(sh.hex, st.status);
+    if (!already) {
+      session.subCount++;
+      this.deps.gauge.inc();
+    }
+    this.trackParent(sh.keyHex, st.hasMempoolParent);
+    return st.status;
+  }
+
+  unsubscribeScript(session: Session, sh: ScriptHashParam): boolean {
+    const m = session.subsByKey.get(sh.keyHex);
+    if (!m || !m.delete(sh.hex)) return false;
+    session.subCount--;
+    this.deps.gauge.dec();
+    if (m.size === 0) {
+      session.subsByKey.delete(sh.keyHex);
+      this.removeSession(sh.keyHex, session);
+    }
+    return true;
+  }
+
+  subscribeHeaders(session: Session): { height: number; hex: string } {
+    const tip = this.deps.tip();
+    if (!tip) throw new RpcError(RPC_CODES.INTERNAL_ERROR, "no blocks indexed yet");
+    session.headersSubscribed = true;
+    session.lastTipHashHex = tip.hashHex;
+    this.headerSessions.add(session);
+    return { height: tip.height, hex: tip.headerHex };
+  }
+
+  /** The connection closed: its subscriptions end. */
+  dropSession(session: Session): void {
+    this.headerSessions.delete(session);
+    for (const [keyHex, m] of session.subsByKey) {
+      this.deps.gauge.dec(m.size);
+      this.removeSession(keyHex, session);
+    }
+    session.subsByKey.clear();
+    session.subCount = 0;
+  }
+
+  notify(update: ElectrumUpdate): void {
+    if (update.newTip) this.notifyHeaders();
+    const keys = new Set<string>();
+    if (update.recheckAll) for (const k of this.byKey.keys()) keys.add(k);
+    for (const k of update.touchedScriptKeysHex) if (this.byKey.has(k)) keys.add(k);
+    if (update.newTip) for (const k of this.parentPending) keys.add(k);
+    for (const keyHex of keys) this.recheck(keyHex);
+  }
+
+  private notifyHeaders(): void {
+    if (this.headerSessions.size === 0) return;
+    const tip = this.deps.tip();
+    if (!tip) return;
+    const line = notificationJson("blockchain.headers.subscribe", [{ height: tip.height, hex: tip.headerHex }]);
+    for (const s of this.headerSessions) {
+      if (s.lastTipHashHex === tip.hashHex) continue;
+      s.lastTipHashHex = tip.hashHex;
+      s.out.send(line);
+      this.deps.notifications.inc(1, { type: "headers" });
+    }
+  }
+
+  private recheck(keyHex: string): void {
+    const entry = this.byKey.get(keyHex);
+    if (!entry) {
+      this.parentPending.delete(keyHex);
+      return;
+    }
+    let st: ScriptStatus;
+    try {
+      st = this.deps.status(entry.key);
+    } catch (err) {
+      if (!(err instanceof QueryError)) throw err;
+      // ElectrumX: a status that can no longer be computed (history too large) drops the subscriptions silently.
+      this.deps.log.debug(`dropping subscriptions of script key ${keyHex}: ${err.message}`);
+      for (const s of [...entry.sessions]) {
+        const m = s.subsByKey.get(keyHex);
+        for (const hex of m?.keys() ?? []) this.unsubscribeScript(s, { hex, key: entry.key, keyHex });
+      }
+      return;
+    }
+    this.trackParent(keyHex, st.hasMempoolParent);
+    for (const s of entry.sessions) {
+      const m = s.subsByKey.get(keyHex);
+      if (!m) continue;
+      for (const [hex, last] of m) {
+        if (last === st.status) continue;
+        m.set(hex, st.status);
+        s.out.send(notificationJson("blockchain.scripthash.subscribe", [hex, st.status]));
+        this.deps.notifications.inc(1, { type: "scripthash" });
+      }
+    }
+  }
+
+  private trackParent(keyHex: string, pending: boolean): void {
+    if (pending) this.parentPending.add(keyHex);
+    else this.parentPending.delete(keyHex);
+  }
+
+  private removeSession(keyHex: string, session: Session): void {
+    const entry = this.byKey.get(keyHex);
+    if (!entry) return;
+    entry.sessions.delete(session);
+    if (entry.sessions.size === 0) {
+      this.byKey.delete(keyHex);
+      this.parentPending.delete(keyHex);
+    }
+  }
+}

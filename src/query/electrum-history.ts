@@ -1,0 +1,104 @@
+/**
+ * What the Electrum server asks of the index and the mempool beyond ChainQuery: a script's history
+ * in Electrum's order (confirmed by height and block position, then the mempool in the 1.6
+ * canonical order), its balance, and the script keys a range of blocks touches (notifications).
+ * Reads are synchronous, so one answer sees one committed state.
+ */
+import { parseTxExact } from "../bitcoin/block.ts";
+import { bytesToHex, hashToHex } from "../bitcoin/bytes.ts";
+import type { MempoolView } from "../mempool/types.ts";
+import type { StoreReader } from "../store/read.ts";
+import { outputId, type BlockRow } from "../store/rows.ts";
+import { QueryError } from "./errors.ts";
+import { compareMempoolEntries, statusHash, type ElectrumHistoryEntry } from "./status.ts";
+
+export interface ElectrumHistory {
+  readonly confirmed: readonly ElectrumHistoryEntry[];
+  /** Canonical 1.6 order (status.ts compareMempoolEntries), with fees. */
+  readonly mempool: readonly ElectrumHistoryEntry[];
+}
+
+export interface ElectrumBalance {
+  readonly confirmedSat: number;
+  /** Mempool funded minus mempool spent: may be negative. */
+  readonly unconfirmedSat: number;
+}
+
+/** The mempool part of a script's history, canonical order. */
+export function mempoolEntries(mempool: MempoolView, key: Uint8Array): ElectrumHistoryEntry[] {
+  const out: ElectrumHistoryEntry[] = [];
+  for (const txid of mempool.historyTxids(key)) {
+    const entry = mempool.get(txid);
+    if (!entry) continue;
+    out.push({ txidHex: entry.txidHex, height: mempool.hasUnconfirmedParents(txid) ? -1 : 0, feeSat: entry.feeSat });
+  }
+  return out.sort(compareMempoolEntries);
+}
+
+/**
+ * The whole history, refused with a QueryError "too-large" when it holds more than `limit` txs
+ * (--electrum-txs-limit; 0 = no limit). The confirmed part reads at most limit + 1 rows.
+ */
+export function electrumHistory(reader: StoreReader, mempool: MempoolView, key: Uint8Array, limit: number): ElectrumHistory {
+  const pool = mempoolEntries(mempool, key);
+  const max = limit === 0 ? Number.MAX_SAFE_INTEGER : limit;
+  if (pool.length > max) throw tooLarge(limit);
+  const txnums = reader.historyTxnumsAsc(key, null, max - pool.length + 1);
+  if (txnums.length + pool.length > max) throw tooLarge(limit);
+  const blocks = blockFinder(reader);
+  const confirmed = txnums.map((t) => ({ txidHex: hashToHex(reader.txidAt(t)), height: blocks(t).height }));
+  return { confirmed, mempool: pool };
+}
+
+function tooLarge(limit: number): QueryError {
+  return new QueryError("too-large", `history too large: more than ${limit} transactions (--electrum-txs-limit)`);
+}
+
+export function historyStatus(h: ElectrumHistory): string | null {
+  return statusHash([...h.confirmed, ...h.mempool]);
+}
+
+export function electrumBalance(reader: StoreReader, mempool: MempoolView, key: Uint8Array): ElectrumBalance {
+  const chain = reader.stats(key);
+  const pool = mempool.stats(key);
+  return { confirmedSat: chain.fundedTxoSum - chain.spentTxoSum, unconfirmedSat: pool.fundedTxoSum - pool.spentTxoSum };
+}
+
+/** txnum → its block, remembering the last block (history rows come in clusters). */
+function blockFinder(reader: StoreReader): (txnum: number) => BlockRow {
+  let last: BlockRow | null = null;
+  return (txnum) => {
+    if (last && txnum >= last.firstTxnum && txnum < last.firstTxnum + last.txCount) return last;
+    const b = reader.blockAt(reader.heightOfTxnum(txnum));
+    if (!b) throw new Error(`index inconsistency: no block holds tx number ${txnum}`);
+    last = b;
+    return b;
+  };
+}
+
+/**
+ * Hex of the 11-byte script keys that the blocks `fromHeight` … `toHeight` fund or spend from,
+ * read from the store's output rows (so only indexed outputs count). Call it after the blocks are
+ * committed; for blocks a reorg removes, call it before the rollback.
+ */
+export function scriptKeysOfBlocks(reader: StoreReader, fromHeight: number, toHeight: number): Set<string> {
+  const keys = new Set<string>();
+  for (let h = fromHeight; h <= toHeight; h++) {
+    const block = reader.blockAt(h);
+    if (!block) continue;
+    for (const t of reader.blockTxs(block, 0, block.txCount)) {
+      const tx = parseTxExact(t.raw, { witness: false });
+      for (let vout = 0; vout < tx.outputs.length; vout++) {
+        const out = reader.output(outputId(t.txnum, vout));
+        if (out) keys.add(bytesToHex(out.scriptKey));
+      }
+      if (tx.isCoinbase) continue;
+      for (const input of tx.inputs) {
+        const prev = reader.txnumOf(input.prevTxid);
+        const out = prev === null ? null : reader.output(outputId(prev, input.prevVout));
+        if (out) keys.add(bytesToHex(out.scriptKey));
+      }
+    }
+  }
+  return keys;
+}
