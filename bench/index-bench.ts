@@ -12,6 +12,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { parseArgs, parseCount, stringArg, type Args } from "./lib/args.ts";
+import { eachLine } from "./lib/server-process.ts";
 import { dirSize, machineInfo, procMemBytes, type MachineInfo } from "./lib/machine.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -107,21 +108,6 @@ function indexerCommand(opts: Options, blocksDir: string, dbDir: string): string
     return [bin, ...flags];
   }
   return [process.execPath, opts.entry, ...flags];
-}
-
-/** Calls `onLine` for each line of `stream`; resolves at its end. */
-async function eachLine(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void): Promise<void> {
-  const decoder = new TextDecoder();
-  let pending = "";
-  for await (const chunk of stream) {
-    pending += decoder.decode(chunk, { stream: true });
-    let nl: number;
-    while ((nl = pending.indexOf("\n")) >= 0) {
-      onLine(pending.slice(0, nl));
-      pending = pending.slice(nl + 1);
-    }
-  }
-  if (pending) onLine(pending);
 }
 
 async function runIndexer(label: string, chain: ChainInfo, opts: Options): Promise<RunResult> {

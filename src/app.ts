@@ -154,9 +154,19 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
       indexUnspendables: config.indexUnspendables,
     });
     indexer.onCommit((from, to) => dropConfirmed(mempool, indexer.reader, from, to));
-    const catchUp = () => indexer.update(source, waiter.signal);
+    // What the index did since the last Electrum notification: the main loop's update and any
+    // catch-up a mempool update asked for (blocks indexed there must be notified too).
+    const indexed = { fromHeight: Number.POSITIVE_INFINITY, removed: 0 };
+    const indexOnce = async () => {
+      const r = await indexer.update(source, waiter.signal);
+      if (r.blocksAdded || r.blocksRemoved) {
+        log.info(`new tip: height ${r.tipHeight} (${r.blocksAdded} blocks added${r.blocksRemoved ? `, ${r.blocksRemoved} removed by a reorg` : ""})`);
+        indexed.fromHeight = Math.min(indexed.fromHeight, r.tipHeight - r.blocksAdded + 1);
+        indexed.removed += r.blocksRemoved;
+      }
+    };
     const syncMempool = async () => {
-      const r = await updateMempool(mempool, catchUp, log.child("mempool"), waiter.signal);
+      const r = await updateMempool(mempool, indexOnce, log.child("mempool"), waiter.signal);
       if (r.status !== "synced") log.warn("mempool update skipped: the node's tip keeps moving; retrying after the next wait");
       return r;
     };
@@ -169,6 +179,8 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     }
     if (waiter.stopping) return await shutdown(closer, log);
 
+    // A broadcaster's own subscriptions hear of its tx at once, not at the next main-loop turn.
+    const onBroadcast = async (txids: string[]) => electrum.notify({ touchedScriptKeysHex: await mempool.addTxids(txids) });
     // One read model for both servers (it registers query_duration once).
     const query = new ChainQuery({ reader: queryReader, mempool, network, tipHeight: () => indexer.chain.tipHeight, metrics });
     const electrum = startElectrumServer({
@@ -186,8 +198,7 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
       },
       log: log.child("electrum"),
       metrics,
-      // A broadcaster's own subscriptions hear of its tx at once, not at the next main-loop turn.
-      onBroadcast: async (txids) => electrum.notify({ touchedScriptKeysHex: await mempool.addTxids(txids) }),
+      onBroadcast,
     });
     closer.add("Electrum server", () => electrum.stop());
     const rest = startRestServer({
@@ -197,7 +208,7 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
       config,
       log: log.child("rest"),
       metrics,
-      onBroadcast: async (txids) => electrum.notify({ touchedScriptKeysHex: await mempool.addTxids(txids) }),
+      onBroadcast,
     });
     closer.add("REST server", () => rest.stop());
     if (precacheKeys) void runPrecache(precacheKeys, queryReader, log.child("precache"), waiter.signal);
@@ -209,14 +220,16 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
       const why = await waiter.wait(config.mainLoopDelayMs);
       if (why === "stop") break;
       try {
-        const r = await indexer.update(source, waiter.signal);
-        if (r.blocksAdded || r.blocksRemoved) {
-          log.info(`new tip: height ${r.tipHeight} (${r.blocksAdded} blocks added${r.blocksRemoved ? `, ${r.blocksRemoved} removed by a reorg` : ""})`);
-        }
+        await indexOnce();
+        const mempoolTouched = (await syncMempool()).touchedScriptKeysHex;
         // Electrum notifications: the scripts of the new blocks and of the mempool changes; a reorg rechecks every subscription.
-        const touched = r.blocksAdded ? scriptKeysOfBlocks(queryReader, r.tipHeight - r.blocksAdded + 1, r.tipHeight) : new Set<string>();
-        for (const k of (await syncMempool()).touchedScriptKeysHex) touched.add(k);
-        electrum.notify({ newTip: r.blocksAdded + r.blocksRemoved > 0, touchedScriptKeysHex: touched, recheckAll: r.blocksRemoved > 0 });
+        const tip = indexer.chain.tipHeight;
+        const touched = indexed.fromHeight <= tip ? scriptKeysOfBlocks(queryReader, indexed.fromHeight, tip) : new Set<string>();
+        for (const k of mempoolTouched) touched.add(k);
+        const newTip = indexed.fromHeight !== Number.POSITIVE_INFINITY || indexed.removed > 0;
+        electrum.notify({ newTip, touchedScriptKeysHex: touched, recheckAll: indexed.removed > 0 });
+        indexed.fromHeight = Number.POSITIVE_INFINITY;
+        indexed.removed = 0;
       } catch (err) {
         if (waiter.stopping) break;
         log.error(`update failed, retrying after the next wait: ${describeError(err)}`);

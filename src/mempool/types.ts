@@ -5,7 +5,7 @@
  * txids are internal byte order unless named `…Hex` (display order).
  */
 import type { Tx } from "../bitcoin/block.ts";
-import type { ScriptStats } from "../store/read.ts";
+import type { HistoryRow, ScriptStats } from "../store/read.ts";
 
 /** What the mempool asks of the node (implemented over DaemonClient in the app, scripted in tests). */
 export interface MempoolNode {
@@ -49,17 +49,8 @@ export interface MempoolEntry {
   readonly firstSeen: number;
 }
 
-/** One funding or spending row of a script's mempool history (electrs' TxHistoryInfo). */
-export interface MempoolHistoryRow {
-  readonly txid: Uint8Array;
-  readonly kind: "funding" | "spending";
-  /** vout for funding rows, vin for spending rows. */
-  readonly index: number;
-  readonly valueSat: number;
-  /** Spending rows: the outpoint spent. */
-  readonly prevTxid?: Uint8Array;
-  readonly prevVout?: number;
-}
+/** One funding or spending row of a script's mempool history (electrs' TxHistoryInfo): a chain row without a place in the chain. */
+export type MempoolHistoryRow = Omit<HistoryRow, "txnum" | "height">;
 
 /** The same five sums as the chain's stats (`mempool_stats` next to `chain_stats`). */
 export type MempoolStats = ScriptStats;

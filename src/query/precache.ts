@@ -10,7 +10,7 @@ import { bytesToHex, hexToBytes } from "../bitcoin/bytes.ts";
 import type { NetworkParams } from "../bitcoin/network.ts";
 import type { Logger } from "../log.ts";
 import type { StoreReader } from "../store/read.ts";
-import { SCRIPT_KEY_BYTES, scriptKeyFromHash, scriptKeyOf } from "../store/rows.ts";
+import { scriptKeyFromHash, scriptKeyOf } from "../store/rows.ts";
 
 export interface PrecacheList {
   /** 11-byte script keys, duplicates removed, in file order. */
@@ -50,7 +50,7 @@ function keyOf(kind: string, value: string, network: NetworkParams): Uint8Array 
       return scriptKeyOf(addressToScript(value, network));
     case "scripthash": {
       if (!/^[0-9a-fA-F]{64}$/.test(value)) throw new Error(`invalid scripthash ${JSON.stringify(value)} (64 hex digits expected)`);
-      return scriptKeyFromHash(hexToBytes(value)).slice(0, SCRIPT_KEY_BYTES);
+      return scriptKeyFromHash(hexToBytes(value));
     }
     case "scriptpubkey": {
       if (!/^([0-9a-fA-F]{2})*$/.test(value)) throw new Error(`invalid scriptpubkey hex ${JSON.stringify(value)}`);

@@ -4,6 +4,7 @@
  * Bun.serve's own limit, because Bun answers an oversized body itself (no CORS header, not our
  * text) and has no body deadline at all.
  */
+import { concatBytes } from "../bitcoin/bytes.ts";
 import { HttpError } from "./errors.ts";
 
 /** BS-new's MAX_BODY_SIZE and REQUEST_BODY_TIMEOUT. */
@@ -40,16 +41,5 @@ export async function readBody(request: Request, maxBytes: number, timeoutMs: nu
   } finally {
     clearTimeout(timer);
   }
-  return concat(chunks, total);
-}
-
-function concat(chunks: readonly Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
+  return chunks.length === 1 ? chunks[0]! : concatBytes(...chunks);
 }

@@ -141,9 +141,8 @@ export class StoreReader {
       ),
       spendsOfRange: s.prepare<{ id: number; prev: number }, [number, number]>("SELECT id, prev FROM spends WHERE prev >= ? AND prev < ?"),
       addressesFrom: s.prepare<{ address: string }, [string, number]>("SELECT address FROM addresses WHERE address >= ? ORDER BY address LIMIT ?"),
-      counts: s.prepare<{ blocks: number; txs: number }, []>(
-        "SELECT (SELECT count(*) FROM blocks) AS blocks, (SELECT coalesce(max(txnum) + 1, 0) FROM txs) AS txs",
-      ),
+      // max(rowid) is one B-tree descent; every /address query asks it (stats cache bound).
+      nextTxnum: s.prepare<{ n: number }, []>("SELECT coalesce(max(txnum) + 1, 0) AS n FROM txs"),
     };
   }
 
@@ -171,7 +170,7 @@ export class StoreReader {
 
   /** Number of txs indexed (= the next txnum). */
   txCount(): number {
-    return this.q.counts.get()!.txs;
+    return this.q.nextTxnum.get()!.n;
   }
 
   /** Txids of a block in block order. */
@@ -250,7 +249,6 @@ export class StoreReader {
   stats(scriptKey: Uint8Array): ScriptStats {
     const cached = this.q.cachedStats.get(scriptKey);
     const fromTxnum = cached?.upto_txnum ?? 0;
-    const uptoTxnum = this.txCount();
     const txnums = new Set<number>();
     let fundedTxoCount = 0;
     let fundedTxoSum = 0;
@@ -273,7 +271,8 @@ export class StoreReader {
       spentTxoCount: (cached?.spent_count ?? 0) + spentTxoCount,
       spentTxoSum: (cached?.spent_sum ?? 0) + spentTxoSum,
     };
-    if (fundedTxoCount + spentTxoCount > MIN_HISTORY_ITEMS_TO_CACHE) this.saveStats(scriptKey, uptoTxnum, stats);
+    // The bound is read in the same synchronous run as the rows: no block can commit in between.
+    if (fundedTxoCount + spentTxoCount > MIN_HISTORY_ITEMS_TO_CACHE) this.saveStats(scriptKey, this.txCount(), stats);
     return stats;
   }
 
