@@ -22,6 +22,7 @@ import { Mempool, mempoolMetricsOf } from "./mempool/mempool.ts";
 import { mempoolNodeOf } from "./mempool/node.ts";
 import { electrumNodeOf } from "./electrum/node.ts";
 import { startElectrumServer } from "./electrum/server.ts";
+import { readTlsFiles } from "./electrum/tls.ts";
 import { ChainQuery } from "./query/chain-query.ts";
 import { scriptKeysOfBlocks } from "./query/electrum-history.ts";
 import { parsePrecacheList, precacheStats } from "./query/precache.ts";
@@ -88,6 +89,8 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     const metrics = createMetrics({ processCollector: true });
     // A bad --precache-scripts file stops the start, before anything is opened.
     const precacheKeys = config.precacheScripts ? readPrecacheList(config, network, log.child("precache")) : null;
+    // Read before the long initial sync, so a bad path fails at once.
+    const tlsFiles = config.tlsCert && config.tlsKey ? readTlsFiles(config.tlsCert, config.tlsKey, log) : null;
 
     const monitoring: MetricsServer = startMetricsServer({ addr: config.monitoringAddr, metrics, log: log.child("metrics") });
     closer.add("metrics server", () => monitoring.stop());
@@ -185,6 +188,10 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     const query = new ChainQuery({ reader: queryReader, mempool, network, tipHeight: () => indexer.chain.tipHeight, metrics });
     const electrum = startElectrumServer({
       addr: config.electrumRpcAddr,
+      tlsAddr: config.electrumTlsAddr,
+      wsAddr: config.electrumWsAddr,
+      wssAddr: config.electrumWssAddr,
+      tls: tlsFiles,
       query,
       reader: queryReader,
       mempool,
@@ -194,7 +201,7 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
         txsLimit: config.electrumTxsLimit,
         utxosLimit: config.utxosLimit,
         banner: config.electrumBanner,
-        hosts: { [config.electrumRpcAddr.host]: { tcp_port: config.electrumRpcAddr.port, ssl_port: null } },
+        hosts: config.electrumPublicHosts,
       },
       log: log.child("electrum"),
       metrics,
@@ -212,7 +219,8 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     });
     closer.add("REST server", () => rest.stop());
     if (precacheKeys) void runPrecache(precacheKeys, queryReader, log.child("precache"), waiter.signal);
-    log.info(`startup complete: REST on ${rest.url}, Electrum on ${electrum.addr}, metrics on ${monitoring.url}`);
+    const more = Object.entries(electrum.listeners).flatMap(([kind, where]) => (kind !== "tcp" && where ? [`Electrum ${kind.toUpperCase()} on ${where}`] : []));
+    log.info(`startup complete: ${[`REST on ${rest.url}`, `Electrum on ${electrum.addr}`, ...more, `metrics on ${monitoring.url}`].join(", ")}`);
 
     // Main loop (electrs' main loop): wait 5 s, or less on a block notification; sync; repeat.
     while (!waiter.stopping) {

@@ -22,6 +22,9 @@ export interface SocketAddr {
   readonly port: number;
 }
 
+/** server.features `hosts`: host → ports (null where that transport is not offered). */
+export type ElectrumHosts = Readonly<Record<string, { readonly tcp_port: number | null; readonly ssl_port: number | null }>>;
+
 /** bitcoind RPC credentials from --cookie. JSON and inspection show the user only. */
 export interface Auth {
   readonly user: string;
@@ -45,6 +48,17 @@ export interface Config {
   readonly daemonRpcTimeoutMs: number;
   readonly daemonStartupTimeoutMs: number;
   readonly electrumRpcAddr: SocketAddr;
+  /** Electrum over TLS (electrs has none); needs tlsCert and tlsKey. */
+  readonly electrumTlsAddr: SocketAddr | null;
+  /** Electrum over WebSocket, one JSON message per frame (electrs has none). */
+  readonly electrumWsAddr: SocketAddr | null;
+  /** Electrum over WebSocket with TLS; needs tlsCert and tlsKey. */
+  readonly electrumWssAddr: SocketAddr | null;
+  /** PEM files for the TLS listeners. */
+  readonly tlsCert: string | null;
+  readonly tlsKey: string | null;
+  /** server.features `hosts`; null: the bound Electrum ports of the listen address. */
+  readonly electrumPublicHosts: ElectrumHosts | null;
   readonly httpAddr: SocketAddr;
   readonly monitoringAddr: SocketAddr;
   readonly jsonrpcImport: boolean;
@@ -166,6 +180,13 @@ const OPTIONS = {
     "At start, how long a node that refuses connections is retried before giving up (a node warming up is always waited for)"),
   electrumRpcAddr: value("electrum-rpc-addr", "ADDR", parseSocketAddr, derived("127.0.0.1:<network's Electrum port>", (c) => local(c.network.ports.electrum)),
     "Electrum RPC listen address"),
+  electrumTlsAddr: optional("electrum-tls-addr", "ADDR", parseSocketAddr, "Electrum RPC over TLS listen address (needs --tls-cert and --tls-key)"),
+  electrumWsAddr: optional("electrum-ws-addr", "ADDR", parseSocketAddr, "Electrum RPC over WebSocket listen address (one JSON message per frame)"),
+  electrumWssAddr: optional("electrum-wss-addr", "ADDR", parseSocketAddr, "Electrum RPC over WebSocket with TLS listen address (needs --tls-cert and --tls-key)"),
+  tlsCert: optional("tls-cert", "PATH", parsePath, "PEM certificate (chain) for the TLS listeners"),
+  tlsKey: optional("tls-key", "PATH", parsePath, "PEM private key for the TLS listeners"),
+  electrumPublicHosts: optional("electrum-public-hosts", "JSON", parseHosts,
+    "server.features `hosts`, as JSON {\"host\": {\"tcp_port\": N, \"ssl_port\": N}}; default: the listen addresses"),
   httpAddr: value("http-addr", "ADDR", parseSocketAddr, derived("127.0.0.1:<network's HTTP port>", (c) => local(c.network.ports.http)),
     "Esplora REST listen address"),
   monitoringAddr: value("monitoring-addr", "ADDR", parseSocketAddr, derived("127.0.0.1:<network's monitoring port>", (c) => local(c.network.ports.monitoring)),
@@ -220,6 +241,33 @@ function parsePath(raw: string, home: string): string {
 
 function parseText(raw: string): string {
   return raw;
+}
+
+const HOSTS_EXPECTED = 'a JSON object such as {"example.com": {"tcp_port": 50001, "ssl_port": 50002}}';
+
+/** --electrum-public-hosts, as electrs' discovery flag: a JSON object of host → {tcp_port, ssl_port}. */
+function parseHosts(raw: string): ElectrumHosts {
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch {
+    throw new Invalid(HOSTS_EXPECTED);
+  }
+  if (json === null || typeof json !== "object" || Array.isArray(json) || Object.keys(json).length === 0) throw new Invalid(HOSTS_EXPECTED);
+  const port = (v: unknown): number | null => {
+    if (v === undefined || v === null) return null;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > 65535) throw new Invalid(`ports from 1 to 65535 in ${HOSTS_EXPECTED}`);
+    return v;
+  };
+  const out: Record<string, { tcp_port: number | null; ssl_port: number | null }> = {};
+  for (const [host, ports] of Object.entries(json)) {
+    if (ports === null || typeof ports !== "object" || Array.isArray(ports)) throw new Invalid(HOSTS_EXPECTED);
+    const p = ports as Record<string, unknown>;
+    const extra = Object.keys(p).filter((k) => k !== "tcp_port" && k !== "ssl_port");
+    if (extra.length > 0) throw new Invalid(`only tcp_port and ssl_port in ${HOSTS_EXPECTED}`);
+    out[host] = { tcp_port: port(p["tcp_port"]), ssl_port: port(p["ssl_port"]) };
+  }
+  return out;
 }
 
 function parseAuth(raw: string): Auth {
@@ -428,6 +476,12 @@ function toConfig(v: Values): Config {
     daemonRpcTimeoutMs: v.daemonRpcTimeout * 1000,
     daemonStartupTimeoutMs: v.daemonStartupTimeout * 1000,
     electrumRpcAddr: v.electrumRpcAddr,
+    electrumTlsAddr: v.electrumTlsAddr,
+    electrumWsAddr: v.electrumWsAddr,
+    electrumWssAddr: v.electrumWssAddr,
+    tlsCert: v.tlsCert,
+    tlsKey: v.tlsKey,
+    electrumPublicHosts: v.electrumPublicHosts,
     httpAddr: v.httpAddr,
     monitoringAddr: v.monitoringAddr,
     jsonrpcImport: v.jsonrpcImport,
@@ -471,7 +525,20 @@ export function parseConfig(argv: readonly string[], env: Env, opts: ParseOption
   if (hits.has("help")) return { kind: "help", text: helpText() };
   if (hits.has("version")) return { kind: "version", text: versionText() };
   const home = opts.home ?? env["HOME"] ?? homedir();
-  return { kind: "run", config: toConfig(resolveAll(hits, env, home)) };
+  const config = toConfig(resolveAll(hits, env, home));
+  checkTls(config);
+  return { kind: "run", config };
+}
+
+/** The TLS listeners need both PEM files; the files alone, without a TLS listener, are a mistake too. */
+function checkTls(c: Config): void {
+  const tlsListeners = [c.electrumTlsAddr && "--electrum-tls-addr", c.electrumWssAddr && "--electrum-wss-addr"].filter(Boolean);
+  if (tlsListeners.length > 0) {
+    const missing = [c.tlsCert === null && "--tls-cert", c.tlsKey === null && "--tls-key"].filter(Boolean);
+    if (missing.length > 0) throw new ConfigError(`${tlsListeners.join(" and ")} ${tlsListeners.length > 1 ? "need" : "needs"} ${missing.join(" and ")}`);
+  } else if (c.tlsCert !== null || c.tlsKey !== null) {
+    throw new ConfigError(`${c.tlsCert !== null ? "--tls-cert" : "--tls-key"} is only used with --electrum-tls-addr or --electrum-wss-addr`);
+  }
 }
 
 export function versionText(): string {

@@ -1,18 +1,15 @@
 /**
- * The Electrum RPC server on --electrum-rpc-addr: Bun.listen TCP, newline-delimited JSON-RPC
- * (peers-and-protocol.md §1.2), one Connection per client.
- *
- * A connection answers its requests one at a time, in the order they arrived (pipelining), and
- * keeps memory bounded: a request line is at most `maxLineBytes` (else an error, then the client
- * is closed); while more than `sendHighWater` bytes wait to be written, no further request is
- * answered and reading from the socket pauses (TCP backpressure reaches the client); a client
- * that lets more than `maxSendBuffer` bytes of notifications pile up is disconnected.
+ * The Electrum RPC servers (peers-and-protocol.md §1.2): newline-delimited JSON-RPC over TCP
+ * (Bun.listen, --electrum-rpc-addr) and over TLS (--electrum-tls-addr), and one JSON message per
+ * frame over WebSocket (Bun.serve, --electrum-ws-addr, and --electrum-wss-addr with TLS). Every
+ * listener serves the same methods and shares the subscriptions; each client is one Connection
+ * (connection.ts: ordering, limits and backpressure).
  */
+import type { Server, Socket, TCPSocketListener } from "bun";
 import { listenError } from "../listen.ts";
-import type { Socket, TCPSocketListener } from "bun";
 import { bytesToHex, hashToHex } from "../bitcoin/bytes.ts";
 import type { NetworkParams } from "../bitcoin/network.ts";
-import { formatAddr, type SocketAddr } from "../config.ts";
+import { formatAddr, type ElectrumHosts, type SocketAddr } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { MempoolView } from "../mempool/types.ts";
@@ -20,10 +17,11 @@ import type { ChainQuery } from "../query/chain-query.ts";
 import { electrumHistory, historyStatus } from "../query/electrum-history.ts";
 import type { StoreReader } from "../store/read.ts";
 import { Dispatcher } from "./dispatch.ts";
-import { errorJson, RPC_CODES, RpcError } from "./jsonrpc.ts";
+import { Connection, LineFramer, StreamWire, WsWire, type ConnectionEnv } from "./connection.ts";
 import type { ElectrumConfig, ServerContext } from "./methods.ts";
 import { offlineElectrumNode, type ElectrumNode } from "./node.ts";
-import { Session, Subscriptions, type ElectrumUpdate, type SessionOutput } from "./subscriptions.ts";
+import { Subscriptions, type ElectrumUpdate } from "./subscriptions.ts";
+import type { TlsFiles } from "./tls.ts";
 
 export interface ElectrumLimits {
   /** A request line longer than this is answered with -32600 and the client is closed (ElectrumX MAX_RECV). */
@@ -52,7 +50,15 @@ export const DEFAULT_LIMITS: ElectrumLimits = Object.freeze({
 });
 
 export interface ElectrumServerOptions {
+  /** TCP (--electrum-rpc-addr). */
   addr: SocketAddr;
+  /** TLS (--electrum-tls-addr); needs `tls`. */
+  tlsAddr?: SocketAddr | null;
+  /** WebSocket (--electrum-ws-addr). */
+  wsAddr?: SocketAddr | null;
+  /** WebSocket over TLS (--electrum-wss-addr); needs `tls`. */
+  wssAddr?: SocketAddr | null;
+  tls?: TlsFiles | null;
   query: ChainQuery;
   /** The same committed-state reader the query uses. */
   reader: StoreReader;
@@ -60,7 +66,8 @@ export interface ElectrumServerOptions {
   /** null with --offline: node calls answer code 2 "no bitcoind". */
   node: ElectrumNode | null;
   network: NetworkParams;
-  config: ElectrumConfig;
+  /** `hosts` null: server.features lists the listen host with the bound TCP and TLS ports. */
+  config: Omit<ElectrumConfig, "hosts"> & { readonly hosts: ElectrumHosts | null };
   log: Logger;
   /** electrum_rpc, electrum_clients, electrum_subscriptions, electrum_notifications_total are registered here. */
   metrics: Metrics;
@@ -70,9 +77,12 @@ export interface ElectrumServerOptions {
 }
 
 export interface ElectrumServer {
+  /** The TCP listener's bound port. */
   readonly port: number;
-  /** host:port with the bound port. */
+  /** host:port of the TCP listener, with the bound port. */
   readonly addr: string;
+  /** host:port of each listener, with the bound ports. */
+  readonly listeners: Readonly<{ tcp: string; tls: string | null; ws: string | null; wss: string | null }>;
   readonly clientCount: number;
   /** After each index+mempool update: header and script hash notifications. */
   notify(update: ElectrumUpdate): void;
@@ -80,7 +90,6 @@ export interface ElectrumServer {
 }
 
 const TLS_HANDSHAKE = 0x16;
-const NEWLINE = 0x0a;
 
 export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer {
   const limits: ElectrumLimits = { ...DEFAULT_LIMITS, ...opts.limits };
@@ -101,6 +110,45 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
     gauge: m.gauge("electrum_subscriptions", "Number of script hash subscriptions"),
     notifications: m.counter("electrum_notifications_total", "Notifications sent to Electrum clients", ["type"]),
   });
+  const live = new Set<Connection>();
+  let nextId = 0;
+  // Set once every listener is bound (server.features reports the bound ports); no client is served before.
+  let env: ConnectionEnv | null = null;
+  const accept = (wire: StreamWire | WsWire): Connection => {
+    const conn = new Connection(wire, nextId++, env!, () => {
+      live.delete(conn);
+      clients.dec();
+    });
+    live.add(conn);
+    clients.inc();
+    return conn;
+  };
+  const closers: (() => void)[] = [];
+  const bound: { tcp: string; tls: string | null; ws: string | null; wss: string | null } = { tcp: "", tls: null, ws: null, wss: null };
+  try {
+    const tcp = listenStream(opts.addr, "--electrum-rpc-addr", null, limits, accept, log);
+    closers.push(() => tcp.stop(true));
+    bound.tcp = formatAddr({ host: opts.addr.host, port: tcp.port });
+    if (opts.tlsAddr) {
+      const tls = listenStream(opts.tlsAddr, "--electrum-tls-addr", needTls(opts.tls), limits, accept, log);
+      closers.push(() => tls.stop(true));
+      bound.tls = formatAddr({ host: opts.tlsAddr.host, port: tls.port });
+    }
+    if (opts.wsAddr) {
+      const ws = listenWebSocket(opts.wsAddr, "--electrum-ws-addr", null, limits, accept);
+      closers.push(() => void ws.stop(true));
+      bound.ws = formatAddr({ host: opts.wsAddr.host, port: ws.port! });
+    }
+    if (opts.wssAddr) {
+      const wss = listenWebSocket(opts.wssAddr, "--electrum-wss-addr", needTls(opts.tls), limits, accept);
+      closers.push(() => void wss.stop(true));
+      bound.wss = formatAddr({ host: opts.wssAddr.host, port: wss.port! });
+    }
+  } catch (err) {
+    for (const close of closers) close();
+    throw err;
+  }
+  const hosts = config.hosts ?? { [opts.addr.host]: { tcp_port: portOf(bound.tcp), ssl_port: bound.tls ? portOf(bound.tls) : null } };
   const ctx: ServerContext = {
     query: opts.query,
     reader,
@@ -108,222 +156,140 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
     node: opts.node ?? offlineElectrumNode(),
     network: opts.network,
     subs,
-    config,
+    config: { ...config, hosts },
     onBroadcast: opts.onBroadcast ?? (async () => {}),
     log,
   };
   const dispatcher = new Dispatcher(ctx, limits, m.histogram("electrum_rpc", "Electrum RPC latency by method (in seconds)", ["method"]), log);
-  const live = new Set<Connection>();
-  let nextId = 0;
-  const env: ConnectionEnv = { limits, dispatcher, subs, log };
-
-  const listener = listen(opts.addr, {
-    open(socket) {
-      const conn = new Connection(socket, nextId++, env, () => {
-        live.delete(conn);
-        clients.dec();
-      });
-      socket.data = conn;
-      live.add(conn);
-      clients.inc();
-      socket.timeout(limits.idleTimeoutS);
-    },
-    data: (socket, chunk) => socket.data?.onData(chunk),
-    drain: (socket) => socket.data?.onDrain(),
-    close: (socket) => socket.data?.onClose(),
-    error: (socket, err) => {
-      log.debug(`electrum client error: ${err.message}`);
-      socket.data?.onClose();
-    },
-    timeout: (socket) => socket.data?.terminate("idle timeout"),
-  });
-  const port = listener.port;
-  const addr = formatAddr({ host: opts.addr.host, port });
-  log.info(`Electrum RPC server running on ${addr}`);
+  env = { limits, dispatcher, subs, log };
+  for (const [kind, where] of Object.entries(bound)) {
+    if (where) log.info(`Electrum ${kind === "tcp" ? "RPC" : kind.toUpperCase()} server running on ${where}`);
+  }
   return {
-    port,
-    addr,
+    port: portOf(bound.tcp),
+    addr: bound.tcp,
+    listeners: bound,
     get clientCount() {
       return live.size;
     },
     notify: (update) => subs.notify(update),
     stop: async () => {
       for (const c of [...live]) c.terminate("server stopping");
-      listener.stop(true);
+      for (const close of closers) close();
     },
   };
 }
 
-type Handlers = Bun.SocketHandler<Connection | undefined>;
+const portOf = (addr: string): number => Number(addr.slice(addr.lastIndexOf(":") + 1));
 
-function listen(addr: SocketAddr, handlers: Handlers): TCPSocketListener<Connection | undefined> {
+function needTls(tls: TlsFiles | null | undefined): TlsFiles {
+  if (!tls) throw new Error("a TLS listener needs a certificate and a key");
+  return tls;
+}
+
+interface StreamData {
+  conn: Connection;
+  wire: StreamWire;
+  framer: LineFramer;
+  /** Plain TCP only: a first byte 0x16 is a TLS ClientHello sent to the wrong port. */
+  checkFirstByte: boolean;
+}
+
+/** TCP, or TLS when `tls` is given: newline-framed JSON-RPC. */
+function listenStream(
+  addr: SocketAddr,
+  flag: string,
+  tls: TlsFiles | null,
+  limits: ElectrumLimits,
+  accept: (wire: StreamWire) => Connection,
+  log: Logger,
+): TCPSocketListener<StreamData | undefined> {
+  const handlers: Bun.SocketHandler<StreamData | undefined> = {
+    open(socket) {
+      const wire = new StreamWire(socket as Socket<unknown>);
+      socket.data = { conn: accept(wire), wire, framer: new LineFramer(limits.maxLineBytes), checkFirstByte: tls === null };
+      socket.timeout(limits.idleTimeoutS);
+    },
+    data(socket, chunk) {
+      const d = socket.data;
+      if (!d || chunk.length === 0) return;
+      if (d.checkFirstByte) {
+        d.checkFirstByte = false;
+        if (chunk[0] === TLS_HANDSHAKE) return d.conn.terminate("TLS handshake on the plain TCP port");
+      }
+      if (!d.framer.push(chunk, (line) => d.conn.onMessage(line))) d.conn.onOversize();
+    },
+    drain(socket) {
+      const d = socket.data;
+      if (!d) return;
+      d.wire.flush();
+      d.conn.onDrain();
+    },
+    close: (socket) => socket.data?.conn.onClose(),
+    error(socket, err) {
+      log.debug(`electrum client error: ${err.message}`);
+      socket.data?.conn.onClose();
+    },
+    // A TLS handshake that fails (a plain-text client on the TLS port, a bad ClientHello) ends that client only.
+    handshake(socket, success, err) {
+      if (!success) socket.data?.conn.terminate(`TLS handshake failed: ${err?.message ?? "unknown error"}`);
+    },
+    timeout: (socket) => socket.data?.conn.terminate("idle timeout"),
+  };
   try {
-    return Bun.listen<Connection | undefined>({ hostname: addr.host, port: addr.port, socket: handlers, data: undefined });
+    return Bun.listen<StreamData | undefined>({
+      hostname: addr.host,
+      port: addr.port,
+      socket: handlers,
+      data: undefined,
+      ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
+    });
   } catch (err) {
-    throw listenError(addr, "--electrum-rpc-addr", err);
+    throw listenError(addr, flag, err);
   }
 }
 
-
-interface ConnectionEnv {
-  readonly limits: ElectrumLimits;
-  readonly dispatcher: Dispatcher;
-  readonly subs: Subscriptions;
-  readonly log: Logger;
+interface WsData {
+  conn: Connection | null;
 }
 
-class Connection implements SessionOutput {
-  readonly session: Session;
-  private partial: Buffer[] = [];
-  private partialBytes = 0;
-  private sawFirstByte = false;
-  private readonly queue: string[] = [];
-  private queueBytes = 0;
-  private readonly out: Buffer[] = [];
-  private outBytes = 0;
-  private processing = false;
-  private paused = false;
-  private closing = false;
-  private closed = false;
-  private drained: (() => void) | null = null;
-
-  constructor(
-    private readonly socket: Socket<Connection | undefined>,
-    id: number,
-    private readonly env: ConnectionEnv,
-    private readonly onGone: () => void,
-  ) {
-    this.session = new Session(id, socket.remoteAddress, this);
-  }
-
-  onData(chunk: Buffer): void {
-    if (this.closed || this.closing) return;
-    if (!this.sawFirstByte && chunk.length > 0) {
-      this.sawFirstByte = true;
-      if (chunk[0] === TLS_HANDSHAKE) return this.terminate("TLS handshake on the plain TCP port");
-    }
-    const max = this.env.limits.maxLineBytes;
-    let start = 0;
-    for (let nl = chunk.indexOf(NEWLINE, start); nl >= 0; nl = chunk.indexOf(NEWLINE, start)) {
-      if (this.partialBytes + nl - start > max) return this.oversize();
-      const piece = chunk.subarray(start, nl);
-      const bytes = this.partial.length === 0 ? piece : Buffer.concat([...this.partial, piece]);
-      this.partial = [];
-      this.partialBytes = 0;
-      const line = bytes.toString("utf8");
-      this.queue.push(line);
-      this.queueBytes += line.length;
-      start = nl + 1;
-    }
-    if (start < chunk.length) {
-      this.partialBytes += chunk.length - start;
-      if (this.partialBytes > max) return this.oversize();
-      this.partial.push(Buffer.from(chunk.subarray(start)));
-    }
-    if (this.queueBytes > max && !this.paused) {
-      this.paused = true;
-      this.socket.pause();
-    }
-    void this.pump();
-  }
-
-  /** Queues one line; a client that lets too much pile up is dropped. */
-  send(line: string): void {
-    if (this.closed) return;
-    const buf = Buffer.from(line + "\n", "utf8");
-    if (this.out.length === 0) {
-      const n = this.socket.write(buf);
-      if (n >= buf.length) return;
-      this.out.push(buf.subarray(Math.max(0, n)));
-      this.outBytes += buf.length - Math.max(0, n);
-    } else {
-      this.out.push(buf);
-      this.outBytes += buf.length;
-    }
-    if (this.outBytes > this.env.limits.maxSendBuffer) this.terminate(`client does not read: over ${this.env.limits.maxSendBuffer} bytes unsent`);
-  }
-
-  onDrain(): void {
-    while (this.out.length > 0 && !this.closed) {
-      const head = this.out[0]!;
-      const n = this.socket.write(head);
-      if (n >= head.length) {
-        this.out.shift();
-        this.outBytes -= head.length;
-      } else {
-        if (n > 0) {
-          this.out[0] = head.subarray(n);
-          this.outBytes -= n;
-        }
-        break;
-      }
-    }
-    if (this.outBytes <= this.env.limits.sendHighWater) {
-      const d = this.drained;
-      this.drained = null;
-      d?.();
-    }
-    if (this.closing && this.outBytes === 0) this.socket.end();
-  }
-
-  onClose(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.queue.length = 0;
-    this.out.length = 0;
-    this.env.subs.dropSession(this.session);
-    const d = this.drained;
-    this.drained = null;
-    d?.();
-    this.onGone();
-  }
-
-  terminate(why: string): void {
-    if (this.closed) return;
-    this.env.log.debug(`closing electrum client ${this.session.remote} #${this.session.id}: ${why}`);
-    this.socket.end();
-    this.onClose();
-  }
-
-  /** Answers, then closes once the answer is written. */
-  private closeAfterFlush(): void {
-    this.closing = true;
-    this.queue.length = 0;
-    if (this.outBytes === 0) {
-      this.socket.end();
-      this.onClose();
-    }
-  }
-
-  private oversize(): void {
-    const max = this.env.limits.maxLineBytes;
-    this.send(errorJson(null, new RpcError(RPC_CODES.INVALID_REQUEST, `request line too large (over ${max} bytes)`)));
-    this.partial = [];
-    this.partialBytes = 0;
-    this.closeAfterFlush();
-  }
-
-  private async pump(): Promise<void> {
-    if (this.processing) return;
-    this.processing = true;
-    try {
-      while (!this.closed && !this.closing && this.queue.length > 0) {
-        if (this.outBytes > this.env.limits.sendHighWater) {
-          await new Promise<void>((resolve) => (this.drained = resolve));
-          continue;
-        }
-        const line = this.queue.shift()!;
-        this.queueBytes -= line.length;
-        if (this.paused && this.queueBytes <= this.env.limits.maxLineBytes) {
-          this.paused = false;
-          this.socket.resume();
-        }
-        const reply = await this.env.dispatcher.handleLine(this.session, line);
-        if (reply !== null) this.send(reply);
-        if (this.session.closeAfterReply) this.closeAfterFlush();
-      }
-    } finally {
-      this.processing = false;
-    }
+/** WebSocket, or WSS when `tls` is given: one JSON message per frame; any path is accepted. */
+function listenWebSocket(
+  addr: SocketAddr,
+  flag: string,
+  tls: TlsFiles | null,
+  limits: ElectrumLimits,
+  accept: (wire: WsWire) => Connection,
+): Server<WsData> {
+  try {
+    return Bun.serve<WsData>({
+      hostname: addr.host,
+      port: addr.port,
+      ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
+      fetch(req, server) {
+        if (server.upgrade(req, { data: { conn: null } })) return undefined;
+        return new Response("Electrum JSON-RPC over WebSocket: connect with a WebSocket client\n", { status: 426, headers: { upgrade: "websocket" } });
+      },
+      websocket: {
+        // A frame over the request limit closes that client (1009, message too big).
+        maxPayloadLength: limits.maxLineBytes,
+        idleTimeout: Math.min(limits.idleTimeoutS, 960),
+        // Connection applies maxSendBuffer itself; Bun must not drop frames on its own.
+        backpressureLimit: limits.maxSendBuffer * 2,
+        closeOnBackpressureLimit: false,
+        perMessageDeflate: false,
+        sendPings: true,
+        open(ws) {
+          ws.data.conn = accept(new WsWire(ws as import("bun").ServerWebSocket<unknown>));
+        },
+        message(ws, message) {
+          ws.data.conn?.onMessage(typeof message === "string" ? message : Buffer.from(message).toString("utf8"));
+        },
+        drain: (ws) => ws.data.conn?.onDrain(),
+        close: (ws) => ws.data.conn?.onClose(),
+      },
+    });
+  } catch (err) {
+    throw listenError(addr, flag, err);
   }
 }

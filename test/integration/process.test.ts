@@ -123,6 +123,73 @@ describe("start-up errors: one clear line, non-zero exit, nothing half-started",
   }, T);
 });
 
+describe("Electrum over TLS, WebSocket and WebSocket over TLS", () => {
+  const TLS = join(import.meta.dir, "..", "fixtures", "tls");
+  const CERT = join(TLS, "cert.pem");
+  const KEY = join(TLS, "key.pem");
+  const cert = readFileSync(CERT, "utf8");
+
+  test("a key that is not the certificate's: one line, exit 1, nothing opened", async () => {
+    using tmp = tempDir();
+    const app = spawnApp(["--offline", "--network", "regtest", "--blocks-dir", chainDir, "--db-dir", tmp.path, "--monitoring-addr", "127.0.0.1:0",
+      "--electrum-tls-addr", "127.0.0.1:0", "--tls-cert", CERT, "--tls-key", CERT]);
+    expect(await app.exited).toBe(1);
+    expect(app.log()).toContain(`--tls-key ${CERT} is not a PEM private key`);
+    expect(existsSync(join(tmp.path, "regtest"))).toBe(false);
+  }, T);
+
+  test("every listener serves the index; the startup line names them", async () => {
+    using tmp = tempDir();
+    const app = spawnApp(common(join(tmp.path, "db"), chainDir, [
+      "--electrum-tls-addr", "127.0.0.1:0", "--electrum-ws-addr", "127.0.0.1:0", "--electrum-wss-addr", "127.0.0.1:0",
+      "--tls-cert", CERT, "--tls-key", KEY,
+    ]));
+    try {
+      const line = await app.waitFor(/startup complete: .*/, T);
+      const addr = (kind: string) => new RegExp(`Electrum ${kind} on (127\\.0\\.0\\.1:\\d+)`).exec(line)![1]!;
+      const port = (kind: string) => Number(addr(kind).split(":")[1]);
+      const request = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "blockchain.headers.subscribe", params: [] });
+
+      // TLS: the certificate verifies for localhost; one newline-terminated answer.
+      let received = "";
+      const done = Promise.withResolvers<void>();
+      let shaken!: () => void;
+      const handshake = new Promise<void>((r) => (shaken = r));
+      const socket = await Bun.connect({
+        hostname: "127.0.0.1", port: port("TLS"), tls: { ca: cert, serverName: "localhost" },
+        socket: {
+          handshake: (_s, ok) => ok && shaken(),
+          data: (_s, chunk) => {
+            received += chunk.toString("utf8");
+            if (received.endsWith("\n")) done.resolve();
+          },
+        },
+      });
+      await handshake;
+      socket.write(request + "\n");
+      await done.promise;
+      socket.end();
+      expect(JSON.parse(received).result.height).toBe(tipHeight);
+
+      // WS and WSS: the answer is one frame without a newline.
+      for (const url of [`ws://${addr("WS")}/`, `wss://localhost:${port("WSS")}/`]) {
+        const ws = new WebSocket(url, { tls: { ca: cert } } as unknown as string[]);
+        const frame = await new Promise<string>((resolve, reject) => {
+          ws.onopen = () => ws.send(request);
+          ws.onmessage = (e) => resolve(String(e.data));
+          ws.onerror = () => reject(new Error(`WebSocket error on ${url}`));
+        });
+        ws.close();
+        expect(frame).not.toContain("\n");
+        expect(JSON.parse(frame).result.height).toBe(tipHeight);
+      }
+    } finally {
+      app.kill("SIGTERM");
+      expect(await app.exited).toBe(0);
+    }
+  }, T);
+});
+
 describe("signals and crashes", () => {
   test("/metrics serves electrs' names while running", async () => {
     using tmp = tempDir();

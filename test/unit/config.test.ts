@@ -59,6 +59,12 @@ describe("defaults", () => {
       daemonRpcTimeoutMs: 600_000,
       daemonStartupTimeoutMs: 30_000,
       electrumRpcAddr: local(50001),
+      electrumTlsAddr: null,
+      electrumWsAddr: null,
+      electrumWssAddr: null,
+      tlsCert: null,
+      tlsKey: null,
+      electrumPublicHosts: null,
       httpAddr: local(3000),
       monitoringAddr: local(4224),
       jsonrpcImport: false,
@@ -171,6 +177,9 @@ describe("command line forms", () => {
       "--cookie", "user:pa:ss", "--daemon-parallelism", "8", "--daemon-rpc-timeout", "30", "--zmq-addr", "127.0.0.1:28332",
       "--precache-scripts", "/p.csv", "--address-search", "--index-unspendables", "--cors", "*", "--electrum-txs-limit", "9",
       "--electrum-banner", "hello there", "--main-loop-delay", "0", "--timestamp",
+      "--electrum-tls-addr", "127.0.0.1:50002", "--electrum-ws-addr", "[::1]:50003", "--electrum-wss-addr", "0.0.0.0:50004",
+      "--tls-cert", "~/cert.pem", "--tls-key", "/k.pem",
+      "--electrum-public-hosts", '{"a.example": {"tcp_port": 50001, "ssl_port": 50002}, "b.onion": {"tcp_port": 50001}}',
     ]);
     expect(c).toMatchObject({
       cookie: { user: "user" },
@@ -185,6 +194,12 @@ describe("command line forms", () => {
       electrumBanner: "hello there",
       mainLoopDelayMs: 0,
       timestamp: true,
+      electrumTlsAddr: local(50002),
+      electrumWsAddr: { host: "::1", port: 50003 },
+      electrumWssAddr: { host: "0.0.0.0", port: 50004 },
+      tlsCert: `${HOME}/cert.pem`,
+      tlsKey: "/k.pem",
+      electrumPublicHosts: { "a.example": { tcp_port: 50001, ssl_port: 50002 }, "b.onion": { tcp_port: 50001, ssl_port: null } },
     });
     expect(c.cookie?.password).toBe("pa:ss");
   });
@@ -303,6 +318,13 @@ describe("errors: one line naming the problem", () => {
     [["--monitoring-addr", "4224"], 'invalid value "4224" for --monitoring-addr: expected HOST:PORT, e.g. 127.0.0.1:50001, 0.0.0.0:0 or [::1]:50001'],
     [["--http-addr", "127.0.0.1:70000"], 'invalid value "127.0.0.1:70000" for --http-addr: expected a port from 0 to 65535 in HOST:PORT, e.g. 127.0.0.1:50001, 0.0.0.0:0 or [::1]:50001'],
     [["--db-dir="], 'invalid value "" for --db-dir: expected a path'],
+    [["--electrum-tls-addr", "127.0.0.1:50002"], "--electrum-tls-addr needs --tls-cert and --tls-key"],
+    [["--electrum-wss-addr", "127.0.0.1:50004", "--tls-cert", "/c.pem"], "--electrum-wss-addr needs --tls-key"],
+    [["--electrum-tls-addr", "127.0.0.1:1", "--electrum-wss-addr", "127.0.0.1:2", "--tls-key", "/k.pem"], "--electrum-tls-addr and --electrum-wss-addr need --tls-cert"],
+    [["--tls-cert", "/c.pem"], "--tls-cert is only used with --electrum-tls-addr or --electrum-wss-addr"],
+    [["--electrum-public-hosts", "x"], 'invalid value "x" for --electrum-public-hosts: expected a JSON object such as {"example.com": {"tcp_port": 50001, "ssl_port": 50002}}'],
+    [["--electrum-public-hosts", '{"h": {"tcp_port": 0}}'], 'invalid value "{"h": {"tcp_port": 0}}" for --electrum-public-hosts: expected ports from 1 to 65535 in a JSON object such as {"example.com": {"tcp_port": 50001, "ssl_port": 50002}}'],
+    [["--electrum-public-hosts", '{"h": {"tcp": 1}}'], 'invalid value "{"h": {"tcp": 1}}" for --electrum-public-hosts: expected only tcp_port and ssl_port in a JSON object such as {"example.com": {"tcp_port": 50001, "ssl_port": 50002}}'],
   ];
   for (const [argv, message] of cases) {
     test(`${argv.join(" ")} → ${message}`, () => {

@@ -3,6 +3,9 @@
  * 127.0.0.1 port 0, and a line client over a real TCP connection.
  */
 import type { Socket } from "bun";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { SocketAddr } from "../../../src/config.ts";
 import { noopMetrics, type Metrics } from "../../../src/metrics/metrics.ts";
 import type { ElectrumNode } from "../../../src/electrum/node.ts";
 import { startElectrumServer, type ElectrumLimits, type ElectrumServer } from "../../../src/electrum/server.ts";
@@ -11,6 +14,10 @@ import { memoryLogger, regtest, type Fixture } from "../rest/harness.ts";
 export { buildTx, expected, openFixture, regtest, type Fixture } from "../rest/harness.ts";
 
 export const WAIT_MS = 5_000;
+
+/** A self-signed certificate for localhost and 127.0.0.1 (EC P-256, valid to 2126), made with openssl for these tests. */
+const TLS_DIR = join(import.meta.dir, "..", "..", "fixtures", "tls");
+export const TLS_FILES = { cert: readFileSync(join(TLS_DIR, "cert.pem"), "utf8"), key: readFileSync(join(TLS_DIR, "key.pem"), "utf8") };
 
 export class ScriptedElectrumNode implements ElectrumNode {
   readonly calls: { method: string; params: unknown[] }[] = [];
@@ -38,18 +45,33 @@ export interface Started {
 
 export function startServer(
   fx: Fixture,
-  opts: { node?: ElectrumNode | null; limits?: Partial<ElectrumLimits>; txsLimit?: number; metrics?: Metrics } = {},
+  opts: {
+    node?: ElectrumNode | null;
+    limits?: Partial<ElectrumLimits>;
+    txsLimit?: number;
+    metrics?: Metrics;
+    /** Also listen on TLS, WebSocket, WebSocket over TLS (each on 127.0.0.1 port 0). */
+    transports?: { tls?: boolean; ws?: boolean; wss?: boolean };
+    /** server.features hosts; null: from the bound ports. */
+    hosts?: Record<string, { tcp_port: number | null; ssl_port: number | null }> | null;
+  } = {},
 ): Started {
+  const any: SocketAddr = { host: "127.0.0.1", port: 0 };
+  const t = opts.transports ?? {};
   const { log, lines } = memoryLogger();
   const broadcasts: string[][] = [];
   const server = startElectrumServer({
-    addr: { host: "127.0.0.1", port: 0 },
+    addr: any,
+    tlsAddr: t.tls ? any : null,
+    wsAddr: t.ws ? any : null,
+    wssAddr: t.wss ? any : null,
+    tls: t.tls || t.wss ? TLS_FILES : null,
     query: fx.query,
     reader: fx.indexer.reader,
     mempool: fx.mempool,
     node: opts.node === undefined ? new ScriptedElectrumNode() : opts.node,
     network: regtest,
-    config: { txsLimit: opts.txsLimit ?? 0, utxosLimit: 500, banner: "hello", hosts: { "127.0.0.1": { tcp_port: 1, ssl_port: null } } },
+    config: { txsLimit: opts.txsLimit ?? 0, utxosLimit: 500, banner: "hello", hosts: opts.hosts === undefined ? { "127.0.0.1": { tcp_port: 1, ssl_port: null } } : opts.hosts },
     log,
     metrics: opts.metrics ?? noopMetrics(),
     onBroadcast: async (t) => void broadcasts.push(t),
@@ -82,17 +104,24 @@ export class LineClient {
     this.closedPromise = new Promise((r) => (this.resolveClosed = r));
   }
 
-  static async connect(port: number): Promise<LineClient> {
+  /** With `tls`, the server's certificate is checked against the test CA (itself) for "localhost". */
+  static async connect(port: number, opts: { tls?: boolean } = {}): Promise<LineClient> {
     const c = new LineClient();
+    // A Bun TLS client socket drops what is written before its handshake completes, so wait for it.
+    let handshake!: (ok: boolean) => void;
+    const shaken = new Promise<boolean>((r) => (handshake = r));
     c.socket = await Bun.connect({
       hostname: "127.0.0.1",
       port,
+      ...(opts.tls ? { tls: { ca: TLS_FILES.cert, serverName: "localhost" } } : {}),
       socket: {
         data: (_s, chunk) => c.onData(chunk.toString("utf8")),
         close: () => c.onClose(),
         error: () => c.onClose(),
+        handshake: (_s, ok) => handshake(ok),
       },
     });
+    if (opts.tls && !(await Promise.race([shaken, Bun.sleep(WAIT_MS).then(() => false)]))) throw new Error("TLS handshake failed");
     return c;
   }
 
