@@ -3,11 +3,13 @@
  * proof is a merkle branch over the block hashes of heights 0 … cp_height, for the requested
  * header (or the last returned one). Branch and root are display-order hex.
  *
- * Each proof reads cp_height + 1 hashes and hashes the tree once (no ElectrumX MerkleCache yet).
+ * Proofs come from the server's HeaderMerkleCache (header-merkle.ts), shared by every connection;
+ * it checks itself against the store before each use, so a reorg needs no wiring
+ * (`invalidateFrom(height)` only saves that check its bisection).
  */
 import { bytesToHex, hashToHex } from "../bitcoin/bytes.ts";
-import { merkleBranch, merkleRoot } from "../bitcoin/merkle.ts";
 import type { StoreReader } from "../store/read.ts";
+import type { HeaderMerkleCache, ReadBlockHashes } from "./header-merkle.ts";
 import { badRequest, compareVersions, nonNegativeInt, optionalInt, required, type Version } from "./params.ts";
 
 /** Headers per `blockchain.block.headers` call (ElectrumX, Fulcrum and electrs use 2016). */
@@ -22,26 +24,31 @@ function tipHeight(reader: StoreReader): number {
   return reader.tip()?.height ?? -1;
 }
 
-export function headerProof(reader: StoreReader, height: number, cpHeight: number): HeaderProof {
+/** Block hashes read from the store, one range query per call. */
+export function storeBlockHashes(reader: StoreReader): ReadBlockHashes {
+  return (fromHeight, count) => reader.blockHashes(fromHeight, count);
+}
+
+export function headerProof(reader: StoreReader, merkle: HeaderMerkleCache, height: number, cpHeight: number): HeaderProof {
   const tip = tipHeight(reader);
   if (height > cpHeight) throw badRequest(`header height ${height} must be <= cp_height ${cpHeight}`);
   if (cpHeight > tip) throw badRequest(`cp_height ${cpHeight} is above the chain tip ${tip}`);
-  const leaves = reader.chainHashes().slice(0, cpHeight + 1);
-  return { branch: merkleBranch(leaves, height).map(hashToHex), root: hashToHex(merkleRoot(leaves)) };
+  const proof = merkle.proof(height, cpHeight);
+  return { branch: proof.branch.map(hashToHex), root: hashToHex(proof.root) };
 }
 
-export function blockHeader(reader: StoreReader, args: readonly unknown[]): unknown {
+export function blockHeader(reader: StoreReader, merkle: HeaderMerkleCache, args: readonly unknown[]): unknown {
   const height = nonNegativeInt(required(args, 0, "height"), "height");
   const cpHeight = optionalInt(args[1], "cp_height", 0);
   const block = reader.blockAt(height);
   if (!block) throw badRequest(`height ${height} out of range (tip ${tipHeight(reader)})`);
   const header = bytesToHex(block.header);
   if (cpHeight === 0) return header;
-  const proof = headerProof(reader, height, cpHeight);
+  const proof = headerProof(reader, merkle, height, cpHeight);
   return { branch: proof.branch, header, root: proof.root };
 }
 
-export function blockHeaders(reader: StoreReader, args: readonly unknown[], version: Version): unknown {
+export function blockHeaders(reader: StoreReader, merkle: HeaderMerkleCache, args: readonly unknown[], version: Version): unknown {
   const start = nonNegativeInt(required(args, 0, "start_height"), "start_height");
   const wanted = Math.min(nonNegativeInt(required(args, 1, "count"), "count"), MAX_HEADERS);
   const cpHeight = optionalInt(args[2], "cp_height", 0);
@@ -55,7 +62,7 @@ export function blockHeaders(reader: StoreReader, args: readonly unknown[], vers
   const result: Record<string, unknown> =
     compareVersions(version, [1, 6]) >= 0 ? { count, headers, max: MAX_HEADERS } : { count, hex: headers.join(""), max: MAX_HEADERS };
   if (cpHeight !== 0 && count > 0) {
-    const proof = headerProof(reader, start + count - 1, cpHeight);
+    const proof = headerProof(reader, merkle, start + count - 1, cpHeight);
     result["branch"] = proof.branch;
     result["root"] = proof.root;
   }

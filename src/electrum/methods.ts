@@ -10,6 +10,7 @@ import type { MempoolView } from "../mempool/types.ts";
 import type { ChainQuery } from "../query/chain-query.ts";
 import { electrumBalance, electrumHistory, mempoolEntries } from "../query/electrum-history.ts";
 import type { StoreReader } from "../store/read.ts";
+import type { HeaderMerkleCache } from "./header-merkle.ts";
 import { blockHeader, blockHeaders } from "./headers.ts";
 import { RPC_CODES, RpcError } from "./jsonrpc.ts";
 import type { ElectrumNode } from "./node.ts";
@@ -32,6 +33,8 @@ export interface ElectrumConfig {
 /** Everything a handler may use, shared by all connections. */
 export interface ServerContext {
   readonly query: ChainQuery;
+  /** cp_height proofs, shared by every connection. */
+  readonly headerMerkle: HeaderMerkleCache;
   readonly reader: StoreReader;
   readonly mempool: MempoolView;
   readonly node: ElectrumNode;
@@ -88,8 +91,8 @@ export const METHODS: ReadonlyMap<string, MethodSpec> = new Map<string, MethodSp
   ],
   // ---- headers ----
   ["blockchain.headers.subscribe", m(V1_4, [], (c) => c.ctx.subs.subscribeHeaders(c.session))],
-  ["blockchain.block.header", m(V1_4, ["height", "cp_height"], (c) => blockHeader(c.ctx.reader, c.args))],
-  ["blockchain.block.headers", m(V1_4, ["start_height", "count", "cp_height"], (c) => blockHeaders(c.ctx.reader, c.args, c.session.version))],
+  ["blockchain.block.header", m(V1_4, ["height", "cp_height"], (c) => blockHeader(c.ctx.reader, c.ctx.headerMerkle, c.args))],
+  ["blockchain.block.headers", m(V1_4, ["start_height", "count", "cp_height"], (c) => blockHeaders(c.ctx.reader, c.ctx.headerMerkle, c.args, c.session.version))],
   // ---- fees ----
   ["blockchain.estimatefee", m(V1_4, ["number", "mode"], estimateFee)],
   // Kept at every version (removed from 1.6 by the spec; clients that still call it get an answer).

@@ -17,6 +17,8 @@ import type { ChainQuery } from "../query/chain-query.ts";
 import { electrumHistory, historyStatus } from "../query/electrum-history.ts";
 import type { StoreReader } from "../store/read.ts";
 import { Dispatcher } from "./dispatch.ts";
+import { HeaderMerkleCache } from "./header-merkle.ts";
+import { storeBlockHashes } from "./headers.ts";
 import { Connection, LineFramer, StreamWire, WsWire, type ConnectionEnv } from "./connection.ts";
 import type { ElectrumConfig, ServerContext } from "./methods.ts";
 import { offlineElectrumNode, type ElectrumNode } from "./node.ts";
@@ -149,8 +151,11 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
     throw err;
   }
   const hosts = config.hosts ?? { [opts.addr.host]: { tcp_port: portOf(bound.tcp), ssl_port: bound.tls ? portOf(bound.tls) : null } };
+  const headerMerkle = new HeaderMerkleCache(storeBlockHashes(reader));
+  warmHeaderProofs(headerMerkle, reader, log);
   const ctx: ServerContext = {
     query: opts.query,
+    headerMerkle,
     reader,
     mempool,
     node: opts.node ?? offlineElectrumNode(),
@@ -178,6 +183,18 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
       for (const close of closers) close();
     },
   };
+}
+
+/**
+ * The first cp_height proof reads every block hash (~1 s at mainnet heights): done here, at
+ * start-up, instead of stalling the first client that asks.
+ */
+function warmHeaderProofs(merkle: HeaderMerkleCache, reader: StoreReader, log: Logger): void {
+  const tip = reader.tip();
+  if (!tip) return;
+  const t0 = performance.now();
+  merkle.proof(0, tip.height);
+  log.debug(`header proof cache: ${merkle.cachedSegments} segments up to height ${tip.height} in ${Math.round(performance.now() - t0)} ms`);
 }
 
 const portOf = (addr: string): number => Number(addr.slice(addr.lastIndexOf(":") + 1));

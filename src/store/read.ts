@@ -95,6 +95,7 @@ export class StoreReader {
       blockAt: s.prepare<BlockSqlRow, [number]>("SELECT * FROM blocks WHERE height = ?"),
       blockByHash: s.prepare<BlockSqlRow, [Uint8Array]>("SELECT * FROM blocks WHERE hash = ?"),
       blockOfTxnum: s.prepare<BlockSqlRow, [number]>("SELECT * FROM blocks WHERE first_txnum <= ? ORDER BY first_txnum DESC LIMIT 1"),
+      hashesFrom: s.prepare<{ hash: Uint8Array }, [number, number]>("SELECT hash FROM blocks WHERE height >= ? AND height < ? ORDER BY height"),
       allHashes: s.prepare<{ height: number; hash: Uint8Array }, []>("SELECT height, hash FROM blocks ORDER BY height"),
       txByNum: s.prepare<{ txid: Uint8Array; raw: Uint8Array }, [number]>("SELECT txid, raw FROM txs WHERE txnum = ?"),
       txidByNum: s.prepare<{ txid: Uint8Array }, [number]>("SELECT txid FROM txs WHERE txnum = ?"),
@@ -162,6 +163,11 @@ export class StoreReader {
   }
 
   /** Block hashes of the best chain, index = height. */
+  /** Block hashes of heights fromHeight … fromHeight + count - 1 (fewer past the tip). */
+  blockHashes(fromHeight: number, count: number): Uint8Array[] {
+    return this.q.hashesFrom.all(fromHeight, fromHeight + count).map((r) => r.hash);
+  }
+
   chainHashes(): Uint8Array[] {
     const out: Uint8Array[] = [];
     for (const r of this.q.allHashes.iterate()) out[r.height] = r.hash;
