@@ -67,6 +67,8 @@ export class Mempool implements MempoolView {
   private backlogAt = Number.NEGATIVE_INFINITY;
   /** Txids sorted in raw byte order for txidsPage; rebuilt on the first page after a change. */
   private sortedTxids: { readonly rawHex: string; readonly txid: Uint8Array }[] | null = null;
+  /** The Electrum fee histogram, built on the first call after a change (every client asks for it on connect). */
+  private histogram: [number, number][] | null = null;
   /** Unparsable txs already warned about (pruned to those still listed), so a bad tx warns once, not every update. */
   private readonly unparsable = new Set<string>();
   private nextSeq = 0;
@@ -241,7 +243,8 @@ export class Mempool implements MempoolView {
   }
 
   feeHistogram(): [number, number][] {
-    return makeFeeHistogram(Array.from(this.slots.values(), (s) => s.fee));
+    this.histogram ??= makeFeeHistogram(Array.from(this.slots.values(), (s) => s.fee));
+    return this.histogram.map(([rate, vsize]) => [rate, vsize]);
   }
 
   backlog(): BacklogStats {
@@ -309,6 +312,7 @@ export class Mempool implements MempoolView {
       added.push(this.insert(key, tx, raw, r.prevouts, touched));
     }
     this.sortedTxids = null;
+    this.histogram = null;
     stop();
   }
 
@@ -372,6 +376,7 @@ export class Mempool implements MempoolView {
       removed.push(slot.entry.txidHex);
     }
     this.sortedTxids = null;
+    this.histogram = null;
     stop();
   }
 
