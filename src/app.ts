@@ -24,7 +24,7 @@ import { electrumNodeOf } from "./electrum/node.ts";
 import { startElectrumServer } from "./electrum/server.ts";
 import { readTlsFiles } from "./electrum/tls.ts";
 import { ChainQuery } from "./query/chain-query.ts";
-import { scriptKeysOfBlocks } from "./query/electrum-history.ts";
+import { PendingElectrumUpdate } from "./electrum/pending-update.ts";
 import { parsePrecacheList, precacheStats } from "./query/precache.ts";
 import { restNodeOf } from "./rest/node.ts";
 import { startRestServer } from "./rest/server.ts";
@@ -157,16 +157,15 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
       indexUnspendables: config.indexUnspendables,
     });
     indexer.onCommit((from, to) => dropConfirmed(mempool, indexer.reader, from, to));
-    // What the index did since the last Electrum notification: the main loop's update and any
-    // catch-up a mempool update asked for (blocks indexed there must be notified too).
-    const indexed = { fromHeight: Number.POSITIVE_INFINITY, removed: 0 };
+    // The main loop's update and a mempool update's catch-up both go through indexOnce, so the
+    // blocks either one indexes are notified to Electrum clients.
+    const pending = new PendingElectrumUpdate();
     const indexOnce = async () => {
       const r = await indexer.update(source, waiter.signal);
       if (r.blocksAdded || r.blocksRemoved) {
         log.info(`new tip: height ${r.tipHeight} (${r.blocksAdded} blocks added${r.blocksRemoved ? `, ${r.blocksRemoved} removed by a reorg` : ""})`);
-        indexed.fromHeight = Math.min(indexed.fromHeight, r.tipHeight - r.blocksAdded + 1);
-        indexed.removed += r.blocksRemoved;
       }
+      pending.record(r);
     };
     const syncMempool = async () => {
       const r = await updateMempool(mempool, indexOnce, log.child("mempool"), waiter.signal);
@@ -231,13 +230,7 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
         await indexOnce();
         const mempoolTouched = (await syncMempool()).touchedScriptKeysHex;
         // Electrum notifications: the scripts of the new blocks and of the mempool changes; a reorg rechecks every subscription.
-        const tip = indexer.chain.tipHeight;
-        const touched = indexed.fromHeight <= tip ? scriptKeysOfBlocks(queryReader, indexed.fromHeight, tip) : new Set<string>();
-        for (const k of mempoolTouched) touched.add(k);
-        const newTip = indexed.fromHeight !== Number.POSITIVE_INFINITY || indexed.removed > 0;
-        electrum.notify({ newTip, touchedScriptKeysHex: touched, recheckAll: indexed.removed > 0 });
-        indexed.fromHeight = Number.POSITIVE_INFINITY;
-        indexed.removed = 0;
+        electrum.notify(pending.take(queryReader, indexer.chain.tipHeight, mempoolTouched));
       } catch (err) {
         if (waiter.stopping) break;
         log.error(`update failed, retrying after the next wait: ${describeError(err)}`);

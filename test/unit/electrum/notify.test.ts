@@ -3,6 +3,9 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { bytesToHex, hexToBytes } from "../../../src/bitcoin/bytes.ts";
 import { scriptKeyOf } from "../../../src/store/rows.ts";
 import { scriptKeysOfBlocks } from "../../../src/query/electrum-history.ts";
+import { PendingElectrumUpdate } from "../../../src/electrum/pending-update.ts";
+import { silentLogger } from "../../../src/log.ts";
+import { updateMempool } from "../../../src/mempool/follow.ts";
 import { buildTx, expected, LineClient, openFixture, startServer, type Fixture, type Started } from "./harness.ts";
 
 const H = 131;
@@ -88,6 +91,44 @@ describe("notifications", () => {
     expect(lines[1]).toEqual({ jsonrpc: "2.0", method: "blockchain.scripthash.subscribe", params: [sh, status(`${child.txidHex}:0:`)] });
     // Same tip again: nothing.
     srv.server.notify({ newTip: true, touchedScriptKeysHex: new Set() });
+    await c.expectQuiet();
+    c.close();
+  });
+
+  test("blocks indexed by a mempool update's catch-up (the node's tip moved) are notified too", async () => {
+    fx = await openFixture({ maxHeight: H });
+    srv = startServer(fx);
+    const c = await LineClient.connect(srv.server.port);
+    await c.result("server.version", ["t", "1.6"]);
+    await c.result("blockchain.headers.subscribe");
+    // A script whose history grows above H.
+    const script = expected.scripts.find((s) => s.history.some((h) => h.height <= H) && s.history.some((h) => h.height > H))!;
+    const before = await c.result("blockchain.scripthash.subscribe", [script.electrum_scripthash]);
+
+    // One main-loop turn, as src/app.ts runs it: the index finds nothing new; then the node is
+    // ahead when the mempool asks, so the mempool update's catch-up indexes the blocks.
+    const pending = new PendingElectrumUpdate();
+    pending.record({ tipHeight: H, blocksAdded: 0, blocksRemoved: 0 });
+    fx.node.tipOverrideHex = expected.tip.hash;
+    // The tip is compared when the mempool fetches new txs (electrs' rule): one new tx, spending an output unspent at both tips.
+    const utxo = expected.scripts.flatMap((s) => s.utxos).find((u) => u.height <= H)!;
+    const tx = buildTx({ inputs: [{ txidHex: utxo.txid, vout: utxo.vout }], outputs: [{ scriptHex: FRESH_SCRIPT, value: utxo.value - 1000 }] });
+    fx.node.add(tx.raw, tx.txidHex);
+    let catchUps = 0;
+    const r = await updateMempool(fx.mempool, async () => {
+      catchUps++;
+      pending.record(await fx!.indexToTip());
+    }, silentLogger());
+    expect(catchUps).toBe(1);
+    expect(r.status).toBe("synced");
+    srv.server.notify(pending.take(fx.indexer.reader, fx.indexer.chain.tipHeight, r.touchedScriptKeysHex));
+
+    const lines = [await c.next(), await c.next()];
+    expect(lines[0]).toEqual({ jsonrpc: "2.0", method: "blockchain.headers.subscribe", params: [{ height: expected.tip.height, hex: expected.blocks[expected.tip.height]!.header }] });
+    expect(lines[1]).toEqual({ jsonrpc: "2.0", method: "blockchain.scripthash.subscribe", params: [script.electrum_scripthash, script.electrum_status] });
+    expect(script.electrum_status).not.toBe(before);
+    // Taken once: the next turn has nothing to say.
+    srv.server.notify(pending.take(fx.indexer.reader, fx.indexer.chain.tipHeight, new Set()));
     await c.expectQuiet();
     c.close();
   });

@@ -7,7 +7,7 @@ import { addressOf } from "../../../src/bitcoin/address.ts";
 import { hashToHex, hexToBytes, hexToHash } from "../../../src/bitcoin/bytes.ts";
 import { NETWORKS } from "../../../src/bitcoin/network.ts";
 import { offlineSource, openBlkFileIndex, type ChainSource } from "../../../src/daemon/sources.ts";
-import { Indexer, noopSyncMetrics } from "../../../src/index/sync.ts";
+import { Indexer, noopSyncMetrics, type UpdateResult } from "../../../src/index/sync.ts";
 import { createLogger, type Logger } from "../../../src/log.ts";
 import { noopMetrics, type Metrics } from "../../../src/metrics/metrics.ts";
 import { dropConfirmed, mempoolChainOf } from "../../../src/mempool/follow.ts";
@@ -50,6 +50,8 @@ function cappedSource(inner: ChainSource, maxHeight: number): ChainSource {
 /** The node as the mempool sees it: a scripted list of raw txs and a tip. */
 export class ScriptedMempoolNode implements MempoolNode {
   readonly txs = new Map<string, Uint8Array>();
+  /** When set, the node reports this tip (display hex) instead of the index's: a node ahead of us. */
+  tipOverrideHex: string | null = null;
   constructor(private readonly tipHex: () => string) {}
   add(raw: Uint8Array, txidHex: string): void {
     this.txs.set(txidHex, raw);
@@ -61,7 +63,7 @@ export class ScriptedMempoolNode implements MempoolNode {
     return txidHexes.map((t) => this.txs.get(t) ?? null);
   }
   async bestBlockHash() {
-    return this.tipHex();
+    return this.tipOverrideHex ?? this.tipHex();
   }
 }
 
@@ -72,7 +74,7 @@ export interface Fixture {
   readonly node: ScriptedMempoolNode;
   readonly query: ChainQuery;
   /** Indexes the rest of the chain (up to the fixture's tip), dropping confirmed txs from the mempool. */
-  indexToTip(): Promise<void>;
+  indexToTip(): Promise<UpdateResult>;
   close(): void;
 }
 
@@ -116,8 +118,11 @@ export async function openFixture(opts: { maxHeight?: number; metrics?: Metrics;
     query,
     async indexToTip() {
       const s = files();
-      await indexer.update(s);
-      s.close();
+      try {
+        return await indexer.update(s);
+      } finally {
+        s.close();
+      }
     },
     close() {
       indexer.close();
