@@ -159,8 +159,15 @@ async function estimateFee(c: Call): Promise<number> {
     mode = str(rawMode, "mode").toUpperCase();
     if (!ESTIMATE_MODES.has(mode)) throw new RpcError(RPC_CODES.BAD_REQUEST, `unknown estimatefee mode: ${JSON.stringify(rawMode)}`);
   }
-  const rate = await c.ctx.node.estimateSmartFee(Math.max(1, target), mode);
-  return rate ?? -1;
+  // -1 when the node cannot estimate (§1.3), also when it answers an error (bcoin past 15 blocks,
+  // Core past 1008) or is unreachable: Electrum disconnects on any error here and reconnects in a loop.
+  try {
+    const rate = await c.ctx.node.estimateSmartFee(Math.max(1, target), mode);
+    return rate ?? -1;
+  } catch (err) {
+    c.ctx.log.debug(`estimatefee ${target}: ${(err as Error).message}; answering -1`);
+    return -1;
+  }
 }
 
 async function broadcast(c: Call): Promise<string> {

@@ -92,9 +92,10 @@ export class Mempool implements MempoolView {
   }
 
   /**
-   * One pass: list the node's mempool, drop what left it, fetch what is new in one batch, and add
-   * it unless the node's tip is no longer our indexed tip (then the fetched txs may spend outputs
-   * we have not indexed, or be confirmed already: index first, then call again). Txs whose prevouts
+   * One pass: list the node's mempool, fetch what is new in one batch, then drop what left the
+   * list and add what is new, unless the node's tip is no longer our indexed tip (then the fetched
+   * txs may spend outputs we have not indexed, and the txs that left may be in a block we have not
+   * indexed: change nothing, index first, then call again). Txs whose prevouts
    * cannot be resolved are left out and retried by the next pass. Rejects with the signal's reason
    * when aborted, before changing anything more.
    */
@@ -124,10 +125,11 @@ export class Mempool implements MempoolView {
       removedTxidsHex: removed,
       touchedScriptKeysHex: touched,
     });
-    const gone: string[] = [];
-    for (const [key, slot] of this.slots) if (slot.seq < seqAtStart && !listed.has(key)) gone.push(key);
-    if (gone.length > 0) this.removeSlots(gone, touched, removed);
-
+    const goneNow = (): string[] => {
+      const gone: string[] = [];
+      for (const [key, slot] of this.slots) if (slot.seq < seqAtStart && !listed.has(key)) gone.push(key);
+      return gone;
+    };
     const missing: string[] = [];
     for (const hex of listed) if (!this.slots.has(hex)) missing.push(hex);
     this.metrics.setCount("all_txs", listed.size);
@@ -135,9 +137,12 @@ export class Mempool implements MempoolView {
     this.metrics.setCount("missing_txs", missing.length);
     this.log.debug(`mempool with total ${listed.size} txs, ${listed.size - missing.length} indexed locally, ${missing.length} to fetch`);
 
-    if (missing.length > 0) {
-      const raws = await this.node.rawTransactions(missing);
+    if (missing.length > 0 || goneNow().length > 0) {
+      const raws = missing.length > 0 ? await this.node.rawTransactions(missing) : [];
       signal?.throwIfAborted();
+      // Asked after getrawmempool: a tx that left the list because a block confirmed it must not
+      // leave the mempool before that block is indexed (electrs removes it first, and for a moment
+      // the tx is in no answer at all), and new txs may spend outputs we have not indexed.
       const best = (await this.node.bestBlockHash()).toLowerCase();
       signal?.throwIfAborted();
       // Our own tip may also have moved while we awaited (a block committed, removeConfirmed ran).
@@ -145,7 +150,9 @@ export class Mempool implements MempoolView {
         this.log.debug(`chain tip moved while updating the mempool (node ${best}, indexed ${tip || "none"})`);
         return result("tip-moved");
       }
-      this.add(this.parseFetched(missing, raws), touched, added);
+      const gone = goneNow();
+      if (gone.length > 0) this.removeSlots(gone, touched, removed);
+      if (missing.length > 0) this.add(this.parseFetched(missing, raws), touched, added);
     }
     this.metrics.setCount("txs", this.slots.size);
     this.refreshBacklogIfStale();

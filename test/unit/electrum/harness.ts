@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { SocketAddr } from "../../../src/config.ts";
 import { noopMetrics, type Metrics } from "../../../src/metrics/metrics.ts";
 import type { ElectrumNode } from "../../../src/electrum/node.ts";
+import { DaemonError } from "../../../src/errors.ts";
 import { startElectrumServer, type ElectrumLimits, type ElectrumServer } from "../../../src/electrum/server.ts";
 import { memoryLogger, regtest, type Fixture } from "../rest/harness.ts";
 
@@ -23,6 +24,8 @@ export class ScriptedElectrumNode implements ElectrumNode {
   readonly calls: { method: string; params: unknown[] }[] = [];
   estimateSmartFee = async (target: number, mode: string | null): Promise<number | null> => {
     this.calls.push({ method: "estimatesmartfee", params: [target, mode] });
+    // bcoin refuses targets past 15 with an error (Core answers every target up to 1008).
+    if (target > 15) throw new DaemonError("estimatesmartfee", -32603, "Too many confirmations for estimate.");
     return target <= 2 ? 0.00012 : null;
   };
   relayFee = async () => 0.00001;

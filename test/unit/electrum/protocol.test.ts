@@ -122,8 +122,10 @@ describe("methods", () => {
   test("fees and broadcasts go through the node; accepted txids reach onBroadcast", async () => {
     const c = await client();
     expect(await c.result("blockchain.estimatefee", [2, "economical"])).toBe(0.00012);
+    expect(await c.result("blockchain.estimatefee", [6])).toBe(-1);
+    // A node error is "no estimate" too: Electrum drops a server that answers estimatefee with an error.
     expect(await c.result("blockchain.estimatefee", [25])).toBe(-1);
-    expect(node.calls.filter((x) => x.method === "estimatesmartfee").map((x) => x.params)).toEqual([[2, "ECONOMICAL"], [25, null]]);
+    expect(node.calls.filter((x) => x.method === "estimatesmartfee").map((x) => x.params)).toEqual([[2, "ECONOMICAL"], [6, null], [25, null]]);
     expect((await c.call("blockchain.estimatefee", [2, "FAST"])).error?.code).toBe(1);
     expect(await c.result("blockchain.transaction.broadcast", ["0200"])).toBe("ab".repeat(32));
     expect(await c.result("blockchain.transaction.broadcast_package", [["0200", "0300"]])).toEqual({ success: true });
@@ -137,6 +139,7 @@ describe("methods", () => {
     const c = await LineClient.connect(off.server.port);
     const r = await c.call("blockchain.relayfee");
     expect(r.error).toEqual({ code: 2, message: "no bitcoind: the server runs with --offline" });
+    expect(await c.result("blockchain.estimatefee", [2])).toBe(-1);
     expect(await c.result("server.ping")).toBeNull();
     c.close();
     await off.server.stop();

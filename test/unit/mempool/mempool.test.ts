@@ -333,6 +333,39 @@ describe("update", () => {
     expect(mempool.synced).toBe(true);
   });
 
+  test("a tx that left the node's list because a block we have not indexed confirmed it stays until that block is indexed", async () => {
+    const { node, chain, mempool } = setup();
+    const f = confirmedTx(chain, [[script(1), 100_000]]);
+    const t = build([[f, 0]], [[script(2), 90_000]]);
+    node.put(t);
+    await mempool.update();
+    // The node mines t: it leaves getrawmempool and the node's tip moves; our index is still behind.
+    node.drop(t);
+    node.tip = "00".repeat(31) + "bb";
+    const r = await mempool.update();
+    expect(r).toMatchObject({ status: "tip-moved", addedTxidsHex: [], removedTxidsHex: [] });
+    expect(r.touchedScriptKeysHex.size).toBe(0);
+    expect(mempool.has(t.txid)).toBe(true);
+    expect(hexes(mempool.historyTxids(scriptKeyOf(script(2))))).toEqual([t.hex]);
+    // Once the block is indexed (the commit hook drops what it confirms), the update is a no-op.
+    chain.tip = node.tip;
+    mempool.removeConfirmed([t.txid]);
+    expect(mempool.has(t.txid)).toBe(false);
+    expect(await mempool.update()).toMatchObject({ status: "synced", removedTxidsHex: [] });
+  });
+
+  test("an eviction with the node on our tip needs no fetch; the tip is still asked", async () => {
+    const { node, chain, mempool } = setup();
+    const f = confirmedTx(chain, [[script(1), 100_000]]);
+    const t = build([[f, 0]], [[script(2), 90_000]]);
+    node.put(t);
+    await mempool.update();
+    node.fetches = [];
+    node.drop(t);
+    expect(await mempool.update()).toMatchObject({ status: "synced", removedTxidsHex: [t.hex] });
+    expect(node.fetches).toEqual([]);
+  });
+
   test("a tx the node sends unparsable, or under another txid, is skipped with one warning", async () => {
     const { node, chain, mempool, lines } = setup();
     const f = confirmedTx(chain, [[script(1), 100_000], [script(1), 50_000]]);
