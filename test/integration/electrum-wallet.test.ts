@@ -24,6 +24,7 @@ import { join } from "node:path";
 import { addressOf, addressToScript } from "../../src/bitcoin/address.ts";
 import { NETWORKS } from "../../src/bitcoin/network.ts";
 import { spawnApp, type AppProcess } from "../helpers/app-process.ts";
+import { liveAppArgs, stopLiveApp } from "../helpers/live-app.ts";
 import { startBcoin, type BcoinNode } from "../helpers/bcoin-node.ts";
 import {
   btcToSat,
@@ -142,12 +143,7 @@ beforeAll(async () => {
   node = await startBcoin();
   await node.mine(SEGWIT_HEIGHT);
   tmp = tempDir("electrs-bun-electrum-");
-  app = spawnApp([
-    "--network", "regtest", "--db-dir", join(tmp.path, "db"),
-    "--daemon-rpc-addr", node.rpcUrl.replace("http://", ""), "--cookie", `x:${node.apiKey}`, "--jsonrpc-import",
-    "--http-addr", "127.0.0.1:0", "--monitoring-addr", "127.0.0.1:0", "--electrum-rpc-addr", "127.0.0.1:0",
-    "--main-loop-delay", "100",
-  ]);
+  app = spawnApp(liveAppArgs(node, tmp.path));
   void app.exited.then((code) => (appExit = code));
   const line = await app.waitFor(/Electrum RPC server running on \S+:\d+/, T);
   electrumPort = Number(/Electrum RPC server running on \S+:(\d+)/.exec(line)![1]);
@@ -166,15 +162,7 @@ afterAll(async () => {
   // Electrum's own account of trouble with the server (level W/E lines: dropped connections, bad replies).
   const walletErrors = wallet?.daemonLog().split("\n").filter((l) => /\| [WE] \||Traceback/.test(l)) ?? [];
   if (walletErrors.length) console.error(`electrum daemon, warnings and errors (last 30):\n${walletErrors.slice(-30).join("\n")}`);
-  const serverErrors = app?.lines.filter((l) => /\b(ERROR|WARN)\b|panic|Unhandled|TypeError/.test(l)) ?? [];
-  if (serverErrors.length) console.error(`server log, errors and warnings (last 30):\n${serverErrors.slice(-30).join("\n")}`);
-  if (app) {
-    app.kill("SIGTERM");
-    if ((await Promise.race([app.exited, Bun.sleep(8_000).then(() => null)])) === null) {
-      app.kill("SIGKILL");
-      await app.exited;
-    }
-  }
+  await stopLiveApp(app, appExit);
   await node?.close();
   tmp?.[Symbol.dispose]();
 }, T);

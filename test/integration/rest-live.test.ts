@@ -17,8 +17,8 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import bcoin, { type BcoinCoin, type BcoinTX } from "bcoin";
-import { join } from "node:path";
 import { spawnApp, type AppProcess } from "../helpers/app-process.ts";
+import { liveAppArgs, stopLiveApp } from "../helpers/live-app.ts";
 import { startBcoin, type BcoinNode } from "../helpers/bcoin-node.ts";
 import {
   RestClient,
@@ -224,29 +224,14 @@ beforeAll(async () => {
   MINING_SH = sha256Hex(node.miningScriptHex);
   await node.mine(110);
   tmp = tempDir();
-  app = spawnApp([
-    "--network", "regtest", "--db-dir", join(tmp.path, "db"),
-    "--daemon-rpc-addr", node.rpcUrl.replace("http://", ""), "--cookie", `x:${node.apiKey}`, "--jsonrpc-import",
-    "--http-addr", "127.0.0.1:0", "--monitoring-addr", "127.0.0.1:0", "--electrum-rpc-addr", "127.0.0.1:0",
-    "--main-loop-delay", "100",
-  ]);
+  app = spawnApp(liveAppArgs(node, tmp.path));
   void app.exited.then((code) => (exitCode = code));
   rest = new RestClient(await restUrl(app, T), 10_000);
   await untilTip(110);
 }, T);
 
 afterAll(async () => {
-  // The server's own account of what went wrong, for the failures above.
-  const errors = app?.lines.filter((l) => /\b(ERROR|WARN)\b|panic|Unhandled|TypeError/.test(l)) ?? [];
-  if (errors.length) console.error(`server log, errors and warnings (last 30):\n${errors.slice(-30).join("\n")}`);
-  if (exitCode !== null) console.error(`the server exited with ${exitCode}; its last lines:\n${app.lines.slice(-30).join("\n")}`);
-  if (app) {
-    app.kill("SIGTERM");
-    if ((await Promise.race([app.exited, Bun.sleep(8_000).then(() => null)])) === null) {
-      app.kill("SIGKILL");
-      await app.exited;
-    }
-  }
+  await stopLiveApp(app, exitCode);
   await node?.close();
   tmp?.[Symbol.dispose]();
 });
