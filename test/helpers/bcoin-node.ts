@@ -13,7 +13,7 @@
  * - the P2P pool must be started (connect()) or a chain rewind leaves the mempool on the old tip
  *   and mining then fails with "Mempool/chain tip mismatch".
  */
-import bcoin, { type BcoinFullNode, type BcoinKeyRing } from "bcoin";
+import bcoin, { type BcoinFullNode, type BcoinKeyRing, type BcoinTX } from "bcoin";
 import { fromUserPass, type AuthSource } from "../../src/daemon/cookie.ts";
 import { DaemonClient } from "../../src/daemon/rpc.ts";
 import { silentLogger, type Logger } from "../../src/log.ts";
@@ -31,6 +31,8 @@ export interface BcoinNode {
   miningKey: BcoinKeyRing;
   /** Mines n blocks paying to `addressOrScript` (a bcoin address or a scriptPubKey as hex/bytes); returns their hashes. */
   mine(n: number, addressOrScript?: string | Uint8Array): Promise<string[]>;
+  /** Mines one block holding exactly `txs` (generate takes the whole mempool), paying the mining address; returns its hash. */
+  mineBlockWith(txs: readonly BcoinTX[]): Promise<string>;
   /**
    * Adds a raw tx to the mempool and resolves once it is in, with its txid; throws if bcoin
    * rejects or orphans it. (bcoin's `sendrawtransaction` answers before validating and drops
@@ -41,6 +43,20 @@ export interface BcoinNode {
   node: BcoinFullNode;
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
+}
+
+// The bits of bcoin's miner used to build a block of chosen txs (plain JavaScript, no typings).
+interface BcoinTemplate {
+  time: number;
+  target: Buffer;
+  pushTX(tx: BcoinTX): boolean;
+  refresh(): void;
+  getProof(nonce1: number, nonce2: number, time: number, nonce: number): { verify(target: Buffer): boolean };
+  commit(proof: unknown): { toRaw(): Buffer };
+}
+interface BcoinMiner {
+  mempool: unknown;
+  createBlock(tip?: unknown, address?: unknown): Promise<BcoinTemplate>;
 }
 
 export interface StartBcoinOptions {
@@ -125,6 +141,28 @@ export async function startBcoin(opts: StartBcoinOptions = {}): Promise<BcoinNod
     return tx.txid();
   };
 
+  const mineBlockWith = async (txs: readonly BcoinTX[]): Promise<string> => {
+    const miner = node.miner as unknown as BcoinMiner;
+    const mempool = miner.mempool;
+    miner.mempool = null; // the miner then puts no mempool tx in the template
+    let template: BcoinTemplate;
+    try {
+      template = await miner.createBlock(undefined, bcoin.Address.fromString(miningAddress, "regtest"));
+    } finally {
+      miner.mempool = mempool;
+    }
+    for (const tx of txs) if (!template.pushTX(tx)) throw new Error(`the block template refused ${tx.txid()}`);
+    template.refresh();
+    for (let nonce = 0; nonce < 1_000_000; nonce++) {
+      const proof = template.getProof(0, 0, template.time, nonce);
+      if (!proof.verify(template.target)) continue;
+      const reply = await rpc.call<unknown>("submitblock", [template.commit(proof).toRaw().toString("hex")]);
+      if (reply !== null) throw new Error(`submitblock refused the block: ${JSON.stringify(reply)}`);
+      return rpc.call<string>("getbestblockhash");
+    }
+    throw new Error("no nonce found");
+  };
+
   let closed = false;
   const close = async () => {
     if (closed) return;
@@ -143,6 +181,7 @@ export async function startBcoin(opts: StartBcoinOptions = {}): Promise<BcoinNod
     miningScriptHex,
     miningKey: ring,
     mine: async (n, dest) => rpc.call<string[]>("generatetoaddress", [n, toAddress(dest)]),
+    mineBlockWith,
     sendTx,
     node,
     close,

@@ -261,43 +261,6 @@ async function payFromCoinbase(payeeScriptHex: string): Promise<BcoinTX> {
   return mtx.toTX();
 }
 
-// The bits of bcoin's miner used to build a block of chosen txs (plain JavaScript, no typings).
-interface BcoinTemplate {
-  time: number;
-  target: Buffer;
-  pushTX(tx: BcoinTX): boolean;
-  refresh(): void;
-  getProof(nonce1: number, nonce2: number, time: number, nonce: number): { verify(target: Buffer): boolean };
-  commit(proof: unknown): { toRaw(): Buffer };
-}
-interface BcoinMiner {
-  mempool: unknown;
-  createBlock(tip?: unknown, address?: unknown): Promise<BcoinTemplate>;
-}
-
-/** Mines a block holding exactly `txs`, not the whole mempool (bcoin's generate takes everything); returns its hash. */
-async function mineBlockWith(txs: BcoinTX[]): Promise<string> {
-  const miner = node.node.miner as BcoinMiner;
-  const mempool = miner.mempool;
-  miner.mempool = null; // the miner then puts no mempool tx in the template
-  let template: BcoinTemplate;
-  try {
-    template = await miner.createBlock(undefined, bcoin.Address.fromString(node.miningAddress, "regtest"));
-  } finally {
-    miner.mempool = mempool;
-  }
-  for (const tx of txs) if (!template.pushTX(tx)) throw new Error(`the block template refused ${tx.txid()}`);
-  template.refresh();
-  for (let nonce = 0; nonce < 1_000_000; nonce++) {
-    const proof = template.getProof(0, 0, template.time, nonce);
-    if (!proof.verify(template.target)) continue;
-    const reply = await node.rpc.call<unknown>("submitblock", [template.commit(proof).toRaw().toString("hex")]);
-    if (reply !== null) throw new Error(`submitblock refused the block: ${JSON.stringify(reply)}`);
-    return node.node.chain.tip.rhash();
-  }
-  throw new Error("no nonce found");
-}
-
 type RpcHandler = (this: unknown, args: unknown[], help: boolean) => Promise<unknown>;
 /** The server's RPCs that a test can make a block arrive in. */
 type ServerRpc = "getbestblockhash" | "getrawmempool";
@@ -350,7 +313,7 @@ function tipLogged(height: number): Promise<number> {
 async function mine(only?: BcoinTX[], during: ServerRpc = "getbestblockhash"): Promise<{ height: number; hashHex: string; loggedAtMs: Promise<number> }> {
   const height = node.node.chain.height + 1;
   const loggedAtMs = tipLogged(height);
-  const build = async () => (only ? mineBlockWith(only) : (await node.mine(1))[0]!);
+  const build = async () => (only ? node.mineBlockWith(only) : (await node.mine(1))[0]!);
   const hashHex = await within(WAIT_MS, `block ${height} mined during the server's ${during}`, beforeAnswer.next(during, build));
   return { height, hashHex, loggedAtMs };
 }

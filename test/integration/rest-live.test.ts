@@ -52,18 +52,6 @@ const payee = (n: number) => "0020" + n.toString(16).padStart(2, "0").repeat(32)
 const sha256Hex = (hex: string) => new Bun.CryptoHasher("sha256").update(Buffer.from(hex, "hex")).digest("hex");
 
 // The bits of bcoin used here beyond test/helpers/bcoin.d.ts (plain JavaScript, no typings).
-interface BcoinTemplate {
-  time: number;
-  target: Buffer;
-  pushTX(tx: BcoinTX): boolean;
-  refresh(): void;
-  getProof(nonce1: number, nonce2: number, time: number, nonce: number): { verify(target: Buffer): boolean };
-  commit(proof: unknown): { toRaw(): Buffer };
-}
-interface BcoinMiner {
-  mempool: unknown;
-  createBlock(tip?: unknown, address?: unknown): Promise<BcoinTemplate>;
-}
 interface BcoinMempoolExt {
   getEntry(hashHex: string): unknown;
   evictEntry(entry: unknown): void;
@@ -170,30 +158,6 @@ async function bcoinMempool(): Promise<string[]> {
   return (await node.rpc.call<string[]>("getrawmempool", [false])).sort();
 }
 
-/** Mines a block holding exactly `txs` (not the mempool's), as a miner that saw another tx first would. */
-async function mineBlockWith(txs: BcoinTX[]): Promise<string> {
-  const miner = node.node.miner as BcoinMiner;
-  const mempool = miner.mempool;
-  miner.mempool = null; // bcoin's miner then assembles no mempool tx
-  let attempt: BcoinTemplate;
-  try {
-    attempt = await miner.createBlock(undefined, bcoin.Address.fromString(node.miningAddress, "regtest"));
-  } finally {
-    miner.mempool = mempool;
-  }
-  for (const tx of txs) attempt.pushTX(tx);
-  attempt.refresh();
-  for (let nonce = 0; nonce < 1_000_000; nonce++) {
-    const proof = attempt.getProof(0, 0, attempt.time, nonce);
-    if (proof.verify(attempt.target)) {
-      const raw = attempt.commit(proof).toRaw().toString("hex");
-      const reply = await rawRpc("submitblock", [raw]);
-      if (reply.error || reply.result !== null) throw new Error(`submitblock refused: ${JSON.stringify(reply)}`);
-      return node.rpc.call<string>("getbestblockhash");
-    }
-  }
-  throw new Error("no nonce found");
-}
 
 const txsOf = (r: RestResponse) => (r.json as EsploraTx[]).map((t) => t.txid);
 const statusOf = async (txid: string) => (await rest.json<EsploraStatus>(`/tx/${txid}/status`));
@@ -419,7 +383,7 @@ describe("the REST API over a live bcoin node", () => {
     await node.sendTx(inMempool.hex);
     await poll("the mempool tx", async () => ((await rest.get(`/tx/${inMempool.txid}`)).status === 200 ? true : undefined));
     const conflicting = await spendCoinbase(4, payee(6), 800_000);
-    const hash = await mineBlockWith([conflicting.tx]);
+    const hash = await node.mineBlockWith([conflicting.tx]);
     expect(await bcoinMempool()).not.toContain(inMempool.txid); // bcoin dropped the double spend
 
     const status = await untilConfirmed(conflicting.txid);
