@@ -156,6 +156,29 @@ describe("limits", () => {
     expect((await c.call("blockchain.scripthash.subscribe", [big.electrum_scripthash])).error?.code).toBe(10001);
     c.close();
   });
+  test("a reply over the response limit becomes an error; in a batch only the parts past it do", async () => {
+    const small = startServer(fx, { txsLimit: 0, limits: { maxResponseBytes: 20_000 } });
+    const c = await LineClient.connect(small.server.port);
+    const r = await c.call("blockchain.scripthash.get_history", [big.electrum_scripthash]);
+    expect(r.error).toEqual({ code: -32600, message: expect.stringContaining("response too large") });
+    // The connection goes on; a small answer still comes back whole.
+    const tiny = expected.scripts.find((s) => s.history.length === 2)!;
+    expect(await c.result("blockchain.scripthash.get_history", [tiny.electrum_scripthash])).toHaveLength(2);
+    c.write(JSON.stringify([
+      { id: 1, method: "blockchain.scripthash.get_history", params: [tiny.electrum_scripthash] },
+      { id: 2, method: "blockchain.scripthash.get_history", params: [big.electrum_scripthash] },
+      { id: 3, method: "server.ping" },
+    ]) + "\n");
+    const line = (await c.nextLine())!;
+    expect(line.length).toBeLessThanOrEqual(20_000);
+    const batch = JSON.parse(line) as RpcReply[];
+    expect(batch.map((x) => x.id)).toEqual([1, 2, 3]);
+    expect(batch[0]!.result).toHaveLength(2);
+    expect(batch[1]!.error?.code).toBe(-32600);
+    expect(batch[2]!.result).toBeNull();
+    c.close();
+    await small.server.stop();
+  });
   test("subscription limit per connection, batch limit", async () => {
     const c = await client();
     const [a, b, d] = expected.scripts.filter((s) => s.history.length < 10).map((s) => s.electrum_scripthash);
