@@ -205,6 +205,7 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
       log: log.child("electrum"),
       metrics,
       onBroadcast,
+      limits: { maxResponseBytes: config.electrumMaxResponseBytes },
     });
     closer.add("Electrum server", () => electrum.stop());
     const rest = startRestServer({

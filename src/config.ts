@@ -71,6 +71,8 @@ export interface Config {
   readonly cors: string | null;
   readonly utxosLimit: number;
   readonly electrumTxsLimit: number;
+  /** Bytes of one Electrum answer (a batch's whole array) before it becomes a "response too large" error. */
+  readonly electrumMaxResponseBytes: number;
   readonly electrumBanner: string;
   readonly mainLoopDelayMs: number;
   /** Blocks written per SQLite transaction (also capped at 200k txs), as electrs' BS-new flag. */
@@ -200,6 +202,8 @@ const OPTIONS = {
   cors: optional("cors", "ORIGIN", parseText, "Value of the Access-Control-Allow-Origin header on REST responses"),
   utxosLimit: value("utxos-limit", "N", parseNonNegativeInt, 500, "Maximum UTXOs returned for one script (REST and Electrum)"),
   electrumTxsLimit: value("electrum-txs-limit", "N", parseNonNegativeInt, 500, "Maximum history transactions for one script over Electrum"),
+  electrumMaxResponseBytes: value("electrum-max-response-bytes", "BYTES", parsePositiveInt, 8_000_000,
+    "Largest Electrum answer; a bigger one is an error (ElectrumX's MAX_SEND; a 100k-tx history is ~10 MB)"),
   electrumBanner: value("electrum-banner", "TEXT", parseText, `Welcome to ${NAME} ${VERSION}`, "Electrum server banner"),
   initialSyncBatchSize: value("initial-sync-batch-size", "BLOCKS", parsePositiveInt, 250, "Blocks indexed per database transaction (at most 200k txs each); a crash loses at most one batch of work, never data"),
   mainLoopDelay: value("main-loop-delay", "MS", parseNonNegativeInt, 5000, "Main loop wait between polls of bitcoind, in milliseconds (SIGUSR1 or ZMQ cut it short)"),
@@ -493,6 +497,7 @@ function toConfig(v: Values): Config {
     cors: v.cors,
     utxosLimit: v.utxosLimit,
     electrumTxsLimit: v.electrumTxsLimit,
+    electrumMaxResponseBytes: v.electrumMaxResponseBytes,
     electrumBanner: v.electrumBanner,
     mainLoopDelayMs: v.mainLoopDelay,
     initialSyncBatchSize: v.initialSyncBatchSize,

@@ -94,7 +94,9 @@ export interface ElectrumServer {
 const TLS_HANDSHAKE = 0x16;
 
 export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer {
-  const limits: ElectrumLimits = { ...DEFAULT_LIMITS, ...opts.limits };
+  const merged: ElectrumLimits = { ...DEFAULT_LIMITS, ...opts.limits };
+  // A client must be able to hold a couple of the largest answers unread before it counts as not reading.
+  const limits: ElectrumLimits = { ...merged, maxSendBuffer: Math.max(merged.maxSendBuffer, 2 * merged.maxResponseBytes + merged.sendHighWater) };
   const { log, reader, mempool, config } = opts;
   const m = opts.metrics;
   const clients = m.gauge("electrum_clients", "Number of connected Electrum clients");

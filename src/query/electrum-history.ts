@@ -8,7 +8,7 @@ import { parseTxExact } from "../bitcoin/block.ts";
 import { bytesToHex, hashToHex } from "../bitcoin/bytes.ts";
 import type { MempoolView } from "../mempool/types.ts";
 import type { StoreReader } from "../store/read.ts";
-import { outputId, type BlockRow } from "../store/rows.ts";
+import { outputId } from "../store/rows.ts";
 import { QueryError } from "./errors.ts";
 import { compareMempoolEntries, statusHash, type ElectrumHistoryEntry } from "./status.ts";
 
@@ -45,8 +45,7 @@ export function electrumHistory(reader: StoreReader, mempool: MempoolView, key: 
   if (pool.length > max) throw tooLarge(limit);
   const txnums = reader.historyTxnumsAsc(key, null, max - pool.length + 1);
   if (txnums.length + pool.length > max) throw tooLarge(limit);
-  const blocks = blockFinder(reader);
-  const confirmed = txnums.map((t) => ({ txidHex: hashToHex(reader.txidAt(t)), height: blocks(t).height }));
+  const confirmed = reader.txidsAndHeights(txnums).map((r) => ({ txidHex: hashToHex(r.txid), height: r.height }));
   return { confirmed, mempool: pool };
 }
 
@@ -62,18 +61,6 @@ export function electrumBalance(reader: StoreReader, mempool: MempoolView, key: 
   const chain = reader.stats(key);
   const pool = mempool.stats(key);
   return { confirmedSat: chain.fundedTxoSum - chain.spentTxoSum, unconfirmedSat: pool.fundedTxoSum - pool.spentTxoSum };
-}
-
-/** txnum → its block, remembering the last block (history rows come in clusters). */
-function blockFinder(reader: StoreReader): (txnum: number) => BlockRow {
-  let last: BlockRow | null = null;
-  return (txnum) => {
-    if (last && txnum >= last.firstTxnum && txnum < last.firstTxnum + last.txCount) return last;
-    const b = reader.blockAt(reader.heightOfTxnum(txnum));
-    if (!b) throw new Error(`index inconsistency: no block holds tx number ${txnum}`);
-    last = b;
-    return b;
-  };
 }
 
 /**

@@ -125,12 +125,18 @@ export interface ReadDb {
  * half-written blocks. This connection reads the last commit only. It may write the stats cache,
  * but never waits for the write lock (busy_timeout 0): a cache write that finds the indexer busy is skipped.
  */
+const READ_MMAP_BYTES = 2 ** 40;
+
 export function openReadDb(db: Db, cacheMiB = 64): ReadDb {
   if (db.path === ":memory:") throw new StoreError("a read connection needs an index file, not :memory:");
   const sql = new Database(db.path, { strict: true });
   sql.exec("PRAGMA busy_timeout = 0");
   sql.exec(`PRAGMA cache_size = ${-1024 * cacheMiB}`);
   sql.exec("PRAGMA temp_store = MEMORY");
+  // Queries read rows at random places of a file much larger than the page cache (a long history
+  // is thousands of txid lookups): through a memory map each is a page access instead of a read()
+  // call, 2-3× faster measured on the 2M-tx bench index. SQLite caps the size at its compile-time limit.
+  sql.exec(`PRAGMA mmap_size = ${READ_MMAP_BYTES}`);
   return { sql, close: () => sql.close() };
 }
 

@@ -99,6 +99,11 @@ export class StoreReader {
       allHashes: s.prepare<{ height: number; hash: Uint8Array }, []>("SELECT height, hash FROM blocks ORDER BY height"),
       txByNum: s.prepare<{ txid: Uint8Array; raw: Uint8Array }, [number]>("SELECT txid, raw FROM txs WHERE txnum = ?"),
       txidByNum: s.prepare<{ txid: Uint8Array }, [number]>("SELECT txid FROM txs WHERE txnum = ?"),
+      // One statement for a whole list (a JSON array): SQLite's loop costs ~1 µs a row, a call per row ~4 µs.
+      txidsHeights: s.prepare<{ txid: Uint8Array; height: number | null }, [string]>(
+        "SELECT t.txid AS txid, (SELECT height FROM blocks WHERE first_txnum <= j.value ORDER BY first_txnum DESC LIMIT 1) AS height " +
+          "FROM json_each(?) j JOIN txs t ON t.txnum = j.value ORDER BY j.key",
+      ),
       txnumsByKey: s.prepare<{ txnum: number; txid: Uint8Array }, [Uint8Array]>(
         "SELECT txnum, txid FROM txs WHERE substr(txid, 1, 8) = ? ORDER BY txnum DESC",
       ),
@@ -383,6 +388,17 @@ export class StoreReader {
   /** Every unspent indexed output with its txid (rebuilding the sync's UTXO cache after a restart). */
   *unspentOutputs(): Generator<{ id: number; scriptKey: Uint8Array; txid: Uint8Array }> {
     for (const r of this.q.unspentForCache.iterate()) yield { id: r.id, scriptKey: r.script, txid: r.txid };
+  }
+
+  /** The txid and block height of each tx number, in the order given. */
+  txidsAndHeights(txnums: readonly number[]): { txid: Uint8Array; height: number }[] {
+    if (txnums.length === 0) return [];
+    const rows = this.q.txidsHeights.all(JSON.stringify(txnums));
+    if (rows.length !== txnums.length) throw new Error(`index inconsistency: ${txnums.length - rows.length} of ${txnums.length} tx numbers not found`);
+    return rows.map((r) => {
+      if (r.height === null) throw new Error("index inconsistency: a tx number below the first block");
+      return { txid: r.txid, height: r.height };
+    });
   }
 
   txidAt(txnum: number): Uint8Array {

@@ -77,6 +77,7 @@ describe("defaults", () => {
       cors: null,
       utxosLimit: 500,
       electrumTxsLimit: 500,
+      electrumMaxResponseBytes: 8_000_000,
       electrumBanner: `Welcome to electrs-bun ${VERSION}`,
       mainLoopDelayMs: 5000,
       verbosity: 0,
@@ -175,7 +176,7 @@ describe("command line forms", () => {
   test("every value option", () => {
     const c = run([
       "--cookie", "user:pa:ss", "--daemon-parallelism", "8", "--daemon-rpc-timeout", "30", "--zmq-addr", "127.0.0.1:28332",
-      "--precache-scripts", "/p.csv", "--address-search", "--index-unspendables", "--cors", "*", "--electrum-txs-limit", "9",
+      "--precache-scripts", "/p.csv", "--address-search", "--index-unspendables", "--cors", "*", "--electrum-txs-limit", "9", "--electrum-max-response-bytes", "20000000",
       "--electrum-banner", "hello there", "--main-loop-delay", "0", "--timestamp",
       "--electrum-tls-addr", "127.0.0.1:50002", "--electrum-ws-addr", "[::1]:50003", "--electrum-wss-addr", "0.0.0.0:50004",
       "--tls-cert", "~/cert.pem", "--tls-key", "/k.pem",
@@ -191,6 +192,7 @@ describe("command line forms", () => {
       indexUnspendables: true,
       cors: "*",
       electrumTxsLimit: 9,
+      electrumMaxResponseBytes: 20_000_000,
       electrumBanner: "hello there",
       mainLoopDelayMs: 0,
       timestamp: true,
