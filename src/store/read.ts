@@ -243,14 +243,10 @@ export class StoreReader {
 
   /** Unspent outputs of a script, in chain order. */
   utxos(scriptKey: Uint8Array): Utxo[] {
-    const blocks = new BlockLocator(this);
-    const out: Utxo[] = [];
-    for (const r of this.q.funding.iterate(scriptKey)) {
-      if (this.q.spendOf.get(r.id)) continue;
-      const txnum = txnumOfId(r.id);
-      out.push({ txid: this.txidAt(txnum), vout: indexOfId(r.id), height: blocks.heightOf(txnum), valueSat: r.value_sat });
-    }
-    return out;
+    const rows: { id: number; value_sat: number }[] = [];
+    for (const r of this.q.funding.iterate(scriptKey)) if (!this.q.spendOf.get(r.id)) rows.push(r);
+    const located = this.txidsAndHeights(rows.map((r) => txnumOfId(r.id)));
+    return rows.map((r, i) => ({ txid: located[i]!.txid, vout: indexOfId(r.id), height: located[i]!.height, valueSat: r.value_sat }));
   }
 
   /**
@@ -328,11 +324,9 @@ export class StoreReader {
 
   /** Confirmed unspent outputs of a script by output id (chain order), strictly after `afterOutputId`. */
   utxosPage(scriptKey: Uint8Array, afterOutputId: number | null, limit: number): Utxo[] {
-    const blocks = new BlockLocator(this);
-    return this.q.unspentPage.all(scriptKey, afterOutputId ?? -1, limit).map((r) => {
-      const txnum = txnumOfId(r.id);
-      return { txid: this.txidAt(txnum), vout: indexOfId(r.id), height: blocks.heightOf(txnum), valueSat: r.value_sat };
-    });
+    const rows = this.q.unspentPage.all(scriptKey, afterOutputId ?? -1, limit);
+    const located = this.txidsAndHeights(rows.map((r) => txnumOfId(r.id)));
+    return rows.map((r, i) => ({ txid: located[i]!.txid, vout: indexOfId(r.id), height: located[i]!.height, valueSat: r.value_sat }));
   }
 
   /** The number of confirmed unspent outputs of a script, counting no further than `cap` (limit checks). */
