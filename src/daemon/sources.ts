@@ -6,6 +6,7 @@
  * A source answers three questions: its best tip, the best chain's hash at some heights, and the
  * raw blocks of a list of hashes, in order.
  */
+import { statSync } from "node:fs";
 import { hashToHex, hexToBytes, hexToHash } from "../bitcoin/bytes.ts";
 import { workFromBits } from "../bitcoin/work.ts";
 import { ChainError } from "../errors.ts";
@@ -115,11 +116,22 @@ export interface BlkFileIndex {
   close(): void;
 }
 
+/** Size and modification time (ns) of a file, or null if it cannot be read. */
+function fileStamp(path: string): string | null {
+  try {
+    const st = statSync(path, { bigint: true });
+    return `${st.size}:${st.mtimeNs}`;
+  } catch {
+    return null;
+  }
+}
+
 export function openBlkFileIndex(blocksDir: string, magic: number, log: Logger): BlkFileIndex {
   const xorKey = readXorKey(blocksDir);
   const byHash = new Map<string, BlockLocation>();
   const resume = new Map<number, number>(); // file index → offset to continue from
   const complete = new Set<number>(); // files scanned while a later file existed: Core writes no more to them
+  const stamps = new Map<number, string>(); // file index → size and mtime at its last scan
   let reader: BlockReader | null = null;
   let scannedAny = false;
   const index: BlkFileIndex = {
@@ -131,6 +143,10 @@ export function openBlkFileIndex(blocksDir: string, magic: number, log: Logger):
         const start = resume.get(f.index);
         // A file before the last one is complete once scanned; only the last one still grows.
         if (complete.has(f.index)) continue;
+        // The last file is unchanged since its last scan: skip it. (Core preallocates blk files in
+        // 16 MiB chunks of zeros; rescanning that tail on every poll cost ~45 % of a core at 50 ms.)
+        const stamp = fileStamp(f.path);
+        if (start !== undefined && stamp !== null && stamps.get(f.index) === stamp) continue;
         const r = scanBlkFile(f.path, f.index, magic, xorKey, { startOffset: start ?? 0 });
         for (const loc of r.locations) {
           const key = hashToHex(loc.header.hash);
@@ -140,6 +156,7 @@ export function openBlkFileIndex(blocksDir: string, magic: number, log: Logger):
           }
         }
         resume.set(f.index, r.endOffset);
+        if (stamp !== null) stamps.set(f.index, stamp);
         if (f.index !== lastIndex) complete.add(f.index);
       }
       if (!scannedAny) {
