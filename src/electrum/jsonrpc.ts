@@ -113,7 +113,8 @@ export function notificationJson(method: string, params: readonly unknown[]): st
 export function toRpcError(err: unknown): { error: RpcError; unexpected: boolean } {
   if (err instanceof RpcError) return { error: err, unexpected: false };
   if (err instanceof QueryError) {
-    const code = err.kind === "too-large" ? RPC_CODES.HISTORY_TOO_LARGE : RPC_CODES.BAD_REQUEST;
+    const code =
+      err.kind === "too-large" ? RPC_CODES.HISTORY_TOO_LARGE : err.kind === "response-too-large" ? RPC_CODES.INVALID_REQUEST : RPC_CODES.BAD_REQUEST;
     return { error: new RpcError(code, err.message, { cause: err }), unexpected: false };
   }
   if (err instanceof DaemonError) return { error: new RpcError(RPC_CODES.DAEMON_ERROR, err.rpcMessage, { cause: err }), unexpected: false };

@@ -33,6 +33,8 @@ export interface ElectrumConfig {
 /** Everything a handler may use, shared by all connections. */
 export interface ServerContext {
   readonly query: ChainQuery;
+  /** Largest reply (--electrum-max-response-bytes): a history that cannot fit is refused before it is read. */
+  readonly maxResponseBytes: number;
   /** cp_height proofs, shared by every connection. */
   readonly headerMerkle: HeaderMerkleCache;
   readonly reader: StoreReader;
@@ -110,7 +112,8 @@ export const METHODS: ReadonlyMap<string, MethodSpec> = new Map<string, MethodSp
   [
     "blockchain.scripthash.get_history",
     m(V1_4, ["scripthash"], (c) => {
-      const h = electrumHistory(c.ctx.reader, c.ctx.mempool, scriptHash(required(c.args, 0, "scripthash")).key, c.ctx.config.txsLimit);
+      const key = scriptHash(required(c.args, 0, "scripthash")).key;
+      const h = electrumHistory(c.ctx.reader, c.ctx.mempool, key, c.ctx.config.txsLimit, c.ctx.maxResponseBytes);
       return [...h.confirmed.map((e) => ({ tx_hash: e.txidHex, height: e.height })), ...h.mempool.map(mempoolJson)];
     }),
   ],

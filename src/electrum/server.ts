@@ -157,6 +157,7 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
   warmHeaderProofs(headerMerkle, reader, log);
   const ctx: ServerContext = {
     query: opts.query,
+    maxResponseBytes: limits.maxResponseBytes,
     headerMerkle,
     reader,
     mempool,

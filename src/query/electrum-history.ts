@@ -35,16 +35,24 @@ export function mempoolEntries(mempool: MempoolView, key: Uint8Array): ElectrumH
   return out.sort(compareMempoolEntries);
 }
 
+/** The fewest bytes one history entry takes in JSON: `{"tx_hash":"<64 hex>","height":N},`. */
+export const MIN_HISTORY_ENTRY_BYTES = 90;
+
 /**
  * The whole history, refused with a QueryError "too-large" when it holds more than `limit` txs
- * (--electrum-txs-limit; 0 = no limit). The confirmed part reads at most limit + 1 rows.
+ * (--electrum-txs-limit; 0 = no limit). The confirmed part reads at most limit + 1 rows. With
+ * `maxReplyBytes`, a history whose reply cannot fit is refused ("response-too-large") before any
+ * txid is read, instead of being built and then dropped.
  */
-export function electrumHistory(reader: StoreReader, mempool: MempoolView, key: Uint8Array, limit: number): ElectrumHistory {
+export function electrumHistory(reader: StoreReader, mempool: MempoolView, key: Uint8Array, limit: number, maxReplyBytes?: number): ElectrumHistory {
   const pool = mempoolEntries(mempool, key);
   const max = limit === 0 ? Number.MAX_SAFE_INTEGER : limit;
   if (pool.length > max) throw tooLarge(limit);
   const txnums = reader.historyTxnumsAsc(key, null, max - pool.length + 1);
   if (txnums.length + pool.length > max) throw tooLarge(limit);
+  if (maxReplyBytes !== undefined && (txnums.length + pool.length) * MIN_HISTORY_ENTRY_BYTES > maxReplyBytes) {
+    throw new QueryError("response-too-large", `response too large (over ${maxReplyBytes} bytes)`);
+  }
   const confirmed = reader.txidsAndHeights(txnums).map((r) => ({ txidHex: hashToHex(r.txid), height: r.height }));
   return { confirmed, mempool: pool };
 }

@@ -8,7 +8,9 @@ export type QueryErrorKind =
   /** A paging cursor (after_txid, after) that is not where the caller says it is. */
   | "cursor-not-found"
   /** The answer would be larger than the configured limit (electrs' TooPopular). */
-  | "too-large";
+  | "too-large"
+  /** The answer would be more bytes than a protocol reply may be (Electrum's response size limit). */
+  | "response-too-large";
 
 export class QueryError extends Error {
   override name = "QueryError";

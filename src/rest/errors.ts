@@ -29,6 +29,7 @@ const QUERY_STATUS: Readonly<Record<QueryError["kind"], number>> = {
   "cursor-not-found": 422,
   // electrs' TooPopular is a plain 400.
   "too-large": 400,
+  "response-too-large": 400,
 };
 
 export interface ErrorAnswer {

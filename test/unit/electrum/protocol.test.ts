@@ -159,8 +159,12 @@ describe("limits", () => {
   test("a reply over the response limit becomes an error; in a batch only the parts past it do", async () => {
     const small = startServer(fx, { txsLimit: 0, limits: { maxResponseBytes: 20_000 } });
     const c = await LineClient.connect(small.server.port);
+    // Refused before it is read: 601 entries cannot fit in 20,000 bytes.
     const r = await c.call("blockchain.scripthash.get_history", [big.electrum_scripthash]);
-    expect(r.error).toEqual({ code: -32600, message: expect.stringContaining("response too large") });
+    expect(r.error).toEqual({ code: -32600, message: "response too large (over 20000 bytes)" });
+    // Refused once built: the headers of the whole fixture chain (160 hex chars each).
+    const h = await c.call("blockchain.block.headers", [0, 2016]);
+    expect(h.error).toEqual({ code: -32600, message: "response too large (over 20000 bytes)" });
     // The connection goes on; a small answer still comes back whole.
     const tiny = expected.scripts.find((s) => s.history.length === 2)!;
     expect(await c.result("blockchain.scripthash.get_history", [tiny.electrum_scripthash])).toHaveLength(2);
