@@ -15,7 +15,7 @@
  * --self-test runs every case against the fixed-JSON server instead of the binary (the harness
  * on its own: no build, no index).
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
 import { addressOf } from "../src/bitcoin/address.ts";
 import { bytesToHex, hexToBytes } from "../src/bitcoin/bytes.ts";
@@ -24,6 +24,7 @@ import { NETWORKS } from "../src/bitcoin/network.ts";
 import type { GeneratedMeta, PopularScript } from "./gen-chain.ts";
 import { parseArgs, parseCount, stringArg, type Args } from "./lib/args.ts";
 import { DEFAULT_SAMPLE, loadOrBuildSample, type ChainSample } from "./lib/chain-sample.ts";
+import { binaryId, ensureBinary } from "./lib/app-binary.ts";
 import { FIXED_BODY } from "./lib/fixed-json-server.ts";
 import { machineInfo, type MachineInfo } from "./lib/machine.ts";
 import { freePort, machineCpuSeconds, ServerProcess } from "./lib/server-process.ts";
@@ -31,7 +32,6 @@ import { errorCount, findWrk, runWrk, WRK_INSTALL_HINT, type WrkResult } from ".
 
 const ROOT = resolve(import.meta.dir, "..");
 const DATA = join(ROOT, "bench", "data");
-const BINARY = join(ROOT, "dist", "electrs-bun");
 /** The binary's readiness line (`REST server running on HOST:PORT`; the older wording is accepted too). */
 const REST_LINE = /REST server running on (\S+)|startup complete: REST on (\S+)/;
 const NETWORK = NETWORKS.regtest;
@@ -95,37 +95,6 @@ function options(args: Args): Options {
 
 // ---------------------------------------------------------------------------------------------
 // Binary and index
-
-function newestMtime(path: string): number {
-  const st = statSync(path);
-  if (!st.isDirectory()) return st.mtimeMs;
-  let newest = st.mtimeMs;
-  for (const name of readdirSync(path)) newest = Math.max(newest, newestMtime(join(path, name)));
-  return newest;
-}
-
-/** dist/electrs-bun, rebuilt (npm run build) when missing or older than src/ or build.ts. */
-async function ensureBinary(opts: Options): Promise<string> {
-  if (opts.binary) {
-    const bin = resolve(opts.binary);
-    if (!existsSync(bin)) throw new Error(`--binary ${bin} does not exist`);
-    return bin;
-  }
-  const sources = Math.max(newestMtime(join(ROOT, "src")), newestMtime(join(ROOT, "build.ts")));
-  if (existsSync(BINARY) && statSync(BINARY).mtimeMs >= sources) return BINARY;
-  console.log(existsSync(BINARY) ? "dist/electrs-bun is older than src/: rebuilding…" : "building dist/electrs-bun…");
-  const t0 = performance.now();
-  const proc = Bun.spawn([process.execPath, "build.ts"], { cwd: ROOT, stdout: "inherit", stderr: "inherit" });
-  if ((await proc.exited) !== 0) throw new Error("npm run build failed");
-  console.log(`built in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  return BINARY;
-}
-
-/** Identifies the build measured: mtime and a hash of the executable's bytes. */
-function binaryId(path: string): { mtime: string; bytes: number; wyhash: string } {
-  const data = readFileSync(path);
-  return { mtime: statSync(path).mtime.toISOString(), bytes: data.length, wyhash: Bun.hash(data).toString(16) };
-}
 
 interface IndexMarker {
   chain: string;
@@ -500,7 +469,7 @@ async function main(): Promise<number> {
     ({ server, baseUrl } = await startFixedServer(opts));
     params = selfTestParams(meta, sample);
   } else {
-    binary = await ensureBinary(opts);
+    binary = await ensureBinary(opts.binary);
     const { dbDir, reused } = await ensureIndex(binary, meta, opts);
     let seconds: number;
     try {

@@ -61,7 +61,7 @@ export interface ChainSample {
   cursors: Record<string, { height: number; txid: string }[]>;
 }
 
-interface BlockLoc {
+export interface BlockLoc {
   file: string;
   /** Offset of the block bytes in the file. */
   offset: number;
@@ -183,7 +183,7 @@ export function buildSample(chainDir: string, popularScriptsHex: readonly string
 }
 
 /** Block records of every file: header hash, prev hash and tx count (reads the headers only). */
-function scanHeaders(dir: string, files: readonly string[], key: Uint8Array): BlockLoc[] {
+export function scanHeaders(dir: string, files: readonly string[], key: Uint8Array): BlockLoc[] {
   const locs: BlockLoc[] = [];
   for (const file of files) {
     const data = readDeXored(join(dir, file), key);
@@ -209,7 +209,7 @@ function scanHeaders(dir: string, files: readonly string[], key: Uint8Array): Bl
 }
 
 /** Follows prev links from the genesis (the block whose parent is absent): one linear chain. */
-function orderByHeight(locs: BlockLoc[]): BlockLoc[] {
+export function orderByHeight(locs: BlockLoc[]): BlockLoc[] {
   const byPrev = new Map<string, BlockLoc>();
   const hashes = new Set(locs.map((b) => b.hashHex));
   let genesis: BlockLoc | undefined;
@@ -226,7 +226,7 @@ function orderByHeight(locs: BlockLoc[]): BlockLoc[] {
   return chain;
 }
 
-function readDeXored(path: string, key: Uint8Array): Uint8Array {
+export function readDeXored(path: string, key: Uint8Array): Uint8Array {
   const data = new Uint8Array(readFileSync(path));
   xorInPlace(data, data.length, 0, key);
   return data;
@@ -252,7 +252,7 @@ function spread<T>(items: readonly T[], n: number): T[] {
   return Array.from({ length: n }, (_, i) => items[Math.floor((i * items.length) / n)]!);
 }
 
-function shuffle<T>(a: T[], rng: Rng): T[] {
+export function shuffle<T>(a: T[], rng: Rng): T[] {
   for (let i = a.length - 1; i > 0; i--) {
     const j = rng.int(i + 1);
     [a[i], a[j]] = [a[j]!, a[i]!];
