@@ -26,9 +26,11 @@
  *    xor.dat (the chain directory is never modified); the new blocks go there as new blk files
  *    (blk00005.dat, … on chain-2m). The server runs as
  *      electrs-bun --offline --network regtest --blocks-dir <run>/blocks --db-dir <run>/db
- *                  --main-loop-delay 50 --electrum-txs-limit 1000000 --utxos-limit 1000000 --timestamp -v
- *    --electrum-txs-limit and --utxos-limit (both 500 by default, as in electrs) are raised so that
- *    the 10k and 100k cases are answered at all; -v and --timestamp give the log lines timed below.
+ *                  --main-loop-delay 50 --electrum-txs-limit 1000000 --utxos-limit 1000000
+ *                  --electrum-max-response-bytes 20000000 --timestamp -v
+ *    --electrum-txs-limit and --utxos-limit (both 500 by default, as in electrs) and the response
+ *    limit (8 MB) are raised so that the 10k and 100k cases are answered at all; -v and
+ *    --timestamp give the log lines timed below.
  * 4. Over one control connection it resolves the size cases (history sizes over REST), looks up
  *    UTXOs of subscribed scripts (listunspent) and builds the new blocks. Block i holds
  *    touched[i] / 2 wallet txs: tx k spends a UTXO of a script of connection 2k (or of the next
@@ -90,6 +92,8 @@ const ROOT = resolve(import.meta.dir, "..");
 const DATA = join(ROOT, "bench", "data");
 const STARTUP_LINE = /startup complete: REST on (\S+), Electrum on (\S+), metrics on (\S+)/;
 const TXS_LIMIT = 1_000_000;
+/** A 106k-entry history is ~9.8 MB of JSON: over the 8 MB default, so the limit is raised to measure it. */
+const MAX_RESPONSE_BYTES = 20_000_000;
 const CLIENT_NAME = "electrum-bench";
 /** Latency targets (history entries) and how many ~10-entry scripts rotate. */
 const SIZE_TARGETS = [10, 10_000, 100_000] as const;
@@ -813,7 +817,10 @@ async function main(): Promise<number> {
   const run = prepareRunDir(runDir, opts.chainDir, base.dir);
   console.log(`index: copy of ${base.source} in ${run.copySeconds.toFixed(1)} s; blocks: symlinks in ${run.blocksDir.replace(ROOT + "/", "")}`);
 
-  const extra = ["--main-loop-delay", String(opts.mainLoopDelayMs), "--electrum-txs-limit", String(TXS_LIMIT), "--utxos-limit", String(TXS_LIMIT), "--timestamp", "-v"];
+  const extra = [
+    "--main-loop-delay", String(opts.mainLoopDelayMs), "--electrum-txs-limit", String(TXS_LIMIT), "--utxos-limit", String(TXS_LIMIT),
+    "--electrum-max-response-bytes", String(MAX_RESPONSE_BYTES), "--timestamp", "-v",
+  ];
   const cmd = serverCommand(binary, run.blocksDir, run.dbDir, await freePorts(), extra);
   console.log(`$ ${cmd.map((c) => c.replace(ROOT + "/", "")).join(" ")}`);
   t = performance.now();
