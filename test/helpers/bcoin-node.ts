@@ -13,7 +13,7 @@
  * - the P2P pool must be started (connect()) or a chain rewind leaves the mempool on the old tip
  *   and mining then fails with "Mempool/chain tip mismatch".
  */
-import bcoin, { type BcoinFullNode, type BcoinKeyRing, type BcoinTX } from "bcoin";
+import bcoin, { type BcoinCoin, type BcoinFullNode, type BcoinKeyRing, type BcoinTX } from "bcoin";
 import { fromUserPass, type AuthSource } from "../../src/daemon/cookie.ts";
 import { DaemonClient } from "../../src/daemon/rpc.ts";
 import { silentLogger, type Logger } from "../../src/log.ts";
@@ -31,6 +31,10 @@ export interface BcoinNode {
   miningKey: BcoinKeyRing;
   /** Mines n blocks paying to `addressOrScript` (a bcoin address or a scriptPubKey as hex/bytes); returns their hashes. */
   mine(n: number, addressOrScript?: string | Uint8Array): Promise<string[]>;
+  /** The coinbase tx of the best-chain block at `height`. */
+  coinbaseTx(height: number): Promise<BcoinTX>;
+  /** A tx spending `coin` (the mining key's): `paySat` to `script` (hex or bytes), the rest minus `feeSat` back to the mining address (output 1); signed, not sent. */
+  spend(coin: BcoinCoin, script: string | Uint8Array, paySat: number, feeSat: number): BcoinTX;
   /** Mines one block holding exactly `txs` (generate takes the whole mempool), paying the mining address; returns its hash. */
   mineBlockWith(txs: readonly BcoinTX[]): Promise<string>;
   /**
@@ -141,6 +145,21 @@ export async function startBcoin(opts: StartBcoinOptions = {}): Promise<BcoinNod
     return tx.txid();
   };
 
+  const coinbaseTx = async (height: number): Promise<BcoinTX> => {
+    const hash = await rpc.call<string>("getblockhash", [height]);
+    const txid = (await rpc.call<{ tx: string[] }>("getblock", [hash, 1])).tx[0]!;
+    return bcoin.TX.fromRaw(Buffer.from(await rpc.call<string>("getrawtransaction", [txid]), "hex"));
+  };
+
+  const spend = (coin: BcoinCoin, script: string | Uint8Array, paySat: number, feeSat: number): BcoinTX => {
+    const mtx = new bcoin.MTX();
+    mtx.addCoin(coin);
+    mtx.addOutput({ script: bcoin.Script.fromRaw(typeof script === "string" ? Buffer.from(script, "hex") : Buffer.from(script)), value: paySat });
+    mtx.addOutput({ address: miningAddress, value: coin.value - paySat - feeSat });
+    mtx.sign(ring);
+    return mtx.toTX();
+  };
+
   const mineBlockWith = async (txs: readonly BcoinTX[]): Promise<string> => {
     const miner = node.miner as unknown as BcoinMiner;
     const mempool = miner.mempool;
@@ -182,6 +201,8 @@ export async function startBcoin(opts: StartBcoinOptions = {}): Promise<BcoinNod
     miningKey: ring,
     mine: async (n, dest) => rpc.call<string[]>("generatetoaddress", [n, toAddress(dest)]),
     mineBlockWith,
+    coinbaseTx,
+    spend,
     sendTx,
     node,
     close,

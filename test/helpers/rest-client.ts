@@ -104,18 +104,7 @@ export function toRestResponse(status: number, headers: Headers, bytes: Uint8Arr
 }
 
 /** Runs `fn` over `items` with at most `limit` calls in flight; results in input order. */
-export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
+export { pool as mapLimit } from "../../bench/lib/stats.ts";
 
 /**
  * Polls `probe` until it returns a value other than undefined, or throws after `timeoutMs`.

@@ -42,16 +42,8 @@ async function nodeChain(): Promise<string[]> {
 
 /** Spends the coinbase of block `height` to PAYEE_SCRIPT and the mining address; returns the txid. */
 async function spendCoinbase(height: number): Promise<string> {
-  const hash = await node.rpc.call<string>("getblockhash", [height]);
-  const cbTxid = (await node.rpc.call<{ tx: string[] }>("getblock", [hash, 1])).tx[0]!;
-  const cb = bcoin.TX.fromRaw(Buffer.from(await node.rpc.call<string>("getrawtransaction", [cbTxid]), "hex"));
-  const coin = bcoin.Coin.fromTX(cb, 0, height);
-  const mtx = new bcoin.MTX();
-  mtx.addCoin(coin);
-  mtx.addOutput({ script: bcoin.Script.fromRaw(Buffer.from(PAYEE_SCRIPT, "hex")), value: 1_000_000 });
-  mtx.addOutput({ address: node.miningAddress, value: coin.value - 1_000_000 - 10_000 });
-  mtx.sign(node.miningKey);
-  return node.sendTx(mtx.toTX().toRaw().toString("hex"));
+  const coin = bcoin.Coin.fromTX(await node.coinbaseTx(height), 0, height);
+  return node.sendTx(node.spend(coin, PAYEE_SCRIPT, 1_000_000, 10_000).toRaw());
 }
 
 beforeAll(async () => {

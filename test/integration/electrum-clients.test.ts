@@ -243,22 +243,10 @@ let exitCode: number | null = null;
 /** The next mature coinbase to spend (110 blocks are mined first: heights 1–10 are mature). */
 let nextCoinbaseHeight = 1;
 
-async function coinbaseOf(height: number): Promise<BcoinTX> {
-  const hash = await node.rpc.call<string>("getblockhash", [height]);
-  const txid = (await node.rpc.call<{ tx: string[] }>("getblock", [hash, 1])).tx[0]!;
-  return bcoin.TX.fromRaw(Buffer.from(await node.rpc.call<string>("getrawtransaction", [txid]), "hex"));
-}
-
 /** Spends the next mature coinbase: PAYMENT to `payeeScriptHex`, the change (minus FEE) back to the mining address. */
 async function payFromCoinbase(payeeScriptHex: string): Promise<BcoinTX> {
   const height = nextCoinbaseHeight++;
-  const coin = bcoin.Coin.fromTX(await coinbaseOf(height), 0, height);
-  const mtx = new bcoin.MTX();
-  mtx.addCoin(coin);
-  mtx.addOutput({ script: bcoin.Script.fromRaw(Buffer.from(payeeScriptHex, "hex")), value: PAYMENT });
-  mtx.addOutput({ address: node.miningAddress, value: coin.value - PAYMENT - FEE });
-  mtx.sign(node.miningKey);
-  return mtx.toTX();
+  return node.spend(bcoin.Coin.fromTX(await node.coinbaseTx(height), 0, height), payeeScriptHex, PAYMENT, FEE);
 }
 
 type RpcHandler = (this: unknown, args: unknown[], help: boolean) => Promise<unknown>;

@@ -221,16 +221,8 @@ describe("a real Electrum wallet (electrum 4.3.4) on electrs-bun", () => {
     const address = receiving[1]!;
     const script = addressToScript(address, regtest);
     // Spend the (long matured) coinbase of block 1, the node's own.
-    const coinbaseHash = await node.rpc.call<string>("getblockhash", [1]);
-    const cbTxid = (await node.rpc.call<{ tx: string[] }>("getblock", [coinbaseHash, 1])).tx[0]!;
-    const cb = decodeTx(await node.rpc.call<string>("getrawtransaction", [cbTxid]));
-    const mtx = new bcoin.MTX();
-    const coin = bcoin.Coin.fromTX(cb, 0, 1);
-    mtx.addCoin(coin);
-    mtx.addOutput({ script: bcoin.Script.fromRaw(Buffer.from(script)), value: PAY_IN_SAT });
-    mtx.addOutput({ address: node.miningAddress, value: coin.value - PAY_IN_SAT - PAY_IN_FEE_SAT });
-    mtx.sign(node.miningKey);
-    const txid = await node.sendTx(mtx.toTX().toRaw());
+    const coin = bcoin.Coin.fromTX(await node.coinbaseTx(1), 0, 1);
+    const txid = await node.sendTx(node.spend(coin, script, PAY_IN_SAT, PAY_IN_FEE_SAT).toRaw());
 
     await until("the payment as unconfirmed", balance, { confirmed: satToBtc(fundedSat), unconfirmed: satToBtc(PAY_IN_SAT) });
     expect(await addressHistory(address)).toEqual([{ tx_hash: txid, height: 0, fee: PAY_IN_FEE_SAT }]);

@@ -43,21 +43,9 @@ interface BcoinMempoolInternals {
 }
 
 async function coinbaseCoin(height: number): Promise<BcoinCoin> {
-  const hash = await node.rpc.call<string>("getblockhash", [height]);
-  const cbTxid = (await node.rpc.call<{ tx: string[] }>("getblock", [hash, 1])).tx[0]!;
-  const cb = bcoin.TX.fromRaw(Buffer.from(await node.rpc.call<string>("getrawtransaction", [cbTxid]), "hex"));
-  return bcoin.Coin.fromTX(cb, 0, height);
+  return bcoin.Coin.fromTX(await node.coinbaseTx(height), 0, height);
 }
 
-/** Spends `coin`: `pay` sats to `script`, the rest minus `fee` back to the mining address (output 1). */
-function spend(coin: BcoinCoin, script: string, pay: number, fee: number): BcoinTX {
-  const mtx = new bcoin.MTX();
-  mtx.addCoin(coin);
-  mtx.addOutput({ script: bcoin.Script.fromRaw(Buffer.from(script, "hex")), value: pay });
-  mtx.addOutput({ address: node.miningAddress, value: coin.value - pay - fee });
-  mtx.sign(node.miningKey);
-  return mtx.toTX();
-}
 
 /** The node's own fee of a mempool tx (getrawmempool verbose, in BTC), in sats. */
 async function nodeFees(): Promise<Map<string, number>> {
@@ -105,9 +93,9 @@ describe("the mempool over a live bcoin regtest node", () => {
   }, T);
 
   test("txs spending coinbases and a mempool parent enter with the node's fees and their vsize", async () => {
-    tx1 = spend(await coinbaseCoin(1), PAYEE, 1_000_000, 10_000);
-    tx2 = spend(bcoin.Coin.fromTX(tx1, 1, -1), PAYEE2, 2_000_000, 20_000); // spends tx1's change
-    tx3 = spend(await coinbaseCoin(2), PAYEE, 3_000_000, 5_000);
+    tx1 = node.spend(await coinbaseCoin(1), PAYEE, 1_000_000, 10_000);
+    tx2 = node.spend(bcoin.Coin.fromTX(tx1, 1, -1), PAYEE2, 2_000_000, 20_000); // spends tx1's change
+    tx3 = node.spend(await coinbaseCoin(2), PAYEE, 3_000_000, 5_000);
     for (const tx of [tx1, tx2, tx3]) await node.sendTx(tx.toRaw());
 
     clock.ms += 10_001; // the backlog computed by the first update is stale now
@@ -138,7 +126,7 @@ describe("the mempool over a live bcoin regtest node", () => {
   }, T);
 
   test("a broadcast tx is added at once by addTxids", async () => {
-    const tx = spend(await coinbaseCoin(3), PAYEE2, 1_000_000, 7_000);
+    const tx = node.spend(await coinbaseCoin(3), PAYEE2, 1_000_000, 7_000);
     const txid = await node.sendTx(tx.toRaw());
     const touched = await mempool.addTxids([txid]);
     expect(touched.has(Buffer.from(keyOf(PAYEE2)).toString("hex"))).toBe(true);
@@ -159,10 +147,10 @@ describe("the mempool over a live bcoin regtest node", () => {
   }, T);
 
   test("a child of a tx in an unindexed block waits for the index: tip-moved, then added", async () => {
-    const parent = spend(await coinbaseCoin(4), PAYEE, 1_000_000, 10_000);
+    const parent = node.spend(await coinbaseCoin(4), PAYEE, 1_000_000, 10_000);
     await node.sendTx(parent.toRaw());
     await node.mine(1); // the node confirms the parent; our index has not seen that block
-    const child = spend(bcoin.Coin.fromTX(parent, 1, -1), PAYEE2, 1_000_000, 10_000);
+    const child = node.spend(bcoin.Coin.fromTX(parent, 1, -1), PAYEE2, 1_000_000, 10_000);
     await node.sendTx(child.toRaw());
 
     const r = await mempool.update();
@@ -181,13 +169,13 @@ describe("the mempool over a live bcoin regtest node", () => {
 
   test("a replaced tx (evicted, then a conflicting spend accepted) leaves; the replacement enters", async () => {
     const coin = await coinbaseCoin(5);
-    const original = spend(coin, PAYEE, 1_000_000, 10_000);
+    const original = node.spend(coin, PAYEE, 1_000_000, 10_000);
     await node.sendTx(original.toRaw());
     expect((await mempool.update()).addedTxidsHex).toEqual([original.txid()]);
 
     const pool = node.node.mempool as unknown as BcoinMempoolInternals;
     pool.evictEntry(pool.getEntry(Buffer.from(hexToHash(original.txid())).toString("hex")));
-    const replacement = spend(coin, PAYEE2, 1_000_000, 50_000);
+    const replacement = node.spend(coin, PAYEE2, 1_000_000, 50_000);
     await node.sendTx(replacement.toRaw());
 
     const r = await mempool.update();

@@ -123,22 +123,15 @@ interface Spend {
 }
 
 async function coinbase(height: number): Promise<{ coin: BcoinCoin; txid: string }> {
-  const hash = await node.rpc.call<string>("getblockhash", [height]);
-  const txid = (await node.rpc.call<{ tx: string[] }>("getblock", [hash, 1])).tx[0]!;
-  const cb = bcoin.TX.fromRaw(Buffer.from(await node.rpc.call<string>("getrawtransaction", [txid]), "hex"));
-  return { coin: bcoin.Coin.fromTX(cb, 0, height), txid };
+  const cb = await node.coinbaseTx(height);
+  return { coin: bcoin.Coin.fromTX(cb, 0, height), txid: cb.txid() };
 }
 
 /** Spends the coinbase of block `height`: `payeeValue` to `payeeScript`, the change (minus `fee`) back to the mining address. */
 async function spendCoinbase(height: number, payeeScript: string, payeeValue = 1_000_000, fee = FEE): Promise<Spend> {
   const { coin, txid: parent } = await coinbase(height);
-  const mtx = new bcoin.MTX();
-  mtx.addCoin(coin);
-  mtx.addOutput({ script: bcoin.Script.fromRaw(Buffer.from(payeeScript, "hex")), value: payeeValue });
   const change = coin.value - payeeValue - fee;
-  mtx.addOutput({ address: node.miningAddress, value: change });
-  mtx.sign(node.miningKey);
-  const tx = mtx.toTX();
+  const tx = node.spend(coin, payeeScript, payeeValue, fee);
   const raw = tx.toRaw();
   return { tx, hex: raw.toString("hex"), txid: tx.txid(), vsize: raw.length, parent, payeeScript, payeeValue, change };
 }
