@@ -78,7 +78,7 @@ import { bytesToHex, hashToHex, hexToBytes, reversed } from "../src/bitcoin/byte
 import { scriptHash } from "../src/bitcoin/hash.ts";
 import type { GeneratedMeta } from "./gen-chain.ts";
 import { binaryId, ensureBinary } from "./lib/app-binary.ts";
-import { parseArgs, stringArg, type Args } from "./lib/args.ts";
+import { numberArg, parseArgs, stringArg, type Args } from "./lib/args.ts";
 import { readXorKey } from "./lib/blk-files.ts";
 import { ElectrumConn, waitUntil, type Notification, type Reply } from "./lib/electrum-conn.ts";
 import { DEFAULT_ELECTRUM_SAMPLE, loadOrBuildElectrumSample } from "./lib/electrum-sample.ts";
@@ -120,19 +120,10 @@ interface Options {
 }
 
 function options(args: Args): Options {
-  const num = (name: string, fallback: number): number => {
-    const v = stringArg(args, name);
-    if (v === undefined) return fallback;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number`);
-    return n;
-  };
+  const num = (name: string, fallback: number): number => numberArg(args, name, fallback, "non-negative");
+  const count = (name: string, fallback: number): number => numberArg(args, name, fallback, "positive integer");
   const touched = (stringArg(args, "touched") ?? "2000,2000,20").split(",").map((s) => Number(s.trim()));
-  const connections = num("connections", 2000);
-  for (const name of ["connections", "per-conn", "pipeline", "connect-concurrency", "requests"]) {
-    const v = num(name, 1);
-    if (!Number.isInteger(v) || v < 1) throw new Error(`--${name} must be a positive integer`);
-  }
+  const connections = count("connections", 2000);
   for (const t of touched) {
     if (!Number.isInteger(t) || t < 2 || t % 2 !== 0 || t > connections - (connections % 2)) {
       throw new Error(`--touched: each entry must be an even number from 2 to the connection count (${connections}), got ${t}`);
@@ -142,13 +133,13 @@ function options(args: Args): Options {
     chainDir: resolve(ROOT, stringArg(args, "chain") ?? "bench/data/chain-2m"),
     binary: stringArg(args, "binary"),
     connections,
-    perConn: num("per-conn", 20),
+    perConn: count("per-conn", 20),
     touched,
     mainLoopDelayMs: num("main-loop-delay", 50),
-    requests: num("requests", 200),
+    requests: count("requests", 200),
     caseSeconds: num("case-seconds", 20),
-    pipeline: num("pipeline", 32),
-    connectConcurrency: num("connect-concurrency", 200),
+    pipeline: count("pipeline", 32),
+    connectConcurrency: count("connect-concurrency", 200),
     notifyTimeoutMs: num("notify-timeout", 120) * 1000,
     settleMs: num("settle", 1000),
     reindex: args.get("reindex") === true,

@@ -22,7 +22,7 @@ import { bytesToHex, hexToBytes } from "../src/bitcoin/bytes.ts";
 import { scriptHash } from "../src/bitcoin/hash.ts";
 import { NETWORKS } from "../src/bitcoin/network.ts";
 import type { GeneratedMeta, PopularScript } from "./gen-chain.ts";
-import { parseArgs, parseCount, stringArg, type Args } from "./lib/args.ts";
+import { numberArg, parseArgs, parseCount, stringArg, type Args } from "./lib/args.ts";
 import { DEFAULT_SAMPLE, loadOrBuildSample, type ChainSample } from "./lib/chain-sample.ts";
 import { binaryId, ensureBinary } from "./lib/app-binary.ts";
 import { FIXED_BODY } from "./lib/fixed-json-server.ts";
@@ -63,13 +63,7 @@ interface Options {
 }
 
 function options(args: Args): Options {
-  const num = (name: string, fallback: number): number => {
-    const v = stringArg(args, name);
-    if (v === undefined) return fallback;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`);
-    return n;
-  };
+  const num = (name: string, fallback: number): number => numberArg(args, name, fallback, "positive");
   return {
     chainDir: resolve(ROOT, stringArg(args, "chain") ?? "bench/data/chain-2m"),
     binary: stringArg(args, "binary"),

@@ -26,6 +26,18 @@ export function stringArg(args: Args, name: string): string | undefined {
   return v;
 }
 
+export type NumberRule = "positive" | "non-negative" | "positive integer";
+
+/** `--name N`, or `fallback` when absent; a value breaking `rule` is an error naming the flag. */
+export function numberArg(args: Args, name: string, fallback: number, rule: NumberRule): number {
+  const v = stringArg(args, name);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  const ok = Number.isFinite(n) && (rule === "non-negative" ? n >= 0 : n > 0) && (rule !== "positive integer" || Number.isInteger(n));
+  if (!ok) throw new Error(`--${name} must be a ${rule === "positive integer" ? rule : `${rule} number`}`);
+  return n;
+}
+
 /** A count such as 200000, 200k, 2m or 2M. */
 export function parseCount(text: string): number {
   const m = /^(\d+(?:\.\d+)?)([kKmM]?)$/.exec(text.trim());
