@@ -128,31 +128,37 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
     return conn;
   };
   const closers: (() => void)[] = [];
-  const bound: { tcp: string; tls: string | null; ws: string | null; wss: string | null } = { tcp: "", tls: null, ws: null, wss: null };
+  // The bound ports (a listen address may ask for port 0).
+  let tcpPort = 0;
+  let tlsPort: number | null = null;
+  let wsPort: number | null = null;
+  let wssPort: number | null = null;
   try {
     const tcp = listenStream(opts.addr, "--electrum-rpc-addr", null, limits, accept, log);
     closers.push(() => tcp.stop(true));
-    bound.tcp = formatAddr({ host: opts.addr.host, port: tcp.port });
+    tcpPort = tcp.port;
     if (opts.tlsAddr) {
       const tls = listenStream(opts.tlsAddr, "--electrum-tls-addr", needTls(opts.tls), limits, accept, log);
       closers.push(() => tls.stop(true));
-      bound.tls = formatAddr({ host: opts.tlsAddr.host, port: tls.port });
+      tlsPort = tls.port;
     }
     if (opts.wsAddr) {
       const ws = listenWebSocket(opts.wsAddr, "--electrum-ws-addr", null, limits, accept);
       closers.push(() => void ws.stop(true));
-      bound.ws = formatAddr({ host: opts.wsAddr.host, port: ws.port! });
+      wsPort = ws.port!;
     }
     if (opts.wssAddr) {
       const wss = listenWebSocket(opts.wssAddr, "--electrum-wss-addr", needTls(opts.tls), limits, accept);
       closers.push(() => void wss.stop(true));
-      bound.wss = formatAddr({ host: opts.wssAddr.host, port: wss.port! });
+      wssPort = wss.port!;
     }
   } catch (err) {
     for (const close of closers) close();
     throw err;
   }
-  const hosts = config.hosts ?? { [opts.addr.host]: { tcp_port: portOf(bound.tcp), ssl_port: bound.tls ? portOf(bound.tls) : null } };
+  const addrOf = (addr: SocketAddr | null | undefined, port: number | null): string | null => (addr && port !== null ? formatAddr({ host: addr.host, port }) : null);
+  const bound = { tcp: addrOf(opts.addr, tcpPort)!, tls: addrOf(opts.tlsAddr, tlsPort), ws: addrOf(opts.wsAddr, wsPort), wss: addrOf(opts.wssAddr, wssPort) };
+  const hosts = config.hosts ?? { [opts.addr.host]: { tcp_port: tcpPort, ssl_port: tlsPort } };
   const headerMerkle = new HeaderMerkleCache(storeBlockHashes(reader));
   warmHeaderProofs(headerMerkle, reader, log);
   const ctx: ServerContext = {
@@ -174,7 +180,7 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
     if (where) log.info(`Electrum ${kind === "tcp" ? "RPC" : kind.toUpperCase()} server running on ${where}`);
   }
   return {
-    port: portOf(bound.tcp),
+    port: tcpPort,
     addr: bound.tcp,
     listeners: bound,
     get clientCount() {
@@ -199,8 +205,6 @@ function warmHeaderProofs(merkle: HeaderMerkleCache, reader: StoreReader, log: L
   merkle.proof(0, tip.height);
   log.debug(`header proof cache: ${merkle.cachedSegments} segments up to height ${tip.height} in ${Math.round(performance.now() - t0)} ms`);
 }
-
-const portOf = (addr: string): number => Number(addr.slice(addr.lastIndexOf(":") + 1));
 
 function needTls(tls: TlsFiles | null | undefined): TlsFiles {
   if (!tls) throw new Error("a TLS listener needs a certificate and a key");
