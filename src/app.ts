@@ -108,6 +108,7 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     const indexer = new Indexer(db, log.child("index"), syncMetricsOf(metrics), {
       indexUnspendables: config.indexUnspendables,
       batchBlocks: config.initialSyncBatchSize,
+      utxoCacheBytes: config.dbCacheMb * 1048576,
       addressOf: config.addressSearch ? (script) => addressOf(script, network) : undefined,
     });
     closer.add("indexer", () => indexer.close());

@@ -6,7 +6,7 @@ import type { Block } from "../bitcoin/block.ts";
 import { ChainError } from "../errors.ts";
 import type { StoreWriter } from "../store/write.ts";
 import { inputId, isUnspendable, outputId, scriptKeyOf } from "../store/rows.ts";
-import { describeOutpoint, type UtxoCache } from "./utxo-cache.ts";
+import { describeOutpoint, type Prevouts } from "./prevouts.ts";
 
 export interface IndexOptions {
   /** --index-unspendables: also index OP_RETURN (and oversize) outputs. */
@@ -25,7 +25,7 @@ export function indexBlock(
   block: Block,
   height: number,
   firstTxnum: number,
-  utxos: UtxoCache,
+  prevouts: Prevouts,
   writer: StoreWriter,
   opts: IndexOptions,
 ): IndexedCounts {
@@ -48,7 +48,7 @@ export function indexBlock(
     if (!tx.isCoinbase) {
       for (let vin = 0; vin < tx.inputs.length; vin++) {
         const input = tx.inputs[vin]!;
-        const prev = utxos.spend(input.prevTxid, input.prevVout);
+        const prev = prevouts.spend(input.prevTxid, input.prevVout);
         if (!prev) {
           throw new ChainError(
             `missing previous output ${describeOutpoint(input.prevTxid, input.prevVout)} spent by tx #${pos} of block ${height}`,
@@ -58,7 +58,6 @@ export function indexBlock(
         spends++;
       }
     }
-    const keys: (Uint8Array | undefined)[] = new Array(tx.outputs.length);
     const addressOf = opts.addressOf;
     for (let vout = 0; vout < tx.outputs.length; vout++) {
       const out = tx.outputs[vout]!;
@@ -66,15 +65,15 @@ export function indexBlock(
         const address = addressOf(out.script);
         if (address !== null) writer.insertAddress(address);
       }
-      const unspendable = isUnspendable(out.script);
-      if (unspendable && !opts.indexUnspendables) continue;
+      if (!opts.indexUnspendables && isUnspendable(out.script)) continue;
       const key = scriptKeyOf(out.script);
-      writer.insertOutput(outputId(txnum, vout), key, out.valueSat);
+      const id = outputId(txnum, vout);
+      writer.insertOutput(id, key, out.valueSat);
       outputs++;
-      // Only spendable outputs can be looked up by a later input.
-      if (!unspendable) keys[vout] = key;
+      // Every indexed output, unspendable ones included (--index-unspendables): the UTXO set the
+      // initial sync ends with is what the table holds, and it lists them as unspent.
+      prevouts.add(tx.txid, id, key);
     }
-    utxos.add(tx.txid, txnum, keys);
   }
   return { txs: block.txs.length, outputs, spends };
 }

@@ -12,7 +12,10 @@ CREATE INDEX IF NOT EXISTS spends_by_script ON spends(script);
 -- Outspends: which input spends an output.
 CREATE INDEX IF NOT EXISTS spends_by_prev ON spends(prev);
 
--- The UTXO set by script (schema.sql `unspent`), in one sorted pass: every output no spend points to.
+-- The UTXO set by script (schema.sql `unspent`), in one sorted pass: the in-memory part of the
+-- initial sync's UTXO table (appended to utxo_staging just before) and what it evicted to utxo_spill.
 DELETE FROM unspent;
 INSERT INTO unspent(script, id)
-  SELECT script, id FROM outputs o WHERE NOT EXISTS (SELECT 1 FROM spends s WHERE s.prev = o.id) ORDER BY script, id;
+  SELECT script, id FROM (SELECT script, id FROM utxo_staging UNION ALL SELECT script, id FROM utxo_spill) ORDER BY script, id;
+DELETE FROM utxo_staging;
+DELETE FROM utxo_spill;

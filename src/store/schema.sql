@@ -68,3 +68,24 @@ CREATE TABLE IF NOT EXISTS script_stats (
 CREATE TABLE IF NOT EXISTS addresses (
   address TEXT PRIMARY KEY
 ) WITHOUT ROWID;
+
+-- The initial sync's unspent outputs that its in-memory table (index/utxo-table.ts) evicted, the
+-- oldest first: keyed by outpoint (the first 16 txid bytes and the vout), so a spend of one is a
+-- point lookup. Written and read only before the initial sync is done; empty afterwards.
+CREATE TABLE IF NOT EXISTS utxo_spill (
+  txid   BLOB NOT NULL,    -- first 16 bytes, internal byte order
+  vout   INTEGER NOT NULL,
+  id     INTEGER NOT NULL, -- output id
+  script BLOB NOT NULL,    -- 11-byte script key
+  PRIMARY KEY (txid, vout)
+) WITHOUT ROWID;
+
+-- Staging for sorted passes of the initial sync: evicted outputs are appended here, then sorted
+-- into utxo_spill; at the end the in-memory part of the UTXO set is appended here and sorted into
+-- `unspent` together with utxo_spill (indexes.sql). Empty between those passes.
+CREATE TABLE IF NOT EXISTS utxo_staging (
+  txid   BLOB NOT NULL,
+  vout   INTEGER NOT NULL,
+  id     INTEGER NOT NULL,
+  script BLOB NOT NULL
+);

@@ -10,7 +10,8 @@ import { Indexer, noopSyncMetrics } from "../../src/index/sync.ts";
 import { silentLogger } from "../../src/log.ts";
 import { openDb, type Db } from "../../src/store/db.ts";
 import { FIXTURE_BLOCKS, loadExpected } from "../helpers/fixture.ts";
-import { checkBlocks, checkOutspends, checkReorg, checkScripts, checkTxs } from "../helpers/index-check.ts";
+import { checkBlocks, checkOutspends, checkReorg, checkScripts, checkTxs, digestIndex } from "../helpers/index-check.ts";
+import { SLOT_BYTES } from "../../src/index/utxo-table.ts";
 
 const expected = loadExpected();
 let db: Db;
@@ -33,10 +34,42 @@ afterAll(() => {
 });
 
 describe("regtest-core30 fixture, indexed offline from the blk files", () => {
+  test("with the default UTXO table nothing was evicted", () => expect(indexer.utxoStats).toMatchObject({ evicted: 0, spillHits: 0 }));
   test("the tip and every best-chain block", () => checkBlocks(indexer.reader, expected));
   test("every transaction: raw bytes, confirming block and position", () => checkTxs(indexer.reader, expected));
   test("every script: history, funded, spent, utxos, stats and balance", () => checkScripts(indexer.reader, expected));
   test("outspends agree with the spent rows", () => checkOutspends(indexer.reader, expected));
   test("the stale blocks and the replaced tx count nowhere; re-confirmed txs at their best-chain height", () =>
     checkReorg(indexer.reader, expected));
+});
+
+describe("the same fixture through a 16-slot UTXO table: the oldest outputs spill to the store and are found there", () => {
+  let small: { db: Db; indexer: Indexer };
+  beforeAll(async () => {
+    const log = silentLogger();
+    const sdb = openDb({ dir: ":memory:", network: "regtest", log });
+    const sindexer = new Indexer(sdb, log, noopSyncMetrics, { indexUnspendables: false, utxoCacheBytes: 16 * SLOT_BYTES, batchBlocks: 5 });
+    const source = offlineSource(openBlkFileIndex(FIXTURE_BLOCKS, NETWORKS.regtest.magic, log), NETWORKS.regtest.genesisHashHex, log);
+    await sindexer.update(source);
+    source.close();
+    small = { db: sdb, indexer: sindexer };
+  });
+  afterAll(() => {
+    small.indexer.close();
+    small.db.close();
+  });
+
+  test("most spends were resolved from the spill table", () => {
+    const st = small.indexer.utxoStats;
+    expect(st.evictions).toBeGreaterThan(50);
+    expect(st.spillHits).toBeGreaterThan(300);
+  });
+  test("every script's history, utxos and balance, and the outspends, as Core reports them", () => {
+    checkScripts(small.indexer.reader, expected);
+    checkOutspends(small.indexer.reader, expected);
+  });
+  test("row for row the index of the default table, with the spill left empty", () => {
+    expect(digestIndex(small.db.sql)).toBe(digestIndex(db.sql));
+    expect(small.db.sql.prepare("SELECT (SELECT count(*) FROM utxo_spill) + (SELECT count(*) FROM utxo_staging) AS n").get()).toEqual({ n: 0 });
+  });
 });

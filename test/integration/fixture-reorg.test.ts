@@ -4,7 +4,7 @@
  * before the reorg; growing it back to its full length is the reorg. The index must then be the
  * one a fresh sync of the full files gives, row for row.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { appendFileSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashToHex, hexToHash } from "../../src/bitcoin/bytes.ts";
@@ -13,6 +13,7 @@ import { offlineSource, openBlkFileIndex } from "../../src/daemon/sources.ts";
 import { Indexer, noopSyncMetrics } from "../../src/index/sync.ts";
 import { silentLogger } from "../../src/log.ts";
 import { openDb } from "../../src/store/db.ts";
+import { SLOT_BYTES } from "../../src/index/utxo-table.ts";
 import { FIXTURE_BLOCKS, loadExpected } from "../helpers/fixture.ts";
 import { checkBlocks, checkReorg, checkScripts, checkTxs, digestIndex } from "../helpers/index-check.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -50,9 +51,9 @@ function truncatedCopy(cut: number): { dir: string; growTo(to?: number): void } 
 }
 
 /** An indexer on `dbDir` (":memory:" by default) over the blk files of `blocksDir`, closed after the test. */
-function open(blocksDir: string, dbDir = ":memory:", batchBlocks?: number) {
+function open(blocksDir: string, dbDir = ":memory:", batchBlocks?: number, utxoCacheBytes = cacheBytes) {
   const db = openDb({ dir: dbDir, network: "regtest", log });
-  const indexer = new Indexer(db, log, noopSyncMetrics, { indexUnspendables: false, batchBlocks });
+  const indexer = new Indexer(db, log, noopSyncMetrics, { indexUnspendables: false, batchBlocks, utxoCacheBytes });
   const source = offlineSource(openBlkFileIndex(blocksDir, NETWORKS.regtest.magic, log), NETWORKS.regtest.genesisHashHex, log);
   let closed = false;
   const close = () => {
@@ -66,12 +67,25 @@ function open(blocksDir: string, dbDir = ":memory:", batchBlocks?: number) {
   return { db, indexer, source, close };
 }
 
+/**
+ * Each case runs twice: with the default UTXO table, and with one of 16 slots, so that almost every
+ * output is evicted to the spill table and almost every input resolved from there (store/utxo-spill.ts).
+ */
+const TINY_UTXO_TABLE_BYTES = 16 * SLOT_BYTES;
+let cacheBytes: number | undefined;
+
+/** The digest of a fresh sync with the default table: every variant must end in it. */
 async function freshDigest(): Promise<string> {
-  const fresh = open(FIXTURE_BLOCKS);
+  const fresh = open(FIXTURE_BLOCKS, ":memory:", undefined, undefined);
   await fresh.indexer.update(fresh.source);
   return digestIndex(fresh.db.sql);
 }
 
+for (const [variant, bytes] of [["default UTXO table", undefined], ["16-slot UTXO table (spill)", TINY_UTXO_TABLE_BYTES]] as const) {
+describe(`${variant}:`, () => {
+  beforeAll(() => {
+    cacheBytes = bytes;
+  });
 describe("the fixture's reorg, replayed from truncated blk files", () => {
   test("before the reorg the stale branch is the best chain, with the replaced tx confirmed", async () => {
     const files = truncatedCopy(CUT_AFTER_STALE);
@@ -153,6 +167,11 @@ describe("restarts", () => {
     expect(digestIndex(db.sql)).toBe(await freshDigest());
   });
 
+});
+});
+}
+
+describe("schema", () => {
   test("an index of another schema version or network is refused with a reindex message, and left untouched", () => {
     using tmp = tempDir();
     const db = openDb({ dir: tmp.path, network: "regtest", log });

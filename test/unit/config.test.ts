@@ -70,6 +70,7 @@ describe("defaults", () => {
       jsonrpcImport: false,
       offline: false,
       initialSyncBatchSize: 250,
+      dbCacheMb: 1024,
       zmqAddr: null,
       precacheScripts: null,
       addressSearch: false,

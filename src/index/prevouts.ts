@@ -1,0 +1,102 @@
+/**
+ * Prevout resolution for the indexer: for an input, the id and script key of the output it spends.
+ *
+ * Outputs go into a fixed-size table in typed arrays (utxo-table.ts). When it is full:
+ *  - during the initial sync (no txid index yet) the oldest outputs are evicted to the store's
+ *    spill table (store/utxo-spill.ts) in one sorted pass; a miss in memory is looked up there;
+ *  - afterwards every output is in the store with its indexes, so the table only spares lookups
+ *    within a batch: when full it is emptied, and a miss asks the store's txid index.
+ * Memory is the table's size, fixed when it is created, whatever the chain's size.
+ */
+import { hashToHex } from "../bitcoin/bytes.ts";
+import type { UtxoSpill } from "../store/utxo-spill.ts";
+import { EVICT_TO_LOAD, UtxoTable } from "./utxo-table.ts";
+
+export interface ResolvedPrevout {
+  readonly id: number;
+  readonly scriptKey: Uint8Array;
+}
+
+/** Lookup of an output in the store's indexes (after the initial sync). */
+export type PrevoutFallback = (prevTxid: Uint8Array, vout: number) => ResolvedPrevout | null;
+
+export type PrevoutMode =
+  | { readonly kind: "initial"; readonly spill: UtxoSpill }
+  | { readonly kind: "live"; readonly fallback: PrevoutFallback };
+
+export interface PrevoutStats {
+  /** Outputs evicted to the spill table so far (this process). */
+  evicted: number;
+  /** Spends resolved from the spill table (this process). */
+  spillHits: number;
+  /** Eviction passes and their total time. */
+  evictions: number;
+  evictSeconds: number;
+}
+
+export class Prevouts {
+  readonly stats: PrevoutStats = { evicted: 0, spillHits: 0, evictions: 0, evictSeconds: 0 };
+
+  constructor(
+    private table: UtxoTable,
+    private mode: PrevoutMode,
+  ) {}
+
+  get size(): number {
+    return this.table.size;
+  }
+
+  get tableBytes(): number {
+    return this.table.capacity * 35;
+  }
+
+  /** Switches mode and table (the end of the initial sync gives the big table back). */
+  reset(table: UtxoTable, mode: PrevoutMode): void {
+    this.table = table;
+    this.mode = mode;
+  }
+
+  /** Registers output `id` (txnum·2^20 + vout) of `txid`. */
+  add(txid: Uint8Array, id: number, scriptKey: Uint8Array): void {
+    if (this.table.isFull) this.makeRoom();
+    this.table.add(txid, id, scriptKey);
+  }
+
+  /** Resolves and removes the output spent by an input; null when it is unknown. */
+  spend(prevTxid: Uint8Array, vout: number): ResolvedPrevout | null {
+    const hit = this.table.take(prevTxid, vout);
+    if (hit) return hit;
+    if (this.mode.kind === "live") return this.mode.fallback(prevTxid, vout);
+    const spilled = this.mode.spill.take(prevTxid, vout);
+    if (spilled) this.stats.spillHits++;
+    return spilled;
+  }
+
+  clear(): void {
+    this.table.clear();
+  }
+
+  /** Every output held in memory (the end of the initial sync writes them to the store). */
+  forEach(fn: (txidPrefix: Uint8Array, id: number, scriptKey: Uint8Array) => void): void {
+    this.table.forEach((o) => fn(o.txidPrefix, o.id, o.scriptKey));
+  }
+
+  private makeRoom(): void {
+    const mode = this.mode;
+    if (mode.kind === "live") {
+      this.table.clear();
+      return;
+    }
+    const t = performance.now();
+    const keep = Math.floor(this.table.capacity * EVICT_TO_LOAD);
+    const before = this.table.size;
+    const bound = this.table.evictOldest(keep, (o) => mode.spill.stage(o.txidPrefix, o.id, o.scriptKey));
+    mode.spill.commitStaged(bound);
+    this.stats.evicted += before - this.table.size;
+    this.stats.evictions++;
+    this.stats.evictSeconds += (performance.now() - t) / 1000;
+  }
+}
+
+/** For error messages. */
+export const describeOutpoint = (txid: Uint8Array, vout: number) => `${hashToHex(txid)}:${vout}`;

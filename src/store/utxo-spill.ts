@@ -1,0 +1,90 @@
+/**
+ * The initial sync's UTXO spill (schema.sql utxo_spill, utxo_staging): where the in-memory table
+ * (index/utxo-table.ts) puts the outputs it evicts, and the rows a restart rebuilds it from.
+ * Every call runs inside the indexer's open transaction, so the spill moves with the blocks: a
+ * crash or a rollback leaves it as it was at the last commit, together with its id bound in meta.
+ */
+import type { Statement } from "bun:sqlite";
+import type { Db } from "./db.ts";
+import { IO_SPAN, indexOfId } from "./rows.ts";
+
+/** meta key: every output with an id below this was evicted to utxo_spill (or spent). */
+export const META_SPILL_BOUND = "utxo_spill_bound";
+
+export interface UtxoSpill {
+  /** Appends an evicted output to the staging table (copies the views). */
+  stage(txidPrefix: Uint8Array, id: number, scriptKey: Uint8Array): void;
+  /** Sorts what was staged into utxo_spill (one pass in key order) and records the new id bound. */
+  commitStaged(bound: number): void;
+  /** Removes and returns a spilled output, or null. */
+  take(txid: Uint8Array, vout: number): { id: number; scriptKey: Uint8Array } | null;
+  /** Every output with an id ≥ the bound that no input with an id ≥ the bound spends. */
+  unspentSinceBound(): Generator<{ id: number; scriptKey: Uint8Array; txid: Uint8Array }>;
+  readonly bound: number;
+  readonly spilledCount: number;
+  /** Empties the staging table (what a pass that did not commit left there). */
+  dropStaged(): void;
+  /** Forgets the spill (a reorg during the initial sync: the whole UTXO set is rebuilt). */
+  reset(): void;
+  finalize(): void;
+}
+
+export function openUtxoSpill(db: Db): UtxoSpill {
+  const sql = db.sql;
+  const stmts: Statement[] = [];
+  const keep = <S extends Statement>(s: S): S => (stmts.push(s), s);
+  const stageStmt = keep(sql.prepare("INSERT INTO utxo_staging(txid, vout, id, script) VALUES (?, ?, ?, ?)"));
+  const mergeStaged = keep(
+    sql.prepare("INSERT OR REPLACE INTO utxo_spill(txid, vout, id, script) SELECT txid, vout, id, script FROM utxo_staging ORDER BY txid, vout"),
+  );
+  const clearStaged = keep(sql.prepare("DELETE FROM utxo_staging"));
+  const takeStmt = keep(
+    sql.prepare<{ id: number; script: Uint8Array }, [Uint8Array, number]>("DELETE FROM utxo_spill WHERE txid = ? AND vout = ? RETURNING id, script"),
+  );
+  const sinceBound = keep(
+    sql.prepare<{ id: number; script: Uint8Array; txid: Uint8Array }, [number, number]>(
+      `SELECT o.id AS id, o.script AS script, t.txid AS txid FROM outputs o JOIN txs t ON t.txnum = o.id / ${IO_SPAN}
+     WHERE o.id >= ?1 AND o.id NOT IN (SELECT prev FROM spends WHERE id >= ?2) ORDER BY o.id`,
+    ),
+  );
+  const count = keep(sql.prepare<{ n: number }, []>("SELECT count(*) AS n FROM utxo_spill"));
+  const clearSpill = keep(sql.prepare("DELETE FROM utxo_spill"));
+  // Read from meta each time: a rolled-back transaction takes an update of the bound with it.
+  const readBound = () => Number(db.getMeta(META_SPILL_BOUND) ?? "0");
+
+  return {
+    stage(txidPrefix, id, scriptKey) {
+      stageStmt.run(txidPrefix, indexOfId(id), id, scriptKey);
+    },
+    commitStaged(newBound) {
+      mergeStaged.run();
+      clearStaged.run();
+      db.setMeta(META_SPILL_BOUND, String(Math.max(readBound(), newBound)));
+    },
+    take(txid, vout) {
+      const r = takeStmt.get(txid.subarray(0, 16), vout);
+      return r ? { id: r.id, scriptKey: r.script } : null;
+    },
+    *unspentSinceBound() {
+      const bound = readBound();
+      for (const r of sinceBound.iterate(bound, bound)) yield { id: r.id, scriptKey: r.script, txid: r.txid };
+    },
+    get bound() {
+      return readBound();
+    },
+    get spilledCount() {
+      return count.get()!.n;
+    },
+    dropStaged() {
+      clearStaged.run();
+    },
+    reset() {
+      clearSpill.run();
+      clearStaged.run();
+      db.setMeta(META_SPILL_BOUND, "0");
+    },
+    finalize() {
+      for (const s of stmts) s.finalize();
+    },
+  };
+}
