@@ -376,6 +376,13 @@ export function readBlock(loc: BlockLocation, blocks: string | BlkPathResolver, 
 
 export interface BlockReader {
   read(loc: BlockLocation): Uint8Array;
+  /**
+   * Bytes [offset, offset + length) of blk<fileIndex>.dat, de-obfuscated: a tx of an indexed block.
+   * Throws when the file is missing or shorter; the caller checks what the bytes are.
+   */
+  readRange(fileIndex: number, offset: number, length: number): Uint8Array;
+  /** The path of blk<fileIndex>.dat (for messages). */
+  pathOf(fileIndex: number): string;
   /** Closes every cached file descriptor; the reader can still be used (it reopens). */
   close(): void;
 }
@@ -424,8 +431,16 @@ export function openBlockReader(
     checkHeader(buf, loc, path);
     return buf;
   };
+  const readRange = (fileIndex: number, offset: number, length: number): Uint8Array => {
+    const { fd, path } = get(fileIndex);
+    const buf = readExact(fd, offset, length, path);
+    xorInPlace(buf, xorKey, offset);
+    return buf;
+  };
   return {
     read,
+    readRange,
+    pathOf: resolve,
     close() {
       for (const { fd } of fds.values()) closeSync(fd);
       fds.clear();

@@ -9,17 +9,18 @@ import { offlineSource, openBlkFileIndex } from "../../src/daemon/sources.ts";
 import { Indexer, noopSyncMetrics } from "../../src/index/sync.ts";
 import { silentLogger } from "../../src/log.ts";
 import { openDb, type Db } from "../../src/store/db.ts";
-import { FIXTURE_BLOCKS, loadExpected } from "../helpers/fixture.ts";
+import { FIXTURE_BLOCKS, loadExpected, openBlkFiles } from "../helpers/fixture.ts";
 import { checkBlocks, checkOutspends, checkReorg, checkScripts, checkTxs } from "../helpers/index-check.ts";
 
 const expected = loadExpected();
 let db: Db;
 let indexer: Indexer;
+const blkFiles = openBlkFiles();
 
 beforeAll(async () => {
   const log = silentLogger();
   db = openDb({ dir: ":memory:", network: "regtest", log });
-  indexer = new Indexer(db, log, noopSyncMetrics, { indexUnspendables: false });
+  indexer = new Indexer(db, log, noopSyncMetrics, { indexUnspendables: false, blkFiles });
   const source = offlineSource(openBlkFileIndex(FIXTURE_BLOCKS, NETWORKS.regtest.magic, log), NETWORKS.regtest.genesisHashHex, log);
   const r = await indexer.update(source);
   expect(r).toMatchObject({ tipHeight: expected.tip.height, blocksAdded: expected.tip.height + 1, blocksRemoved: 0, txsAdded: 769 });
@@ -30,6 +31,7 @@ beforeAll(async () => {
 afterAll(() => {
   indexer.close();
   db.close();
+  blkFiles.close();
 });
 
 describe("regtest-core30 fixture, indexed offline from the blk files", () => {
