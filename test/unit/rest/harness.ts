@@ -78,16 +78,19 @@ export interface Fixture {
   close(): void;
 }
 
-export async function openFixture(opts: { maxHeight?: number; metrics?: Metrics; addressSearch?: boolean } = {}): Promise<Fixture> {
+export async function openFixture(
+  opts: { maxHeight?: number; metrics?: Metrics; addressSearch?: boolean; /** A copy of the fixture's blocks dir. */ blocksDir?: string } = {},
+): Promise<Fixture> {
+  const blocksDir = opts.blocksDir ?? FIXTURE_BLOCKS;
   const log = createLogger({ verbosity: 0, timestamp: false, sink: () => {} });
   const db = openDb({ dir: ":memory:", network: "regtest", log });
-  const blkFiles = openBlkFiles();
+  const blkFiles = openBlkFiles(blocksDir);
   const indexer = new Indexer(db, log, noopSyncMetrics, {
     indexUnspendables: false,
     blkFiles,
     addressOf: opts.addressSearch ? (script) => addressOf(script, regtest) : undefined,
   });
-  const files = () => offlineSource(openBlkFileIndex(FIXTURE_BLOCKS, regtest.magic, log), regtest.genesisHashHex, log);
+  const files = () => offlineSource(openBlkFileIndex(blocksDir, regtest.magic, log), regtest.genesisHashHex, log);
   const source = files();
   await indexer.update(opts.maxHeight === undefined ? source : cappedSource(source, opts.maxHeight));
   source.close();
