@@ -393,7 +393,8 @@ export interface BlockReaderOptions {
 }
 
 /**
- * readBlock for the sync's hot path. Keeps a few descriptors open, since the blocks of a height
+ * readBlock for the sync's hot path, and readRange for the txs the index reads back from the files
+ * (store/tx-bytes.ts). Keeps a few descriptors open, since the blocks of a height
  * range sit in a few neighbouring files. Deliberately no read-ahead or coalescing: a positioned
  * read costs ~2 µs even for tiny blocks (measured: batching neighbours into one read was no
  * faster), and a cached window of the growing last file would serve stale preallocated zeros.
