@@ -6,11 +6,11 @@ import { existsSync, readFileSync } from "node:fs";
 import { addressOf } from "./bitcoin/address.ts";
 import { NETWORKS, type NetworkParams } from "./bitcoin/network.ts";
 import { formatAddr, formatConfig, type Config } from "./config.ts";
-import { listBlkFiles } from "./daemon/blkfiles.ts";
+import { listBlkFiles, openBlockReader, readXorKey, type BlockReader } from "./daemon/blkfiles.ts";
 import { fromCookieFile, fromUserPass, type AuthSource } from "./daemon/cookie.ts";
 import { checkNode } from "./daemon/node-check.ts";
 import { DaemonClient } from "./daemon/rpc.ts";
-import { offlineSource, openBlkFileIndex, rpcSource, type ChainSource } from "./daemon/sources.ts";
+import { offlineSource, openBlkFileIndex, rpcSource, type BlkFileIndex, type ChainSource } from "./daemon/sources.ts";
 import { subscribeHashblock } from "./daemon/zmq.ts";
 import { Indexer, type SyncMetrics } from "./index/sync.ts";
 import { ConfigError } from "./errors.ts";
@@ -105,21 +105,26 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
 
     const db: Db = openDb({ dir: config.dbPath, network: config.network, log });
     closer.add("database", () => db.close());
+    // The txs of blocks indexed from the blk files are read there (store/tx-bytes.ts).
+    const blkFiles = openBlkFilesForTxs(config.blocksDir);
+    if (blkFiles) closer.add("blk file reader", () => blkFiles.close());
     const indexer = new Indexer(db, log.child("index"), syncMetricsOf(metrics), {
       indexUnspendables: config.indexUnspendables,
       batchBlocks: config.initialSyncBatchSize,
       utxoCacheBytes: config.dbCacheMb * 1048576,
       addressOf: config.addressSearch ? (script) => addressOf(script, network) : undefined,
+      blkFiles,
     });
     closer.add("indexer", () => indexer.close());
 
     let source: ChainSource;
+    let nodeFiles: BlkFileIndex | null = null;
     if (config.offline) {
       const files = openBlkFileIndex(config.blocksDir, network.magic, log.child("blkfiles"));
       source = offlineSource(files, network.genesisHashHex, log.child("blkfiles"));
       log.info(`offline mode: following the most-work chain of the blk files in ${config.blocksDir} (no node)`);
     } else {
-      source = chooseRpcSource(config, indexer, rpc!, network.magic, log);
+      ({ source, files: nodeFiles } = chooseRpcSource(config, indexer, rpc!, network.magic, log));
     }
     closer.add("block source", () => source.close());
 
@@ -138,17 +143,15 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     // Initial sync: blocks until the index reaches the tip (or shutdown is asked for).
     await indexer.update(source, waiter.signal);
     if (waiter.stopping) return await shutdown(closer, log);
-    if (rpc && source.name === "blk files") {
-      // electrs' rule: once the initial sync is done, new blocks come over RPC.
-      source.close();
-      source = rpcSource({ rpc, log: log.child("fetch") });
-    }
+    // New blocks are still looked for in the files first (so that only their location is stored),
+    // over RPC when not there yet; but only blocks written from now on, not every block's location.
+    nodeFiles?.forget();
     log.info(`index ready at height ${indexer.chain.tipHeight}`);
 
     // The query side reads committed blocks only, over its own connection (store/db.ts openReadDb).
     const readDb = openReadDb(db);
     closer.add("query connection", () => readDb.close());
-    const queryReader = new StoreReader(readDb);
+    const queryReader = new StoreReader(readDb, blkFiles);
     const chainView = mempoolChainOf(queryReader, () => indexer.chain.tipHash);
     const mempool = new Mempool({
       node: rpc ? mempoolNodeOf(rpc) : offlineMempoolNode(chainView),
@@ -288,23 +291,38 @@ async function connectNode(config: Config, log: Logger, metrics: Metrics, waiter
   return rpc;
 }
 
-function chooseRpcSource(config: Config, indexer: Indexer, rpc: DaemonClient, magic: number, log: Logger): ChainSource {
+/** Positioned reads of the blk files of `blocksDir`, or null when there is no such directory. */
+function openBlkFilesForTxs(blocksDir: string): BlockReader | null {
+  return existsSync(blocksDir) ? openBlockReader(blocksDir, readXorKey(blocksDir), { maxOpenFiles: 8 }) : null;
+}
+
+/**
+ * With a node: blocks are read from its blk files when they are there (only their location is then
+ * stored), else fetched with getblock (and stored). Not with --jsonrpc-import, and not for an
+ * initial sync that started over RPC and is resumed.
+ */
+function chooseRpcSource(
+  config: Config,
+  indexer: Indexer,
+  rpc: DaemonClient,
+  magic: number,
+  log: Logger,
+): { source: ChainSource; files: BlkFileIndex | null } {
   const started = indexer.initialSyncSource;
   const useFiles =
-    !indexer.initialSyncDone &&
     !config.jsonrpcImport &&
-    started !== "bitcoind RPC" &&
+    (indexer.initialSyncDone || started !== "bitcoind RPC") &&
     existsSync(config.blocksDir) &&
     listBlkFiles(config.blocksDir).length > 0;
   if (useFiles) {
     const files = openBlkFileIndex(config.blocksDir, magic, log.child("blkfiles"));
     files.refresh();
-    return rpcSource({ rpc, log: log.child("fetch"), files });
+    return { source: rpcSource({ rpc, log: log.child("fetch"), files }), files };
   }
   if (!indexer.initialSyncDone && !config.jsonrpcImport && started === null) {
     log.warn(`no blk*.dat files in ${config.blocksDir}: the initial sync fetches every block over RPC`);
   }
-  return rpcSource({ rpc, log: log.child("fetch") });
+  return { source: rpcSource({ rpc, log: log.child("fetch") }), files: null };
 }
 
 async function shutdown(closer: Closer, log: Logger): Promise<number> {

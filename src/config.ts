@@ -195,7 +195,11 @@ const OPTIONS = {
     "Esplora REST listen address"),
   monitoringAddr: value("monitoring-addr", "ADDR", parseSocketAddr, derived("127.0.0.1:<network's monitoring port>", (c) => local(c.network.ports.monitoring)),
     "Prometheus metrics listen address"),
-  jsonrpcImport: switchOpt("jsonrpc-import", "Fetch blocks over JSON-RPC instead of reading blk*.dat files, also for the initial sync"),
+  jsonrpcImport: switchOpt("jsonrpc-import",
+    "Fetch blocks over JSON-RPC instead of reading blk*.dat files, also for the initial sync. The index then stores every raw " +
+      "transaction (~+330 B/tx), as it does for any block not found in the blk files; without it, on a node host with " +
+      "readable blk files, only each tx's location is stored and txs are read from Core's files (checked against the txid: " +
+      "a changed file gives an error and a reindex hint)"),
   offline: switchOpt("offline", "No node: index the most-work chain found in the blk*.dat files of --blocks-dir, and follow them as they grow"),
   zmqAddr: optional("zmq-addr", "ADDR", parseSocketAddr, "bitcoind's ZMQ address; new blocks (hashblock) wake the main loop"),
   precacheScripts: optional("precache-scripts", "FILE", parsePath, "File of `type,value` lines (address, scripthash, scriptpubkey) whose stats are computed at startup"),

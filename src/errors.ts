@@ -29,6 +29,28 @@ export class StoreError extends Error {
   override name = "StoreError";
 }
 
+/**
+ * A tx whose bytes the index reads from Bitcoin Core's blk files is not there any more (file gone
+ * or shorter, or other bytes at its place: the txid does not match), or the files cannot be read.
+ * Never answered with other bytes: the index must be rebuilt.
+ */
+export class BlockFilesChangedError extends StoreError {
+  override name = "BlockFilesChangedError";
+  constructor(
+    readonly fileName: string,
+    readonly fileOffset: number,
+    readonly txidHex: string,
+    readonly detail: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `the node's block files changed since indexing: tx ${txidHex} is not at ${fileName} offset ${fileOffset} (${detail}). ` +
+        "Please reindex (stop, remove the index directory in --db-dir, restart).",
+      options,
+    );
+  }
+}
+
 /** Block data is malformed or inconsistent (truncated tx, bad varint, missing prevout). */
 export class ParseError extends Error {
   override name = "ParseError";

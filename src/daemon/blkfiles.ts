@@ -376,6 +376,13 @@ export function readBlock(loc: BlockLocation, blocks: string | BlkPathResolver, 
 
 export interface BlockReader {
   read(loc: BlockLocation): Uint8Array;
+  /**
+   * Bytes [offset, offset + length) of blk<fileIndex>.dat, de-obfuscated: a tx of an indexed block.
+   * Throws when the file is missing or shorter; the caller checks what the bytes are.
+   */
+  readRange(fileIndex: number, offset: number, length: number): Uint8Array;
+  /** The path of blk<fileIndex>.dat (for messages). */
+  pathOf(fileIndex: number): string;
   /** Closes every cached file descriptor; the reader can still be used (it reopens). */
   close(): void;
 }
@@ -386,7 +393,8 @@ export interface BlockReaderOptions {
 }
 
 /**
- * readBlock for the sync's hot path. Keeps a few descriptors open, since the blocks of a height
+ * readBlock for the sync's hot path, and readRange for the txs the index reads back from the files
+ * (store/tx-bytes.ts). Keeps a few descriptors open, since the blocks of a height
  * range sit in a few neighbouring files. Deliberately no read-ahead or coalescing: a positioned
  * read costs ~2 µs even for tiny blocks (measured: batching neighbours into one read was no
  * faster), and a cached window of the growing last file would serve stale preallocated zeros.
@@ -424,8 +432,16 @@ export function openBlockReader(
     checkHeader(buf, loc, path);
     return buf;
   };
+  const readRange = (fileIndex: number, offset: number, length: number): Uint8Array => {
+    const { fd, path } = get(fileIndex);
+    const buf = readExact(fd, offset, length, path);
+    xorInPlace(buf, xorKey, offset);
+    return buf;
+  };
   return {
     read,
+    readRange,
+    pathOf: resolve,
     close() {
       for (const { fd } of fds.values()) closeSync(fd);
       fds.clear();

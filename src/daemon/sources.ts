@@ -30,6 +30,8 @@ export interface RawBlock {
   readonly height: number;
   readonly hash: Uint8Array;
   readonly bytes: Uint8Array;
+  /** Set when the bytes were read from a blk file: blk<index>.dat, the block's first byte at dataPos. */
+  readonly file?: { readonly index: number; readonly dataPos: number };
 }
 
 export interface ChainSource {
@@ -49,7 +51,10 @@ export interface ChainSource {
 export interface RpcSourceOptions {
   readonly rpc: DaemonClient;
   readonly log: Logger;
-  /** Blocks found in the blk files are read from there (initial sync); the rest over RPC. */
+  /**
+   * Blocks found in the blk files are read from there, the rest over RPC. A block not in the index
+   * of the files yet makes it scan their new data once per batch first (a block just written).
+   */
   readonly files?: BlkFileIndex;
   /** Blocks per getblock batch (default 16). */
   readonly blocksPerBatch?: number;
@@ -81,15 +86,17 @@ export function rpcSource(opts: RpcSourceOptions): ChainSource {
       // One batch is fetched while the previous one is being indexed (electrs' capacity-1 channel).
       const fetchRange = async (from: number): Promise<RawBlock[]> => {
         const slice = hashes.slice(from, from + perBatch);
-        const fromFiles = slice.map((h) => opts.files?.read(h) ?? null);
+        const files = opts.files;
+        if (files && slice.some((h) => !files.get(h))) files.refresh();
+        const fromFiles = slice.map((h) => (files ? readFromFiles(files, h) : null));
         const missing = slice.flatMap((h, i) => (fromFiles[i] ? [] : [[hashToHex(h), 0]]));
         const fetched = missing.length ? await rpc.batch<string>("getblock", missing, { chunkSize: perBatch }) : [];
         let m = 0;
-        return slice.map((hash, i) => ({
-          height: firstHeight + from + i,
-          hash,
-          bytes: fromFiles[i] ?? hexToBytes(fetched[m++]!),
-        }));
+        return slice.map((hash, i): RawBlock => {
+          const height = firstHeight + from + i;
+          const found = fromFiles[i];
+          return found ? { ...found, height } : { height, hash, bytes: hexToBytes(fetched[m++]!) };
+        });
       };
       let next = hashes.length > 0 ? fetchRange(0) : null;
       for (let from = 0; next; from += perBatch) {
@@ -104,6 +111,13 @@ export function rpcSource(opts: RpcSourceOptions): ChainSource {
   };
 }
 
+/** The block from the blk files, with its place there; null when the files do not have it. */
+function readFromFiles(files: BlkFileIndex, hash: Uint8Array): Omit<RawBlock, "height"> | null {
+  const loc = files.get(hash);
+  const bytes = loc ? files.read(hash) : null;
+  return loc && bytes ? { hash, bytes, file: { index: loc.fileIndex, dataPos: loc.offset } } : null;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The blk files: an index of block locations by hash, kept up to date by incremental scans.
 
@@ -112,6 +126,12 @@ export interface BlkFileIndex {
   refresh(): BlockLocation[];
   get(hash: Uint8Array): BlockLocation | undefined;
   read(hash: Uint8Array): Uint8Array | null;
+  /**
+   * Forgets the locations found so far but not where the scans stopped: later refreshes find only
+   * blocks written from now on. After the initial sync, so that following the tip does not keep
+   * every block's location in memory.
+   */
+  forget(): void;
   readonly size: number;
   close(): void;
 }
@@ -173,6 +193,9 @@ export function openBlkFileIndex(blocksDir: string, magic: number, log: Logger):
       if (!loc) return null;
       reader ??= openBlockReader(blocksDir, xorKey, { maxOpenFiles: 8 });
       return reader.read(loc);
+    },
+    forget() {
+      byHash.clear();
     },
     get size() {
       return byHash.size;
@@ -260,9 +283,9 @@ export function offlineSource(files: BlkFileIndex, genesisHashHex: string, log: 
     },
     async *blocks(firstHeight, hashes) {
       for (let i = 0; i < hashes.length; i++) {
-        const bytes = files.read(hashes[i]!);
-        if (!bytes) throw new ChainError(`block ${hashToHex(hashes[i]!)} vanished from the blk files`);
-        yield { height: firstHeight + i, hash: hashes[i]!, bytes };
+        const block = readFromFiles(files, hashes[i]!);
+        if (!block) throw new ChainError(`block ${hashToHex(hashes[i]!)} vanished from the blk files`);
+        yield { ...block, height: firstHeight + i };
       }
     },
     close() {

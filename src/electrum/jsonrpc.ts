@@ -6,7 +6,7 @@
  * Replies always carry `"jsonrpc":"2.0"` (the server implements 2.0; 1.0 clients ignore the field,
  * as they do with electrs and ElectrumX).
  */
-import { DaemonError, DaemonUnreachableError, ParseError } from "../errors.ts";
+import { BlockFilesChangedError, DaemonError, DaemonUnreachableError, ParseError } from "../errors.ts";
 import { QueryError } from "../query/errors.ts";
 
 /** Codes of §1.4. */
@@ -120,5 +120,7 @@ export function toRpcError(err: unknown): { error: RpcError; unexpected: boolean
   if (err instanceof DaemonError) return { error: new RpcError(RPC_CODES.DAEMON_ERROR, err.rpcMessage, { cause: err }), unexpected: false };
   if (err instanceof DaemonUnreachableError) return { error: new RpcError(RPC_CODES.DAEMON_ERROR, err.message, { cause: err }), unexpected: false };
   if (err instanceof ParseError) return { error: new RpcError(RPC_CODES.BAD_REQUEST, err.message, { cause: err }), unexpected: false };
+  // The operator's problem, not the client's: its text (with the reindex hint) is the answer, and it is logged.
+  if (err instanceof BlockFilesChangedError) return { error: new RpcError(RPC_CODES.INTERNAL_ERROR, err.message, { cause: err }), unexpected: true };
   return { error: new RpcError(RPC_CODES.INTERNAL_ERROR, "internal error", { cause: err }), unexpected: true };
 }

@@ -2,10 +2,10 @@
  * Turns one parsed block into index rows: its block row, one row per tx, one per indexed output
  * and one per spend. Rows go straight to the writer (no intermediate arrays: this is the hot path).
  */
-import type { Block } from "../bitcoin/block.ts";
+import { HEADER_SIZE, type Block } from "../bitcoin/block.ts";
 import { ChainError } from "../errors.ts";
 import type { StoreWriter } from "../store/write.ts";
-import { inputId, isUnspendable, outputId, scriptKeyOf } from "../store/rows.ts";
+import { TX_LOC_SPAN, encodeTxLoc, inputId, isUnspendable, outputId, scriptKeyOf, type BlkFilePos } from "../store/rows.ts";
 import { describeOutpoint, type Prevouts } from "./prevouts.ts";
 
 export interface IndexOptions {
@@ -28,7 +28,12 @@ export function indexBlock(
   prevouts: Prevouts,
   writer: StoreWriter,
   opts: IndexOptions,
+  /** Where the block's bytes are in Core's blk files: its txs are stored as locations there, not bytes. */
+  file: BlkFilePos | null = null,
 ): IndexedCounts {
+  // A block too large for a tx location (no valid block is) keeps its bytes in the index.
+  const located = file !== null && block.size < TX_LOC_SPAN ? file : null;
+  const base = located ? blockByteOffset(block) : 0;
   writer.insertBlock({
     height,
     hash: block.header.hash,
@@ -37,13 +42,14 @@ export function indexBlock(
     txCount: block.txs.length,
     size: block.size,
     weight: block.weight,
+    file: located,
   });
   let outputs = 0;
   let spends = 0;
   for (let pos = 0; pos < block.txs.length; pos++) {
     const tx = block.txs[pos]!;
     const txnum = firstTxnum + pos;
-    writer.insertTx(txnum, tx.txid, tx.raw);
+    writer.insertTx(txnum, tx.txid, tx.raw, located ? encodeTxLoc(tx.raw.byteOffset - base, tx.raw.length) : null);
     // Inputs first: a tx cannot spend its own outputs, and an earlier tx of the block is already in the cache.
     if (!tx.isCoinbase) {
       for (let vin = 0; vin < tx.inputs.length; vin++) {
@@ -76,4 +82,18 @@ export function indexBlock(
     }
   }
   return { txs: block.txs.length, outputs, spends };
+}
+
+/**
+ * Where the block's bytes start in the buffer its txs' `raw` views share (parseBlock makes the
+ * header and every tx.raw views of the block's bytes): a tx's offset in the block is then
+ * `raw.byteOffset - base`. Checked once a block: the last tx ends where the block does.
+ */
+function blockByteOffset(block: Block): number {
+  const base = block.header.raw.byteOffset;
+  const last = block.txs[block.txs.length - 1]!.raw;
+  if (block.txs[0]!.raw.byteOffset - base <= HEADER_SIZE || last.byteOffset + last.length - base !== block.size) {
+    throw new ChainError("the parsed txs are not views of their block's bytes: cannot locate them in the blk file");
+  }
+  return base;
 }

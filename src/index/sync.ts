@@ -13,6 +13,7 @@ import type { IndexStep } from "../metrics/metrics.ts";
 import type { Db } from "../store/db.ts";
 import { StoreReader } from "../store/read.ts";
 import { IO_SPAN } from "../store/rows.ts";
+import type { BlkRangeSource } from "../store/tx-bytes.ts";
 import { openUtxoSpill, type UtxoSpill } from "../store/utxo-spill.ts";
 import { createWriter, type StoreWriter } from "../store/write.ts";
 import { HeaderChain, findForkHeight } from "./chain.ts";
@@ -44,6 +45,8 @@ export interface IndexerOptions extends IndexOptions {
   readonly progressMs?: number;
   /** Bytes of the initial sync's UTXO table (--db-cache-mb); what does not fit spills to the store. */
   readonly utxoCacheBytes?: number;
+  /** Where `reader` reads the txs of blocks indexed from the blk files (store/tx-bytes.ts). */
+  readonly blkFiles?: BlkRangeSource | null;
 }
 
 /**
@@ -87,7 +90,7 @@ export class Indexer {
     private readonly metrics: SyncMetrics,
     private readonly opts: IndexerOptions,
   ) {
-    this.reader = new StoreReader(db);
+    this.reader = new StoreReader(db, opts.blkFiles ?? null);
     this.writer = createWriter(db);
     this.chain = new HeaderChain(this.reader.chainHashes());
     this.nextTxnum = this.reader.txCount();
@@ -195,7 +198,7 @@ export class Indexer {
           const tIndex = performance.now();
           this.metrics.observeStep("parse", (tIndex - tParse) / 1000);
           if (pending.length === 0) this.db.sql.exec("BEGIN IMMEDIATE");
-          const counts = indexBlock(block, raw.height, this.nextTxnum, this.prevouts, this.writer, this.opts);
+          const counts = indexBlock(block, raw.height, this.nextTxnum, this.prevouts, this.writer, this.opts, raw.file ?? null);
           this.nextTxnum += counts.txs;
           this.metrics.observeStep("index", (performance.now() - tIndex) / 1000);
           pending.push(block.header.hash);

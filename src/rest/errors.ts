@@ -3,7 +3,7 @@
  * impls in rest.rs). Everything a handler or the query layer throws ends here; the body is the
  * message as text/plain, without Cache-Control.
  */
-import { AddressError, DaemonError, DaemonUnreachableError } from "../errors.ts";
+import { AddressError, BlockFilesChangedError, DaemonError, DaemonUnreachableError } from "../errors.ts";
 import { describeError, type Logger } from "../log.ts";
 import { QueryError } from "../query/errors.ts";
 
@@ -40,7 +40,8 @@ export interface ErrorAnswer {
 /**
  * Status and text for any thrown value. Client mistakes are 4xx with electrs' texts; the node's
  * failures are the node's (400 for a refusal, 503 while it warms up, 504 when unreachable, as
- * BS-new); anything else is our bug: 500 `Internal server error`, logged with its cause chain.
+ * BS-new); blk files that changed under the index are a 500 with the reindex hint; anything else is
+ * our bug: 500 `Internal server error`. Both 500s are logged with their cause chain.
  */
 export function errorAnswer(err: unknown, log: Logger): ErrorAnswer {
   if (err instanceof HttpError) return { status: err.status, message: err.message };
@@ -52,6 +53,11 @@ export function errorAnswer(err: unknown, log: Logger): ErrorAnswer {
     return { status: 400, message: err.message };
   }
   if (err instanceof DaemonUnreachableError) return { status: 504, message: err.message };
+  if (err instanceof BlockFilesChangedError) {
+    // A 500 that says why and what to do (reindex), never other bytes; logged for the operator.
+    log.error(describeError(err));
+    return { status: 500, message: err.message };
+  }
   log.error(`internal error: ${describeError(err)}`);
   return { status: 500, message: "Internal server error" };
 }

@@ -5,6 +5,7 @@
 import type { Database } from "bun:sqlite";
 import { bytesEqual } from "../bitcoin/bytes.ts";
 import { IO_SPAN, TXID_KEY_BYTES, indexOfId, txnumOfId, type BlockRow } from "./rows.ts";
+import { TxBytes, type BlkRangeSource } from "./tx-bytes.ts";
 
 export interface TxLocation {
   readonly txnum: number;
@@ -72,6 +73,15 @@ interface BlockSqlRow {
   tx_count: number;
   size: number;
   weight: number;
+  file: number | null;
+  data_pos: number | null;
+}
+
+interface TxSqlRow {
+  txnum: number;
+  txid: Uint8Array;
+  loc: number | null;
+  raw: Uint8Array | null;
 }
 
 const toBlockRow = (r: BlockSqlRow): BlockRow => ({
@@ -82,13 +92,19 @@ const toBlockRow = (r: BlockSqlRow): BlockRow => ({
   txCount: r.tx_count,
   size: r.size,
   weight: r.weight,
+  file: r.file === null || r.data_pos === null ? null : { index: r.file, dataPos: r.data_pos },
 });
 
 export class StoreReader {
   private readonly q;
+  private readonly bytes: TxBytes;
 
-  /** Any connection: the indexer's own, or a ReadDb (db.ts) for queries that must see committed blocks only. */
-  constructor(db: { readonly sql: Database }) {
+  /**
+   * Any connection: the indexer's own, or a ReadDb (db.ts) for queries that must see committed blocks only.
+   * `blkFiles`: where the txs of blocks located in Core's blk files are read (none: such reads fail).
+   */
+  constructor(db: { readonly sql: Database }, blkFiles: BlkRangeSource | null = null) {
+    this.bytes = new TxBytes(blkFiles);
     const s = db.sql;
     this.q = {
       tip: s.prepare<BlockSqlRow, []>("SELECT * FROM blocks ORDER BY height DESC LIMIT 1"),
@@ -97,7 +113,7 @@ export class StoreReader {
       blockOfTxnum: s.prepare<BlockSqlRow, [number]>("SELECT * FROM blocks WHERE first_txnum <= ? ORDER BY first_txnum DESC LIMIT 1"),
       hashesFrom: s.prepare<{ hash: Uint8Array }, [number, number]>("SELECT hash FROM blocks WHERE height >= ? AND height < ? ORDER BY height"),
       allHashes: s.prepare<{ height: number; hash: Uint8Array }, []>("SELECT height, hash FROM blocks ORDER BY height"),
-      txByNum: s.prepare<{ txid: Uint8Array; raw: Uint8Array }, [number]>("SELECT txid, raw FROM txs WHERE txnum = ?"),
+      txByNum: s.prepare<TxSqlRow, [number]>("SELECT txnum, txid, loc, raw FROM txs WHERE txnum = ?"),
       txidByNum: s.prepare<{ txid: Uint8Array }, [number]>("SELECT txid FROM txs WHERE txnum = ?"),
       // One statement for a whole list (a JSON array): SQLite's loop costs ~1 µs a row, a call per row ~4 µs.
       txidsHeights: s.prepare<{ txid: Uint8Array; height: number | null }, [string]>(
@@ -142,8 +158,8 @@ export class StoreReader {
         "SELECT u.id AS id, o.value_sat AS value_sat FROM unspent u JOIN outputs o ON o.id = u.id WHERE u.script = ? AND u.id > ? ORDER BY u.id LIMIT ?",
       ),
       unspentCount: s.prepare<{ n: number }, [Uint8Array, number]>("SELECT count(*) AS n FROM (SELECT 1 FROM unspent WHERE script = ? LIMIT ?)"),
-      txsInRange: s.prepare<{ txnum: number; txid: Uint8Array; raw: Uint8Array }, [number, number]>(
-        "SELECT txnum, txid, raw FROM txs WHERE txnum >= ? AND txnum < ? ORDER BY txnum",
+      txsInRange: s.prepare<TxSqlRow, [number, number]>(
+        "SELECT txnum, txid, loc, raw FROM txs WHERE txnum >= ? AND txnum < ? ORDER BY txnum",
       ),
       spendsOfRange: s.prepare<{ id: number; prev: number }, [number, number]>("SELECT id, prev FROM spends WHERE prev >= ? AND prev < ?"),
       addressesFrom: s.prepare<{ address: string }, [string, number]>("SELECT address FROM addresses WHERE address >= ? ORDER BY address LIMIT ?"),
@@ -206,7 +222,8 @@ export class StoreReader {
     const t = this.q.txByNum.get(txnum);
     const b = this.q.blockOfTxnum.get(txnum);
     if (!t || !b) return null;
-    return { txnum, txid: t.txid, raw: t.raw, height: b.height, blockHash: b.hash, pos: txnum - b.first_txnum };
+    const raw = this.bytes.of(t, toBlockRow(b).file);
+    return { txnum, txid: t.txid, raw, height: b.height, blockHash: b.hash, pos: txnum - b.first_txnum };
   }
 
   /** The 11-byte script key and value of an indexed output, or null. */
@@ -338,11 +355,14 @@ export class StoreReader {
     return new BlockLocator(this).heightOf(txnum);
   }
 
-  /** Txs `start` … `start + count - 1` of a block (clipped to the block). */
+  /** Txs `start` … `start + count - 1` of a block (clipped to the block); located ones read with one read of their span. */
   blockTxs(block: BlockRow, start: number, count: number): { txnum: number; txid: Uint8Array; raw: Uint8Array }[] {
     const from = block.firstTxnum + Math.max(0, start);
     const to = block.firstTxnum + Math.min(block.txCount, start + count);
-    return to > from ? this.q.txsInRange.all(from, to) : [];
+    if (to <= from) return [];
+    const rows = this.q.txsInRange.all(from, to);
+    const raws = this.bytes.ofMany(rows, block.file);
+    return rows.map((r, i) => ({ txnum: r.txnum, txid: r.txid, raw: raws[i]! }));
   }
 
   /** For each output of tx `txnum`, the confirmed input spending it, or null (one range read). */

@@ -70,6 +70,13 @@ export function isUnspendable(script: Uint8Array): boolean {
   return (script.length > 0 && script[0] === 0x6a) || script.length > 10_000;
 }
 
+/** Where a block sits in Bitcoin Core's blk files: blk<index>.dat, first (header) byte at dataPos. */
+export interface BlkFilePos {
+  readonly index: number;
+  /** Byte offset of the block's header in the file (after the record's magic and size). */
+  readonly dataPos: number;
+}
+
 /** Block meta as stored in the blocks table. */
 export interface BlockRow {
   readonly height: number;
@@ -79,7 +86,34 @@ export interface BlockRow {
   readonly txCount: number;
   readonly size: number;
   readonly weight: number;
+  /** The block's place in the blk files; null (or absent) when its txs' bytes are stored in the index. */
+  readonly file?: BlkFilePos | null;
+}
+
+/**
+ * A tx of a block located in the blk files is stored as `loc` = byteOffset * 2^22 + byteLength:
+ * its bytes are [dataPos + byteOffset, dataPos + byteOffset + byteLength) of the block's file,
+ * byteOffset counted from the block's first (header) byte. 2^22 = 4,194,304 > 4,000,000 (Core's
+ * MAX_BLOCK_SERIALIZED_SIZE), so both parts fit; a loc is below 2^44, a safe integer.
+ */
+export const TX_LOC_BITS = 22;
+export const TX_LOC_SPAN = 2 ** TX_LOC_BITS;
+
+export interface TxLoc {
+  /** From the block's first (header) byte. */
+  readonly byteOffset: number;
+  readonly byteLength: number;
+}
+
+export function encodeTxLoc(byteOffset: number, byteLength: number): number {
+  if (!Number.isInteger(byteOffset) || byteOffset < 0 || byteOffset >= TX_LOC_SPAN) throw new RangeError(`tx offset ${byteOffset} does not fit a tx location`);
+  if (!Number.isInteger(byteLength) || byteLength <= 0 || byteLength >= TX_LOC_SPAN) throw new RangeError(`tx length ${byteLength} does not fit a tx location`);
+  return byteOffset * TX_LOC_SPAN + byteLength;
+}
+
+export function decodeTxLoc(loc: number): TxLoc {
+  return { byteOffset: Math.floor(loc / TX_LOC_SPAN), byteLength: loc % TX_LOC_SPAN };
 }
 
 /** The schema version stored in meta; bumped on any change of the layouts above or schema.sql. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;

@@ -13,18 +13,25 @@ CREATE TABLE IF NOT EXISTS blocks (
   first_txnum INTEGER NOT NULL, -- txnum of its coinbase
   tx_count    INTEGER NOT NULL,
   size        INTEGER NOT NULL,
-  weight      INTEGER NOT NULL
+  weight      INTEGER NOT NULL,
+  -- Where Bitcoin Core's blk files hold the block (both NULL when it came over RPC, or was not in
+  -- the files): its txs' bytes are read there (txs.loc) instead of being stored in this index.
+  file        INTEGER,          -- blk file number: 0 = blk00000.dat
+  data_pos    INTEGER           -- byte offset in that file of the block's first (header) byte, after magic and size
 );
 -- One row per block: small enough to keep indexed at all times.
 CREATE UNIQUE INDEX IF NOT EXISTS blocks_by_hash ON blocks(hash);
 -- The block holding a txnum (every tx lookup): a range probe instead of a scan of the blocks.
 CREATE UNIQUE INDEX IF NOT EXISTS blocks_by_first_txnum ON blocks(first_txnum);
 
--- Every transaction of the best chain, by its global number.
+-- Every transaction of the best chain, by its global number. Exactly one of loc and raw is set:
+-- loc when its block has a blk file location (blocks.file), raw otherwise (--jsonrpc-import, a block
+-- fetched over RPC). A NULL column takes no bytes, so a located tx costs its txid and a few bytes.
 CREATE TABLE IF NOT EXISTS txs (
   txnum INTEGER PRIMARY KEY,
-  txid  BLOB NOT NULL, -- internal byte order
-  raw   BLOB NOT NULL  -- consensus serialization, with witness
+  txid  BLOB NOT NULL, -- internal byte order; checked against the bytes read through loc
+  loc   INTEGER,       -- byte offset in the block (from its header's first byte) * 2^22 + byte length (rows.ts encodeTxLoc)
+  raw   BLOB           -- consensus serialization, with witness
 );
 
 -- Spendable outputs (and, with --index-unspendables, unspendable ones). id = txnum*2^20 + vout.

@@ -12,7 +12,8 @@ export interface StoreWriter {
   /** Drops buffered rows (after a ROLLBACK: they belong to the aborted transaction). */
   discard(): void;
   insertBlock(row: BlockRow): void;
-  insertTx(txnum: number, txid: Uint8Array, raw: Uint8Array): void;
+  /** `loc` (rows.ts encodeTxLoc) when the tx's block is in the blk files: then `raw` is not stored. */
+  insertTx(txnum: number, txid: Uint8Array, raw: Uint8Array, loc: number | null): void;
   insertOutput(id: number, scriptKey: Uint8Array, valueSat: number): void;
   insertSpend(id: number, prevId: number, scriptKey: Uint8Array): void;
   /** --address-search: remembers an address seen in an output (kept across reorgs, as electrs). */
@@ -35,8 +36,8 @@ export function createWriter(db: Db): StoreWriter {
     stmts.push(s);
     return s;
   };
-  const insBlock = prep("INSERT INTO blocks(height, hash, header, first_txnum, tx_count, size, weight) VALUES (?, ?, ?, ?, ?, ?, ?)");
-  const txs = rowBuffer(sql, "txs(txnum, txid, raw)", 3, stmts);
+  const insBlock = prep("INSERT INTO blocks(height, hash, header, first_txnum, tx_count, size, weight, file, data_pos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  const txs = rowBuffer(sql, "txs(txnum, txid, loc, raw)", 4, stmts);
   const outs = rowBuffer(sql, "outputs(id, script, value_sat)", 3, stmts);
   const spends = rowBuffer(sql, "spends(id, prev, script)", 3, stmts);
   const firstTxnumAt = sql.prepare<{ first_txnum: number }, [number]>("SELECT first_txnum FROM blocks WHERE height = ?");
@@ -58,8 +59,8 @@ export function createWriter(db: Db): StoreWriter {
   let live = false;
 
   return {
-    insertBlock: (r) => void insBlock.run(r.height, r.hash, r.header, r.firstTxnum, r.txCount, r.size, r.weight),
-    insertTx: (txnum, txid, raw) => txs.add(txnum, txid, raw),
+    insertBlock: (r) => void insBlock.run(r.height, r.hash, r.header, r.firstTxnum, r.txCount, r.size, r.weight, r.file?.index ?? null, r.file?.dataPos ?? null),
+    insertTx: (txnum, txid, raw, loc) => (loc === null ? txs.add(txnum, txid, null, raw) : txs.add(txnum, txid, loc, null)),
     insertOutput(id, key, valueSat) {
       outs.add(id, key, valueSat);
       if (live) insUnspent.run(key, id);
@@ -107,7 +108,7 @@ export function createWriter(db: Db): StoreWriter {
 const ROWS_PER_STATEMENT = 64;
 
 /** Buffers rows of one table and inserts them ROWS_PER_STATEMENT at a time. */
-function rowBuffer(sql: Db["sql"], target: string, cols: number, stmts: Statement[]) {
+function rowBuffer(sql: Db["sql"], target: string, cols: 3 | 4, stmts: Statement[]) {
   const values = (n: number) => Array.from({ length: n }, () => `(${Array(cols).fill("?").join(", ")})`).join(", ");
   const full = sql.prepare(`INSERT INTO ${target} VALUES ${values(ROWS_PER_STATEMENT)}`);
   const one = sql.prepare(`INSERT INTO ${target} VALUES ${values(1)}`);
@@ -115,11 +116,13 @@ function rowBuffer(sql: Db["sql"], target: string, cols: number, stmts: Statemen
   const args: unknown[] = new Array(ROWS_PER_STATEMENT * cols);
   let n = 0; // values buffered
   return {
-    add(a: unknown, b: unknown, c: unknown): void {
+    /** `d` only for a table of 4 columns. */
+    add(a: unknown, b: unknown, c: unknown, d?: unknown): void {
       args[n] = a;
       args[n + 1] = b;
       args[n + 2] = c;
-      n += 3;
+      if (cols === 4) args[n + 3] = d;
+      n += cols;
       if (n === args.length) {
         full.run(...(args as [never]));
         n = 0;

@@ -1,6 +1,7 @@
 /** The Bitcoin Core 30 regtest fixture (test/fixtures/regtest-core30, copied from shared/). */
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
+import { openBlockReader, readXorKey, type BlockReader } from "../../src/daemon/blkfiles.ts";
 
 export const FIXTURE_DIR = join(import.meta.dir, "..", "fixtures", "regtest-core30");
 export const FIXTURE_BLOCKS = join(FIXTURE_DIR, "blocks");
@@ -58,6 +59,11 @@ export interface Expected {
   blocks: ExpectedBlock[];
   txs: Record<string, ExpectedTx>;
   scripts: ExpectedScript[];
+}
+
+/** Positioned reads of the blk files of `blocksDir` (the fixture's by default): where an index built from them reads its txs. */
+export function openBlkFiles(blocksDir = FIXTURE_BLOCKS): BlockReader {
+  return openBlockReader(blocksDir, readXorKey(blocksDir));
 }
 
 let cached: Expected | null = null;

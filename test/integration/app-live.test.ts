@@ -4,7 +4,7 @@
  * Core's -zmqpubhashblock publishes) while the 5 s poll is pushed out to 10 minutes.
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { spawnApp, metricsUrl, type AppProcess } from "../helpers/app-process.ts";
 import { startBcoin, type BcoinNode } from "../helpers/bcoin-node.ts";
@@ -92,7 +92,7 @@ test("electrsd's flags, a cookie file, and a ZMQ hashblock that wakes the main l
   expect(await app.exited).toBe(0);
 }, T);
 
-test("with a node and blk files: blocks in the files are read there, the rest over RPC; the choice survives a restart", async () => {
+test("with a node and blk files: blocks in the files are read there (location stored), the rest over RPC (bytes stored), before and after the initial sync", async () => {
   const { BlkWriter } = await import("../../bench/lib/blk-files.ts");
   const { hexToBytes } = await import("../../src/bitcoin/bytes.ts");
   const height = (await node.rpc.call<{ blocks: number }>("getblockchaininfo")).blocks;
@@ -125,11 +125,38 @@ test("with a node and blk files: blocks in the files are read there, the rest ov
   first.kill("SIGTERM");
   expect({ code: await first.exited, log: first.log() }).toEqual({ code: 0, log: first.log() });
 
+  // Two new blocks; Core has written the first to a new file (blk00001.dat), not the second yet.
   await node.mine(2);
+  const [newHash] = await node.rpc.batch<string>("getblockhash", [[tip + 1]]);
+  const [newRaw] = await node.rpc.batch<string>("getblock", [[newHash!, 0]]);
+  const newFileDir = join(tmp.path, "new-file");
+  mkdirSync(newFileDir);
+  const newWriter = new BlkWriter(newFileDir, Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8));
+  newWriter.write(hexToBytes(newRaw!));
+  newWriter.finish(true);
+  renameSync(join(newFileDir, "blk00000.dat"), join(blocksDir, "blk00001.dat"));
+
   const second = spawnApp(args);
+  const url2 = await metricsUrl(second);
   await second.waitFor(new RegExp(`index ready at height ${tip + 2}`), T);
-  // After the initial sync, new blocks come over RPC: the files are not even scanned.
-  expect(second.log()).not.toMatch(/blk files in /);
+  // After the initial sync, blocks are still looked for in the files first; the one not there comes over RPC.
+  expect(second.log()).toMatch(/blk files in .*: 2 files/);
+  expect(await (await fetch(url2)).text()).toMatch(/daemon_rpc_count\{method="getblock"\} 1\n/);
   second.kill("SIGTERM");
   expect({ code: await second.exited, log: second.log() }).toEqual({ code: 0, log: second.log() });
+
+  // The index: a location for the blocks read from the files, the bytes of the ones fetched over RPC.
+  const { Database } = await import("bun:sqlite");
+  const sql = new Database(join(db, "regtest", "index.sqlite"), { readonly: true });
+  const rows = sql
+    .query<{ height: number; file: number | null; located: number; stored: number }, []>(
+      "SELECT b.height AS height, b.file AS file, sum(t.loc IS NOT NULL AND t.raw IS NULL) AS located, sum(t.raw IS NOT NULL AND t.loc IS NULL) AS stored " +
+        "FROM blocks b JOIN txs t ON t.txnum >= b.first_txnum AND t.txnum < b.first_txnum + b.tx_count GROUP BY b.height ORDER BY b.height",
+    )
+    .all();
+  sql.close();
+  const fileOf = (h: number) => (h < inFiles ? 0 : h === tip + 1 ? 1 : null);
+  expect(rows.map((r) => ({ height: r.height, file: r.file, fromFiles: r.stored === 0 && r.located > 0, fromRpc: r.located === 0 && r.stored > 0 }))).toEqual(
+    Array.from({ length: tip + 3 }, (_, h) => ({ height: h, file: fileOf(h), fromFiles: fileOf(h) !== null, fromRpc: fileOf(h) === null })),
+  );
 }, T);

@@ -9,18 +9,19 @@ import { offlineSource, openBlkFileIndex } from "../../src/daemon/sources.ts";
 import { Indexer, noopSyncMetrics } from "../../src/index/sync.ts";
 import { silentLogger } from "../../src/log.ts";
 import { openDb, type Db } from "../../src/store/db.ts";
-import { FIXTURE_BLOCKS, loadExpected } from "../helpers/fixture.ts";
+import { FIXTURE_BLOCKS, loadExpected, openBlkFiles } from "../helpers/fixture.ts";
 import { checkBlocks, checkOutspends, checkReorg, checkScripts, checkTxs, digestIndex } from "../helpers/index-check.ts";
 import { SLOT_BYTES } from "../../src/index/utxo-table.ts";
 
 const expected = loadExpected();
 let db: Db;
 let indexer: Indexer;
+const blkFiles = openBlkFiles();
 
 beforeAll(async () => {
   const log = silentLogger();
   db = openDb({ dir: ":memory:", network: "regtest", log });
-  indexer = new Indexer(db, log, noopSyncMetrics, { indexUnspendables: false });
+  indexer = new Indexer(db, log, noopSyncMetrics, { indexUnspendables: false, blkFiles });
   const source = offlineSource(openBlkFileIndex(FIXTURE_BLOCKS, NETWORKS.regtest.magic, log), NETWORKS.regtest.genesisHashHex, log);
   const r = await indexer.update(source);
   expect(r).toMatchObject({ tipHeight: expected.tip.height, blocksAdded: expected.tip.height + 1, blocksRemoved: 0, txsAdded: 769 });
@@ -31,6 +32,7 @@ beforeAll(async () => {
 afterAll(() => {
   indexer.close();
   db.close();
+  blkFiles.close();
 });
 
 describe("regtest-core30 fixture, indexed offline from the blk files", () => {
@@ -48,7 +50,7 @@ describe("the same fixture through a 16-slot UTXO table: the oldest outputs spil
   beforeAll(async () => {
     const log = silentLogger();
     const sdb = openDb({ dir: ":memory:", network: "regtest", log });
-    const sindexer = new Indexer(sdb, log, noopSyncMetrics, { indexUnspendables: false, utxoCacheBytes: 16 * SLOT_BYTES, batchBlocks: 5 });
+    const sindexer = new Indexer(sdb, log, noopSyncMetrics, { indexUnspendables: false, utxoCacheBytes: 16 * SLOT_BYTES, batchBlocks: 5, blkFiles });
     const source = offlineSource(openBlkFileIndex(FIXTURE_BLOCKS, NETWORKS.regtest.magic, log), NETWORKS.regtest.genesisHashHex, log);
     await sindexer.update(source);
     source.close();

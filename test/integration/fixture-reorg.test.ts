@@ -14,7 +14,7 @@ import { Indexer, noopSyncMetrics } from "../../src/index/sync.ts";
 import { silentLogger } from "../../src/log.ts";
 import { openDb } from "../../src/store/db.ts";
 import { SLOT_BYTES } from "../../src/index/utxo-table.ts";
-import { FIXTURE_BLOCKS, loadExpected } from "../helpers/fixture.ts";
+import { FIXTURE_BLOCKS, loadExpected, openBlkFiles } from "../helpers/fixture.ts";
 import { checkBlocks, checkReorg, checkScripts, checkTxs, digestIndex } from "../helpers/index-check.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
@@ -53,7 +53,8 @@ function truncatedCopy(cut: number): { dir: string; growTo(to?: number): void } 
 /** An indexer on `dbDir` (":memory:" by default) over the blk files of `blocksDir`, closed after the test. */
 function open(blocksDir: string, dbDir = ":memory:", batchBlocks?: number, utxoCacheBytes = cacheBytes) {
   const db = openDb({ dir: dbDir, network: "regtest", log });
-  const indexer = new Indexer(db, log, noopSyncMetrics, { indexUnspendables: false, batchBlocks, utxoCacheBytes });
+  const blkFiles = openBlkFiles(blocksDir);
+  const indexer = new Indexer(db, log, noopSyncMetrics, { indexUnspendables: false, batchBlocks, blkFiles, utxoCacheBytes });
   const source = offlineSource(openBlkFileIndex(blocksDir, NETWORKS.regtest.magic, log), NETWORKS.regtest.genesisHashHex, log);
   let closed = false;
   const close = () => {
@@ -62,6 +63,7 @@ function open(blocksDir: string, dbDir = ":memory:", batchBlocks?: number, utxoC
     source.close();
     indexer.close();
     db.close();
+    blkFiles.close();
   };
   cleanups.push(close);
   return { db, indexer, source, close };

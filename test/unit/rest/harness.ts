@@ -18,7 +18,7 @@ import type { RestNode } from "../../../src/rest/node.ts";
 import { startRestServer, type RestServer } from "../../../src/rest/server.ts";
 import type { RestConfig } from "../../../src/rest/route-kit.ts";
 import { openDb, type Db } from "../../../src/store/db.ts";
-import { FIXTURE_BLOCKS, loadExpected, type Expected } from "../../helpers/fixture.ts";
+import { FIXTURE_BLOCKS, loadExpected, openBlkFiles, type Expected } from "../../helpers/fixture.ts";
 
 export const expected: Expected = loadExpected();
 export const regtest = NETWORKS.regtest;
@@ -78,14 +78,19 @@ export interface Fixture {
   close(): void;
 }
 
-export async function openFixture(opts: { maxHeight?: number; metrics?: Metrics; addressSearch?: boolean } = {}): Promise<Fixture> {
+export async function openFixture(
+  opts: { maxHeight?: number; metrics?: Metrics; addressSearch?: boolean; /** A copy of the fixture's blocks dir. */ blocksDir?: string } = {},
+): Promise<Fixture> {
+  const blocksDir = opts.blocksDir ?? FIXTURE_BLOCKS;
   const log = createLogger({ verbosity: 0, timestamp: false, sink: () => {} });
   const db = openDb({ dir: ":memory:", network: "regtest", log });
+  const blkFiles = openBlkFiles(blocksDir);
   const indexer = new Indexer(db, log, noopSyncMetrics, {
     indexUnspendables: false,
+    blkFiles,
     addressOf: opts.addressSearch ? (script) => addressOf(script, regtest) : undefined,
   });
-  const files = () => offlineSource(openBlkFileIndex(FIXTURE_BLOCKS, regtest.magic, log), regtest.genesisHashHex, log);
+  const files = () => offlineSource(openBlkFileIndex(blocksDir, regtest.magic, log), regtest.genesisHashHex, log);
   const source = files();
   await indexer.update(opts.maxHeight === undefined ? source : cappedSource(source, opts.maxHeight));
   source.close();
@@ -127,6 +132,7 @@ export async function openFixture(opts: { maxHeight?: number; metrics?: Metrics;
     close() {
       indexer.close();
       db.close();
+      blkFiles.close();
     },
   };
 }
