@@ -37,5 +37,7 @@ for (const file of readBlkFiles(blocksDir)) {
   db.run("COMMIT");
 }
 const seconds = (performance.now() - t0) / 1000;
+console.error(`INFO initial sync phases: load=${seconds.toFixed(1)}`);
 console.error(`INFO initial sync complete: height=${blocks - 1} txs=${txs} bytes=${bytes} seconds=${seconds.toFixed(3)}`);
+console.error("INFO startup complete: (fake indexer)");
 setInterval(() => {}, 1 << 30); // stay up like a server until stopped

@@ -10,7 +10,7 @@
  */
 import { hashToHex } from "../bitcoin/bytes.ts";
 import type { UtxoSpill } from "../store/utxo-spill.ts";
-import { EVICT_TO_LOAD, UtxoTable } from "./utxo-table.ts";
+import { EVICT_TO_LOAD, UtxoTable, type OutputVisitor } from "./utxo-table.ts";
 
 export interface ResolvedPrevout {
   readonly id: number;
@@ -46,10 +46,6 @@ export class Prevouts {
     return this.table.size;
   }
 
-  get tableBytes(): number {
-    return this.table.capacity * 35;
-  }
-
   /** Switches mode and table (the end of the initial sync gives the big table back). */
   reset(table: UtxoTable, mode: PrevoutMode): void {
     this.table = table;
@@ -77,8 +73,8 @@ export class Prevouts {
   }
 
   /** Every output held in memory (the end of the initial sync writes them to the store). */
-  forEach(fn: (txidPrefix: Uint8Array, id: number, scriptKey: Uint8Array) => void): void {
-    this.table.forEach((o) => fn(o.txidPrefix, o.id, o.scriptKey));
+  forEach(fn: OutputVisitor): void {
+    this.table.forEach(collectingEvery(GC_EVERY_ROWS, fn));
   }
 
   private makeRoom(): void {
@@ -90,12 +86,27 @@ export class Prevouts {
     const t = performance.now();
     const keep = Math.floor(this.table.capacity * EVICT_TO_LOAD);
     const before = this.table.size;
-    const bound = this.table.evictOldest(keep, (o) => mode.spill.stage(o.txidPrefix, o.id, o.scriptKey));
+    const bound = this.table.evictOldest(keep, collectingEvery(GC_EVERY_ROWS, mode.spill.stage));
     mode.spill.commitStaged(bound);
     this.stats.evicted += before - this.table.size;
     this.stats.evictions++;
     this.stats.evictSeconds += (performance.now() - t) / 1000;
   }
+}
+
+/**
+ * Each bun:sqlite `run()` leaves a little garbage (its arguments and result), and JSC, seeing the
+ * table's big arrays, lets it pile up: writing 13M outputs took the peak RSS from 1.9 to 3.2 GB.
+ * A full collection every million rows keeps it flat (measured: no growth, same speed).
+ */
+const GC_EVERY_ROWS = 1_000_000;
+
+function collectingEvery(rows: number, fn: OutputVisitor): OutputVisitor {
+  let n = 0;
+  return (txidPrefix, id, scriptKey) => {
+    fn(txidPrefix, id, scriptKey);
+    if (++n % rows === 0) Bun.gc(true);
+  };
 }
 
 /** For error messages. */

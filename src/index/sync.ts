@@ -57,7 +57,7 @@ export interface IndexerOptions extends IndexOptions {
  */
 const GC_EVERY_BYTES = 32 * 1048576;
 
-export const DEFAULT_UTXO_CACHE_BYTES = 1024 * 1048576;
+export const DEFAULT_UTXO_CACHE_BYTES = 768 * 1048576;
 /** After the initial sync the table only holds a batch's outputs (9 MiB): misses ask the txid index. */
 const LIVE_TABLE_SLOTS = 2 ** 18;
 

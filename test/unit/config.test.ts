@@ -70,7 +70,7 @@ describe("defaults", () => {
       jsonrpcImport: false,
       offline: false,
       initialSyncBatchSize: 250,
-      dbCacheMb: 1024,
+      dbCacheMb: 768,
       zmqAddr: null,
       precacheScripts: null,
       addressSearch: false,

@@ -44,8 +44,8 @@ describe("UtxoTable", () => {
         if (table.isFull) {
           const before = table.size;
           const evicted = new Map<string, number>();
-          const bound = table.evictOldest(Math.floor(table.capacity * 0.5), (o) => {
-            evicted.set(`${hex(o.txidPrefix)}:${o.id % IO_SPAN}`, o.id);
+          const bound = table.evictOldest(Math.floor(table.capacity * 0.5), (prefix, id) => {
+            evicted.set(`${hex(prefix)}:${id % IO_SPAN}`, id);
           });
           evictions++;
           expect(table.size).toBe(before - evicted.size);
@@ -88,7 +88,7 @@ describe("UtxoTable", () => {
     expect(evictions).toBeGreaterThan(5);
     // Everything still held is found, and forEach lists exactly the model.
     const listed = new Set<string>();
-    table.forEach((o) => listed.add(`${hex(o.txidPrefix)}:${o.id}`));
+    table.forEach((prefix, id) => listed.add(`${hex(prefix)}:${id}`));
     expect(listed.size).toBe(model.size);
     for (const v of model.values()) {
       expect(listed.has(`${hex(v.txid.subarray(0, 16))}:${v.id}`)).toBe(true);
