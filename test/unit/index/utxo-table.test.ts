@@ -28,8 +28,8 @@ function randomTxid(rand: () => number): Uint8Array {
 }
 
 describe("UtxoTable", () => {
-  test("slot layout: 16 txid bytes, an f64 id and an 11-byte script key", () => {
-    expect(SLOT_BYTES).toBe(16 + 8 + SCRIPT_KEY_BYTES);
+  test("slot layout: 16 txid bytes, vout + 1, txnum, an 11-byte script key and a pad byte", () => {
+    expect(SLOT_BYTES).toBe(16 + 4 + 4 + SCRIPT_KEY_BYTES + 1);
     expect(UtxoTable.forBytes(1000 * SLOT_BYTES).capacity).toBe(1000);
   });
 
