@@ -91,7 +91,7 @@ export class Indexer {
     private readonly opts: IndexerOptions,
   ) {
     this.reader = new StoreReader(db, opts.blkFiles ?? null);
-    this.writer = createWriter(db);
+    this.writer = createWriter(db, this.reader);
     this.chain = new HeaderChain(this.reader.chainHashes());
     this.nextTxnum = this.reader.txCount();
     this.initialDone = db.getMeta(META_INITIAL_SYNC_DONE) === "1";

@@ -241,7 +241,7 @@ test("an index of schema version 2 (raw bytes in every row) is refused with the 
   const db = openDb({ dir: tmp.path, network: "regtest", log });
   db.setMeta("schema_version", "2");
   db.close();
-  expect(SCHEMA_VERSION).toBe(3);
+  expect(SCHEMA_VERSION).toBe(4);
   expect(() => openDb({ dir: tmp.path, network: "regtest", log })).toThrow(StoreError);
   expect(() => openDb({ dir: tmp.path, network: "regtest", log })).toThrow(/schema version 2, this build uses 3.*Please reindex/);
 });
