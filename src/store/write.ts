@@ -29,7 +29,7 @@ export interface StoreWriter {
    * Removes every block at `height` and above, with their txs, outputs and spends. In live mode the
    * removed spends are found by reading the removed txs' inputs (through the reader given to createWriter).
    */
-  truncateFrom(height: number): { blocks: number; txs: number };
+  truncateFrom(height: number): { blocks: number; txs: number; spendsScanned: boolean };
   finalize(): void;
 }
 
@@ -97,17 +97,20 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
    * are read as any query reads them (stored raw, or from Core's blk files, checked against the txid).
    * No id-keyed log of recent spends is kept for this (it would cost bytes on every spend).
    *
-   * Each delete checks the spending id too: an input whose row is not found where its prevout says
-   * (which a consistent index never has) makes the rest fall back to full scans of both tables.
+   * Each delete checks the spending id too: an input whose row is not found where its prevout says,
+   * or a block whose txs are not all read (which a consistent index never has), makes the rest fall
+   * back to full scans of both tables (slow on a big index, but correct). Returns whether it did.
    */
-  function removeLiveSpends(height: number, firstTxnum: number): void {
+  function removeLiveSpends(height: number, firstTxnum: number): boolean {
     if (!reader) throw new Error("a live writer needs a reader to remove the spends of a reorg");
     const firstId = firstTxnum * IO_SPAN;
     let consistent = true;
     for (let h = height; consistent; h++) {
       const block = reader.blockAt(h);
       if (!block) break;
-      for (const t of reader.blockTxs(block, 0, block.txCount)) {
+      const txs = reader.blockTxs(block, 0, block.txCount);
+      if (txs.length !== block.txCount) consistent = false;
+      for (const t of consistent ? txs : []) {
         const tx = parseTxExact(t.raw, { witness: false });
         if (tx.isCoinbase) continue;
         for (let vin = 0; vin < tx.inputs.length && consistent; vin++) {
@@ -125,10 +128,11 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
         if (!consistent) break;
       }
     }
-    if (consistent) return;
+    if (consistent) return false;
     for (const r of scanHistoryFrom.all(firstId)) if (r.prev < firstId) restoreUnspent.run(r.script, r.prev);
     delHistoryFrom.run(firstId);
     delSpendsFrom.run(firstId);
+    return true;
   }
 
   return {
@@ -156,11 +160,12 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
     },
     truncateFrom(height) {
       const first = firstTxnumAt.get(height);
-      if (!first) return { blocks: 0, txs: 0 };
+      if (!first) return { blocks: 0, txs: 0, spendsScanned: false };
       const firstId = first.first_txnum * IO_SPAN;
       flushAll();
+      let spendsScanned = false;
       if (live) {
-        removeLiveSpends(height, first.first_txnum);
+        spendsScanned = removeLiveSpends(height, first.first_txnum);
         delUnspentFrom.run(firstId);
       } else {
         // During the initial sync the spends are in id order in the staging table: a range delete.
@@ -170,7 +175,7 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
       const blocks = delBlocks.run(height).changes;
       const txs = delTxs.run(first.first_txnum).changes;
       delOuts.run(firstId);
-      return { blocks, txs };
+      return { blocks, txs, spendsScanned };
     },
     finalize() {
       for (const s of stmts) s.finalize();

@@ -160,6 +160,24 @@ export function digestIndex(sql: Database): string {
   return h.digest("hex");
 }
 
+/**
+ * The spend tables of a synced index agree with each other and with outputs: spends and
+ * spend_history hold the same edges, each with its spent output's script, every spending tx is
+ * indexed, and `unspent` is exactly the outputs no row spends.
+ */
+export function checkSpendTables(sql: Database): void {
+  const n = (q: string) => (sql.prepare(q).get() as { n: number }).n;
+  const spends = n("SELECT count(*) AS n FROM spends");
+  expect(n("SELECT count(*) AS n FROM spend_history")).toBe(spends);
+  expect(n("SELECT count(*) AS n FROM spends s JOIN spend_history h ON h.id = s.id AND h.prev = s.prev")).toBe(spends);
+  expect(n("SELECT count(*) AS n FROM spend_history h JOIN outputs o ON o.id = h.prev AND o.script = h.script")).toBe(spends);
+  expect(n(`SELECT count(*) AS n FROM spends s JOIN txs t ON t.txnum = s.id / ${2 ** 20}`)).toBe(spends);
+  expect(n("SELECT count(*) AS n FROM spends_staging")).toBe(0);
+  const unspent = "SELECT script, id FROM outputs WHERE id NOT IN (SELECT prev FROM spends)";
+  expect(n(`SELECT count(*) AS n FROM (${unspent} EXCEPT SELECT script, id FROM unspent)`)).toBe(0);
+  expect(n(`SELECT count(*) AS n FROM (SELECT script, id FROM unspent EXCEPT ${unspent})`)).toBe(0);
+}
+
 /** digestIndex of an index file, opened read-only. */
 export function digestIndexFile(path: string): string {
   const sql = new Database(path, { readonly: true });
