@@ -3,7 +3,7 @@
  * calls in `db.write(...)` so that a block's rows and the tip move together.
  */
 import type { Statement } from "bun:sqlite";
-import { parseTxExact } from "../bitcoin/block.ts";
+import { parseTxExact, type Tx } from "../bitcoin/block.ts";
 import type { Db } from "./db.ts";
 import type { StoreReader } from "./read.ts";
 import { IO_SPAN, inputId, type BlockRow } from "./rows.ts";
@@ -85,6 +85,17 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
     staged.flush();
   };
 
+  /** The parsed txs of a block, or null when they cannot all be read (blk files gone, no blk reader given). */
+  function readTxs(block: BlockRow): { txnum: number; tx: Tx }[] | null {
+    try {
+      const rows = reader!.blockTxs(block, 0, block.txCount);
+      if (rows.length !== block.txCount) return null;
+      return rows.map((r) => ({ txnum: r.txnum, tx: parseTxExact(r.raw, { witness: false }) }));
+    } catch {
+      return null;
+    }
+  }
+
   /**
    * Live mode: the spends of every tx at or above `firstTxnum` (the blocks from `height`) leave
    * spends and spend_history, and the outputs below the fork they spent are unspent again.
@@ -98,8 +109,9 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
    * No id-keyed log of recent spends is kept for this (it would cost bytes on every spend).
    *
    * Each delete checks the spending id too: an input whose row is not found where its prevout says,
-   * or a block whose txs are not all read (which a consistent index never has), makes the rest fall
-   * back to full scans of both tables (slow on a big index, but correct). Returns whether it did.
+   * or a block whose txs cannot all be read (an inconsistent index, or blk files that changed since
+   * indexing: reading them then fails, see tx-bytes.ts), makes the rest fall back to full scans of
+   * both tables (slow on a big index, but correct). Returns whether it did.
    */
   function removeLiveSpends(height: number, firstTxnum: number): boolean {
     if (!reader) throw new Error("a live writer needs a reader to remove the spends of a reorg");
@@ -108,16 +120,15 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
     for (let h = height; consistent; h++) {
       const block = reader.blockAt(h);
       if (!block) break;
-      const txs = reader.blockTxs(block, 0, block.txCount);
-      if (txs.length !== block.txCount) consistent = false;
-      for (const t of consistent ? txs : []) {
-        const tx = parseTxExact(t.raw, { witness: false });
+      const txs = readTxs(block);
+      if (!txs) consistent = false;
+      for (const { txnum, tx } of txs ?? []) {
         if (tx.isCoinbase) continue;
         for (let vin = 0; vin < tx.inputs.length && consistent; vin++) {
           const input = tx.inputs[vin]!;
           const prevTxnum = reader.txnumOf(input.prevTxid);
           const prev = prevTxnum === null ? -1 : prevTxnum * IO_SPAN + input.prevVout;
-          const id = inputId(t.txnum, vin);
+          const id = inputId(txnum, vin);
           const script = prevTxnum === null ? null : scriptOf.get(prev)?.script;
           if (!script || delSpendOf.run(prev, id).changes !== 1 || delHistory.run(script, id).changes !== 1) {
             consistent = false;

@@ -155,6 +155,24 @@ describe("the fixture's reorg, replayed from truncated blk files", () => {
     files.growTo();
     expect(await indexer.update(source)).toMatchObject({ tipHeight: 137, blocksRemoved: 2, blocksAdded: 9 });
     expect(logged.filter((l) => FULL_SCANS.test(l)).length).toBe(1);
+    checkSpendTables(db.sql);
+    expect(digestIndex(db.sql)).toBe(await freshDigest());
+  });
+
+  test("…and so does one whose removed txs' bytes fail to read (blk files changed since indexing)", async () => {
+    const files = truncatedCopy(CUT_AFTER_STALE);
+    const { db, indexer, source } = open(files.dir);
+    await indexer.update(source);
+    // Failure injection: the second removed block's bytes fail (the first one's spends are removed by key).
+    const real = indexer.reader.blockTxs.bind(indexer.reader);
+    indexer.reader.blockTxs = (block, start, count) => {
+      if (block.height === 130) throw new Error("block files changed since indexing");
+      return real(block, start, count);
+    };
+    files.growTo();
+    expect(await indexer.update(source)).toMatchObject({ tipHeight: 137, blocksRemoved: 2, blocksAdded: 9 });
+    expect(logged.filter((l) => FULL_SCANS.test(l)).length).toBe(1);
+    checkSpendTables(db.sql);
     expect(digestIndex(db.sql)).toBe(await freshDigest());
   });
 
