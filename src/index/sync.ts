@@ -91,7 +91,7 @@ export class Indexer {
     private readonly opts: IndexerOptions,
   ) {
     this.reader = new StoreReader(db, opts.blkFiles ?? null);
-    this.writer = createWriter(db);
+    this.writer = createWriter(db, this.reader);
     this.chain = new HeaderChain(this.reader.chainHashes());
     this.nextTxnum = this.reader.txCount();
     this.initialDone = db.getMeta(META_INITIAL_SYNC_DONE) === "1";
@@ -271,6 +271,7 @@ export class Indexer {
     this.utxosLoaded = false;
     this.metrics.observeStep("reorg", (performance.now() - t) / 1000);
     this.log.warn(`reorg: removed ${oldTip - height + 1} blocks above height ${height - 1} (${r.txs} txs); the new branch follows`);
+    if (r.spendsScanned) this.log.warn("reorg: the removed txs' inputs did not give all their spend rows (an index inconsistency): they were found by full scans");
   }
 
   /**

@@ -105,7 +105,7 @@ export function openDb(opts: OpenOptions): Db {
       sql.exec(`PRAGMA cache_size = ${-1024 * (on ? BULK_CACHE_MIB : cacheMiB)}`);
     },
     hasIndexes() {
-      return sql.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'spends_by_prev'").get() !== null;
+      return sql.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'outputs_by_script'").get() !== null;
     },
     createIndexes() {
       sql.exec(indexesSql);

@@ -1,5 +1,5 @@
--- Secondary indexes. The initial sync appends rows in key order with none of these present, then
--- builds them in one sorted pass each (SQLite sorts the keys and writes each B-tree left to right);
+-- Secondary indexes and sorted tables. The initial sync appends rows in key order with none of these
+-- present, then builds them in one sorted pass each (SQLite sorts the keys and writes each B-tree left to right);
 -- afterwards they are kept up to date row by row. Without this, every insert would land at a random
 -- place of an ever-growing B-tree, and the sync would slow down as the index outgrows the cache.
 
@@ -7,10 +7,12 @@
 CREATE INDEX IF NOT EXISTS txs_by_txid ON txs(substr(txid, 1, 8));
 -- Funding history of a script, in chain order (entries are (script, id)).
 CREATE INDEX IF NOT EXISTS outputs_by_script ON outputs(script);
--- Spending history of a script, in chain order.
-CREATE INDEX IF NOT EXISTS spends_by_script ON spends(script);
--- Outspends: which input spends an output.
-CREATE INDEX IF NOT EXISTS spends_by_prev ON spends(prev);
+
+-- The initial sync's spends (schema.sql spends_staging, in input id order), sorted into outspends
+-- (by output id) and spending histories (by script, input id): each table written left to right.
+INSERT INTO spends(prev, id) SELECT prev, id FROM spends_staging ORDER BY prev;
+INSERT INTO spend_history(script, id, prev) SELECT script, id, prev FROM spends_staging ORDER BY script, id;
+DELETE FROM spends_staging;
 
 -- The UTXO set by script (schema.sql `unspent`), in one sorted pass: the in-memory part of the
 -- initial sync's UTXO table (appended to utxo_staging just before) and what it evicted to utxo_spill.

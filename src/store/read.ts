@@ -126,27 +126,26 @@ export class StoreReader {
       txidsInRange: s.prepare<{ txid: Uint8Array }, [number, number]>("SELECT txid FROM txs WHERE txnum >= ? AND txnum < ? ORDER BY txnum"),
       output: s.prepare<{ script: Uint8Array; value_sat: number }, [number]>("SELECT script, value_sat FROM outputs WHERE id = ?"),
       funding: s.prepare<{ id: number; value_sat: number }, [Uint8Array]>("SELECT id, value_sat FROM outputs WHERE script = ? ORDER BY id"),
-      spending: s.prepare<{ id: number; prev: number }, [Uint8Array]>("SELECT id, prev FROM spends WHERE script = ? ORDER BY id"),
-      spendOf: s.prepare<{ id: number }, [number]>("SELECT id FROM spends WHERE prev = ?"),
-      unspentForCache: s.prepare<{ id: number; script: Uint8Array; txid: Uint8Array }, []>(
-        `SELECT o.id AS id, o.script AS script, t.txid AS txid FROM outputs o JOIN txs t ON t.txnum = o.id / ${IO_SPAN}
-         WHERE o.id NOT IN (SELECT prev FROM spends) ORDER BY o.id`,
+      // Spending history: one range read of spend_history (it holds prev), the value from outputs.
+      spending: s.prepare<{ id: number; prev: number; value_sat: number }, [Uint8Array]>(
+        "SELECT h.id AS id, h.prev AS prev, coalesce(o.value_sat, 0) AS value_sat FROM spend_history h LEFT JOIN outputs o ON o.id = h.prev WHERE h.script = ? ORDER BY h.id",
       ),
+      spendOf: s.prepare<{ id: number }, [number]>("SELECT id FROM spends WHERE prev = ?"),
       fundingDesc: s.prepare<{ id: number }, [Uint8Array, number]>("SELECT id FROM outputs WHERE script = ? AND id < ? ORDER BY id DESC"),
-      spendingDesc: s.prepare<{ id: number }, [Uint8Array, number]>("SELECT id FROM spends WHERE script = ? AND id < ? ORDER BY id DESC"),
+      spendingDesc: s.prepare<{ id: number }, [Uint8Array, number]>("SELECT id FROM spend_history WHERE script = ? AND id < ? ORDER BY id DESC"),
       fundingAsc: s.prepare<{ id: number }, [Uint8Array, number]>("SELECT id FROM outputs WHERE script = ? AND id >= ? ORDER BY id"),
-      spendingAsc: s.prepare<{ id: number }, [Uint8Array, number]>("SELECT id FROM spends WHERE script = ? AND id >= ? ORDER BY id"),
+      spendingAsc: s.prepare<{ id: number }, [Uint8Array, number]>("SELECT id FROM spend_history WHERE script = ? AND id >= ? ORDER BY id"),
       fundedIn: s.prepare<{ n: number; sum: number }, [Uint8Array, number, number]>(
         "SELECT count(*) AS n, coalesce(sum(value_sat), 0) AS sum FROM outputs WHERE script = ? AND id >= ? AND id < ?",
       ),
       spentIn: s.prepare<{ n: number; sum: number }, [Uint8Array, number, number]>(
-        "SELECT count(*) AS n, coalesce(sum(o.value_sat), 0) AS sum FROM spends s JOIN outputs o ON o.id = s.prev WHERE s.script = ? AND s.id >= ? AND s.id < ?",
+        "SELECT count(*) AS n, coalesce(sum(o.value_sat), 0) AS sum FROM spend_history h JOIN outputs o ON o.id = h.prev WHERE h.script = ? AND h.id >= ? AND h.id < ?",
       ),
       fundingFrom: s.prepare<{ id: number; value_sat: number }, [Uint8Array, number]>(
         "SELECT id, value_sat FROM outputs WHERE script = ? AND id >= ? ORDER BY id",
       ),
       spendingFrom: s.prepare<{ id: number; value_sat: number }, [Uint8Array, number]>(
-        "SELECT s.id AS id, o.value_sat AS value_sat FROM spends s JOIN outputs o ON o.id = s.prev WHERE s.script = ? AND s.id >= ? ORDER BY s.id",
+        "SELECT h.id AS id, o.value_sat AS value_sat FROM spend_history h JOIN outputs o ON o.id = h.prev WHERE h.script = ? AND h.id >= ? ORDER BY h.id",
       ),
       cachedStats: s.prepare<StatsSqlRow, [Uint8Array]>("SELECT * FROM script_stats WHERE script = ?"),
       saveStats: s.prepare<never, [Uint8Array, number, number, number, number, number, number]>(
@@ -161,7 +160,8 @@ export class StoreReader {
       txsInRange: s.prepare<TxSqlRow, [number, number]>(
         "SELECT txnum, txid, loc, raw FROM txs WHERE txnum >= ? AND txnum < ? ORDER BY txnum",
       ),
-      spendsOfRange: s.prepare<{ id: number; prev: number }, [number, number]>("SELECT id, prev FROM spends WHERE prev >= ? AND prev < ?"),
+      // Outspends of one tx: a key range of spends.
+      spendsOfRange: s.prepare<{ id: number; prev: number }, [number, number]>("SELECT prev, id FROM spends WHERE prev >= ? AND prev < ?"),
       addressesFrom: s.prepare<{ address: string }, [string, number]>("SELECT address FROM addresses WHERE address >= ? ORDER BY address LIMIT ?"),
       // max(rowid) is one B-tree descent; every /address query asks it (stats cache bound).
       nextTxnum: s.prepare<{ n: number }, []>("SELECT coalesce(max(txnum) + 1, 0) AS n FROM txs"),
@@ -249,7 +249,7 @@ export class StoreReader {
         txid: this.txidAt(txnum),
         kind: "spending",
         index: indexOfId(r.id),
-        valueSat: this.q.output.get(r.prev)?.value_sat ?? 0,
+        valueSat: r.value_sat,
         prevTxid: this.txidAt(prevTxnum),
         prevVout: indexOfId(r.prev),
       });
@@ -397,11 +397,6 @@ export class StoreReader {
     if (!r) return null;
     const spender = txnumOfId(r.id);
     return { txid: this.txidAt(spender), vin: indexOfId(r.id), height: new BlockLocator(this).heightOf(spender) };
-  }
-
-  /** Every unspent indexed output with its txid (rebuilding the sync's UTXO cache after a restart). */
-  *unspentOutputs(): Generator<{ id: number; scriptKey: Uint8Array; txid: Uint8Array }> {
-    for (const r of this.q.unspentForCache.iterate()) yield { id: r.id, scriptKey: r.script, txid: r.txid };
   }
 
   /** The txid and block height of each tx number, in the order given. */

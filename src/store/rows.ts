@@ -18,7 +18,7 @@ export function outputId(txnum: number, vout: number): number {
   return txnum * IO_SPAN + vout;
 }
 
-/** Id of input `vin` of transaction `txnum` (the spends table's rowid). */
+/** Id of input `vin` of transaction `txnum` (spends_staging rowid; spends.id, spend_history.id). */
 export function inputId(txnum: number, vin: number): number {
   return txnum * IO_SPAN + vin;
 }
@@ -116,4 +116,4 @@ export function decodeTxLoc(loc: number): TxLoc {
 }
 
 /** The schema version stored in meta; bumped on any change of the layouts above or schema.sql. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;

@@ -41,11 +41,33 @@ CREATE TABLE IF NOT EXISTS outputs (
   value_sat INTEGER NOT NULL
 );
 
--- Spend edges. id = spending txnum*2^20 + vin; prev = the output id it spends.
+-- Spends: one row per input of the best chain (coinbases have none). An input id is
+-- spending txnum*2^20 + vin; prev = the output id it spends. Two tables keyed for the two reads,
+-- neither of which can be appended in key order by a sync (which goes in spending-id order):
+-- during the initial sync the rows go to spends_staging (id order: appends), and its end
+-- (indexes.sql) sorts them into spends and spend_history in one pass each. Afterwards rows are
+-- inserted into both tables directly (write.ts) and spends_staging stays empty.
+
+-- Outspends: the input that spends an output (at most one in the best chain). The rows of one tx's
+-- outputs are one key range.
 CREATE TABLE IF NOT EXISTS spends (
-  id     INTEGER PRIMARY KEY,
+  prev INTEGER PRIMARY KEY, -- output id
+  id   INTEGER NOT NULL     -- input id
+) WITHOUT ROWID;
+
+-- Spending history of a script, in chain order; covers prev, so that a history is one range read.
+CREATE TABLE IF NOT EXISTS spend_history (
+  script BLOB NOT NULL,    -- 11-byte script key of the spent output
+  id     INTEGER NOT NULL, -- input id
+  prev   INTEGER NOT NULL, -- output id
+  PRIMARY KEY (script, id)
+) WITHOUT ROWID;
+
+-- The initial sync's spends, in input id order (appended); sorted into the two tables above at its end.
+CREATE TABLE IF NOT EXISTS spends_staging (
+  id     INTEGER PRIMARY KEY, -- input id
   prev   INTEGER NOT NULL,
-  script BLOB NOT NULL -- script key of the spent output: spending history rows
+  script BLOB NOT NULL
 );
 
 -- Unspent outputs by script: the confirmed UTXO set, so that a script's UTXOs (and a page of them

@@ -44,7 +44,7 @@ export function openUtxoSpill(db: Db): UtxoSpill {
   const sinceBound = keep(
     sql.prepare<{ id: number; script: Uint8Array; txid: Uint8Array }, [number, number]>(
       `SELECT o.id AS id, o.script AS script, t.txid AS txid FROM outputs o JOIN txs t ON t.txnum = o.id / ${IO_SPAN}
-     WHERE o.id >= ?1 AND o.id NOT IN (SELECT prev FROM spends WHERE id >= ?2) ORDER BY o.id`,
+     WHERE o.id >= ?1 AND o.id NOT IN (SELECT prev FROM spends_staging WHERE id >= ?2) ORDER BY o.id`,
     ),
   );
   const count = keep(sql.prepare<{ n: number }, []>("SELECT count(*) AS n FROM utxo_spill"));

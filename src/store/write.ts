@@ -3,8 +3,10 @@
  * calls in `db.write(...)` so that a block's rows and the tip move together.
  */
 import type { Statement } from "bun:sqlite";
+import { parseTxExact, type Tx } from "../bitcoin/block.ts";
 import type { Db } from "./db.ts";
-import { IO_SPAN, type BlockRow } from "./rows.ts";
+import type { StoreReader } from "./read.ts";
+import { IO_SPAN, inputId, type BlockRow } from "./rows.ts";
 
 export interface StoreWriter {
   /** Writes buffered rows; called before a commit and before reading rows of the open transaction. */
@@ -23,12 +25,19 @@ export interface StoreWriter {
    * the end of the initial sync, see indexes.sql) and reorgs restore the outputs they unspend.
    */
   setLive(live: boolean): void;
-  /** Removes every block at `height` and above, with their txs, outputs and spends. */
-  truncateFrom(height: number): { blocks: number; txs: number };
+  /**
+   * Removes every block at `height` and above, with their txs, outputs and spends. In live mode the
+   * removed spends are found by reading the removed txs' inputs (through the reader given to createWriter).
+   */
+  truncateFrom(height: number): { blocks: number; txs: number; spendsScanned: boolean };
   finalize(): void;
 }
 
-export function createWriter(db: Db): StoreWriter {
+/**
+ * `reader` (on the same connection) reads the txs of blocks a live reorg removes; it must be given
+ * for a writer that goes live.
+ */
+export function createWriter(db: Db, reader: StoreReader | null = null): StoreWriter {
   const sql = db.sql;
   const stmts: Statement[] = [];
   const prep = (q: string) => {
@@ -39,24 +48,103 @@ export function createWriter(db: Db): StoreWriter {
   const insBlock = prep("INSERT INTO blocks(height, hash, header, first_txnum, tx_count, size, weight, file, data_pos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
   const txs = rowBuffer(sql, "txs(txnum, txid, loc, raw)", 4, stmts);
   const outs = rowBuffer(sql, "outputs(id, script, value_sat)", 3, stmts);
-  const spends = rowBuffer(sql, "spends(id, prev, script)", 3, stmts);
+  // The initial sync appends its spends here in id order (sorted into spends and spend_history at its end).
+  const staged = rowBuffer(sql, "spends_staging(id, prev, script)", 3, stmts);
   const firstTxnumAt = sql.prepare<{ first_txnum: number }, [number]>("SELECT first_txnum FROM blocks WHERE height = ?");
   stmts.push(firstTxnumAt);
   const delBlocks = prep("DELETE FROM blocks WHERE height >= ?");
   const delTxs = prep("DELETE FROM txs WHERE txnum >= ?");
   const delOuts = prep("DELETE FROM outputs WHERE id >= ?");
-  const delSpends = prep("DELETE FROM spends WHERE id >= ?");
+  const delStaged = prep("DELETE FROM spends_staging WHERE id >= ?");
   const insAddress = prep("INSERT OR IGNORE INTO addresses(address) VALUES (?)");
   // Live mode: immediate (unbuffered) statements, so an output created and spent in one batch is
   // inserted before it is deleted.
   const insUnspent = prep("INSERT INTO unspent(script, id) VALUES (?, ?)");
   const delUnspent = prep("DELETE FROM unspent WHERE script = ? AND id = ?");
-  // A reorg: outputs below the fork that removed blocks spent are unspent again…
-  const restoreUnspent = prep("INSERT OR IGNORE INTO unspent(script, id) SELECT script, prev FROM spends WHERE id >= ? AND prev < ?");
+  const insSpend = prep("INSERT INTO spends(prev, id) VALUES (?, ?)");
+  const insHistory = prep("INSERT INTO spend_history(script, id, prev) VALUES (?, ?, ?)");
+  // A live reorg, per input of a removed tx (see removeLiveSpends)…
+  const delSpendOf = prep("DELETE FROM spends WHERE prev = ? AND id = ?");
+  const scriptOf = sql.prepare<{ script: Uint8Array }, [number]>("SELECT script FROM outputs WHERE id = ?");
+  stmts.push(scriptOf);
+  const delHistory = prep("DELETE FROM spend_history WHERE script = ? AND id = ?");
+  // …outputs below the fork that removed blocks spent are unspent again…
+  const restoreUnspent = prep("INSERT OR IGNORE INTO unspent(script, id) VALUES (?, ?)");
+  // (the fallback: full scans of both tables)
+  const delSpendsFrom = prep("DELETE FROM spends WHERE id >= ?");
+  const scanHistoryFrom = sql.prepare<{ script: Uint8Array; prev: number }, [number]>("SELECT script, prev FROM spend_history WHERE id >= ?");
+  stmts.push(scanHistoryFrom);
+  const delHistoryFrom = prep("DELETE FROM spend_history WHERE id >= ?");
   // …and the removed blocks' own outputs leave the set (found through the outputs rowid range).
   const delUnspentFrom = prep("DELETE FROM unspent WHERE (script, id) IN (SELECT script, id FROM outputs WHERE id >= ?)");
   const delStaleStats = prep("DELETE FROM script_stats WHERE upto_txnum > ?");
   let live = false;
+  const flushAll = () => {
+    txs.flush();
+    outs.flush();
+    staged.flush();
+  };
+
+  /** The parsed txs of a block, or null when they cannot all be read (blk files gone, no blk reader given). */
+  function readTxs(block: BlockRow): { txnum: number; tx: Tx }[] | null {
+    try {
+      const rows = reader!.blockTxs(block, 0, block.txCount);
+      if (rows.length !== block.txCount) return null;
+      return rows.map((r) => ({ txnum: r.txnum, tx: parseTxExact(r.raw, { witness: false }) }));
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * Live mode: the spends of every tx at or above `firstTxnum` (the blocks from `height`) leave
+   * spends and spend_history, and the outputs below the fork they spent are unspent again.
+   *
+   * Neither table is keyed by the spending id, so a range of spending ids is no key range there.
+   * The removed spends are derived from the removed txs themselves instead: each input names its
+   * prevout (txid → txnum through the txid index, + vout = the output id `prev`), outputs gives its
+   * script key, and each row is then a point delete by key: the cost is a few B-tree probes per
+   * removed input, whatever the size of the index (a reorg removes a few blocks). The txs' bytes
+   * are read as any query reads them (stored raw, or from Core's blk files, checked against the txid).
+   * No id-keyed log of recent spends is kept for this (it would cost bytes on every spend).
+   *
+   * Each delete checks the spending id too: an input whose row is not found where its prevout says,
+   * or a block whose txs cannot all be read (an inconsistent index, or blk files that changed since
+   * indexing: reading them then fails, see tx-bytes.ts), makes the rest fall back to full scans of
+   * both tables (slow on a big index, but correct). Returns whether it did.
+   */
+  function removeLiveSpends(height: number, firstTxnum: number): boolean {
+    if (!reader) throw new Error("a live writer needs a reader to remove the spends of a reorg");
+    const firstId = firstTxnum * IO_SPAN;
+    let consistent = true;
+    for (let h = height; consistent; h++) {
+      const block = reader.blockAt(h);
+      if (!block) break;
+      const txs = readTxs(block);
+      if (!txs) consistent = false;
+      for (const { txnum, tx } of txs ?? []) {
+        if (tx.isCoinbase) continue;
+        for (let vin = 0; vin < tx.inputs.length && consistent; vin++) {
+          const input = tx.inputs[vin]!;
+          const prevTxnum = reader.txnumOf(input.prevTxid);
+          const prev = prevTxnum === null ? -1 : prevTxnum * IO_SPAN + input.prevVout;
+          const id = inputId(txnum, vin);
+          const script = prevTxnum === null ? null : scriptOf.get(prev)?.script;
+          if (!script || delSpendOf.run(prev, id).changes !== 1 || delHistory.run(script, id).changes !== 1) {
+            consistent = false;
+            break;
+          }
+          if (prev < firstId) restoreUnspent.run(script, prev);
+        }
+        if (!consistent) break;
+      }
+    }
+    if (consistent) return false;
+    for (const r of scanHistoryFrom.all(firstId)) if (r.prev < firstId) restoreUnspent.run(r.script, r.prev);
+    delHistoryFrom.run(firstId);
+    delSpendsFrom.run(firstId);
+    return true;
+  }
 
   return {
     insertBlock: (r) => void insBlock.run(r.height, r.hash, r.header, r.firstTxnum, r.txCount, r.size, r.weight, r.file?.index ?? null, r.file?.dataPos ?? null),
@@ -66,37 +154,39 @@ export function createWriter(db: Db): StoreWriter {
       if (live) insUnspent.run(key, id);
     },
     insertSpend(id, prevId, key) {
-      spends.add(id, prevId, key);
-      if (live) delUnspent.run(key, prevId);
+      if (!live) return staged.add(id, prevId, key);
+      insSpend.run(prevId, id);
+      insHistory.run(key, id, prevId);
+      delUnspent.run(key, prevId);
     },
     insertAddress: (address) => void insAddress.run(address),
     setLive(on) {
       live = on;
     },
-    flush() {
-      txs.flush();
-      outs.flush();
-      spends.flush();
-    },
+    flush: flushAll,
     discard() {
       txs.discard();
       outs.discard();
-      spends.discard();
+      staged.discard();
     },
     truncateFrom(height) {
       const first = firstTxnumAt.get(height);
-      if (!first) return { blocks: 0, txs: 0 };
+      if (!first) return { blocks: 0, txs: 0, spendsScanned: false };
       const firstId = first.first_txnum * IO_SPAN;
+      flushAll();
+      let spendsScanned = false;
       if (live) {
-        restoreUnspent.run(firstId, firstId);
+        spendsScanned = removeLiveSpends(height, first.first_txnum);
         delUnspentFrom.run(firstId);
+      } else {
+        // During the initial sync the spends are in id order in the staging table: a range delete.
+        delStaged.run(firstId);
       }
       delStaleStats.run(first.first_txnum);
       const blocks = delBlocks.run(height).changes;
       const txs = delTxs.run(first.first_txnum).changes;
       delOuts.run(firstId);
-      delSpends.run(firstId);
-      return { blocks, txs };
+      return { blocks, txs, spendsScanned };
     },
     finalize() {
       for (const s of stmts) s.finalize();

@@ -135,16 +135,21 @@ export function checkReorg(reader: StoreReader, expected: Expected): void {
 
 /**
  * SHA-256 over every row of every index table in key order, the secondary indexes' presence and
- * the sync state: equal digests mean equal indexes.
+ * the sync state: equal digests mean equal indexes. A synced index must have an empty spends_staging.
  */
 export function digestIndex(sql: Database): string {
+  // After the initial sync every spend is in spends and spend_history; the staging table is empty.
+  const done = sql.prepare("SELECT value FROM meta WHERE key = 'initial_sync_done'").get() as { value: string } | null;
+  if (done?.value === "1") expect((sql.prepare("SELECT count(*) AS n FROM spends_staging").get() as { n: number }).n).toBe(0);
   const h = new Bun.CryptoHasher("sha256");
   const feed = (v: unknown) => h.update(v instanceof Uint8Array ? bytesToHex(v) + "|" : `${String(v)}|`);
   for (const q of [
     "SELECT height, hash, header, first_txnum, tx_count, size, weight FROM blocks ORDER BY height",
     "SELECT txnum, txid, raw FROM txs ORDER BY txnum",
     "SELECT id, script, value_sat FROM outputs ORDER BY id",
-    "SELECT id, prev, script FROM spends ORDER BY id",
+    "SELECT prev, id FROM spends ORDER BY prev",
+    "SELECT script, id, prev FROM spend_history ORDER BY script, id",
+    "SELECT id, prev, script FROM spends_staging ORDER BY id",
     "SELECT script, id FROM unspent ORDER BY script, id",
     "SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name",
     "SELECT key, value FROM meta WHERE key IN ('schema_version', 'network', 'initial_sync_done') ORDER BY key",
@@ -153,6 +158,24 @@ export function digestIndex(sql: Database): string {
     for (const row of sql.prepare(q).values()) for (const v of row) feed(v);
   }
   return h.digest("hex");
+}
+
+/**
+ * The spend tables of a synced index agree with each other and with outputs: spends and
+ * spend_history hold the same edges, each with its spent output's script, every spending tx is
+ * indexed, and `unspent` is exactly the outputs no row spends.
+ */
+export function checkSpendTables(sql: Database): void {
+  const n = (q: string) => (sql.prepare(q).get() as { n: number }).n;
+  const spends = n("SELECT count(*) AS n FROM spends");
+  expect(n("SELECT count(*) AS n FROM spend_history")).toBe(spends);
+  expect(n("SELECT count(*) AS n FROM spends s JOIN spend_history h ON h.id = s.id AND h.prev = s.prev")).toBe(spends);
+  expect(n("SELECT count(*) AS n FROM spend_history h JOIN outputs o ON o.id = h.prev AND o.script = h.script")).toBe(spends);
+  expect(n(`SELECT count(*) AS n FROM spends s JOIN txs t ON t.txnum = s.id / ${2 ** 20}`)).toBe(spends);
+  expect(n("SELECT count(*) AS n FROM spends_staging")).toBe(0);
+  const unspent = "SELECT script, id FROM outputs WHERE id NOT IN (SELECT prev FROM spends)";
+  expect(n(`SELECT count(*) AS n FROM (${unspent} EXCEPT SELECT script, id FROM unspent)`)).toBe(0);
+  expect(n(`SELECT count(*) AS n FROM (SELECT script, id FROM unspent EXCEPT ${unspent})`)).toBe(0);
 }
 
 /** digestIndex of an index file, opened read-only. */

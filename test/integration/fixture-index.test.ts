@@ -4,6 +4,8 @@
  * funded/spent row, utxo and balance, the stale blocks and the RBF-replaced tx.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { parseTxExact } from "../../src/bitcoin/block.ts";
+import { hexToBytes } from "../../src/bitcoin/bytes.ts";
 import { NETWORKS } from "../../src/bitcoin/network.ts";
 import { offlineSource, openBlkFileIndex } from "../../src/daemon/sources.ts";
 import { Indexer, noopSyncMetrics } from "../../src/index/sync.ts";
@@ -43,6 +45,27 @@ describe("regtest-core30 fixture, indexed offline from the blk files", () => {
   test("outspends agree with the spent rows", () => checkOutspends(indexer.reader, expected));
   test("the stale blocks and the replaced tx count nowhere; re-confirmed txs at their best-chain height", () =>
     checkReorg(indexer.reader, expected));
+});
+
+describe("spend tables after the initial sync", () => {
+  test("one spends and one spend_history row per non-coinbase input of Core's txs; staging empty; no spends_by_* index", () => {
+    // Core's best-chain txs (expected.json): every input of a non-coinbase tx is a spend.
+    let inputs = 0;
+    for (const t of Object.values(expected.txs)) {
+      const tx = parseTxExact(hexToBytes(t.hex), { witness: false });
+      if (!tx.isCoinbase) inputs += tx.inputs.length;
+    }
+    expect(inputs).toBeGreaterThan(500);
+    const count = (q: string) => (db.sql.prepare(q).get() as { n: number }).n;
+    expect(count("SELECT count(*) AS n FROM spends")).toBe(inputs);
+    expect(count("SELECT count(*) AS n FROM spend_history")).toBe(inputs);
+    expect(count("SELECT count(*) AS n FROM spends_staging")).toBe(0);
+    // The two tables hold the same edges.
+    expect(count("SELECT count(*) AS n FROM spends s JOIN spend_history h ON h.id = s.id AND h.prev = s.prev")).toBe(inputs);
+    // …and each history row's script is its spent output's.
+    expect(count("SELECT count(*) AS n FROM spend_history h JOIN outputs o ON o.id = h.prev AND o.script = h.script")).toBe(inputs);
+    expect(db.sql.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name LIKE 'spends_by_%'").all()).toEqual([]);
+  });
 });
 
 describe("the same fixture through a 16-slot UTXO table: the oldest outputs spill to the store and are found there", () => {

@@ -11,15 +11,18 @@ import { hashToHex, hexToHash } from "../../src/bitcoin/bytes.ts";
 import { NETWORKS } from "../../src/bitcoin/network.ts";
 import { offlineSource, openBlkFileIndex } from "../../src/daemon/sources.ts";
 import { Indexer, noopSyncMetrics } from "../../src/index/sync.ts";
-import { silentLogger } from "../../src/log.ts";
+import { createLogger } from "../../src/log.ts";
 import { openDb } from "../../src/store/db.ts";
 import { SLOT_BYTES } from "../../src/index/utxo-table.ts";
 import { FIXTURE_BLOCKS, loadExpected, openBlkFiles } from "../helpers/fixture.ts";
-import { checkBlocks, checkReorg, checkScripts, checkTxs, digestIndex } from "../helpers/index-check.ts";
+import { checkBlocks, checkReorg, checkScripts, checkSpendTables, checkTxs, digestIndex } from "../helpers/index-check.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 const expected = loadExpected();
-const log = silentLogger();
+/** Every line logged by the indexers of a test (emptied after each). */
+const logged: string[] = [];
+const log = createLogger({ verbosity: 0, timestamp: false, sink: (line) => void logged.push(line) });
+const FULL_SCANS = /found by full scans/;
 const [STALE_129, STALE_130] = expected.reorg.stale_blocks as [string, string];
 /** End of the stale block 15c44005 (height 130) in blk00003.dat: record at 55870 + 8, 472 bytes. */
 const CUT_AFTER_STALE = 56350 - 8;
@@ -29,6 +32,7 @@ const CUT_AFTER_BEST_130 = 57052 + 694;
 const cleanups: (() => void)[] = [];
 afterEach(() => {
   for (const c of cleanups.splice(0)) c();
+  logged.length = 0;
 });
 
 /** A copy of the fixture's blocks dir whose last file is cut at `cut`; returns a function that grows it to `to`. */
@@ -103,6 +107,7 @@ describe("the fixture's reorg, replayed from truncated blk files", () => {
     const files = truncatedCopy(CUT_AFTER_STALE);
     const { db, indexer, source } = open(files.dir);
     await indexer.update(source);
+    expect(indexer.initialSyncDone).toBe(true); // the reorg below is a live one (store/write.ts removeLiveSpends)
 
     files.growTo(CUT_AFTER_BEST_130); // the best chain's 129 and 130: a tie, nothing changes
     const tie = await indexer.update(source);
@@ -117,7 +122,81 @@ describe("the fixture's reorg, replayed from truncated blk files", () => {
     checkTxs(indexer.reader, expected);
     checkScripts(indexer.reader, expected);
     checkReorg(indexer.reader, expected);
+    checkSpendTables(db.sql);
+    // The removed spends were found from the removed txs' inputs, not by the fallback's scans.
+    expect(logged.filter((l) => FULL_SCANS.test(l))).toEqual([]);
+    expect(logged.some((l) => /reorg: removed 2 blocks/.test(l))).toBe(true);
 
+    expect(digestIndex(db.sql)).toBe(await freshDigest());
+  });
+
+  test("a deep live rollback (37 blocks) unspends what the removed txs spent; growing back gives the same index", async () => {
+    const { db, indexer, source } = open(FIXTURE_BLOCKS);
+    await indexer.update(source);
+    expect(indexer.initialSyncDone).toBe(true);
+    checkSpendTables(db.sql);
+    // What a reorg does first, without a new branch: the blocks from height 101 leave.
+    (indexer as unknown as { rollback(height: number): void }).rollback(101);
+    expect(indexer.reader.tip()!.height).toBe(100);
+    checkSpendTables(db.sql); // among others: the outputs below the fork that the removed txs spent are unspent again
+    expect(logged.filter((l) => FULL_SCANS.test(l))).toEqual([]);
+    expect(await indexer.update(source)).toMatchObject({ tipHeight: 137, blocksAdded: 37, blocksRemoved: 0 });
+    checkSpendTables(db.sql);
+    expect(digestIndex(db.sql)).toBe(await freshDigest());
+  });
+
+  test("a live reorg whose removed txs cannot be read falls back to full scans of the spend tables: the same index", async () => {
+    const files = truncatedCopy(CUT_AFTER_STALE);
+    const { db, indexer, source } = open(files.dir);
+    await indexer.update(source);
+    expect(indexer.initialSyncDone).toBe(true);
+    // Failure injection: the reader returns no txs of a block (an inconsistent index).
+    indexer.reader.blockTxs = () => [];
+    files.growTo();
+    expect(await indexer.update(source)).toMatchObject({ tipHeight: 137, blocksRemoved: 2, blocksAdded: 9 });
+    expect(logged.filter((l) => FULL_SCANS.test(l)).length).toBe(1);
+    checkSpendTables(db.sql);
+    expect(digestIndex(db.sql)).toBe(await freshDigest());
+  });
+
+  test("…and so does one whose removed txs' bytes fail to read (blk files changed since indexing)", async () => {
+    const files = truncatedCopy(CUT_AFTER_STALE);
+    const { db, indexer, source } = open(files.dir);
+    await indexer.update(source);
+    // Failure injection: the second removed block's bytes fail (the first one's spends are removed by key).
+    const real = indexer.reader.blockTxs.bind(indexer.reader);
+    indexer.reader.blockTxs = (block, start, count) => {
+      if (block.height === 130) throw new Error("block files changed since indexing");
+      return real(block, start, count);
+    };
+    files.growTo();
+    expect(await indexer.update(source)).toMatchObject({ tipHeight: 137, blocksRemoved: 2, blocksAdded: 9 });
+    expect(logged.filter((l) => FULL_SCANS.test(l)).length).toBe(1);
+    checkSpendTables(db.sql);
+    expect(digestIndex(db.sql)).toBe(await freshDigest());
+  });
+
+  test("a reorg during the initial sync (spends still in id order in spends_staging): the same index", async () => {
+    const files = truncatedCopy(CUT_AFTER_STALE);
+    const { db, indexer, source } = open(files.dir, ":memory:", 7);
+    // Stop while the stale tip 130 is delivered: every block is committed, but the sync is not done.
+    const stop = new AbortController();
+    const blocks = source.blocks.bind(source);
+    source.blocks = async function* (from, hashes) {
+      for await (const b of blocks(from, hashes)) {
+        if (b.height === 130) stop.abort();
+        yield b;
+      }
+    };
+    expect(await indexer.update(source, stop.signal)).toMatchObject({ tipHeight: 130 });
+    expect(indexer.initialSyncDone).toBe(false);
+    expect(db.sql.prepare("SELECT count(*) AS n FROM spends").get()).toEqual({ n: 0 });
+    source.blocks = blocks;
+    files.growTo();
+    expect(await indexer.update(source)).toMatchObject({ tipHeight: 137, blocksRemoved: 2, blocksAdded: 9 });
+    expect(indexer.initialSyncDone).toBe(true);
+    checkScripts(indexer.reader, expected);
+    checkReorg(indexer.reader, expected);
     expect(digestIndex(db.sql)).toBe(await freshDigest());
   });
 });

@@ -236,12 +236,12 @@ describe("blk files that changed after indexing", () => {
   });
 });
 
-test("an index of schema version 2 (raw bytes in every row) is refused with the reindex message", () => {
+test("an index of schema version 3 (spends as a rowid table with two indexes) is refused with the reindex message", () => {
   using tmp = tempDir();
   const db = openDb({ dir: tmp.path, network: "regtest", log });
-  db.setMeta("schema_version", "2");
+  db.setMeta("schema_version", "3");
   db.close();
-  expect(SCHEMA_VERSION).toBe(3);
+  expect(SCHEMA_VERSION).toBe(4);
   expect(() => openDb({ dir: tmp.path, network: "regtest", log })).toThrow(StoreError);
-  expect(() => openDb({ dir: tmp.path, network: "regtest", log })).toThrow(/schema version 2, this build uses 3.*Please reindex/);
+  expect(() => openDb({ dir: tmp.path, network: "regtest", log })).toThrow(/schema version 3, this build uses 4.*Please reindex/);
 });
