@@ -290,6 +290,17 @@ describe("signals and crashes", () => {
     expect(digestIndexFile(indexFile(tmp.path))).toBe(reference);
   }, T);
 
+  test("kill -9 at the switch to live mode (the moment the initial sync reports completion), then a restart: the same index", async () => {
+    using tmp = tempDir();
+    const app = spawnApp(common(tmp.path, chainDir));
+    await app.waitFor(/initial sync complete/, T);
+    app.kill("SIGKILL");
+    await app.exited;
+    const log = await runToReady(tmp.path, chainDir);
+    expect(log).not.toMatch(/initial sync from height 0/); // nothing was redone
+    expect(digestIndexFile(indexFile(tmp.path))).toBe(reference);
+  }, T);
+
   test("SIGUSR1 wakes the main loop, and kill -9 during an update converges too", async () => {
     using tmp = tempDir();
     // The blk files as Core had them half-way: the last file cut after a block record.
