@@ -19,6 +19,7 @@ import {
   type BlockLocation,
   type BlockReader,
 } from "./blkfiles.ts";
+import { BlockLocations } from "./block-locations.ts";
 import type { DaemonClient } from "./rpc.ts";
 
 export interface ChainTip {
@@ -148,7 +149,7 @@ function fileStamp(path: string): string | null {
 
 export function openBlkFileIndex(blocksDir: string, magic: number, log: Logger): BlkFileIndex {
   const xorKey = readXorKey(blocksDir);
-  const byHash = new Map<string, BlockLocation>();
+  const locations = new BlockLocations();
   const resume = new Map<number, number>(); // file index → offset to continue from
   const complete = new Set<number>(); // files scanned while a later file existed: Core writes no more to them
   const stamps = new Map<number, string>(); // file index → size and mtime at its last scan
@@ -168,37 +169,31 @@ export function openBlkFileIndex(blocksDir: string, magic: number, log: Logger):
         const stamp = fileStamp(f.path);
         if (start !== undefined && stamp !== null && stamps.get(f.index) === stamp) continue;
         const r = scanBlkFile(f.path, f.index, magic, xorKey, { startOffset: start ?? 0 });
-        for (const loc of r.locations) {
-          const key = hashToHex(loc.header.hash);
-          if (!byHash.has(key)) {
-            byHash.set(key, loc);
-            found.push(loc);
-          }
-        }
+        for (const loc of r.locations) if (locations.add(loc)) found.push(loc);
         resume.set(f.index, r.endOffset);
         if (stamp !== null) stamps.set(f.index, stamp);
         if (f.index !== lastIndex) complete.add(f.index);
       }
       if (!scannedAny) {
-        log.info(`blk files in ${blocksDir}: ${files.length} files, ${byHash.size} blocks${xorKey ? " (xor.dat obfuscation)" : ""}`);
+        log.info(`blk files in ${blocksDir}: ${files.length} files, ${locations.count} blocks${xorKey ? " (xor.dat obfuscation)" : ""}`);
         scannedAny = true;
       } else if (found.length) {
         log.debug(`blk files: ${found.length} new blocks`);
       }
       return found;
     },
-    get: (hash) => byHash.get(hashToHex(hash)),
+    get: (hash) => locations.get(hash),
     read(hash) {
-      const loc = byHash.get(hashToHex(hash));
+      const loc = locations.get(hash);
       if (!loc) return null;
       reader ??= openBlockReader(blocksDir, xorKey, { maxOpenFiles: 8 });
       return reader.read(loc);
     },
     forget() {
-      byHash.clear();
+      locations.clear();
     },
     get size() {
-      return byHash.size;
+      return locations.count;
     },
     close() {
       reader?.close();
