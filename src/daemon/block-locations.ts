@@ -15,7 +15,7 @@ import type { BlockLocation } from "./blkfiles.ts";
 const HASH_BYTES = 32;
 
 /** The first 53 bits of a hash as a number (hashes are uniform: a good Map key). */
-function keyOf(h: Uint8Array): number {
+export function hashKey(h: Uint8Array): number {
   return (h[0]! | (h[1]! << 8) | (h[2]! << 16)) + 16777216 * (h[3]! | (h[4]! << 8) | (h[5]! << 16) | ((h[6]! & 0x1f) << 24));
 }
 
@@ -44,7 +44,7 @@ export class BlockLocations {
     this.size[i] = loc.size;
     this.headers.set(loc.header.raw, i * HEADER_SIZE);
     this.hashes.set(hash, i * HASH_BYTES);
-    const key = keyOf(hash);
+    const key = hashKey(hash);
     if (this.byKey.has(key)) this.collided.set(hashToHex(hash), i);
     else this.byKey.set(key, i);
     return true;
@@ -73,7 +73,7 @@ export class BlockLocations {
   }
 
   private find(hash: Uint8Array): number {
-    const i = this.byKey.get(keyOf(hash));
+    const i = this.byKey.get(hashKey(hash));
     if (i === undefined) return -1;
     if (bytesEqual(this.hashes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES), hash)) return i;
     return this.collided.get(hashToHex(hash)) ?? -1;

@@ -8,7 +8,6 @@
  */
 import { statSync } from "node:fs";
 import { hashToHex, hexToBytes, hexToHash } from "../bitcoin/bytes.ts";
-import { workFromBits } from "../bitcoin/work.ts";
 import { ChainError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import {
@@ -20,6 +19,7 @@ import {
   type BlockReader,
 } from "./blkfiles.ts";
 import { BlockLocations } from "./block-locations.ts";
+import { BlockTree } from "./block-tree.ts";
 import type { DaemonClient } from "./rpc.ts";
 
 export interface ChainTip {
@@ -208,60 +208,11 @@ export function openBlkFileIndex(blocksDir: string, magic: number, log: Logger):
 // connects to the network's genesis block (Bitcoin Core's rule, without validating the blocks:
 // Core wrote them, and the ones it rejected lose on work or were never connected).
 
-interface Node {
-  readonly hash: Uint8Array;
-  readonly prevHex: string;
-  readonly bits: number;
-  height: number;
-  work: bigint; // cumulative, -1n = not connected to genesis (yet)
-}
-
 export function offlineSource(files: BlkFileIndex, genesisHashHex: string, log: Logger): ChainSource {
-  const nodes = new Map<string, Node>();
-  const children = new Map<string, string[]>();
-  let chain: Uint8Array[] = [];
-  let tipWork = -1n;
-
-  const connect = (hex: string, parent: Node | null) => {
-    // Iterative walk over descendants: a chain of a million blocks must not recurse.
-    const stack: [string, Node | null][] = [[hex, parent]];
-    while (stack.length) {
-      const [h, p] = stack.pop()!;
-      const n = nodes.get(h)!;
-      n.height = p ? p.height + 1 : 0;
-      n.work = (p ? p.work : 0n) + workFromBits(n.bits);
-      if (n.work > tipWork) {
-        tipWork = n.work;
-        tip = h;
-      }
-      for (const c of children.get(h) ?? []) stack.push([c, n]);
-    }
-  };
-  let tip: string | null = null;
-
+  const tree = new BlockTree(hexToHash(genesisHashHex));
   const refresh = () => {
-    const before = tip;
-    for (const loc of files.refresh()) {
-      const hex = hashToHex(loc.header.hash);
-      if (nodes.has(hex)) continue;
-      const prevHex = hashToHex(loc.header.prevHash);
-      nodes.set(hex, { hash: loc.header.hash, prevHex, bits: loc.header.bits, height: -1, work: -1n });
-      const list = children.get(prevHex);
-      if (list) list.push(hex);
-      else children.set(prevHex, [hex]);
-      const parent = nodes.get(prevHex);
-      if (hex === genesisHashHex) connect(hex, null);
-      else if (parent && parent.work >= 0n) connect(hex, parent);
-    }
-    if (tip !== before && tip !== null) {
-      const list: Uint8Array[] = [];
-      for (let h: string | undefined = tip; h !== undefined; ) {
-        const n: Node = nodes.get(h)!;
-        list.push(n.hash);
-        h = n.height > 0 ? n.prevHex : undefined;
-      }
-      chain = list.reverse();
-      log.debug(`offline best chain: height ${chain.length - 1}, tip ${tip}`);
+    if (tree.addAll(files.refresh().map((loc) => loc.header))) {
+      log.debug(`offline best chain: height ${tree.tipHeight}, tip ${tree.tipHex}`);
     }
   };
 
@@ -270,11 +221,11 @@ export function offlineSource(files: BlkFileIndex, genesisHashHex: string, log: 
     // Asking for the tip is asking what is new: the files are scanned from where the last scan ended.
     async bestTip() {
       refresh();
-      if (!chain.length) throw new ChainError(`no chain found in the blk files: the genesis block ${genesisHashHex} is not there`);
-      return { height: chain.length - 1, hash: chain[chain.length - 1]! };
+      if (tree.tipHeight < 0) throw new ChainError(`no chain found in the blk files: the genesis block ${genesisHashHex} is not there`);
+      return { height: tree.tipHeight, hash: tree.hashAt(tree.tipHeight)! };
     },
     async hashesAt(heights) {
-      return heights.map((h) => chain[h] ?? null);
+      return heights.map((h) => tree.hashAt(h));
     },
     async *blocks(firstHeight, hashes) {
       for (let i = 0; i < hashes.length; i++) {
