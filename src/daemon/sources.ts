@@ -115,8 +115,7 @@ export function rpcSource(opts: RpcSourceOptions): ChainSource {
 /** The block from the blk files, with its place there; null when the files do not have it. */
 function readFromFiles(files: BlkFileIndex, hash: Uint8Array): Omit<RawBlock, "height"> | null {
   const loc = files.get(hash);
-  const bytes = loc ? files.read(hash) : null;
-  return loc && bytes ? { hash, bytes, file: { index: loc.fileIndex, dataPos: loc.offset } } : null;
+  return loc ? { hash, bytes: files.read(loc), file: { index: loc.fileIndex, dataPos: loc.offset } } : null;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -126,7 +125,8 @@ export interface BlkFileIndex {
   /** Scans new data (new files, and the growth of the last one); returns the new locations. */
   refresh(): BlockLocation[];
   get(hash: Uint8Array): BlockLocation | undefined;
-  read(hash: Uint8Array): Uint8Array | null;
+  /** The bytes of a block at a location `get` gave. */
+  read(loc: BlockLocation): Uint8Array;
   /**
    * Forgets the locations found so far but not where the scans stopped: later refreshes find only
    * blocks written from now on. After the initial sync, so that following the tip does not keep
@@ -183,9 +183,7 @@ export function openBlkFileIndex(blocksDir: string, magic: number, log: Logger):
       return found;
     },
     get: (hash) => locations.get(hash),
-    read(hash) {
-      const loc = locations.get(hash);
-      if (!loc) return null;
+    read(loc) {
       reader ??= openBlockReader(blocksDir, xorKey, { maxOpenFiles: 8 });
       return reader.read(loc);
     },

@@ -52,6 +52,16 @@ export class Prevouts {
     this.mode = mode;
   }
 
+  /**
+   * The initial sync's mode with a table of `slots`, emptied: the one in use when it already has
+   * that size (a retry after a rolled-back batch), since two tables at once would double the peak.
+   */
+  startInitial(slots: number, spill: UtxoSpill): void {
+    if (this.table.capacity === slots) this.table.clear();
+    else this.table = new UtxoTable(slots);
+    this.mode = { kind: "initial", spill };
+  }
+
   /** Registers output `id` (txnum·2^20 + vout) of `txid`. */
   add(txid: Uint8Array, id: number, scriptKey: Uint8Array): void {
     if (this.table.isFull) this.makeRoom();

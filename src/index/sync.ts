@@ -210,7 +210,9 @@ export class Indexer {
           if (pendingTxs >= batchTxs || pending.length >= batchBlocks || signal?.aborted) commit();
           progress.report(raw.height, txs, bytes);
           if (signal?.aborted) break;
-          if ((bytesSinceGc += raw.bytes.length) >= GC_EVERY_BYTES) {
+          // Only while the big table exists (the initial sync): afterwards a forced full collection
+          // every ~20 live blocks would only pause the servers.
+          if (!this.initialDone && (bytesSinceGc += raw.bytes.length) >= GC_EVERY_BYTES) {
             bytesSinceGc = 0;
             const tGc = performance.now();
             Bun.gc(true);
@@ -283,7 +285,7 @@ export class Indexer {
   private loadUtxos(): void {
     if (this.utxosLoaded) return;
     const t = performance.now();
-    this.prevouts.reset(UtxoTable.forBytes(this.opts.utxoCacheBytes ?? DEFAULT_UTXO_CACHE_BYTES), { kind: "initial", spill: this.spill });
+    this.prevouts.startInitial(UtxoTable.slotsFor(this.opts.utxoCacheBytes ?? DEFAULT_UTXO_CACHE_BYTES), this.spill);
     if (this.chain.tipHeight >= 0) {
       this.db.write(() => {
         this.spill.dropStaged(); // a crash may have left the end-of-sync dump there
@@ -307,7 +309,7 @@ export class Indexer {
     const inMemory = this.prevouts.size;
     this.db.write(() => {
       this.spill.dropStaged();
-      this.prevouts.forEach((txidPrefix, id, scriptKey) => this.spill.stage(txidPrefix, id, scriptKey));
+      this.prevouts.forEach(this.spill.stage);
     });
     // Give the big table back before the index build, whose sorts want the memory.
     this.prevouts.reset(new UtxoTable(LIVE_TABLE_SLOTS), this.liveMode);
@@ -345,7 +347,6 @@ export class Indexer {
         ` (${Math.round(txs / Math.max(seconds, 1e-9))} tx/s, indexes built in ${secs(t, tEnd)} s)`,
     );
   }
-
 
   private get liveMode(): PrevoutMode {
     return { kind: "live", fallback: this.storeFallback };

@@ -61,9 +61,14 @@ export class UtxoTable {
     this.bytes = new Uint8Array(this.slots.buffer);
   }
 
+  /** The slots of the largest table that fits in `bytes`. */
+  static slotsFor(bytes: number): number {
+    return Math.max(16, Math.floor(bytes / SLOT_BYTES));
+  }
+
   /** The largest table whose slots fit in `bytes`. */
   static forBytes(bytes: number): UtxoTable {
-    return new UtxoTable(Math.max(16, Math.floor(bytes / SLOT_BYTES)));
+    return new UtxoTable(UtxoTable.slotsFor(bytes));
   }
 
   /** Outputs held. */
@@ -159,6 +164,8 @@ export class UtxoTable {
   }
 
   clear(): void {
+    // After the initial sync this runs at every commit, mostly on an empty table.
+    if (this.count === 0) return;
     this.slots.fill(0);
     this.count = 0;
   }

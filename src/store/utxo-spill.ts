@@ -9,7 +9,7 @@ import type { Db } from "./db.ts";
 import { IO_SPAN, indexOfId } from "./rows.ts";
 
 /** meta key: every output with an id below this was evicted to utxo_spill (or spent). */
-export const META_SPILL_BOUND = "utxo_spill_bound";
+const META_SPILL_BOUND = "utxo_spill_bound";
 
 export interface UtxoSpill {
   /** Appends an evicted output to the staging table (copies the views). */
@@ -20,7 +20,6 @@ export interface UtxoSpill {
   take(txid: Uint8Array, vout: number): { id: number; scriptKey: Uint8Array } | null;
   /** Every output with an id ≥ the bound that no input with an id ≥ the bound spends. */
   unspentSinceBound(): Generator<{ id: number; scriptKey: Uint8Array; txid: Uint8Array }>;
-  readonly bound: number;
   readonly spilledCount: number;
   /** Empties the staging table (what a pass that did not commit left there). */
   dropStaged(): void;
@@ -68,9 +67,6 @@ export function openUtxoSpill(db: Db): UtxoSpill {
     *unspentSinceBound() {
       const bound = readBound();
       for (const r of sinceBound.iterate(bound, bound)) yield { id: r.id, scriptKey: r.script, txid: r.txid };
-    },
-    get bound() {
-      return readBound();
     },
     get spilledCount() {
       return count.get()!.n;

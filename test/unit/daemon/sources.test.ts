@@ -26,7 +26,7 @@ afterAll(() => tmp[Symbol.dispose]());
 const fixtureFiles = openBlkFileIndex(FIXTURE_BLOCKS, magic, log);
 fixtureFiles.refresh();
 const hashes = expected.blocks.slice(0, 12).map((b) => hexToHash(b.hash));
-const raws = hashes.map((h) => fixtureFiles.read(h)!);
+const raws = hashes.map((h) => fixtureFiles.read(fixtureFiles.get(h)!));
 fixtureFiles.close();
 
 /** Only getblock is used to fetch blocks; it answers from the fixture and records the hashes asked for. */
