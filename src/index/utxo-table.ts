@@ -20,9 +20,9 @@
  * Before this table, the sync kept a Map of objects: ~650 bytes of heap per unspent output, so
  * memory grew with the UTXO set (8.5 GB on a 20M-tx chain, >100 GB on mainnet).
  */
-import { SCRIPT_KEY_BYTES } from "../store/rows.ts";
+import { SCRIPT_KEY_BYTES, UTXO_TXID_PREFIX_BYTES } from "../store/rows.ts";
 
-const TXID_WORDS = 4;
+const TXID_WORDS = UTXO_TXID_PREFIX_BYTES / 4;
 const SLOT_WORDS = 9;
 const W_VOUT = 4;
 const W_TXNUM = 5;
@@ -174,7 +174,7 @@ export class UtxoTable {
    * The visitors get the same two scratch buffers for every output: a pass over tens of millions
    * of slots must not allocate per slot (a view and an object each cost 2 GB of garbage at 13M).
    */
-  private readonly prefixScratch = new Uint8Array(TXID_WORDS * 4);
+  private readonly prefixScratch = new Uint8Array(UTXO_TXID_PREFIX_BYTES);
   private readonly prefixWords = new Uint32Array(this.prefixScratch.buffer);
   private readonly keyScratch = new Uint8Array(SCRIPT_KEY_BYTES);
 

@@ -53,6 +53,13 @@ export function scriptKeyOf(script: Uint8Array): Uint8Array {
 }
 
 /**
+ * Outpoints of the initial sync's UTXO table and spill (index/utxo-table.ts, utxo_spill) are keyed
+ * by the first 16 txid bytes and the vout: finding two txids with the same first 128 bits takes
+ * ~2^64 work.
+ */
+export const UTXO_TXID_PREFIX_BYTES = 16;
+
+/**
  * Key of a txid in the txid index: its first 8 internal-order bytes. A lookup compares the full
  * txid stored in the txs row, so prefix collisions cost one extra row read, never a wrong answer.
  */

@@ -6,7 +6,7 @@
  */
 import type { Statement } from "bun:sqlite";
 import type { Db } from "./db.ts";
-import { IO_SPAN, indexOfId } from "./rows.ts";
+import { IO_SPAN, UTXO_TXID_PREFIX_BYTES, indexOfId } from "./rows.ts";
 
 /** meta key: every output with an id below this was evicted to utxo_spill (or spent). */
 const META_SPILL_BOUND = "utxo_spill_bound";
@@ -61,7 +61,7 @@ export function openUtxoSpill(db: Db): UtxoSpill {
       db.setMeta(META_SPILL_BOUND, String(Math.max(readBound(), newBound)));
     },
     take(txid, vout) {
-      const r = takeStmt.get(txid.subarray(0, 16), vout);
+      const r = takeStmt.get(txid.subarray(0, UTXO_TXID_PREFIX_BYTES), vout);
       return r ? { id: r.id, scriptKey: r.script } : null;
     },
     *unspentSinceBound() {
