@@ -12,7 +12,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { parseArgs, parseCount, stringArg, type Args } from "./lib/args.ts";
+import { numberArg, parseArgs, parseCount, stringArg, type Args } from "./lib/args.ts";
 import { eachLine } from "./lib/server-process.ts";
 import { dirSize, machineInfo, procMemBytes, type MachineInfo } from "./lib/machine.ts";
 
@@ -87,7 +87,7 @@ function options(args: Args): Options {
     blockTxs: parseCount(stringArg(args, "block-txs") ?? "2500"),
     timeoutMs: Number(stringArg(args, "timeout") ?? "7200") * 1000,
     entry: stringArg(args, "entry") ?? "src/main.ts",
-    dbCacheMb: stringArg(args, "db-cache-mb") ? parseCount(stringArg(args, "db-cache-mb")!) : null,
+    dbCacheMb: stringArg(args, "db-cache-mb") === undefined ? null : numberArg(args, "db-cache-mb", 0, "positive integer"),
   };
 }
 

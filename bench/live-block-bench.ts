@@ -22,15 +22,15 @@ import { Indexer, noopSyncMetrics } from "../src/index/sync.ts";
 import { createLogger } from "../src/log.ts";
 import { openDb } from "../src/store/db.ts";
 import { scriptKeyOf } from "../src/store/rows.ts";
-import { parseArgs, parseCount, stringArg } from "./lib/args.ts";
-import { machineInfo } from "./lib/machine.ts";
+import { countArg, parseArgs, stringArg } from "./lib/args.ts";
+import { machineInfo, procField } from "./lib/machine.ts";
 import { buildNextBlock, publishBlockFile, type Payment, type Utxo } from "./lib/next-block.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const args = parseArgs(process.argv.slice(2), []);
 const size = stringArg(args, "size") ?? "20m";
-const txsPerBlock = parseCount(stringArg(args, "txs") ?? "4000");
-const blocks = parseCount(stringArg(args, "blocks") ?? "3");
+const txsPerBlock = countArg(args, "txs", 4000);
+const blocks = countArg(args, "blocks", 3);
 const chainDir = join(ROOT, "bench", "data", `chain-${size}`);
 const dbDir = join(ROOT, "bench", "data", `db-${size}`, "regtest");
 if (!existsSync(join(dbDir, "index.sqlite"))) throw new Error(`${dbDir} not found: run bun bench/index-bench.ts --sizes ${size} --keep-db first`);
@@ -60,11 +60,7 @@ for (const s of scripts) {
 }
 if (utxos.length < txsPerBlock * blocks) throw new Error(`only ${utxos.length} unspent outputs found for ${txsPerBlock * blocks} payments`);
 
-const io = () => {
-  const t = readFileSync("/proc/self/io", "utf8");
-  const f = (k: string) => Number(new RegExp(`^${k}: (\\d+)`, "m").exec(t)![1]);
-  return { read: f("read_bytes"), write: f("write_bytes") };
-};
+const io = () => ({ read: Number(procField("/proc/self/io", "read_bytes")), write: Number(procField("/proc/self/io", "write_bytes")) });
 
 console.log(`machine: ${JSON.stringify(machineInfo())}`);
 let tip = indexer.reader.tip()!;
