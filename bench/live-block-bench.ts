@@ -10,7 +10,10 @@
  * chain itself is not changed; the index is (it is a bench artifact: re-run index-bench to reset).
  * The indexer runs in this process, as the server's main loop runs it (offline source, one update
  * per block); the first block is the cold one (nothing of the index in the page cache but what the
- * sync left), the others warm. Electrum notifications are not part of this figure.
+ * sync left), the others warm. After each block it finds the script keys the block touched (what
+ * the Electrum notifications start from; the status of each subscribed script is a history query,
+ * bench:electrum's concern). When the live tail is due a merge (store/recent.ts) it runs it, as the
+ * main loop does between blocks, and prints its cost apart.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -20,7 +23,9 @@ import { listBlkFiles, openBlockReader, readXorKey } from "../src/daemon/blkfile
 import { offlineSource, openBlkFileIndex } from "../src/daemon/sources.ts";
 import { Indexer, noopSyncMetrics } from "../src/index/sync.ts";
 import { createLogger } from "../src/log.ts";
+import { PendingElectrumUpdate } from "../src/electrum/pending-update.ts";
 import { openDb } from "../src/store/db.ts";
+import { MERGE_SLICES } from "../src/store/recent.ts";
 import { scriptKeyOf } from "../src/store/rows.ts";
 import { countArg, parseArgs, stringArg } from "./lib/args.ts";
 import { machineInfo, procField } from "./lib/machine.ts";
@@ -60,6 +65,10 @@ for (const s of scripts) {
 }
 if (utxos.length < txsPerBlock * blocks) throw new Error(`only ${utxos.length} unspent outputs found for ${txsPerBlock * blocks} payments`);
 
+const mib = (bytes: number) => (bytes / 1048576).toFixed(1);
+const recentRows = () =>
+  (db.sql.prepare("SELECT (SELECT count(*) FROM txid_recent) + (SELECT count(*) FROM funding_recent) + (SELECT count(*) FROM spends_recent) + (SELECT count(*) FROM spend_history_recent) + (SELECT count(*) FROM unspent_recent) AS n").get() as { n: number }).n;
+let lastMergeBlock = 0;
 const io = () => ({ read: Number(procField("/proc/self/io", "read_bytes")), write: Number(procField("/proc/self/io", "write_bytes")) });
 
 console.log(`machine: ${JSON.stringify(machineInfo())}`);
@@ -78,13 +87,35 @@ for (let b = 0; b < blocks; b++) {
   const before = io();
   const t0 = performance.now();
   const r = await indexer.update(source);
+  const tIndexed = performance.now();
+  // What the main loop does next for Electrum clients: the script keys the block touched (read back
+  // from the committed block), the input of every subscription's status check.
+  const pending = new PendingElectrumUpdate();
+  pending.record(r);
+  const touched = pending.take(indexer.reader, r.tipHeight, new Set()).touchedScriptKeysHex.size;
   const ms = performance.now() - t0;
   const after = io();
   tip = indexer.reader.tip()!;
   console.log(
-    `block ${b + 1} (${b === 0 ? "cold" : "warm"}): height ${r.tipHeight}, ${r.txsAdded} txs indexed and committed in ${ms.toFixed(0)} ms; ` +
-      `read ${((after.read - before.read) / 1048576).toFixed(1)} MiB, wrote ${((after.write - before.write) / 1048576).toFixed(1)} MiB`,
+    `block ${b + 1} (${b === 0 ? "cold" : "warm"}): height ${r.tipHeight}, ${r.txsAdded} txs indexed and committed in ${(tIndexed - t0).toFixed(0)} ms, ` +
+      `${touched} touched scripts found in ${(performance.now() - tIndexed).toFixed(0)} ms: ${ms.toFixed(0)} ms in all; ` +
+      `read ${mib(after.read - before.read)} MiB, wrote ${mib(after.write - before.write)} MiB; live tail ${recentRows()} rows`,
   );
+  // The main loop merges the live tail between blocks once it is due (store/recent.ts): its cost is
+  // shown apart, and spread over the blocks since the last merge.
+  if (indexer.mergeDue) {
+    const m0 = performance.now();
+    const ioBefore = io();
+    indexer.mergeIfDue();
+    const ioAfter = io();
+    const blocksSince = b + 1 - lastMergeBlock;
+    lastMergeBlock = b + 1;
+    console.log(
+      `  merge of the live tail after ${blocksSince} blocks: ${(performance.now() - m0).toFixed(0)} ms in ${MERGE_SLICES} slices, ` +
+        `read ${mib(ioAfter.read - ioBefore.read)} MiB, wrote ${mib(ioAfter.write - ioBefore.write)} MiB ` +
+        `(${mib((ioAfter.write - ioBefore.write) / blocksSince)} MiB per block)`,
+    );
+  }
 }
 indexer.close();
 source.close();

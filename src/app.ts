@@ -236,6 +236,7 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
         const mempoolTouched = (await syncMempool()).touchedScriptKeysHex;
         // Electrum notifications: the scripts of the new blocks and of the mempool changes; a reorg rechecks every subscription.
         electrum.notify(pending.take(queryReader, indexer.chain.tipHeight, mempoolTouched));
+        await mergeLiveTail(indexer, waiter);
       } catch (err) {
         if (waiter.stopping) break;
         log.error(`update failed, retrying after the next wait: ${describeError(err)}`);
@@ -262,6 +263,18 @@ function readPrecacheList(config: Config, network: NetworkParams, log: Logger): 
   for (const e of list.errors.slice(0, 20)) log.warn(`--precache-scripts ${path}: ${e}`);
   if (list.errors.length > 20) log.warn(`--precache-scripts ${path}: ${list.errors.length - 20} more bad lines`);
   return list.keys;
+}
+
+/**
+ * The live tail's merge (store/recent.ts), when due, between blocks: one slice (one transaction) at
+ * a time, yielding to the servers in between, and put off as soon as a block is announced (the
+ * next turn indexes it first; the merge goes on after it).
+ */
+async function mergeLiveTail(indexer: Indexer, waiter: Waiter): Promise<void> {
+  while (indexer.mergeDue && !waiter.stopping && !waiter.wakePending) {
+    indexer.mergeStep();
+    await new Promise((resolve) => setImmediate(resolve));
+  }
 }
 
 async function runPrecache(keys: Uint8Array[], reader: StoreReader, log: Logger, signal: AbortSignal): Promise<void> {

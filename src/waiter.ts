@@ -21,6 +21,11 @@ export class Waiter {
     this.wake();
   }
 
+  /** A wake() came while no wait was running: the next wait returns at once. */
+  get wakePending(): boolean {
+    return this.pendingWake;
+  }
+
   /** A new block may be there: end the current wait now (or the next one, if none is running). */
   wake(): void {
     if (this.wakeUp) this.wakeUp();

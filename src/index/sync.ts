@@ -14,6 +14,7 @@ import type { Db } from "../store/db.ts";
 import { StoreReader } from "../store/read.ts";
 import { IO_SPAN } from "../store/rows.ts";
 import type { BlkRangeSource } from "../store/tx-bytes.ts";
+import { MERGE_SLICES, openRecentLevel, type RecentLevel } from "../store/recent.ts";
 import { openUtxoSpill, type UtxoSpill } from "../store/utxo-spill.ts";
 import { createWriter, type StoreWriter } from "../store/write.ts";
 import { HeaderChain, findForkHeight } from "./chain.ts";
@@ -47,7 +48,16 @@ export interface IndexerOptions extends IndexOptions {
   readonly utxoCacheBytes?: number;
   /** Where `reader` reads the txs of blocks indexed from the blk files (store/tx-bytes.ts). */
   readonly blkFiles?: BlkRangeSource | null;
+  /** A merge of the live tail (store/recent.ts) is due once its tables hold this many rows (default 400k). */
+  readonly recentMergeRows?: number;
 }
+
+/**
+ * 400k rows of the `*_recent` tables take ~18 MB with their B-tree slack: a block that dirties all
+ * of their pages writes ~36 MB (the WAL frames, then the checkpoint). On the 20M-tx bench that is
+ * a merge every ~14 blocks of 4,000 txs.
+ */
+export const DEFAULT_RECENT_MERGE_ROWS = 400_000;
 
 /**
  * A full collection after every this many block bytes parsed. JSC sizes its collection budget by
@@ -79,6 +89,11 @@ export class Indexer {
   private readonly writer: StoreWriter;
   private readonly prevouts: Prevouts;
   private readonly spill: UtxoSpill;
+  private readonly recent: RecentLevel;
+  /** Rows in the live tail's tables (counted at open and after each merge, estimated in between). */
+  private recentRows = 0;
+  /** The next slice of the live tail's merge; 0 when no merge is under way. */
+  private mergeCursor = 0;
   private nextTxnum: number;
   private initialDone: boolean;
   private utxosLoaded = false;
@@ -97,6 +112,8 @@ export class Indexer {
     this.nextTxnum = this.reader.txCount();
     this.initialDone = db.getMeta(META_INITIAL_SYNC_DONE) === "1";
     this.spill = openUtxoSpill(db);
+    this.recent = openRecentLevel(db);
+    if (this.initialDone) this.recentRows = this.recent.countRows();
     // The initial sync's big table is allocated when the sync starts (loadUtxos), never on a synced index.
     this.prevouts = new Prevouts(new UtxoTable(LIVE_TABLE_SLOTS), this.liveMode);
     this.writer.setLive(this.initialDone);
@@ -175,6 +192,7 @@ export class Indexer {
       if (hashes.some((h) => h === null)) break; // the source's chain got shorter meanwhile: the next update reorgs
       let pending: Uint8Array[] = []; // hashes written in the open transaction
       let pendingTxs = 0;
+      let pendingRows = 0; // rows of the live tail's tables they add (after the initial sync)
       let tFetch = performance.now();
       const commit = () => {
         const t = performance.now();
@@ -183,11 +201,15 @@ export class Indexer {
         const fromHeight = this.chain.tipHeight + 1;
         for (const h of pending) this.chain.push(h);
         this.notifyCommit(fromHeight, this.chain.tipHeight);
-        if (this.initialDone) this.prevouts.clear();
+        if (this.initialDone) {
+          this.prevouts.clear();
+          this.recentRows += pendingRows;
+        }
         this.metrics.observeStep("commit", (performance.now() - t) / 1000);
         this.metrics.addIndexedTxs(pendingTxs);
         pending = [];
         pendingTxs = 0;
+        pendingRows = 0;
       };
       try {
         for await (const raw of source.blocks(start, hashes as Uint8Array[])) {
@@ -204,6 +226,8 @@ export class Indexer {
           this.metrics.observeStep("index", (performance.now() - tIndex) / 1000);
           pending.push(block.header.hash);
           pendingTxs += counts.txs;
+          // A txid key per tx; a funding and an unspent key per output; a spends and a spend_history key per input.
+          pendingRows += counts.txs + 2 * counts.outputs + 2 * counts.spends;
           blocks++;
           txs += counts.txs;
           bytes += raw.bytes.length;
@@ -269,6 +293,7 @@ export class Indexer {
     });
     this.chain.truncate(height);
     this.nextTxnum = this.reader.txCount();
+    if (this.initialDone) this.recentRows = this.recent.countRows();
     // After the initial sync the table holds only a batch: emptying it is enough.
     this.prevouts.clear();
     this.utxosLoaded = false;
@@ -348,6 +373,33 @@ export class Indexer {
     );
   }
 
+  /**
+   * Whether the live tail (store/recent.ts) is due a merge: its tables reached opts.recentMergeRows,
+   * or a merge is under way. The main loop runs it between blocks, one slice at a time.
+   */
+  get mergeDue(): boolean {
+    if (!this.initialDone) return false;
+    const threshold = this.opts.recentMergeRows ?? DEFAULT_RECENT_MERGE_ROWS;
+    return this.mergeCursor > 0 || (this.recentRows > 0 && this.recentRows >= threshold);
+  }
+
+  /** Merges the next slice of the live tail (one transaction); returns true when that ends the merge. */
+  mergeStep(): boolean {
+    const t = performance.now();
+    const moved = this.db.write(() => this.recent.mergeSlice(this.mergeCursor));
+    this.mergeCursor = (this.mergeCursor + 1) % MERGE_SLICES;
+    this.recentRows = this.mergeCursor === 0 ? this.recent.countRows() : Math.max(0, this.recentRows - moved);
+    this.metrics.observeStep("merge", (performance.now() - t) / 1000);
+    return this.mergeCursor === 0;
+  }
+
+  /** Runs a whole merge of the live tail now, if one is due (tests, benchmarks, shutdown-free tools). */
+  mergeIfDue(): boolean {
+    if (!this.mergeDue) return false;
+    while (!this.mergeStep());
+    return true;
+  }
+
   private get liveMode(): PrevoutMode {
     return { kind: "live", fallback: this.storeFallback };
   }
@@ -365,6 +417,7 @@ export class Indexer {
   close(): void {
     this.writer.finalize();
     this.spill.finalize();
+    this.recent.finalize();
   }
 }
 

@@ -29,7 +29,7 @@ export interface CounterVec<L extends string = never> {
 }
 
 /** Steps of an index update, the `step` label of `index_duration`. */
-export type IndexStep = "fetch" | "parse" | "index" | "commit" | "reorg" | "build_indexes";
+export type IndexStep = "fetch" | "parse" | "index" | "commit" | "reorg" | "build_indexes" | "merge";
 export type ByteDir = "send" | "recv";
 
 /** What the bitcoind RPC client records: latency and payload size per method. */

@@ -32,8 +32,7 @@ export interface Db {
   write<T>(fn: () => T): T;
   /** Initial sync: commits may be lost on a power failure (never on a process crash: WAL pages are in the OS). */
   setBulkMode(on: boolean): void;
-  hasIndexes(): boolean;
-  /** Builds the secondary indexes of indexes.sql (inside the caller's transaction). */
+  /** Fills the sorted tables of indexes.sql (inside the caller's transaction). */
   createIndexes(): void;
   /** Moves the file's free pages to its end and truncates them away (outside a transaction). */
   releaseFreePages(): void;
@@ -103,9 +102,6 @@ export function openDb(opts: OpenOptions): Db {
       // dirty pages longer. Measured on the 2M-tx bench: 256 MiB → 1.46 GB peak RSS and 42 s,
       // 32 MiB → ~1 GB and 34 s (the index build sorts faster with less memory contention too).
       sql.exec(`PRAGMA cache_size = ${-1024 * (on ? BULK_CACHE_MIB : cacheMiB)}`);
-    },
-    hasIndexes() {
-      return sql.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'outputs_by_script'").get() !== null;
     },
     createIndexes() {
       sql.exec(indexesSql);

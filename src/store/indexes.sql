@@ -1,12 +1,13 @@
--- Secondary indexes and sorted tables. The initial sync appends rows in key order with none of these
--- present, then builds them in one sorted pass each (SQLite sorts the keys and writes each B-tree left to right);
--- afterwards they are kept up to date row by row. Without this, every insert would land at a random
--- place of an ever-growing B-tree, and the sync would slow down as the index outgrows the cache.
+-- The sorted tables of the end of the initial sync. The sync appends rows in id order with none of
+-- these filled, then fills each in one sorted pass (SQLite sorts the keys and writes each B-tree left
+-- to right); afterwards new keys go to their `*_recent` twins (schema.sql, store/recent.ts). Without
+-- this, every insert would land at a random place of an ever-growing B-tree, and the sync would slow
+-- down as the index outgrows the cache.
 
--- tx by txid: 8-byte prefix, the full txid is compared in the row.
-CREATE INDEX IF NOT EXISTS txs_by_txid ON txs(substr(txid, 1, 8));
--- Funding history of a script, in chain order (entries are (script, id)).
-CREATE INDEX IF NOT EXISTS outputs_by_script ON outputs(script);
+-- tx by txid (its first 8 bytes; rows.ts TXID_KEY_BYTES).
+INSERT INTO txid_index(key, txnum) SELECT substr(txid, 1, 8), txnum FROM txs ORDER BY 1, 2;
+-- Funding history of a script, in chain order.
+INSERT INTO funding(script, id) SELECT script, id FROM outputs ORDER BY script, id;
 
 -- The initial sync's spends (schema.sql spends_staging, in input id order), sorted into outspends
 -- (by output id) and spending histories (by script, input id): each table written left to right.

@@ -61,6 +61,25 @@ interface StatsSqlRow {
   spent_sum: number;
 }
 
+/**
+ * `select` over a history table, then the same over its `*_recent` twin (schema.sql): the table
+ * names in it (funding, spend_history, spends, txid_index) get the suffix in the second arm.
+ * `orderBy` ("ORDER BY 1", …) sorts the compound by its first column.
+ */
+function both(select: string, orderBy = ""): string {
+  const recent = select.replace(/\b(funding|spend_history|spends|txid_index)\b(?= )/g, (t) => (t === "txid_index" ? "txid_recent" : `${t}_recent`));
+  if (recent === select) throw new Error(`no history table in ${select}`);
+  return `${select} UNION ALL ${recent} ${orderBy}`.trimEnd();
+}
+
+/**
+ * Ids of a script's (?1) unspent outputs that meet `where` (more conditions, "AND …"): the merged
+ * ones that no recent spend hides, and the recent ones. A compound: an ORDER BY or LIMIT may follow.
+ */
+const unspentIds = (where = "") =>
+  `SELECT id FROM unspent WHERE script = ?1 AND id NOT IN (SELECT prev FROM spend_history_recent WHERE script = ?1) ${where} ` +
+  `UNION ALL SELECT id FROM unspent_recent WHERE script = ?1 ${where}`;
+
 /** electrs' MIN_HISTORY_ITEMS_TO_CACHE: stats of scripts with more rows than this are saved. */
 const MIN_HISTORY_ITEMS_TO_CACHE = 100;
 const NO_BOUND = Number.MAX_SAFE_INTEGER;
@@ -120,32 +139,45 @@ export class StoreReader {
         "SELECT t.txid AS txid, (SELECT height FROM blocks WHERE first_txnum <= j.value ORDER BY first_txnum DESC LIMIT 1) AS height " +
           "FROM json_each(?) j JOIN txs t ON t.txnum = j.value ORDER BY j.key",
       ),
+      // Both levels of each history table (schema.sql: the big sorted tables and their `*_recent`
+      // twins). For one key every recent row is newer than every big one, so SQLite's merge of
+      // the two ordered arms (a compound ORDER BY) costs no sort.
       txnumsByKey: s.prepare<{ txnum: number; txid: Uint8Array }, [Uint8Array]>(
-        "SELECT txnum, txid FROM txs WHERE substr(txid, 1, 8) = ? ORDER BY txnum DESC",
+        "SELECT k.txnum AS txnum, t.txid AS txid FROM txid_recent k JOIN txs t ON t.txnum = k.txnum WHERE k.key = ?1 " +
+          "UNION ALL SELECT k.txnum, t.txid FROM txid_index k JOIN txs t ON t.txnum = k.txnum WHERE k.key = ?1 ORDER BY 1 DESC",
       ),
       txidsInRange: s.prepare<{ txid: Uint8Array }, [number, number]>("SELECT txid FROM txs WHERE txnum >= ? AND txnum < ? ORDER BY txnum"),
       output: s.prepare<{ script: Uint8Array; value_sat: number }, [number]>("SELECT script, value_sat FROM outputs WHERE id = ?"),
-      funding: s.prepare<{ id: number; value_sat: number }, [Uint8Array]>("SELECT id, value_sat FROM outputs WHERE script = ? ORDER BY id"),
+      funding: s.prepare<{ id: number; value_sat: number }, [Uint8Array]>(
+        both("SELECT f.id AS id, o.value_sat AS value_sat FROM funding f JOIN outputs o ON o.id = f.id WHERE f.script = ?1", "ORDER BY 1"),
+      ),
       // Spending history: one range read of spend_history (it holds prev), the value from outputs.
       spending: s.prepare<{ id: number; prev: number; value_sat: number }, [Uint8Array]>(
-        "SELECT h.id AS id, h.prev AS prev, coalesce(o.value_sat, 0) AS value_sat FROM spend_history h LEFT JOIN outputs o ON o.id = h.prev WHERE h.script = ? ORDER BY h.id",
+        both(
+          "SELECT h.id AS id, h.prev AS prev, coalesce(o.value_sat, 0) AS value_sat FROM spend_history h LEFT JOIN outputs o ON o.id = h.prev WHERE h.script = ?1",
+          "ORDER BY 1",
+        ),
       ),
-      spendOf: s.prepare<{ id: number }, [number]>("SELECT id FROM spends WHERE prev = ?"),
-      fundingDesc: s.prepare<{ id: number }, [Uint8Array, number]>("SELECT id FROM outputs WHERE script = ? AND id < ? ORDER BY id DESC"),
-      spendingDesc: s.prepare<{ id: number }, [Uint8Array, number]>("SELECT id FROM spend_history WHERE script = ? AND id < ? ORDER BY id DESC"),
-      fundingAsc: s.prepare<{ id: number }, [Uint8Array, number]>("SELECT id FROM outputs WHERE script = ? AND id >= ? ORDER BY id"),
-      spendingAsc: s.prepare<{ id: number }, [Uint8Array, number]>("SELECT id FROM spend_history WHERE script = ? AND id >= ? ORDER BY id"),
+      spendOf: s.prepare<{ id: number }, [number]>(both("SELECT id FROM spends WHERE prev = ?1")),
+      fundingDesc: s.prepare<{ id: number }, [Uint8Array, number]>(both("SELECT id FROM funding WHERE script = ?1 AND id < ?2", "ORDER BY 1 DESC")),
+      spendingDesc: s.prepare<{ id: number }, [Uint8Array, number]>(both("SELECT id FROM spend_history WHERE script = ?1 AND id < ?2", "ORDER BY 1 DESC")),
+      fundingAsc: s.prepare<{ id: number }, [Uint8Array, number]>(both("SELECT id FROM funding WHERE script = ?1 AND id >= ?2", "ORDER BY 1")),
+      spendingAsc: s.prepare<{ id: number }, [Uint8Array, number]>(both("SELECT id FROM spend_history WHERE script = ?1 AND id >= ?2", "ORDER BY 1")),
       fundedIn: s.prepare<{ n: number; sum: number }, [Uint8Array, number, number]>(
-        "SELECT count(*) AS n, coalesce(sum(value_sat), 0) AS sum FROM outputs WHERE script = ? AND id >= ? AND id < ?",
+        "SELECT count(*) AS n, coalesce(sum(o.value_sat), 0) AS sum FROM (" +
+          both("SELECT id FROM funding WHERE script = ?1 AND id >= ?2 AND id < ?3") +
+          ") f JOIN outputs o ON o.id = f.id",
       ),
       spentIn: s.prepare<{ n: number; sum: number }, [Uint8Array, number, number]>(
-        "SELECT count(*) AS n, coalesce(sum(o.value_sat), 0) AS sum FROM spend_history h JOIN outputs o ON o.id = h.prev WHERE h.script = ? AND h.id >= ? AND h.id < ?",
+        "SELECT count(*) AS n, coalesce(sum(o.value_sat), 0) AS sum FROM (" +
+          both("SELECT prev FROM spend_history WHERE script = ?1 AND id >= ?2 AND id < ?3") +
+          ") h JOIN outputs o ON o.id = h.prev",
       ),
       fundingFrom: s.prepare<{ id: number; value_sat: number }, [Uint8Array, number]>(
-        "SELECT id, value_sat FROM outputs WHERE script = ? AND id >= ? ORDER BY id",
+        both("SELECT f.id AS id, o.value_sat AS value_sat FROM funding f JOIN outputs o ON o.id = f.id WHERE f.script = ?1 AND f.id >= ?2"),
       ),
       spendingFrom: s.prepare<{ id: number; value_sat: number }, [Uint8Array, number]>(
-        "SELECT h.id AS id, o.value_sat AS value_sat FROM spend_history h JOIN outputs o ON o.id = h.prev WHERE h.script = ? AND h.id >= ? ORDER BY h.id",
+        both("SELECT h.id AS id, o.value_sat AS value_sat FROM spend_history h JOIN outputs o ON o.id = h.prev WHERE h.script = ?1 AND h.id >= ?2"),
       ),
       cachedStats: s.prepare<StatsSqlRow, [Uint8Array]>("SELECT * FROM script_stats WHERE script = ?"),
       saveStats: s.prepare<never, [Uint8Array, number, number, number, number, number, number]>(
@@ -153,15 +185,16 @@ export class StoreReader {
          ON CONFLICT(script) DO UPDATE SET upto_txnum = excluded.upto_txnum, tx_count = excluded.tx_count, funded_count = excluded.funded_count,
          funded_sum = excluded.funded_sum, spent_count = excluded.spent_count, spent_sum = excluded.spent_sum`,
       ),
+      // The UTXO set of a script: the big level's rows that no recent spend hides (schema.sql), then the recent ones.
       unspentPage: s.prepare<{ id: number; value_sat: number }, [Uint8Array, number, number]>(
-        "SELECT u.id AS id, o.value_sat AS value_sat FROM unspent u JOIN outputs o ON o.id = u.id WHERE u.script = ? AND u.id > ? ORDER BY u.id LIMIT ?",
+        `SELECT u.id AS id, o.value_sat AS value_sat FROM (${unspentIds("AND id > ?2")} ORDER BY 1 LIMIT ?3) u JOIN outputs o ON o.id = u.id ORDER BY u.id`,
       ),
-      unspentCount: s.prepare<{ n: number }, [Uint8Array, number]>("SELECT count(*) AS n FROM (SELECT 1 FROM unspent WHERE script = ? LIMIT ?)"),
+      unspentCount: s.prepare<{ n: number }, [Uint8Array, number]>(`SELECT count(*) AS n FROM (${unspentIds()} LIMIT ?2)`),
       txsInRange: s.prepare<TxSqlRow, [number, number]>(
         "SELECT txnum, txid, loc, raw FROM txs WHERE txnum >= ? AND txnum < ? ORDER BY txnum",
       ),
       // Outspends of one tx: a key range of spends.
-      spendsOfRange: s.prepare<{ id: number; prev: number }, [number, number]>("SELECT prev, id FROM spends WHERE prev >= ? AND prev < ?"),
+      spendsOfRange: s.prepare<{ id: number; prev: number }, [number, number]>(both("SELECT prev, id FROM spends WHERE prev >= ?1 AND prev < ?2")),
       addressesFrom: s.prepare<{ address: string }, [string, number]>("SELECT address FROM addresses WHERE address >= ? ORDER BY address LIMIT ?"),
       // max(rowid) is one B-tree descent; every /address query asks it (stats cache bound).
       nextTxnum: s.prepare<{ n: number }, []>("SELECT coalesce(max(txnum) + 1, 0) AS n FROM txs"),

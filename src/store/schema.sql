@@ -72,10 +72,64 @@ CREATE TABLE IF NOT EXISTS spends_staging (
 
 -- Unspent outputs by script: the confirmed UTXO set, so that a script's UTXOs (and a page of them
 -- after a cursor) are a range read of this index, not a scan of its whole history. Built in one
--- sorted pass at the end of the initial sync (indexes.sql); kept row by row afterwards (write.ts).
+-- sorted pass at the end of the initial sync (indexes.sql); afterwards with unspent_recent below.
 CREATE TABLE IF NOT EXISTS unspent (
   script BLOB NOT NULL,    -- 11-byte script key
   id     INTEGER NOT NULL, -- output id
+  PRIMARY KEY (script, id)
+) WITHOUT ROWID;
+
+-- Script histories and the txid lookup: two sorted tables built at the end of the initial sync
+-- (indexes.sql), in place of SQLite indexes on txs and outputs, so that live blocks can leave txs
+-- and outputs alone (appends) and put their keys in the small `*_recent` tables below instead.
+
+-- tx by txid: the first 8 internal-order txid bytes (rows.ts TXID_KEY_BYTES); the full txid is
+-- compared in the txs row, so a prefix collision costs one more row read, never a wrong answer.
+CREATE TABLE IF NOT EXISTS txid_index (
+  key   BLOB NOT NULL,
+  txnum INTEGER NOT NULL,
+  PRIMARY KEY (key, txnum)
+) WITHOUT ROWID;
+
+-- Funding history of a script, in chain order: its outputs' ids (value and script in `outputs`).
+CREATE TABLE IF NOT EXISTS funding (
+  script BLOB NOT NULL, -- 11-byte script key
+  id     INTEGER NOT NULL, -- output id
+  PRIMARY KEY (script, id)
+) WITHOUT ROWID;
+
+-- The live tail (a small LSM level; store/recent.ts). After the initial sync, a new block's keys go
+-- to these tables, not to the big sorted ones above: they stay small (merged every so many rows),
+-- so a block dirties a few hundred pages instead of one page of a big B-tree per row. Every query
+-- reads both levels (read.ts). Invariants, per script key (a merge moves whole key ranges, in one
+-- transaction each, so they hold between any two transactions):
+--  - every row of a *_recent table is newer (higher id) than every row of its big twin for that key;
+--  - a spend of an output still in `unspent` (merged) does not delete it there: its
+--    spend_history_recent row (script, prev) hides it from queries until the merge deletes both;
+--  - a spend of an output of unspent_recent deletes it there at once.
+CREATE TABLE IF NOT EXISTS txid_recent (
+  key   BLOB NOT NULL,
+  txnum INTEGER NOT NULL,
+  PRIMARY KEY (key, txnum)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS funding_recent (
+  script BLOB NOT NULL,
+  id     INTEGER NOT NULL,
+  PRIMARY KEY (script, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS spends_recent (
+  prev INTEGER PRIMARY KEY,
+  id   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS spend_history_recent (
+  script BLOB NOT NULL,
+  id     INTEGER NOT NULL,
+  prev   INTEGER NOT NULL,
+  PRIMARY KEY (script, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS unspent_recent (
+  script BLOB NOT NULL,
+  id     INTEGER NOT NULL,
   PRIMARY KEY (script, id)
 ) WITHOUT ROWID;
 

@@ -6,7 +6,7 @@ import type { Statement } from "bun:sqlite";
 import { parseTxExact, type Tx } from "../bitcoin/block.ts";
 import type { Db } from "./db.ts";
 import type { StoreReader } from "./read.ts";
-import { IO_SPAN, inputId, type BlockRow } from "./rows.ts";
+import { IO_SPAN, TXID_KEY_BYTES, inputId, txidKey, type BlockRow } from "./rows.ts";
 
 export interface StoreWriter {
   /** Writes buffered rows; called before a commit and before reading rows of the open transaction. */
@@ -57,32 +57,50 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
   const delOuts = prep("DELETE FROM outputs WHERE id >= ?");
   const delStaged = prep("DELETE FROM spends_staging WHERE id >= ?");
   const insAddress = prep("INSERT OR IGNORE INTO addresses(address) VALUES (?)");
-  // Live mode: immediate (unbuffered) statements, so an output created and spent in one batch is
-  // inserted before it is deleted.
-  const insUnspent = prep("INSERT INTO unspent(script, id) VALUES (?, ?)");
-  const delUnspent = prep("DELETE FROM unspent WHERE script = ? AND id = ?");
-  const insSpend = prep("INSERT INTO spends(prev, id) VALUES (?, ?)");
-  const insHistory = prep("INSERT INTO spend_history(script, id, prev) VALUES (?, ?, ?)");
-  // A live reorg, per input of a removed tx (see removeLiveSpends)…
-  const delSpendOf = prep("DELETE FROM spends WHERE prev = ? AND id = ?");
+  // Live mode: keys go to the small `*_recent` tables (schema.sql), never to the big sorted ones.
+  // Immediate (unbuffered) statements for unspent_recent, so that an output created and spent in
+  // one batch is inserted before it is deleted; the others are only read after a flush.
+  const txidRecent = rowBuffer(sql, "txid_recent(key, txnum)", 2, stmts);
+  const fundingRecent = rowBuffer(sql, "funding_recent(script, id)", 2, stmts);
+  const spendsRecent = rowBuffer(sql, "spends_recent(prev, id)", 2, stmts);
+  const historyRecent = rowBuffer(sql, "spend_history_recent(script, id, prev)", 3, stmts);
+  const insUnspent = prep("INSERT INTO unspent_recent(script, id) VALUES (?, ?)");
+  // An output of a merged block stays in `unspent`: its spend_history_recent row hides it (recent.ts).
+  const delUnspent = prep("DELETE FROM unspent_recent WHERE script = ? AND id = ?");
+  // A live reorg, per input of a removed tx (see removeLiveSpends): the spend's rows in either level…
+  const delSpendRecent = prep("DELETE FROM spends_recent WHERE prev = ? AND id = ?");
+  const delSpend = prep("DELETE FROM spends WHERE prev = ? AND id = ?");
   const scriptOf = sql.prepare<{ script: Uint8Array }, [number]>("SELECT script FROM outputs WHERE id = ?");
   stmts.push(scriptOf);
+  const delHistoryRecent = prep("DELETE FROM spend_history_recent WHERE script = ? AND id = ?");
   const delHistory = prep("DELETE FROM spend_history WHERE script = ? AND id = ?");
-  // …outputs below the fork that removed blocks spent are unspent again…
+  // …and the output it spent, below the fork, is unspent again: in the level it is listed in.
+  const isRecentOutput = sql.prepare<{ one: number }, [Uint8Array, number]>("SELECT 1 AS one FROM funding_recent WHERE script = ? AND id = ?");
+  stmts.push(isRecentOutput);
+  const restoreUnspentRecent = prep("INSERT OR IGNORE INTO unspent_recent(script, id) VALUES (?, ?)");
   const restoreUnspent = prep("INSERT OR IGNORE INTO unspent(script, id) VALUES (?, ?)");
-  // (the fallback: full scans of both tables)
+  // (the fallback: full scans of the four tables)
   const delSpendsFrom = prep("DELETE FROM spends WHERE id >= ?");
-  const scanHistoryFrom = sql.prepare<{ script: Uint8Array; prev: number }, [number]>("SELECT script, prev FROM spend_history WHERE id >= ?");
+  const delSpendsRecentFrom = prep("DELETE FROM spends_recent WHERE id >= ?");
+  const scanHistoryFrom = sql.prepare<{ script: Uint8Array; prev: number; recent: number }, [number]>(
+    "SELECT script, prev, 0 AS recent FROM spend_history WHERE id >= ?1 UNION ALL SELECT script, prev, 1 FROM spend_history_recent WHERE id >= ?1",
+  );
   stmts.push(scanHistoryFrom);
   const delHistoryFrom = prep("DELETE FROM spend_history WHERE id >= ?");
-  // …and the removed blocks' own outputs leave the set (found through the outputs rowid range).
+  const delHistoryRecentFrom = prep("DELETE FROM spend_history_recent WHERE id >= ?");
+  // …and the removed blocks' own rows leave both levels: the recent tables are small (scanned), the
+  // big ones are probed with the keys of the removed txs and outputs (their rowid ranges).
   const delUnspentFrom = prep("DELETE FROM unspent WHERE (script, id) IN (SELECT script, id FROM outputs WHERE id >= ?)");
+  const delUnspentRecentFrom = prep("DELETE FROM unspent_recent WHERE id >= ?");
+  const delFundingFrom = prep("DELETE FROM funding WHERE (script, id) IN (SELECT script, id FROM outputs WHERE id >= ?)");
+  const delFundingRecentFrom = prep("DELETE FROM funding_recent WHERE id >= ?");
+  const delTxidsFrom = prep(`DELETE FROM txid_index WHERE (key, txnum) IN (SELECT substr(txid, 1, ${TXID_KEY_BYTES}), txnum FROM txs WHERE txnum >= ?)`);
+  const delTxidsRecentFrom = prep("DELETE FROM txid_recent WHERE txnum >= ?");
   const delStaleStats = prep("DELETE FROM script_stats WHERE upto_txnum > ?");
   let live = false;
+  const buffers = [txs, outs, staged, txidRecent, fundingRecent, spendsRecent, historyRecent];
   const flushAll = () => {
-    txs.flush();
-    outs.flush();
-    staged.flush();
+    for (const b of buffers) b.flush();
   };
 
   /** The parsed txs of a block, or null when they cannot all be read (blk files gone, no blk reader given). */
@@ -98,7 +116,8 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
 
   /**
    * Live mode: the spends of every tx at or above `firstTxnum` (the blocks from `height`) leave
-   * spends and spend_history, and the outputs below the fork they spent are unspent again.
+   * spends and spend_history (either level: the big tables or their `*_recent` twins), and the
+   * outputs below the fork they spent are unspent again.
    *
    * Neither table is keyed by the spending id, so a range of spending ids is no key range there.
    * The removed spends are derived from the removed txs themselves instead: each input names its
@@ -111,7 +130,7 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
    * Each delete checks the spending id too: an input whose row is not found where its prevout says,
    * or a block whose txs cannot all be read (an inconsistent index, or blk files that changed since
    * indexing: reading them then fails, see tx-bytes.ts), makes the rest fall back to full scans of
-   * both tables (slow on a big index, but correct). Returns whether it did.
+   * the four tables (slow on a big index, but correct). Returns whether it did.
    */
   function removeLiveSpends(height: number, firstTxnum: number): boolean {
     if (!reader) throw new Error("a live writer needs a reader to remove the spends of a reorg");
@@ -130,33 +149,59 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
           const prev = prevTxnum === null ? -1 : prevTxnum * IO_SPAN + input.prevVout;
           const id = inputId(txnum, vin);
           const script = prevTxnum === null ? null : scriptOf.get(prev)?.script;
-          if (!script || delSpendOf.run(prev, id).changes !== 1 || delHistory.run(script, id).changes !== 1) {
+          if (!script) {
             consistent = false;
             break;
           }
-          if (prev < firstId) restoreUnspent.run(script, prev);
+          // Each row is in one of the two levels. The spend_history row decides what the output's
+          // unspent row went through: a merged one had it deleted by the merge (recent.ts).
+          const spendFound = delSpendRecent.run(prev, id).changes + delSpend.run(prev, id).changes === 1;
+          const historyWasRecent = delHistoryRecent.run(script, id).changes === 1;
+          if (!spendFound || (!historyWasRecent && delHistory.run(script, id).changes !== 1)) {
+            consistent = false;
+            break;
+          }
+          if (prev < firstId) restoreOutput(script, prev, !historyWasRecent);
         }
         if (!consistent) break;
       }
     }
     if (consistent) return false;
-    for (const r of scanHistoryFrom.all(firstId)) if (r.prev < firstId) restoreUnspent.run(r.script, r.prev);
+    for (const r of scanHistoryFrom.all(firstId)) if (r.prev < firstId) restoreOutput(r.script, r.prev, r.recent === 0);
     delHistoryFrom.run(firstId);
+    delHistoryRecentFrom.run(firstId);
     delSpendsFrom.run(firstId);
+    delSpendsRecentFrom.run(firstId);
     return true;
+  }
+
+  /**
+   * Output `prev` (below the fork) is unspent again once its spend is gone. An output of a recent
+   * block goes back to unspent_recent; a merged one is still in `unspent` unless the spend was
+   * merged too (the merge deleted it there).
+   */
+  function restoreOutput(script: Uint8Array, prev: number, spendWasMerged: boolean): void {
+    if (isRecentOutput.get(script, prev)) restoreUnspentRecent.run(script, prev);
+    else if (spendWasMerged) restoreUnspent.run(script, prev);
   }
 
   return {
     insertBlock: (r) => void insBlock.run(r.height, r.hash, r.header, r.firstTxnum, r.txCount, r.size, r.weight, r.file?.index ?? null, r.file?.dataPos ?? null),
-    insertTx: (txnum, txid, raw, loc) => (loc === null ? txs.add(txnum, txid, null, raw) : txs.add(txnum, txid, loc, null)),
+    insertTx(txnum, txid, raw, loc) {
+      if (loc === null) txs.add(txnum, txid, null, raw);
+      else txs.add(txnum, txid, loc, null);
+      if (live) txidRecent.add(txidKey(txid), txnum);
+    },
     insertOutput(id, key, valueSat) {
       outs.add(id, key, valueSat);
-      if (live) insUnspent.run(key, id);
+      if (!live) return;
+      fundingRecent.add(key, id);
+      insUnspent.run(key, id);
     },
     insertSpend(id, prevId, key) {
       if (!live) return staged.add(id, prevId, key);
-      insSpend.run(prevId, id);
-      insHistory.run(key, id, prevId);
+      spendsRecent.add(prevId, id);
+      historyRecent.add(key, id, prevId);
       delUnspent.run(key, prevId);
     },
     insertAddress: (address) => void insAddress.run(address),
@@ -165,9 +210,7 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
     },
     flush: flushAll,
     discard() {
-      txs.discard();
-      outs.discard();
-      staged.discard();
+      for (const b of buffers) b.discard();
     },
     truncateFrom(height) {
       const first = firstTxnumAt.get(height);
@@ -178,6 +221,11 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
       if (live) {
         spendsScanned = removeLiveSpends(height, first.first_txnum);
         delUnspentFrom.run(firstId);
+        delUnspentRecentFrom.run(firstId);
+        delFundingFrom.run(firstId);
+        delFundingRecentFrom.run(firstId);
+        delTxidsFrom.run(first.first_txnum);
+        delTxidsRecentFrom.run(first.first_txnum);
       } else {
         // During the initial sync the spends are in id order in the staging table: a range delete.
         delStaged.run(firstId);
@@ -198,7 +246,7 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
 const ROWS_PER_STATEMENT = 64;
 
 /** Buffers rows of one table and inserts them ROWS_PER_STATEMENT at a time. */
-function rowBuffer(sql: Db["sql"], target: string, cols: 3 | 4, stmts: Statement[]) {
+function rowBuffer(sql: Db["sql"], target: string, cols: 2 | 3 | 4, stmts: Statement[]) {
   const values = (n: number) => Array.from({ length: n }, () => `(${Array(cols).fill("?").join(", ")})`).join(", ");
   const full = sql.prepare(`INSERT INTO ${target} VALUES ${values(ROWS_PER_STATEMENT)}`);
   const one = sql.prepare(`INSERT INTO ${target} VALUES ${values(1)}`);
@@ -206,11 +254,11 @@ function rowBuffer(sql: Db["sql"], target: string, cols: 3 | 4, stmts: Statement
   const args: unknown[] = new Array(ROWS_PER_STATEMENT * cols);
   let n = 0; // values buffered
   return {
-    /** `d` only for a table of 4 columns. */
-    add(a: unknown, b: unknown, c: unknown, d?: unknown): void {
+    /** `c` only for a table of 3 or more columns, `d` for one of 4. */
+    add(a: unknown, b: unknown, c?: unknown, d?: unknown): void {
       args[n] = a;
       args[n + 1] = b;
-      args[n + 2] = c;
+      if (cols >= 3) args[n + 2] = c;
       if (cols === 4) args[n + 3] = d;
       n += cols;
       if (n === args.length) {

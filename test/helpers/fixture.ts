@@ -1,7 +1,12 @@
 /** The Bitcoin Core 30 regtest fixture (test/fixtures/regtest-core30, copied from shared/). */
 import { join } from "node:path";
 import { readFileSync } from "node:fs";
+import { NETWORKS } from "../../src/bitcoin/network.ts";
 import { openBlockReader, readXorKey, type BlockReader } from "../../src/daemon/blkfiles.ts";
+import { offlineSource, openBlkFileIndex } from "../../src/daemon/sources.ts";
+import { Indexer, noopSyncMetrics } from "../../src/index/sync.ts";
+import type { Logger } from "../../src/log.ts";
+import { openDb } from "../../src/store/db.ts";
 
 export const FIXTURE_DIR = join(import.meta.dir, "..", "fixtures", "regtest-core30");
 export const FIXTURE_BLOCKS = join(FIXTURE_DIR, "blocks");
@@ -70,4 +75,44 @@ let cached: Expected | null = null;
 export function loadExpected(): Expected {
   cached ??= JSON.parse(readFileSync(join(FIXTURE_DIR, "expected.json"), "utf8")) as Expected;
   return cached;
+}
+
+export interface FixtureIndexerOptions {
+  /** The blk files (default: the fixture's). */
+  readonly blocksDir?: string;
+  /** Index directory (default ":memory:"). */
+  readonly dbDir?: string;
+  readonly log: Logger;
+  readonly batchBlocks?: number;
+  readonly utxoCacheBytes?: number;
+  readonly recentMergeRows?: number;
+}
+
+/**
+ * An indexer over blk files with the offline source, as the server runs it; `close` closes it and
+ * everything it opened (also pushed to `cleanups`, for an afterEach).
+ */
+export function openFixtureIndexer(opts: FixtureIndexerOptions, cleanups: (() => void)[]) {
+  const blocksDir = opts.blocksDir ?? FIXTURE_BLOCKS;
+  const db = openDb({ dir: opts.dbDir ?? ":memory:", network: "regtest", log: opts.log });
+  const blkFiles = openBlkFiles(blocksDir);
+  const indexer = new Indexer(db, opts.log, noopSyncMetrics, {
+    indexUnspendables: false,
+    batchBlocks: opts.batchBlocks,
+    blkFiles,
+    utxoCacheBytes: opts.utxoCacheBytes,
+    recentMergeRows: opts.recentMergeRows,
+  });
+  const source = offlineSource(openBlkFileIndex(blocksDir, NETWORKS.regtest.magic, opts.log), NETWORKS.regtest.genesisHashHex, opts.log);
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    source.close();
+    indexer.close();
+    db.close();
+    blkFiles.close();
+  };
+  cleanups.push(close);
+  return { db, indexer, source, close };
 }

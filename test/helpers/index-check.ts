@@ -133,9 +133,17 @@ export function checkReorg(reader: StoreReader, expected: Expected): void {
   expect(reconfirmed).toBe(3);
 }
 
+/** The rows of a history table and of its live-tail twin (schema.sql `*_recent`): the table's content. */
+const bothLevels = (table: string, cols: string, recent = `${table}_recent`) => `SELECT ${cols} FROM ${table} UNION ALL SELECT ${cols} FROM ${recent}`;
+/** The UTXO set by script: merged rows no recent spend hides, and the recent ones (schema.sql). */
+const UNSPENT_SET =
+  "SELECT script, id FROM unspent WHERE (script, id) NOT IN (SELECT script, prev FROM spend_history_recent) UNION ALL SELECT script, id FROM unspent_recent";
+
 /**
  * SHA-256 over every row of every index table in key order, the secondary indexes' presence and
- * the sync state: equal digests mean equal indexes. A synced index must have an empty spends_staging.
+ * the sync state: equal digests mean equal indexes. The live tail and the big tables are digested
+ * as one (whether a merge ran or not is no difference of content). A synced index must have an
+ * empty spends_staging.
  */
 export function digestIndex(sql: Database): string {
   // After the initial sync every spend is in spends and spend_history; the staging table is empty.
@@ -147,10 +155,12 @@ export function digestIndex(sql: Database): string {
     "SELECT height, hash, header, first_txnum, tx_count, size, weight FROM blocks ORDER BY height",
     "SELECT txnum, txid, raw FROM txs ORDER BY txnum",
     "SELECT id, script, value_sat FROM outputs ORDER BY id",
-    "SELECT prev, id FROM spends ORDER BY prev",
-    "SELECT script, id, prev FROM spend_history ORDER BY script, id",
+    `${bothLevels("txid_index", "key, txnum", "txid_recent")} ORDER BY 1, 2`,
+    `${bothLevels("funding", "script, id")} ORDER BY 1, 2`,
+    `${bothLevels("spends", "prev, id")} ORDER BY 1`,
+    `${bothLevels("spend_history", "script, id, prev")} ORDER BY 1, 2`,
     "SELECT id, prev, script FROM spends_staging ORDER BY id",
-    "SELECT script, id FROM unspent ORDER BY script, id",
+    `${UNSPENT_SET} ORDER BY 1, 2`,
     "SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name",
     "SELECT key, value FROM meta WHERE key IN ('schema_version', 'network', 'initial_sync_done') ORDER BY key",
   ]) {
@@ -163,19 +173,40 @@ export function digestIndex(sql: Database): string {
 /**
  * The spend tables of a synced index agree with each other and with outputs: spends and
  * spend_history hold the same edges, each with its spent output's script, every spending tx is
- * indexed, and `unspent` is exactly the outputs no row spends.
+ * indexed, `unspent` is exactly the outputs no row spends, and the txid and funding keys are those
+ * of txs and outputs. Each of them read as both levels; and the live tail keeps its invariants
+ * (schema.sql): per key its rows are newer than the merged ones, and it hides merged outputs only.
  */
 export function checkSpendTables(sql: Database): void {
   const n = (q: string) => (sql.prepare(q).get() as { n: number }).n;
-  const spends = n("SELECT count(*) AS n FROM spends");
-  expect(n("SELECT count(*) AS n FROM spend_history")).toBe(spends);
-  expect(n("SELECT count(*) AS n FROM spends s JOIN spend_history h ON h.id = s.id AND h.prev = s.prev")).toBe(spends);
-  expect(n("SELECT count(*) AS n FROM spend_history h JOIN outputs o ON o.id = h.prev AND o.script = h.script")).toBe(spends);
-  expect(n(`SELECT count(*) AS n FROM spends s JOIN txs t ON t.txnum = s.id / ${2 ** 20}`)).toBe(spends);
+  const spendsAll = `(${bothLevels("spends", "prev, id")})`;
+  const historyAll = `(${bothLevels("spend_history", "script, id, prev")})`;
+  const spends = n(`SELECT count(*) AS n FROM ${spendsAll}`);
+  expect(n(`SELECT count(*) AS n FROM ${historyAll}`)).toBe(spends);
+  expect(n(`SELECT count(*) AS n FROM ${spendsAll} s JOIN ${historyAll} h ON h.id = s.id AND h.prev = s.prev`)).toBe(spends);
+  expect(n(`SELECT count(*) AS n FROM ${historyAll} h JOIN outputs o ON o.id = h.prev AND o.script = h.script`)).toBe(spends);
+  expect(n(`SELECT count(*) AS n FROM ${spendsAll} s JOIN txs t ON t.txnum = s.id / ${2 ** 20}`)).toBe(spends);
   expect(n("SELECT count(*) AS n FROM spends_staging")).toBe(0);
-  const unspent = "SELECT script, id FROM outputs WHERE id NOT IN (SELECT prev FROM spends)";
-  expect(n(`SELECT count(*) AS n FROM (${unspent} EXCEPT SELECT script, id FROM unspent)`)).toBe(0);
-  expect(n(`SELECT count(*) AS n FROM (SELECT script, id FROM unspent EXCEPT ${unspent})`)).toBe(0);
+  // (Each side in a subquery: compound operators bind left to right, A EXCEPT B UNION ALL C is (A EXCEPT B) UNION ALL C.)
+  const same = (a: string, b: string) => {
+    expect(n(`SELECT count(*) AS n FROM (SELECT * FROM (${a}) EXCEPT SELECT * FROM (${b}))`)).toBe(0);
+    expect(n(`SELECT count(*) AS n FROM (SELECT * FROM (${b}) EXCEPT SELECT * FROM (${a}))`)).toBe(0);
+    expect(n(`SELECT count(*) AS n FROM (${a})`)).toBe(n(`SELECT count(*) AS n FROM (${b})`));
+  };
+  same(`SELECT script, id FROM outputs WHERE id NOT IN (SELECT prev FROM ${spendsAll})`, UNSPENT_SET);
+  same("SELECT script, id FROM outputs", bothLevels("funding", "script, id"));
+  same("SELECT substr(txid, 1, 8), txnum FROM txs", bothLevels("txid_index", "key, txnum", "txid_recent"));
+  for (const [table, key, id] of [
+    ["funding", "script", "id"],
+    ["spend_history", "script", "id"],
+    ["unspent", "script", "id"],
+    ["txid_index", "key", "txnum"],
+  ] as const) {
+    const recent = table === "txid_index" ? "txid_recent" : `${table}_recent`;
+    expect(n(`SELECT count(*) AS n FROM ${recent} r JOIN ${table} t ON t.${key} = r.${key} AND t.${id} >= r.${id}`)).toBe(0);
+  }
+  // A recent spend hides a merged output (still in unspent) or none: its output was in unspent_recent and left it.
+  expect(n("SELECT count(*) AS n FROM spend_history_recent h JOIN unspent_recent u ON u.script = h.script AND u.id = h.prev")).toBe(0);
 }
 
 /** digestIndex of an index file, opened read-only. */

@@ -8,14 +8,11 @@ import { afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { appendFileSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { hashToHex, hexToHash } from "../../src/bitcoin/bytes.ts";
-import { NETWORKS } from "../../src/bitcoin/network.ts";
-import { offlineSource, openBlkFileIndex } from "../../src/daemon/sources.ts";
-import { Indexer, noopSyncMetrics } from "../../src/index/sync.ts";
-import { createLogger } from "../../src/log.ts";
 import { openDb } from "../../src/store/db.ts";
+import { createLogger } from "../../src/log.ts";
 import type { StoreReader } from "../../src/store/read.ts";
 import { SLOT_BYTES } from "../../src/index/utxo-table.ts";
-import { FIXTURE_BLOCKS, loadExpected, openBlkFiles } from "../helpers/fixture.ts";
+import { FIXTURE_BLOCKS, loadExpected, openFixtureIndexer } from "../helpers/fixture.ts";
 import { checkBlocks, checkReorg, checkScripts, checkSpendTables, checkTxs, digestIndex } from "../helpers/index-check.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
@@ -56,23 +53,8 @@ function truncatedCopy(cut: number): { dir: string; growTo(to?: number): void } 
 }
 
 /** An indexer on `dbDir` (":memory:" by default) over the blk files of `blocksDir`, closed after the test. */
-function open(blocksDir: string, dbDir = ":memory:", batchBlocks?: number, utxoCacheBytes = cacheBytes) {
-  const db = openDb({ dir: dbDir, network: "regtest", log });
-  const blkFiles = openBlkFiles(blocksDir);
-  const indexer = new Indexer(db, log, noopSyncMetrics, { indexUnspendables: false, batchBlocks, blkFiles, utxoCacheBytes });
-  const source = offlineSource(openBlkFileIndex(blocksDir, NETWORKS.regtest.magic, log), NETWORKS.regtest.genesisHashHex, log);
-  let closed = false;
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    source.close();
-    indexer.close();
-    db.close();
-    blkFiles.close();
-  };
-  cleanups.push(close);
-  return { db, indexer, source, close };
-}
+const open = (blocksDir: string, dbDir = ":memory:", batchBlocks?: number, utxoCacheBytes = cacheBytes) =>
+  openFixtureIndexer({ blocksDir, dbDir, log, batchBlocks, utxoCacheBytes }, cleanups);
 
 /**
  * Each case runs twice: with the default UTXO table, and with one of 16 slots, so that almost every

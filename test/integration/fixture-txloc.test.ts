@@ -236,12 +236,12 @@ describe("blk files that changed after indexing", () => {
   });
 });
 
-test("an index of schema version 3 (spends as a rowid table with two indexes) is refused with the reindex message", () => {
+test("an index of schema version 4 (SQLite indexes for txids and funding, no live tail) is refused with the reindex message", () => {
   using tmp = tempDir();
   const db = openDb({ dir: tmp.path, network: "regtest", log });
-  db.setMeta("schema_version", "3");
+  db.setMeta("schema_version", "4");
   db.close();
-  expect(SCHEMA_VERSION).toBe(4);
+  expect(SCHEMA_VERSION).toBe(5);
   expect(() => openDb({ dir: tmp.path, network: "regtest", log })).toThrow(StoreError);
-  expect(() => openDb({ dir: tmp.path, network: "regtest", log })).toThrow(/schema version 3, this build uses 4.*Please reindex/);
+  expect(() => openDb({ dir: tmp.path, network: "regtest", log })).toThrow(/schema version 4, this build uses 5.*Please reindex/);
 });

@@ -1,0 +1,153 @@
+/**
+ * The live tail (store/recent.ts, schema.sql `*_recent`): blocks indexed after the initial sync put
+ * their keys in small tables that a merge later moves into the big sorted ones, one key range (one
+ * transaction) at a time. Whatever the state (nothing merged, part of a merge done, all merged),
+ * every query answers as Core's ground truth says, the tables keep their invariants, a live reorg
+ * removes rows from both levels, and the index equals a fresh sync's, row for row.
+ */
+import { afterEach, describe, expect, test } from "bun:test";
+import type { Indexer } from "../../src/index/sync.ts";
+import { createLogger } from "../../src/log.ts";
+import { MERGE_SLICES, sliceBounds } from "../../src/store/recent.ts";
+import { loadExpected, openFixtureIndexer } from "../helpers/fixture.ts";
+import { checkBlocks, checkOutspends, checkReorg, checkScripts, checkSpendTables, checkTxs, digestIndex } from "../helpers/index-check.ts";
+import { tempDir } from "../helpers/tmp.ts";
+
+const expected = loadExpected();
+const logged: string[] = [];
+const log = createLogger({ verbosity: 0, timestamp: false, sink: (line) => void logged.push(line) });
+const cleanups: (() => void)[] = [];
+afterEach(() => {
+  for (const c of cleanups.splice(0)) c();
+  logged.length = 0;
+});
+
+const open = (dbDir = ":memory:", recentMergeRows?: number) => openFixtureIndexer({ dbDir, log, recentMergeRows }, cleanups);
+
+const rollback = (indexer: Indexer, height: number) => (indexer as unknown as { rollback(height: number): void }).rollback(height);
+const count = (db: ReturnType<typeof open>["db"], table: string) => (db.sql.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
+const RECENT = ["txid_recent", "funding_recent", "spends_recent", "spend_history_recent", "unspent_recent"];
+const recentRows = (db: ReturnType<typeof open>["db"]) => RECENT.reduce((n, t) => n + count(db, t), 0);
+
+let fresh: string | null = null;
+async function freshDigest(): Promise<string> {
+  if (fresh) return fresh;
+  const f = open();
+  await f.indexer.update(f.source);
+  expect(recentRows(f.db)).toBe(0); // an initial sync fills the big tables only
+  fresh = digestIndex(f.db.sql);
+  return fresh;
+}
+
+/** Everything a query can see, against Core's ground truth (the index is at the fixture's tip). */
+function checkAll(o: ReturnType<typeof open>) {
+  checkBlocks(o.indexer.reader, expected);
+  checkTxs(o.indexer.reader, expected);
+  checkScripts(o.indexer.reader, expected);
+  checkOutspends(o.indexer.reader, expected);
+  checkReorg(o.indexer.reader, expected);
+  checkSpendTables(o.db.sql);
+}
+
+/** A synced fixture index whose blocks from `height` on were indexed live (their keys in the live tail). */
+async function withLiveBlocksFrom(height: number, recentMergeRows?: number, dbDir?: string) {
+  const o = open(dbDir, recentMergeRows);
+  await o.indexer.update(o.source);
+  rollback(o.indexer, height);
+  expect(await o.indexer.update(o.source)).toMatchObject({ tipHeight: expected.tip.height, blocksRemoved: 0 });
+  return o;
+}
+
+describe("the live tail", () => {
+  test("slices cover every key once, in order", () => {
+    const keys = [Uint8Array.of(0), Uint8Array.of(0x0f, 0xff), Uint8Array.of(0x10), Uint8Array.of(0x7f, 1, 2), new Uint8Array(11).fill(0xff)];
+    const cmp = (a: Uint8Array, b: Uint8Array) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+    for (const k of keys) {
+      const hits = Array.from({ length: MERGE_SLICES }, (_, i) => sliceBounds(i)).filter(({ lo, hi }) => cmp(lo, k) <= 0 && cmp(k, hi) < 0);
+      expect(hits.length).toBe(1);
+    }
+    expect(() => sliceBounds(MERGE_SLICES)).toThrow(RangeError);
+  });
+
+  test("live blocks go to the live tail only; every query sees them; the index equals a fresh sync's", async () => {
+    const o = await withLiveBlocksFrom(60);
+    // The 78 live blocks' keys are all in the recent tables: none went to the big ones.
+    expect(recentRows(o.db)).toBeGreaterThan(1000);
+    const firstLiveId = o.indexer.reader.blockAt(60)!.firstTxnum * 2 ** 20;
+    expect((o.db.sql.prepare("SELECT count(*) AS n FROM funding WHERE id >= ?").get(firstLiveId) as { n: number }).n).toBe(0);
+    expect((o.db.sql.prepare("SELECT count(*) AS n FROM spends WHERE id >= ?").get(firstLiveId) as { n: number }).n).toBe(0);
+    // Below the default threshold no merge is due.
+    expect(o.indexer.mergeDue).toBe(false);
+    checkAll(o);
+    expect(digestIndex(o.db.sql)).toBe(await freshDigest());
+  });
+
+  test("a whole merge empties the live tail into the big tables: same answers, same index", async () => {
+    const o = await withLiveBlocksFrom(60, 1000);
+    expect(o.indexer.mergeDue).toBe(true);
+    expect(o.indexer.mergeIfDue()).toBe(true);
+    expect(recentRows(o.db)).toBe(0);
+    expect(o.indexer.mergeDue).toBe(false);
+    checkAll(o);
+    expect(digestIndex(o.db.sql)).toBe(await freshDigest());
+  });
+
+  for (const slices of [1, 7, MERGE_SLICES - 1]) {
+    test(`part of a merge (${slices} of ${MERGE_SLICES} slices): same answers; a live reorg then removes rows from both levels`, async () => {
+      const o = await withLiveBlocksFrom(40, 1000);
+      for (let i = 0; i < slices; i++) expect(o.indexer.mergeStep()).toBe(false);
+      expect(o.indexer.mergeDue).toBe(true); // the rest of the merge is still due
+      const left = recentRows(o.db);
+      expect(left).toBeGreaterThan(0);
+      checkAll(o);
+      expect(digestIndex(o.db.sql)).toBe(await freshDigest());
+
+      // A deep rollback (to below the live blocks): rows of merged slices and of the tail both leave.
+      rollback(o.indexer, 30);
+      expect(logged.filter((l) => /found by full scans/.test(l))).toEqual([]);
+      checkSpendTables(o.db.sql);
+      expect(await o.indexer.update(o.source)).toMatchObject({ tipHeight: expected.tip.height, blocksAdded: expected.tip.height - 29 });
+      checkAll(o);
+      expect(digestIndex(o.db.sql)).toBe(await freshDigest());
+      // The merge goes on from where it stopped; the slices it had done got the re-added blocks'
+      // keys meanwhile, which stay for the next merge.
+      while (!o.indexer.mergeStep());
+      expect(recentRows(o.db)).toBeGreaterThan(0);
+      checkAll(o);
+      while (!o.indexer.mergeStep());
+      expect(recentRows(o.db)).toBe(0);
+      checkSpendTables(o.db.sql);
+      expect(digestIndex(o.db.sql)).toBe(await freshDigest());
+    });
+  }
+
+  test("a live reorg of merged live blocks restores the outputs they spent, in the level they are in", async () => {
+    const o = await withLiveBlocksFrom(50, 1000);
+    o.indexer.mergeIfDue();
+    // More live blocks on top of the merged ones: the reorg below removes some of each.
+    rollback(o.indexer, 100);
+    await o.indexer.update(o.source);
+    expect(recentRows(o.db)).toBeGreaterThan(0);
+    rollback(o.indexer, 80);
+    checkSpendTables(o.db.sql);
+    await o.indexer.update(o.source);
+    checkAll(o);
+    expect(digestIndex(o.db.sql)).toBe(await freshDigest());
+  });
+
+  test("a restart finds the live tail and a merge under way as it left them", async () => {
+    using tmp = tempDir();
+    const first = await withLiveBlocksFrom(60, 1000, tmp.path);
+    for (let i = 0; i < 5; i++) first.indexer.mergeStep();
+    const left = recentRows(first.db);
+    first.close();
+    const again = open(tmp.path, 1000);
+    expect(recentRows(again.db)).toBe(left);
+    // A new process starts the merge over from the first slice: the merged ones are empty.
+    expect(again.indexer.mergeDue).toBe(true);
+    expect(again.indexer.mergeIfDue()).toBe(true);
+    expect(recentRows(again.db)).toBe(0);
+    checkAll(again);
+    expect(digestIndex(again.db.sql)).toBe(await freshDigest());
+  });
+});
