@@ -112,6 +112,9 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
       indexUnspendables: config.indexUnspendables,
       batchBlocks: config.initialSyncBatchSize,
       utxoCacheBytes: config.dbCacheMb * 1048576,
+      recentMergeRows: config.dbLiveTailRows,
+      // Failure injection for the crash tests (test/integration/process.test.ts), never set otherwise.
+      crashAt: process.env.ELECTRS_BUN_TEST_CRASH_AT ?? null,
       addressOf: config.addressSearch ? (script) => addressOf(script, network) : undefined,
       blkFiles,
     });

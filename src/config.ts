@@ -79,6 +79,8 @@ export interface Config {
   readonly initialSyncBatchSize: number;
   /** --db-cache-mb: MiB of the initial sync's in-memory UTXO table (the rest spills to the index). */
   readonly dbCacheMb: number;
+  /** --db-live-tail-rows: rows of the live tail's tables (store/recent.ts) that make a merge due. */
+  readonly dbLiveTailRows: number;
   /** Number of -v: 0 info, 1 debug, 2+ trace. */
   readonly verbosity: number;
   readonly timestamp: boolean;
@@ -213,6 +215,8 @@ const OPTIONS = {
   electrumBanner: value("electrum-banner", "TEXT", parseText, `Welcome to ${NAME} ${VERSION}`, "Electrum server banner"),
   initialSyncBatchSize: value("initial-sync-batch-size", "BLOCKS", parsePositiveInt, 250, "Blocks indexed per database transaction (at most 200k txs each); a crash loses at most one batch of work, never data"),
   dbCacheMb: value("db-cache-mb", "MIB", parsePositiveInt, 768, "Memory for the initial sync's table of unspent outputs (like Core's -dbcache); what does not fit spills to the index on disk. Peak RSS is about this plus 400 MiB; it is given back when the sync ends"),
+  dbLiveTailRows: value("db-live-tail-rows", "N", parsePositiveInt, 400_000,
+    "After the initial sync, new blocks' keys go to small tables that are merged into the big sorted ones between blocks once they hold this many rows (~45 bytes each): fewer means less written per block, more merges"),
   mainLoopDelay: value("main-loop-delay", "MS", parseNonNegativeInt, 5000, "Main loop wait between polls of bitcoind, in milliseconds (SIGUSR1 or ZMQ cut it short)"),
   verbosity: {
     long: null, short: "v", env: "ELECTRS_VERBOSITY", envAliases: [], kind: "count", metavar: "", default: 0, secret: false,
@@ -509,6 +513,7 @@ function toConfig(v: Values): Config {
     mainLoopDelayMs: v.mainLoopDelay,
     initialSyncBatchSize: v.initialSyncBatchSize,
     dbCacheMb: v.dbCacheMb,
+    dbLiveTailRows: v.dbLiveTailRows,
     verbosity: v.verbosity,
     timestamp: v.timestamp,
   });

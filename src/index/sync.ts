@@ -50,7 +50,15 @@ export interface IndexerOptions extends IndexOptions {
   readonly blkFiles?: BlkRangeSource | null;
   /** A merge of the live tail (store/recent.ts) is due once its tables hold this many rows (default 400k). */
   readonly recentMergeRows?: number;
+  /**
+   * Failure injection (the crash tests): the process kills itself with SIGKILL at this point, inside
+   * the open transaction: "live-commit" (a live block's rows all written, not committed) or
+   * "merge-slice" (a slice of a merge moved, not committed).
+   */
+  readonly crashAt?: CrashPoint | string | null;
 }
+
+export type CrashPoint = "live-commit" | "merge-slice";
 
 /**
  * 400k rows of the `*_recent` tables take ~18 MB with their B-tree slack: a block that dirties all
@@ -94,6 +102,8 @@ export class Indexer {
   private recentRows = 0;
   /** The next slice of the live tail's merge; 0 when no merge is under way. */
   private mergeCursor = 0;
+  /** The merge under way: rows moved and seconds spent so far (its slices run between blocks). */
+  private mergeRun = { rows: 0, seconds: 0 };
   private nextTxnum: number;
   private initialDone: boolean;
   private utxosLoaded = false;
@@ -197,6 +207,7 @@ export class Indexer {
       const commit = () => {
         const t = performance.now();
         this.writer.flush();
+        if (this.initialDone) this.crashPoint("live-commit");
         this.db.sql.exec("COMMIT");
         const fromHeight = this.chain.tipHeight + 1;
         for (const h of pending) this.chain.push(h);
@@ -386,11 +397,21 @@ export class Indexer {
   /** Merges the next slice of the live tail (one transaction); returns true when that ends the merge. */
   mergeStep(): boolean {
     const t = performance.now();
-    const moved = this.db.write(() => this.recent.mergeSlice(this.mergeCursor));
+    const moved = this.db.write(() => {
+      const n = this.recent.mergeSlice(this.mergeCursor);
+      this.crashPoint("merge-slice");
+      return n;
+    });
     this.mergeCursor = (this.mergeCursor + 1) % MERGE_SLICES;
     this.recentRows = this.mergeCursor === 0 ? this.recent.countRows() : Math.max(0, this.recentRows - moved);
-    this.metrics.observeStep("merge", (performance.now() - t) / 1000);
-    return this.mergeCursor === 0;
+    const seconds = (performance.now() - t) / 1000;
+    this.metrics.observeStep("merge", seconds);
+    this.mergeRun.rows += moved;
+    this.mergeRun.seconds += seconds;
+    if (this.mergeCursor !== 0) return false;
+    this.log.info(`live tail merged: ${this.mergeRun.rows} rows into the sorted tables in ${this.mergeRun.seconds.toFixed(2)} s (${this.recentRows} newer rows left)`);
+    this.mergeRun = { rows: 0, seconds: 0 };
+    return true;
   }
 
   /** Runs a whole merge of the live tail now, if one is due (tests, benchmarks, shutdown-free tools). */
@@ -398,6 +419,10 @@ export class Indexer {
     if (!this.mergeDue) return false;
     while (!this.mergeStep());
     return true;
+  }
+
+  private crashPoint(point: CrashPoint): void {
+    if (this.opts.crashAt === point) process.kill(process.pid, "SIGKILL");
   }
 
   private get liveMode(): PrevoutMode {

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync, appendFileSync } from "node:fs";
 import { join } from "node:path";
+import { Database } from "bun:sqlite";
 import { NETWORKS } from "../../src/bitcoin/network.ts";
 import { scanBlocksDir } from "../../src/daemon/blkfiles.ts";
 import { silentLogger } from "../../src/log.ts";
@@ -303,19 +304,7 @@ describe("signals and crashes", () => {
 
   test("SIGUSR1 wakes the main loop, and kill -9 during an update converges too", async () => {
     using tmp = tempDir();
-    // The blk files as Core had them half-way: the last file cut after a block record.
-    const growing = join(tmp.path, "blocks");
-    mkdirSync(growing);
-    const scan = scanBlocksDir(chainDir, NETWORKS.regtest.magic, silentLogger());
-    const last = scan.files[scan.files.length - 1]!;
-    for (const f of scan.files.slice(0, -1)) copyFileSync(f.path, join(growing, f.path.split("/").pop()!));
-    copyFileSync(join(chainDir, "xor.dat"), join(growing, "xor.dat"));
-    const lastLocs = scan.locations.filter((l) => l.fileIndex === last.index);
-    const cutLoc = lastLocs[Math.floor(lastLocs.length / 2)]!;
-    const cut = cutLoc.offset + cutLoc.size;
-    const full = readFileSync(last.path);
-    const lastName = last.path.split("/").pop()!;
-    writeFileSync(join(growing, lastName), full.subarray(0, cut));
+    const { growing, lastName, full, cut } = halfGrownCopy(tmp.path);
     const db = join(tmp.path, "db");
     const loopArgs = ["--main-loop-delay", "600000"];
 
@@ -341,4 +330,87 @@ describe("signals and crashes", () => {
     expect(await app.exited).toBe(0);
     expect(digestIndexFile(indexFile(db))).toBe(reference);
   }, T);
+
+  // Deterministic crashes inside the open transaction of the live path (index/sync.ts crashAt):
+  // the process SIGKILLs itself there, and a restart must end in the uninterrupted run's index.
+  const liveTailRows = (db: string) => {
+    const sql = new Database(indexFile(db), { readonly: true });
+    try {
+      const n = (t: string) => (sql.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
+      return ["txid_recent", "funding_recent", "spends_recent", "spend_history_recent", "unspent_recent"].reduce((a, t) => a + n(t), 0);
+    } finally {
+      sql.close();
+    }
+  };
+
+  test("kill -9 inside a live block's transaction (every row written, COMMIT not reached), then a restart: the same index", async () => {
+    using tmp = tempDir();
+    const { growing, growToEnd } = halfGrownCopy(tmp.path);
+    const db = join(tmp.path, "db");
+    const loopArgs = ["--main-loop-delay", "600000"];
+    const app = spawnApp(common(db, growing, loopArgs), { ELECTRS_BUN_TEST_CRASH_AT: "live-commit" });
+    await app.waitFor(/index ready at height/, T);
+    growToEnd();
+    app.kill("SIGUSR1");
+    await app.exited;
+    expect(app.log()).not.toMatch(/new tip: height/); // it died before its first live commit
+    const log = await runToReady(db, growing, loopArgs);
+    expect(log).toContain(`index ready at height ${tipHeight}`);
+    expect(digestIndexFile(indexFile(db))).toBe(reference);
+  }, T);
+
+  test("kill -9 inside a slice of a live-tail merge, then a restart that merges again: the same index, an empty live tail", async () => {
+    using tmp = tempDir();
+    const { growing, growToEnd } = halfGrownCopy(tmp.path);
+    const db = join(tmp.path, "db");
+    // A merge is due after any live block (--db-live-tail-rows 1).
+    const args = ["--main-loop-delay", "600000", "--db-live-tail-rows", "1"];
+    let app = spawnApp(common(db, growing, args), { ELECTRS_BUN_TEST_CRASH_AT: "merge-slice" });
+    await app.waitFor(/index ready at height/, T);
+    growToEnd();
+    app.kill("SIGUSR1");
+    await app.exited;
+    expect(app.log()).toMatch(new RegExp(`new tip: height ${tipHeight}`)); // the block committed; the merge's first slice did not
+    expect(app.log()).not.toMatch(/live tail merged/);
+    expect(liveTailRows(db)).toBeGreaterThan(0);
+    expect(digestIndexFile(indexFile(db))).toBe(reference);
+
+    // The restart's first main-loop turn merges the tail.
+    app = spawnApp(common(db, growing, ["--main-loop-delay", "10", "--db-live-tail-rows", "1"]));
+    await app.waitFor(/live tail merged: \d+ rows/, T);
+    app.kill("SIGTERM");
+    expect(await app.exited).toBe(0);
+    expect(liveTailRows(db)).toBe(0);
+    expect(digestIndexFile(indexFile(db))).toBe(reference);
+  }, T);
 });
+
+/**
+ * A copy of the chain's blk files as Core had them half-way: the last file cut after a block
+ * record. `growToEnd` writes the rest of it (the blocks a live update then indexes).
+ */
+function halfGrownCopy(dir: string) {
+  const growing = join(dir, "blocks");
+  mkdirSync(growing);
+  const scan = scanBlocksDir(chainDir, NETWORKS.regtest.magic, silentLogger());
+  const last = scan.files[scan.files.length - 1]!;
+  for (const f of scan.files.slice(0, -1)) copyFileSync(f.path, join(growing, f.path.split("/").pop()!));
+  copyFileSync(join(chainDir, "xor.dat"), join(growing, "xor.dat"));
+  const lastLocs = scan.locations.filter((l) => l.fileIndex === last.index);
+  const cutLoc = lastLocs[Math.floor(lastLocs.length / 2)]!;
+  const cut = cutLoc.offset + cutLoc.size;
+  const full = readFileSync(last.path);
+  const lastName = last.path.split("/").pop()!;
+  writeFileSync(join(growing, lastName), full.subarray(0, cut));
+  let size = cut;
+  return {
+    growing,
+    lastName,
+    full,
+    cut,
+    growToEnd() {
+      appendFileSync(join(growing, lastName), full.subarray(size));
+      size = full.length;
+    },
+  };
+}

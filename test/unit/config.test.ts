@@ -71,6 +71,7 @@ describe("defaults", () => {
       offline: false,
       initialSyncBatchSize: 250,
       dbCacheMb: 768,
+      dbLiveTailRows: 400_000,
       zmqAddr: null,
       precacheScripts: null,
       addressSearch: false,
