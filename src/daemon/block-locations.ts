@@ -4,20 +4,14 @@
  * and its views) took. Mainnet has ~930k blocks: ~140 MB instead of ~900 MB.
  *
  * Per entry: file index (u32), record offset (f64), size (u32), the 80 header bytes and the 32
- * hash bytes. The Map from a 53-bit prefix of the hash to the entry holds only numbers; hashes
- * that share a prefix (rare) are kept in a second Map by hex. BlockLocation objects are built on
- * demand and not kept.
+ * hash bytes; found by hash through an open-addressing table of entry numbers (hash-slots.ts).
+ * BlockLocation objects are built on demand and not kept.
  */
-import { bytesEqual, hashToHex } from "../bitcoin/bytes.ts";
 import { HEADER_SIZE, parseHeader } from "../bitcoin/block.ts";
 import type { BlockLocation } from "./blkfiles.ts";
+import { HashSlots } from "./hash-slots.ts";
 
 const HASH_BYTES = 32;
-
-/** The first 53 bits of a hash as a number (hashes are uniform: a good Map key). */
-export function hashKey(h: Uint8Array): number {
-  return (h[0]! | (h[1]! << 8) | (h[2]! << 16)) + 16777216 * (h[3]! | (h[4]! << 8) | (h[5]! << 16) | ((h[6]! & 0x1f) << 24));
-}
 
 export class BlockLocations {
   private n = 0;
@@ -26,8 +20,7 @@ export class BlockLocations {
   private size = new Uint32Array(1024);
   private headers = new Uint8Array(1024 * HEADER_SIZE);
   private hashes = new Uint8Array(1024 * HASH_BYTES);
-  private readonly byKey = new Map<number, number>();
-  private readonly collided = new Map<string, number>();
+  private readonly byHash = new HashSlots(() => this.hashes);
 
   get count(): number {
     return this.n;
@@ -44,9 +37,7 @@ export class BlockLocations {
     this.size[i] = loc.size;
     this.headers.set(loc.header.raw, i * HEADER_SIZE);
     this.hashes.set(hash, i * HASH_BYTES);
-    const key = hashKey(hash);
-    if (this.byKey.has(key)) this.collided.set(hashToHex(hash), i);
-    else this.byKey.set(key, i);
+    this.byHash.insert(i);
     return true;
   }
 
@@ -63,8 +54,7 @@ export class BlockLocations {
 
   clear(): void {
     this.n = 0;
-    this.byKey.clear();
-    this.collided.clear();
+    this.byHash.clear();
     this.fileIndex = new Uint32Array(1024);
     this.offset = new Float64Array(1024);
     this.size = new Uint32Array(1024);
@@ -73,10 +63,7 @@ export class BlockLocations {
   }
 
   private find(hash: Uint8Array): number {
-    const i = this.byKey.get(hashKey(hash));
-    if (i === undefined) return -1;
-    if (bytesEqual(this.hashes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES), hash)) return i;
-    return this.collided.get(hashToHex(hash)) ?? -1;
+    return this.byHash.find(hash);
   }
 
   private grow(): void {

@@ -6,7 +6,7 @@
  */
 import { bytesEqual, hashToHex } from "../bitcoin/bytes.ts";
 import { workFromBits } from "../bitcoin/work.ts";
-import { hashKey } from "./block-locations.ts";
+import { HashSlots } from "./hash-slots.ts";
 
 const HASH_BYTES = 32;
 const NONE = -1;
@@ -22,8 +22,7 @@ export class BlockTree {
   private parents = new Int32Array(1024);
   /** Cumulative work of connected blocks (undefined: not connected to genesis yet). */
   private readonly work: (bigint | undefined)[] = [];
-  private readonly byKey = new Map<number, number>();
-  private readonly collided = new Map<string, number>();
+  private readonly byHash = new HashSlots(() => this.hashes);
   /** Blocks whose parent has not been found yet, by the parent's hex hash. */
   private readonly orphans = new Map<string, number[]>();
   private tip = NONE;
@@ -77,9 +76,7 @@ export class BlockTree {
     this.firstChild[i] = NONE;
     this.lastChild[i] = NONE;
     this.nextSibling[i] = NONE;
-    const key = hashKey(hash);
-    if (this.byKey.has(key)) this.collided.set(hashToHex(hash), i);
-    else this.byKey.set(key, i);
+    this.byHash.insert(i);
     // Children found before this block, in the order they were found.
     const waiting = this.orphans.get(hashToHex(hash));
     if (waiting) {
@@ -124,10 +121,7 @@ export class BlockTree {
   }
 
   private find(hash: Uint8Array): number {
-    const i = this.byKey.get(hashKey(hash));
-    if (i === undefined) return NONE;
-    if (bytesEqual(this.hashes.subarray(i * HASH_BYTES, (i + 1) * HASH_BYTES), hash)) return i;
-    return this.collided.get(hashToHex(hash)) ?? NONE;
+    return this.byHash.find(hash);
   }
 
   private grow(): void {

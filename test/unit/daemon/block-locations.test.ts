@@ -43,11 +43,11 @@ describe("BlockLocations", () => {
     expect(locs.get(a.header.hash)).toBeUndefined();
   });
 
-  test("hashes that share the first 53 bits are told apart by the whole hash", () => {
+  test("hashes that share their first bytes (one slot) are told apart by the whole hash", () => {
     const locs = new BlockLocations();
     const a = location(2);
     const b = location(3);
-    // Same key bytes (0-6), different rest: as if two block hashes collided on the Map key.
+    // Same first bytes (0-6), different rest: the same slot of the hash table.
     const bHash = b.header.hash.slice();
     bHash.set(a.header.hash.subarray(0, 7));
     const b2 = { ...b, header: { ...b.header, hash: bHash } };
