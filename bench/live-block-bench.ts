@@ -25,7 +25,6 @@ import { Indexer, noopSyncMetrics } from "../src/index/sync.ts";
 import { createLogger } from "../src/log.ts";
 import { PendingElectrumUpdate } from "../src/electrum/pending-update.ts";
 import { openDb } from "../src/store/db.ts";
-import { MERGE_SLICES } from "../src/store/recent.ts";
 import { scriptKeyOf } from "../src/store/rows.ts";
 import { countArg, parseArgs, stringArg } from "./lib/args.ts";
 import { machineInfo, procField } from "./lib/machine.ts";
@@ -88,11 +87,11 @@ for (let b = 0; b < blocks; b++) {
   const t0 = performance.now();
   const r = await indexer.update(source);
   const tIndexed = performance.now();
-  // What the main loop does next for Electrum clients: the script keys the block touched (read back
-  // from the committed block), the input of every subscription's status check.
+  // What the main loop does next for Electrum clients: the script keys the block touched (collected
+  // while indexing it), the input of every subscription's status check.
   const pending = new PendingElectrumUpdate();
   pending.record(r);
-  const touched = pending.take(indexer.reader, r.tipHeight, new Set()).touchedScriptKeysHex.size;
+  const touched = pending.take(new Set()).touchedScriptKeysHex.size;
   const ms = performance.now() - t0;
   const after = io();
   tip = indexer.reader.tip()!;
@@ -111,7 +110,7 @@ for (let b = 0; b < blocks; b++) {
     const blocksSince = b + 1 - lastMergeBlock;
     lastMergeBlock = b + 1;
     console.log(
-      `  merge of the live tail after ${blocksSince} blocks: ${(performance.now() - m0).toFixed(0)} ms in ${MERGE_SLICES} slices, ` +
+      `  merge of the live tail after ${blocksSince} blocks: ${(performance.now() - m0).toFixed(0)} ms, ` +
         `read ${mib(ioAfter.read - ioBefore.read)} MiB, wrote ${mib(ioAfter.write - ioBefore.write)} MiB ` +
         `(${mib((ioAfter.write - ioBefore.write) / blocksSince)} MiB per block)`,
     );

@@ -238,7 +238,7 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
         await indexOnce();
         const mempoolTouched = (await syncMempool()).touchedScriptKeysHex;
         // Electrum notifications: the scripts of the new blocks and of the mempool changes; a reorg rechecks every subscription.
-        electrum.notify(pending.take(queryReader, indexer.chain.tipHeight, mempoolTouched));
+        electrum.notify(pending.take(mempoolTouched));
         await mergeLiveTail(indexer, waiter);
       } catch (err) {
         if (waiter.stopping) break;

@@ -5,33 +5,33 @@
  * scripts, into one ElectrumUpdate and starts over.
  */
 import type { UpdateResult } from "../index/sync.ts";
-import { scriptKeysOfBlocks } from "../query/electrum-history.ts";
-import type { StoreReader } from "../store/read.ts";
 import type { ElectrumUpdate } from "./subscriptions.ts";
 
 export class PendingElectrumUpdate {
-  /** Lowest height indexed since the last take (Infinity: none). */
-  private fromHeight = Number.POSITIVE_INFINITY;
+  private tipChanged = false;
   private removed = 0;
+  private touched = new Set<string>();
 
-  record(r: Pick<UpdateResult, "tipHeight" | "blocksAdded" | "blocksRemoved">): void {
+  record(r: Pick<UpdateResult, "blocksAdded" | "blocksRemoved" | "touchedScriptKeysHex">): void {
     if (r.blocksAdded === 0 && r.blocksRemoved === 0) return;
-    this.fromHeight = Math.min(this.fromHeight, r.tipHeight - r.blocksAdded + 1);
+    this.tipChanged = true;
     this.removed += r.blocksRemoved;
+    for (const k of r.touchedScriptKeysHex) this.touched.add(k);
   }
 
-  /** The scripts of every block from the lowest recorded height to `tipHeight` (read from `reader`), plus the mempool's. */
-  take(reader: StoreReader, tipHeight: number, mempoolTouched: ReadonlySet<string>): ElectrumUpdate {
-    const touched = this.fromHeight <= tipHeight ? scriptKeysOfBlocks(reader, this.fromHeight, tipHeight) : new Set<string>();
+  /** The scripts the recorded blocks touched (collected as they were indexed), plus the mempool's. */
+  take(mempoolTouched: ReadonlySet<string>): ElectrumUpdate {
+    const touched = this.touched;
     for (const k of mempoolTouched) touched.add(k);
     const update: ElectrumUpdate = {
-      newTip: this.fromHeight !== Number.POSITIVE_INFINITY || this.removed > 0,
+      newTip: this.tipChanged,
       touchedScriptKeysHex: touched,
       // The removed blocks' scripts are gone from the store: every subscription is rechecked.
       recheckAll: this.removed > 0,
     };
-    this.fromHeight = Number.POSITIVE_INFINITY;
+    this.tipChanged = false;
     this.removed = 0;
+    this.touched = new Set();
     return update;
   }
 }

@@ -3,6 +3,7 @@
  * and one per spend. Rows go straight to the writer (no intermediate arrays: this is the hot path).
  */
 import { HEADER_SIZE, type Block } from "../bitcoin/block.ts";
+import { bytesToHex } from "../bitcoin/bytes.ts";
 import { ChainError } from "../errors.ts";
 import type { StoreWriter } from "../store/write.ts";
 import { TX_LOC_SPAN, encodeTxLoc, inputId, isUnspendable, outputId, scriptKeyOf, type BlkFilePos } from "../store/rows.ts";
@@ -30,6 +31,8 @@ export function indexBlock(
   opts: IndexOptions,
   /** Where the block's bytes are in Core's blk files: its txs are stored as locations there, not bytes. */
   file: BlkFilePos | null = null,
+  /** Collects the hex of every script key the block funds or spends from (live blocks: what Electrum notifications start from). */
+  touched: Set<string> | null = null,
 ): IndexedCounts {
   // A block too large for a tx location (no valid block is) keeps its bytes in the index.
   const located = file !== null && block.size < TX_LOC_SPAN ? file : null;
@@ -61,6 +64,7 @@ export function indexBlock(
           );
         }
         writer.insertSpend(inputId(txnum, vin), prev.id, prev.scriptKey);
+        touched?.add(bytesToHex(prev.scriptKey));
         spends++;
       }
     }
@@ -75,6 +79,7 @@ export function indexBlock(
       const key = scriptKeyOf(out.script);
       const id = outputId(txnum, vout);
       writer.insertOutput(id, key, out.valueSat);
+      touched?.add(bytesToHex(key));
       outputs++;
       // Every indexed output, unspendable ones included (--index-unspendables): the UTXO set the
       // initial sync ends with is what the table holds, and it lists them as unspent.

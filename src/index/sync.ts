@@ -14,7 +14,7 @@ import type { Db } from "../store/db.ts";
 import { StoreReader } from "../store/read.ts";
 import { IO_SPAN } from "../store/rows.ts";
 import type { BlkRangeSource } from "../store/tx-bytes.ts";
-import { MERGE_SLICES, openRecentLevel, type RecentLevel } from "../store/recent.ts";
+import { openRecentLevel, slicesFor, type RecentLevel } from "../store/recent.ts";
 import { openUtxoSpill, type UtxoSpill } from "../store/utxo-spill.ts";
 import { createWriter, type StoreWriter } from "../store/write.ts";
 import { HeaderChain, findForkHeight } from "./chain.ts";
@@ -86,6 +86,11 @@ export interface UpdateResult {
   readonly blocksAdded: number;
   readonly blocksRemoved: number;
   readonly txsAdded: number;
+  /**
+   * Hex of the 11-byte script keys that the blocks added after the initial sync fund or spend from
+   * (collected while indexing them: the Electrum notifications' input); empty for the initial sync.
+   */
+  readonly touchedScriptKeysHex: ReadonlySet<string>;
 }
 
 const META_INITIAL_SYNC_DONE = "initial_sync_done";
@@ -100,8 +105,9 @@ export class Indexer {
   private readonly recent: RecentLevel;
   /** Rows in the live tail's tables (counted at open and after each merge, estimated in between). */
   private recentRows = 0;
-  /** The next slice of the live tail's merge; 0 when no merge is under way. */
+  /** The next slice of the live tail's merge (of mergeSlices, set when it starts); 0 when no merge is under way. */
   private mergeCursor = 0;
+  private mergeSlices = 16;
   /** The merge under way: rows moved and seconds spent so far (its slices run between blocks). */
   private mergeRun = { rows: 0, seconds: 0 };
   private nextTxnum: number;
@@ -168,6 +174,7 @@ export class Indexer {
     let added = 0;
     let txsAdded = 0;
     let bytes = 0;
+    const touched = new Set<string>();
     if (tip.height > fork) {
       const from = fork + 1;
       if (!this.initialDone) {
@@ -175,7 +182,7 @@ export class Indexer {
         this.loadUtxos();
         this.log.info(`${this.chain.tipHeight < 0 ? "initial sync" : "resuming the initial sync"} from height ${from} to ${tip.height} (${source.name})`);
       }
-      const r = await this.indexRange(source, from, tip.height, signal);
+      const r = await this.indexRange(source, from, tip.height, touched, signal);
       added = r.blocks;
       txsAdded = r.txs;
       bytes = r.bytes;
@@ -183,10 +190,11 @@ export class Indexer {
     const complete = !signal?.aborted && this.chain.tipHeight >= tip.height;
     if (!this.initialDone && complete) this.finishInitialSync(t0, txsAdded, bytes);
     this.metrics.setTipHeight(this.chain.tipHeight);
-    return { tipHeight: this.chain.tipHeight, tipHash: this.chain.tipHash, blocksAdded: added, blocksRemoved: removed, txsAdded };
+    return { tipHeight: this.chain.tipHeight, tipHash: this.chain.tipHash, blocksAdded: added, blocksRemoved: removed, txsAdded, touchedScriptKeysHex: touched };
   }
 
-  private async indexRange(source: ChainSource, from: number, to: number, signal?: AbortSignal) {
+  /** `touched` collects the script keys of the blocks indexed after the initial sync (UpdateResult). */
+  private async indexRange(source: ChainSource, from: number, to: number, touched: Set<string>, signal?: AbortSignal) {
     const batchTxs = this.opts.batchTxs ?? 200_000;
     const batchBlocks = this.opts.batchBlocks ?? 250;
     const progress = new Progress(this.log, this.metrics, from, to, this.opts.progressMs ?? 5000);
@@ -232,7 +240,7 @@ export class Indexer {
           const tIndex = performance.now();
           this.metrics.observeStep("parse", (tIndex - tParse) / 1000);
           if (pending.length === 0) this.db.sql.exec("BEGIN IMMEDIATE");
-          const counts = indexBlock(block, raw.height, this.nextTxnum, this.prevouts, this.writer, this.opts, raw.file ?? null);
+          const counts = indexBlock(block, raw.height, this.nextTxnum, this.prevouts, this.writer, this.opts, raw.file ?? null, this.initialDone ? touched : null);
           this.nextTxnum += counts.txs;
           this.metrics.observeStep("index", (performance.now() - tIndex) / 1000);
           pending.push(block.header.hash);
@@ -397,19 +405,22 @@ export class Indexer {
   /** Merges the next slice of the live tail (one transaction); returns true when that ends the merge. */
   mergeStep(): boolean {
     const t = performance.now();
+    if (this.mergeCursor === 0) this.mergeSlices = slicesFor(this.recentRows);
     const moved = this.db.write(() => {
-      const n = this.recent.mergeSlice(this.mergeCursor);
+      const n = this.recent.mergeSlice(this.mergeCursor, this.mergeSlices);
       this.crashPoint("merge-slice");
       return n;
     });
-    this.mergeCursor = (this.mergeCursor + 1) % MERGE_SLICES;
+    this.mergeCursor = (this.mergeCursor + 1) % this.mergeSlices;
     this.recentRows = this.mergeCursor === 0 ? this.recent.countRows() : Math.max(0, this.recentRows - moved);
     const seconds = (performance.now() - t) / 1000;
     this.metrics.observeStep("merge", seconds);
     this.mergeRun.rows += moved;
     this.mergeRun.seconds += seconds;
     if (this.mergeCursor !== 0) return false;
-    this.log.info(`live tail merged: ${this.mergeRun.rows} rows into the sorted tables in ${this.mergeRun.seconds.toFixed(2)} s (${this.recentRows} newer rows left)`);
+    this.log.info(
+      `live tail merged: ${this.mergeRun.rows} rows into the sorted tables in ${this.mergeSlices} slices, ${this.mergeRun.seconds.toFixed(2)} s (${this.recentRows} newer rows left)`,
+    );
     this.mergeRun = { rows: 0, seconds: 0 };
     return true;
   }

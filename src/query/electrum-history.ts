@@ -4,11 +4,9 @@
  * canonical order), its balance, and the script keys a range of blocks touches (notifications).
  * Reads are synchronous, so one answer sees one committed state.
  */
-import { parseTxExact } from "../bitcoin/block.ts";
-import { bytesToHex, hashToHex } from "../bitcoin/bytes.ts";
+import { hashToHex } from "../bitcoin/bytes.ts";
 import type { MempoolView } from "../mempool/types.ts";
 import type { StoreReader } from "../store/read.ts";
-import { outputId } from "../store/rows.ts";
 import { QueryError } from "./errors.ts";
 import { compareMempoolEntries, statusHash, type ElectrumHistoryEntry } from "./status.ts";
 
@@ -71,29 +69,3 @@ export function electrumBalance(reader: StoreReader, mempool: MempoolView, key: 
   return { confirmedSat: chain.fundedTxoSum - chain.spentTxoSum, unconfirmedSat: pool.fundedTxoSum - pool.spentTxoSum };
 }
 
-/**
- * Hex of the 11-byte script keys that the blocks `fromHeight` … `toHeight` fund or spend from,
- * read from the store's output rows (so only indexed outputs count). Call it after the blocks are
- * committed; for blocks a reorg removes, call it before the rollback.
- */
-export function scriptKeysOfBlocks(reader: StoreReader, fromHeight: number, toHeight: number): Set<string> {
-  const keys = new Set<string>();
-  for (let h = fromHeight; h <= toHeight; h++) {
-    const block = reader.blockAt(h);
-    if (!block) continue;
-    for (const t of reader.blockTxs(block, 0, block.txCount)) {
-      const tx = parseTxExact(t.raw, { witness: false });
-      for (let vout = 0; vout < tx.outputs.length; vout++) {
-        const out = reader.output(outputId(t.txnum, vout));
-        if (out) keys.add(bytesToHex(out.scriptKey));
-      }
-      if (tx.isCoinbase) continue;
-      for (const input of tx.inputs) {
-        const prev = reader.txnumOf(input.prevTxid);
-        const out = prev === null ? null : reader.output(outputId(prev, input.prevVout));
-        if (out) keys.add(bytesToHex(out.scriptKey));
-      }
-    }
-  }
-  return keys;
-}

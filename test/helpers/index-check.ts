@@ -3,7 +3,8 @@ import { expect } from "bun:test";
 import { Database } from "bun:sqlite";
 import { bytesToHex, hashToHex, hexToBytes, hexToHash } from "../../src/bitcoin/bytes.ts";
 import type { StoreReader } from "../../src/store/read.ts";
-import { scriptKeyOf } from "../../src/store/rows.ts";
+import { outputId, scriptKeyOf } from "../../src/store/rows.ts";
+import { parseTxExact } from "../../src/bitcoin/block.ts";
 import type { Expected } from "./fixture.ts";
 
 export function checkBlocks(reader: StoreReader, expected: Expected): void {
@@ -217,4 +218,31 @@ export function digestIndexFile(path: string): string {
   } finally {
     sql.close();
   }
+}
+
+/**
+ * Hex of the 11-byte script keys that the blocks `fromHeight` … `toHeight` fund or spend from,
+ * read back from the store's rows (so only indexed outputs count): the reference for what the
+ * indexer collects while indexing live blocks (UpdateResult.touchedScriptKeysHex).
+ */
+export function scriptKeysOfBlocks(reader: StoreReader, fromHeight: number, toHeight: number): Set<string> {
+  const keys = new Set<string>();
+  for (let h = fromHeight; h <= toHeight; h++) {
+    const block = reader.blockAt(h);
+    if (!block) continue;
+    for (const t of reader.blockTxs(block, 0, block.txCount)) {
+      const tx = parseTxExact(t.raw, { witness: false });
+      for (let vout = 0; vout < tx.outputs.length; vout++) {
+        const out = reader.output(outputId(t.txnum, vout));
+        if (out) keys.add(bytesToHex(out.scriptKey));
+      }
+      if (tx.isCoinbase) continue;
+      for (const input of tx.inputs) {
+        const prev = reader.txnumOf(input.prevTxid);
+        const out = prev === null ? null : reader.output(outputId(prev, input.prevVout));
+        if (out) keys.add(bytesToHex(out.scriptKey));
+      }
+    }
+  }
+  return keys;
 }

@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Indexer } from "../../src/index/sync.ts";
 import { createLogger } from "../../src/log.ts";
-import { MERGE_SLICES, sliceBounds } from "../../src/store/recent.ts";
+import { ROWS_PER_SLICE, sliceBounds, slicesFor } from "../../src/store/recent.ts";
 import { loadExpected, openFixtureIndexer } from "../helpers/fixture.ts";
 import { checkBlocks, checkOutspends, checkReorg, checkScripts, checkSpendTables, checkTxs, digestIndex } from "../helpers/index-check.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -59,14 +59,20 @@ async function withLiveBlocksFrom(height: number, recentMergeRows?: number, dbDi
 }
 
 describe("the live tail", () => {
-  test("slices cover every key once, in order", () => {
-    const keys = [Uint8Array.of(0), Uint8Array.of(0x0f, 0xff), Uint8Array.of(0x10), Uint8Array.of(0x7f, 1, 2), new Uint8Array(11).fill(0xff)];
+  test("slices cover every key once, in order, and hold about ROWS_PER_SLICE rows", () => {
+    const keys = [Uint8Array.of(0, 0), Uint8Array.of(0x0f, 0xff), Uint8Array.of(0x10, 0), Uint8Array.of(0x7f, 1, 2), new Uint8Array(8).fill(0xab), new Uint8Array(11).fill(0xff)];
     const cmp = (a: Uint8Array, b: Uint8Array) => Buffer.compare(Buffer.from(a), Buffer.from(b));
-    for (const k of keys) {
-      const hits = Array.from({ length: MERGE_SLICES }, (_, i) => sliceBounds(i)).filter(({ lo, hi }) => cmp(lo, k) <= 0 && cmp(k, hi) < 0);
-      expect(hits.length).toBe(1);
+    for (const slices of [16, 64, 4096, 65536]) {
+      const all = Array.from({ length: slices }, (_, i) => sliceBounds(i, slices));
+      for (let i = 1; i < slices; i++) expect(cmp(all[i - 1]!.hi, all[i]!.lo)).toBe(0);
+      for (const k of keys) expect(all.filter(({ lo, hi }) => cmp(lo, k) <= 0 && cmp(k, hi) < 0).length).toBe(1);
     }
-    expect(() => sliceBounds(MERGE_SLICES)).toThrow(RangeError);
+    expect(() => sliceBounds(16, 16)).toThrow(RangeError);
+    expect(() => sliceBounds(0, 24)).toThrow(RangeError);
+    expect(slicesFor(0)).toBe(16);
+    expect(slicesFor(400_000)).toBe(128);
+    expect(400_000 / slicesFor(400_000)).toBeLessThanOrEqual(ROWS_PER_SLICE);
+    expect(slicesFor(1e12)).toBe(65536);
   });
 
   test("live blocks go to the live tail only; every query sees them; the index equals a fresh sync's", async () => {
@@ -92,8 +98,8 @@ describe("the live tail", () => {
     expect(digestIndex(o.db.sql)).toBe(await freshDigest());
   });
 
-  for (const slices of [1, 7, MERGE_SLICES - 1]) {
-    test(`part of a merge (${slices} of ${MERGE_SLICES} slices): same answers; a live reorg then removes rows from both levels`, async () => {
+  for (const slices of [1, 7, 15]) {
+    test(`part of a merge (${slices} of its 16 slices): same answers; a live reorg then removes rows from both levels`, async () => {
       const o = await withLiveBlocksFrom(40, 1000);
       for (let i = 0; i < slices; i++) expect(o.indexer.mergeStep()).toBe(false);
       expect(o.indexer.mergeDue).toBe(true); // the rest of the merge is still due

@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { bytesToHex, hexToBytes } from "../../../src/bitcoin/bytes.ts";
 import { scriptKeyOf } from "../../../src/store/rows.ts";
-import { scriptKeysOfBlocks } from "../../../src/query/electrum-history.ts";
+import { scriptKeysOfBlocks } from "../../helpers/index-check.ts";
 import { PendingElectrumUpdate } from "../../../src/electrum/pending-update.ts";
 import { silentLogger } from "../../../src/log.ts";
 import { updateMempool } from "../../../src/mempool/follow.ts";
@@ -80,9 +80,12 @@ describe("notifications", () => {
     const sh = electrumHash(FRESH_SCRIPT);
     expect(await c.result("blockchain.scripthash.subscribe", [sh])).toBe(status(`${child.txidHex}:-1:`));
 
-    await fx.indexToTip();
+    const indexed = await fx.indexToTip();
     fx.node.txs.delete(parent.txid);
-    const touched = scriptKeysOfBlocks(fx.indexer.reader, H + 1, expected.tip.height);
+    // What the indexer collected while indexing the blocks is what they fund and spend from, read back from the store.
+    const touched = indexed.touchedScriptKeysHex;
+    expect([...touched].sort()).toEqual([...scriptKeysOfBlocks(fx.indexer.reader, H + 1, expected.tip.height)].sort());
+    expect(touched.size).toBeGreaterThan(10);
     expect(touched.has(bytesToHex(scriptKeyOf(hexToBytes(FRESH_SCRIPT))))).toBe(false);
     const r = await fx.mempool.update();
     srv.server.notify({ newTip: true, touchedScriptKeysHex: new Set([...touched, ...r.touchedScriptKeysHex]) });
@@ -108,7 +111,7 @@ describe("notifications", () => {
     // One main-loop turn, as src/app.ts runs it: the index finds nothing new; then the node is
     // ahead when the mempool asks, so the mempool update's catch-up indexes the blocks.
     const pending = new PendingElectrumUpdate();
-    pending.record({ tipHeight: H, blocksAdded: 0, blocksRemoved: 0 });
+    pending.record({ blocksAdded: 0, blocksRemoved: 0, touchedScriptKeysHex: new Set() });
     fx.node.tipOverrideHex = expected.tip.hash;
     // The tip is compared when the mempool fetches new txs (electrs' rule): one new tx, spending an output unspent at both tips.
     const utxo = expected.scripts.flatMap((s) => s.utxos).find((u) => u.height <= H)!;
@@ -121,14 +124,14 @@ describe("notifications", () => {
     }, silentLogger());
     expect(catchUps).toBe(1);
     expect(r.status).toBe("synced");
-    srv.server.notify(pending.take(fx.indexer.reader, fx.indexer.chain.tipHeight, r.touchedScriptKeysHex));
+    srv.server.notify(pending.take(r.touchedScriptKeysHex));
 
     const lines = [await c.next(), await c.next()];
     expect(lines[0]).toEqual({ jsonrpc: "2.0", method: "blockchain.headers.subscribe", params: [{ height: expected.tip.height, hex: expected.blocks[expected.tip.height]!.header }] });
     expect(lines[1]).toEqual({ jsonrpc: "2.0", method: "blockchain.scripthash.subscribe", params: [script.electrum_scripthash, script.electrum_status] });
     expect(script.electrum_status).not.toBe(before);
     // Taken once: the next turn has nothing to say.
-    srv.server.notify(pending.take(fx.indexer.reader, fx.indexer.chain.tipHeight, new Set()));
+    srv.server.notify(pending.take(new Set()));
     await c.expectQuiet();
     c.close();
   });
