@@ -21,7 +21,7 @@ import { hashToHex, hexToBytes } from "../src/bitcoin/bytes.ts";
 import { NETWORKS } from "../src/bitcoin/network.ts";
 import { listBlkFiles, openBlockReader, readXorKey } from "../src/daemon/blkfiles.ts";
 import { offlineSource, openBlkFileIndex } from "../src/daemon/sources.ts";
-import { Indexer, noopSyncMetrics } from "../src/index/sync.ts";
+import { Indexer, noopSyncMetrics, type SyncMetrics } from "../src/index/sync.ts";
 import { createLogger } from "../src/log.ts";
 import { PendingElectrumUpdate } from "../src/electrum/pending-update.ts";
 import { openDb } from "../src/store/db.ts";
@@ -48,7 +48,10 @@ for (const name of readdirSync(chainDir)) if (/^blk\d+\.dat$|^xor\.dat$/.test(na
 const log = createLogger({ verbosity: 0, timestamp: false }, "live-bench");
 const db = openDb({ dir: dbDir, network: "regtest", log });
 const blkFiles = openBlockReader(linkDir, readXorKey(linkDir), { maxOpenFiles: 8 });
-const indexer = new Indexer(db, log, noopSyncMetrics, { indexUnspendables: false, blkFiles });
+// The indexer's own timing of each step of a block (fetch, parse, index, commit), summed per block.
+const steps = new Map<string, number>();
+const metrics: SyncMetrics = { ...noopSyncMetrics, observeStep: (step, seconds) => void steps.set(step, (steps.get(step) ?? 0) + seconds * 1000) };
+const indexer = new Indexer(db, log, metrics, { indexUnspendables: false, blkFiles });
 if (!indexer.initialSyncDone) throw new Error("the index's initial sync is not done");
 const files = openBlkFileIndex(linkDir, NETWORKS.regtest.magic, log);
 const source = offlineSource(files, NETWORKS.regtest.genesisHashHex, log);
@@ -84,6 +87,7 @@ for (let b = 0; b < blocks; b++) {
   const block = buildNextBlock({ prevHash: tip.hash, height: tip.height + 1, time: time + 600, minerScriptHex: scripts[0]!.scriptHex, payments, seed: 1000 + b });
   publishBlockFile(linkDir, fileIndex++, xorKey, block.bytes);
   const before = io();
+  steps.clear();
   const t0 = performance.now();
   const r = await indexer.update(source);
   const tIndexed = performance.now();
@@ -100,6 +104,7 @@ for (let b = 0; b < blocks; b++) {
       `${touched} touched scripts found in ${(performance.now() - tIndexed).toFixed(0)} ms: ${ms.toFixed(0)} ms in all; ` +
       `read ${mib(after.read - before.read)} MiB, wrote ${mib(after.write - before.write)} MiB; live tail ${recentRows()} rows`,
   );
+  console.log(`  steps (ms): ${[...steps].map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ")}`);
   // The main loop merges the live tail between blocks once it is due (store/recent.ts): its cost is
   // shown apart, and spread over the blocks since the last merge.
   if (indexer.mergeDue) {

@@ -22,7 +22,12 @@ export type PrevoutFallback = (prevTxid: Uint8Array, vout: number) => ResolvedPr
 
 export type PrevoutMode =
   | { readonly kind: "initial"; readonly spill: UtxoSpill }
-  | { readonly kind: "live"; readonly fallback: PrevoutFallback };
+  | {
+      readonly kind: "live";
+      readonly fallback: PrevoutFallback;
+      /** Called before a full table is emptied: the outputs it held must be readable by `fallback` from then on. */
+      readonly beforeClear: () => void;
+    };
 
 export interface PrevoutStats {
   /** Outputs evicted to the spill table so far (this process). */
@@ -90,6 +95,7 @@ export class Prevouts {
   private makeRoom(): void {
     const mode = this.mode;
     if (mode.kind === "live") {
+      mode.beforeClear();
       this.table.clear();
       return;
     }

@@ -437,13 +437,15 @@ export class Indexer {
   }
 
   private get liveMode(): PrevoutMode {
-    return { kind: "live", fallback: this.storeFallback };
+    // The table holds every output of the open batch until it is full; only then must the writer's
+    // buffered rows reach the store for the fallback to find them (flushing on every fallback
+    // instead made each of a live block's inserts a statement of its own).
+    return { kind: "live", fallback: this.storeFallback, beforeClear: () => this.writer.flush() };
   }
 
   /** After the initial sync: outputs of earlier batches are found through the txid index. */
   private readonly storeFallback = (prevTxid: Uint8Array, vout: number): ResolvedPrevout | null => {
-    this.writer.flush();
-    const txnum = this.reader.txnumOf(prevTxid);
+    const txnum = this.reader.txnumOfPrevout(prevTxid);
     if (txnum === null) return null;
     const id = txnum * IO_SPAN + vout;
     const out = this.reader.output(id);

@@ -146,6 +146,8 @@ export class StoreReader {
         "SELECT k.txnum AS txnum, t.txid AS txid FROM txid_recent k JOIN txs t ON t.txnum = k.txnum WHERE k.key = ?1 " +
           "UNION ALL SELECT k.txnum, t.txid FROM txid_index k JOIN txs t ON t.txnum = k.txnum WHERE k.key = ?1 ORDER BY 1 DESC",
       ),
+      // The txnums filed under a txid key, both levels (no read of the txs rows: see txnumOfPrevout).
+      txnumsOfKey: s.prepare<{ txnum: number }, [Uint8Array]>(both("SELECT txnum FROM txid_index WHERE key = ?1")),
       txidsInRange: s.prepare<{ txid: Uint8Array }, [number, number]>("SELECT txid FROM txs WHERE txnum >= ? AND txnum < ? ORDER BY txnum"),
       output: s.prepare<{ script: Uint8Array; value_sat: number }, [number]>("SELECT script, value_sat FROM outputs WHERE id = ?"),
       funding: s.prepare<{ id: number; value_sat: number }, [Uint8Array]>(
@@ -244,6 +246,19 @@ export class StoreReader {
       if (bytesEqual(r.txid, txid)) return r.txnum;
     }
     return null;
+  }
+
+  /**
+   * The txnum of the tx whose output an input of a block being indexed spends. The node validated
+   * the block, so that tx is in the index under its txid key: when the key has one tx, it is that
+   * one, and its row is not read (a random page of the txs table saved per input, ~10 µs on the
+   * 20M-tx bench index). Two or more (a 64-bit prefix collision, or BIP30's duplicate txids) are
+   * told apart by their full txids (txnumOf). Not for a txid a client sends: it may not exist.
+   */
+  txnumOfPrevout(txid: Uint8Array): number | null {
+    const rows = this.q.txnumsOfKey.all(txid.subarray(0, TXID_KEY_BYTES));
+    if (rows.length === 1) return rows[0]!.txnum;
+    return rows.length === 0 ? null : this.txnumOf(txid);
   }
 
   tx(txid: Uint8Array): TxLocation | null {
