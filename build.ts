@@ -7,7 +7,12 @@ import { rmSync } from "node:fs";
 const outfile = "dist/electrs-bun";
 rmSync(outfile, { force: true });
 const result = await Bun.build({
-  entrypoints: ["src/main.ts"],
+  // The initial sync's UTXO table runs in a Worker (src/index/utxo-thread.ts): a worker's entry
+  // point must be listed to be embedded in the executable.
+  // It is found next to the main module there (index/utxo-thread.ts resolves "./utxo-worker.ts"
+  // against import.meta.url, which is the executable's own module once bundled): hence the flat naming.
+  entrypoints: ["src/main.ts", "src/index/utxo-worker.ts"],
+  naming: { entry: "[name].[ext]" },
   compile: { outfile },
   minify: false,
 });

@@ -1,13 +1,15 @@
 /**
  * Turns one parsed block into index rows: its block row, one row per tx, one per indexed output
  * and one per spend. Rows go straight to the writer (no intermediate arrays: this is the hot path).
+ * The spends wait for the UTXO table's answer (prevouts.ts), so they are written in a second step.
  */
 import { HEADER_SIZE, type Block } from "../bitcoin/block.ts";
 import { bytesToHex } from "../bitcoin/bytes.ts";
 import { ChainError } from "../errors.ts";
 import type { StoreWriter } from "../store/write.ts";
-import { TX_LOC_SPAN, encodeTxLoc, inputId, isUnspendable, outputId, scriptKeyOf, type BlkFilePos } from "../store/rows.ts";
-import { describeOutpoint, type Prevouts } from "./prevouts.ts";
+import { SCRIPT_KEY_BYTES, TX_LOC_SPAN, encodeTxLoc, inputId, isUnspendable, outputId, scriptKeyOf, type BlkFilePos } from "../store/rows.ts";
+import { SPENT_KEY, SPENT_WORDS, type Eviction, type OpsWriter, type Resolved } from "./prevout-ops.ts";
+import { describeOutpoint, type ResolvedPrevout } from "./prevouts.ts";
 
 export interface IndexOptions {
   /** --index-unspendables: also index OP_RETURN (and oversize) outputs. */
@@ -19,19 +21,24 @@ export interface IndexOptions {
 export interface IndexedCounts {
   readonly txs: number;
   readonly outputs: number;
-  readonly spends: number;
 }
 
+/**
+ * Writes the block's rows but its spends, and appends to `ops` what the UTXO table must do for it
+ * (prevout-ops.ts): for each tx, a spend per input, then an add per indexed output. The spends'
+ * rows follow from the table's answer (writeSpends), which the initial sync gets from another
+ * thread while it parses the next blocks.
+ */
 export function indexBlock(
   block: Block,
   height: number,
   firstTxnum: number,
-  prevouts: Prevouts,
   writer: StoreWriter,
   opts: IndexOptions,
   /** Where the block's bytes are in Core's blk files: its txs are stored as locations there, not bytes. */
-  file: BlkFilePos | null = null,
-  /** Collects the hex of every script key the block funds or spends from (live blocks: what Electrum notifications start from). */
+  file: BlkFilePos | null,
+  ops: OpsWriter,
+  /** Collects the hex of every script key the block's outputs pay (live blocks: what Electrum notifications start from). */
   touched: Set<string> | null = null,
 ): IndexedCounts {
   // A block too large for a tx location (no valid block is) keeps its bytes in the index.
@@ -48,27 +55,13 @@ export function indexBlock(
     file: located,
   });
   let outputs = 0;
-  let spends = 0;
+  const addressOf = opts.addressOf;
   for (let pos = 0; pos < block.txs.length; pos++) {
     const tx = block.txs[pos]!;
     const txnum = firstTxnum + pos;
     writer.insertTx(txnum, tx.txid, tx.raw, located ? encodeTxLoc(tx.raw.byteOffset - base, tx.raw.length) : null);
-    // Inputs first: a tx cannot spend its own outputs, and an earlier tx of the block is already in the cache.
-    if (!tx.isCoinbase) {
-      for (let vin = 0; vin < tx.inputs.length; vin++) {
-        const input = tx.inputs[vin]!;
-        const prev = prevouts.spend(input.prevTxid, input.prevVout);
-        if (!prev) {
-          throw new ChainError(
-            `missing previous output ${describeOutpoint(input.prevTxid, input.prevVout)} spent by tx #${pos} of block ${height}`,
-          );
-        }
-        writer.insertSpend(inputId(txnum, vin), prev.id, prev.scriptKey);
-        touched?.add(bytesToHex(prev.scriptKey));
-        spends++;
-      }
-    }
-    const addressOf = opts.addressOf;
+    // Inputs first: a tx cannot spend its own outputs, and an earlier tx of the block is already in the table.
+    if (!tx.isCoinbase) for (const input of tx.inputs) ops.spend(input.prevTxid, input.prevVout);
     for (let vout = 0; vout < tx.outputs.length; vout++) {
       const out = tx.outputs[vout]!;
       if (addressOf) {
@@ -77,16 +70,62 @@ export function indexBlock(
       }
       if (!opts.indexUnspendables && isUnspendable(out.script)) continue;
       const key = scriptKeyOf(out.script);
-      const id = outputId(txnum, vout);
-      writer.insertOutput(id, key, out.valueSat);
+      writer.insertOutput(outputId(txnum, vout), key, out.valueSat);
       touched?.add(bytesToHex(key));
       outputs++;
       // Every indexed output, unspendable ones included (--index-unspendables): the UTXO set the
       // initial sync ends with is what the table holds, and it lists them as unspent.
-      prevouts.add(tx.txid, id, key);
+      ops.add(tx.txid, txnum, vout, key);
     }
   }
-  return { txs: block.txs.length, outputs, spends };
+  return { txs: block.txs.length, outputs };
+}
+
+/** Where the outputs the table did not hold are (the spill, or the store's txid index), and what to do with what it evicted. */
+export interface SpendSources {
+  missed(prevTxid: Uint8Array, vout: number): ResolvedPrevout | null;
+  evicted(eviction: Eviction): void;
+}
+
+/**
+ * Writes the spend rows of a block indexBlock wrote, from the table's answer to its ops: the
+ * inputs in the same order, each either answered or looked up in `sources`. Evictions are handed
+ * to `sources` where they happened in that order, so a later spend finds what they moved out.
+ * Returns the number of spends.
+ */
+export function writeSpends(
+  block: Block,
+  height: number,
+  firstTxnum: number,
+  resolved: Resolved,
+  writer: StoreWriter,
+  sources: SpendSources,
+  /** Collects the hex of every script key the block spends from (see indexBlock). */
+  touched: Set<string> | null = null,
+): number {
+  const { spent, evictions } = resolved;
+  const spentBytes = new Uint8Array(spent.buffer, spent.byteOffset, spent.byteLength);
+  let e = 0;
+  let n = 0;
+  for (let pos = 0; pos < block.txs.length; pos++) {
+    const tx = block.txs[pos]!;
+    if (tx.isCoinbase) continue;
+    for (let vin = 0; vin < tx.inputs.length; vin++, n++) {
+      while (e < evictions.length && evictions[e]!.atSpend <= n) sources.evicted(evictions[e++]!);
+      const input = tx.inputs[vin]!;
+      const p = n * SPENT_WORDS;
+      const txnumPlus1 = spent[p]!;
+      const prev = txnumPlus1 !== 0 ? { id: outputId(txnumPlus1 - 1, input.prevVout), scriptKey: spentBytes.slice((p + SPENT_KEY) * 4, (p + SPENT_KEY) * 4 + SCRIPT_KEY_BYTES) } : sources.missed(input.prevTxid, input.prevVout);
+      if (!prev) {
+        throw new ChainError(`missing previous output ${describeOutpoint(input.prevTxid, input.prevVout)} spent by tx #${pos} of block ${height}`);
+      }
+      writer.insertSpend(inputId(firstTxnum + pos, vin), prev.id, prev.scriptKey);
+      touched?.add(bytesToHex(prev.scriptKey));
+    }
+  }
+  if (n * SPENT_WORDS !== spent.length) throw new RangeError(`the UTXO table answered ${spent.length / SPENT_WORDS} spends for the ${n} inputs of block ${height}`);
+  while (e < evictions.length) sources.evicted(evictions[e++]!);
+  return n;
 }
 
 /**

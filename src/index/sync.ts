@@ -4,7 +4,7 @@
  * many blocks to a transaction. Everything a block adds commits together with the block row, so a
  * crash at any moment leaves an index that ends at a whole block; the next run continues there.
  */
-import { parseBlock } from "../bitcoin/block.ts";
+import { parseBlock, type Block } from "../bitcoin/block.ts";
 import { bytesEqual, hashToHex } from "../bitcoin/bytes.ts";
 import type { ChainSource } from "../daemon/sources.ts";
 import { ChainError } from "../errors.ts";
@@ -12,15 +12,17 @@ import { describeError, type Logger } from "../log.ts";
 import type { IndexStep } from "../metrics/metrics.ts";
 import type { Db } from "../store/db.ts";
 import { StoreReader } from "../store/read.ts";
-import { IO_SPAN } from "../store/rows.ts";
+import { IO_SPAN, indexOfId, txnumOfId } from "../store/rows.ts";
 import type { BlkRangeSource } from "../store/tx-bytes.ts";
 import { openRecentLevel, slicesFor, type RecentLevel } from "../store/recent.ts";
 import { openUtxoSpill, type UtxoSpill } from "../store/utxo-spill.ts";
 import { createWriter, type StoreWriter } from "../store/write.ts";
 import { HeaderChain, findForkHeight } from "./chain.ts";
-import { indexBlock, type IndexOptions } from "./indexer.ts";
-import { Prevouts, type PrevoutMode, type PrevoutStats, type ResolvedPrevout } from "./prevouts.ts";
+import { indexBlock, writeSpends, type IndexOptions, type SpendSources } from "./indexer.ts";
+import { EntryReader, OpsWriter, type Eviction, type Resolved } from "./prevout-ops.ts";
+import { applyOps, type PrevoutStats, type ResolvedPrevout } from "./prevouts.ts";
 import { UtxoTable } from "./utxo-table.ts";
+import { UtxoThread } from "./utxo-thread.ts";
 
 /** What the indexer reports; the metrics module implements it (a no-op twin in tests). */
 export interface SyncMetrics {
@@ -72,13 +74,36 @@ export const DEFAULT_RECENT_MERGE_ROWS = 400_000;
  * the heap it sees, and the UTXO table's arrays count: with a 1 GiB table it let 1.7 GB of parse
  * garbage pile up before collecting (2M-tx bench, peak RSS 2.8 GB). Collecting is cheap here (the
  * table's contents are not scanned): 40-70 ms a pass, 4-6 % of the load. Every 64 MiB halved
- * that but raised the peak by ~300 MiB (2M and 20M-tx benches).
+ * that but raised the peak by ~300 MiB (2M and 20M-tx benches). Since the table moved to its own
+ * thread (utxo-thread.ts) this heap no longer holds it; without these collections the 2M-tx peak
+ * was 1,159 MiB instead of 1,072 for the same load time (12.6 vs 12.7 s): kept.
  */
 const GC_EVERY_BYTES = 32 * 1048576;
 
 export const DEFAULT_UTXO_CACHE_BYTES = 768 * 1048576;
 /** After the initial sync the table only holds a batch's outputs (9 MiB): misses ask the txid index. */
 const LIVE_TABLE_SLOTS = 2 ** 18;
+/**
+ * Blocks parsed and written whose spends wait for the UTXO table's thread: enough that neither
+ * thread waits for the other on an uneven block, few enough that memory stays flat (each holds
+ * its bytes and parsed txs until its spends are written).
+ */
+const BLOCKS_IN_FLIGHT = 4;
+/** Outputs per message when the table is loaded from the store or dumped to it. */
+const TABLE_CHUNK = 65_536;
+/**
+ * Each bun:sqlite run() leaves a little garbage, and JSC lets it pile up: writing 13M outputs to
+ * the spill took the peak RSS from 1.9 to 3.2 GB. A full collection every million rows keeps it flat.
+ */
+const GC_EVERY_ROWS = 1_000_000;
+
+/** A block whose rows are written but its spends, until the table answers. */
+interface InFlight {
+  readonly block: Block;
+  readonly height: number;
+  readonly firstTxnum: number;
+  readonly resolved: Promise<Resolved>;
+}
 
 export interface UpdateResult {
   readonly tipHeight: number;
@@ -100,7 +125,12 @@ export class Indexer {
   readonly chain: HeaderChain;
   readonly reader: StoreReader;
   private readonly writer: StoreWriter;
-  private readonly prevouts: Prevouts;
+  /** The live table (after the initial sync): a batch's outputs, on this thread. */
+  private readonly liveTable = new UtxoTable(LIVE_TABLE_SLOTS);
+  /** The initial sync's table, on its own thread; only during an update of the initial sync. */
+  private utxoThread: UtxoThread | null = null;
+  private readonly stats: PrevoutStats = { evicted: 0, spillHits: 0, evictions: 0, evictSeconds: 0 };
+  private stagedSinceGc = 0;
   private readonly spill: UtxoSpill;
   private readonly recent: RecentLevel;
   /** Rows in the live tail's tables (counted at open and after each merge, estimated in between). */
@@ -112,7 +142,6 @@ export class Indexer {
   private mergeRun = { rows: 0, seconds: 0 };
   private nextTxnum: number;
   private initialDone: boolean;
-  private utxosLoaded = false;
   private gcSeconds = 0;
   private readonly commitListeners: ((fromHeight: number, toHeight: number) => void)[] = [];
 
@@ -130,8 +159,6 @@ export class Indexer {
     this.spill = openUtxoSpill(db);
     this.recent = openRecentLevel(db);
     if (this.initialDone) this.recentRows = this.recent.countRows();
-    // The initial sync's big table is allocated when the sync starts (loadUtxos), never on a synced index.
-    this.prevouts = new Prevouts(new UtxoTable(LIVE_TABLE_SLOTS), this.liveMode);
     this.writer.setLive(this.initialDone);
     this.metrics.setTipHeight(this.chain.tipHeight);
   }
@@ -143,7 +170,12 @@ export class Indexer {
 
   /** What the UTXO table did in this process (evictions to the spill table, spends found there). */
   get utxoStats(): Readonly<PrevoutStats> {
-    return this.prevouts.stats;
+    return this.stats;
+  }
+
+  /** Whether the initial sync's table thread is running (only inside an update of the initial sync). */
+  get tableThreadRunning(): boolean {
+    return this.utxoThread !== null;
   }
 
   /** The source the initial sync started with, so that a restart in the middle resumes from it. */
@@ -175,20 +207,26 @@ export class Indexer {
     let txsAdded = 0;
     let bytes = 0;
     const touched = new Set<string>();
-    if (tip.height > fork) {
-      const from = fork + 1;
-      if (!this.initialDone) {
-        this.db.setBulkMode(true);
-        this.loadUtxos();
-        this.log.info(`${this.chain.tipHeight < 0 ? "initial sync" : "resuming the initial sync"} from height ${from} to ${tip.height} (${source.name})`);
+    try {
+      if (tip.height > fork) {
+        const from = fork + 1;
+        if (!this.initialDone) {
+          this.db.setBulkMode(true);
+          await this.loadUtxos();
+          this.log.info(`${this.chain.tipHeight < 0 ? "initial sync" : "resuming the initial sync"} from height ${from} to ${tip.height} (${source.name})`);
+        }
+        const r = await this.indexRange(source, from, tip.height, touched, signal);
+        added = r.blocks;
+        txsAdded = r.txs;
+        bytes = r.bytes;
       }
-      const r = await this.indexRange(source, from, tip.height, touched, signal);
-      added = r.blocks;
-      txsAdded = r.txs;
-      bytes = r.bytes;
+      const complete = !signal?.aborted && this.chain.tipHeight >= tip.height;
+      if (!this.initialDone && complete) await this.finishInitialSync(t0, txsAdded, bytes);
+    } finally {
+      // The table's thread lives for one update: no thread outlives the call, whatever happened
+      // (an error, an abort, a shorter chain); the next update reloads the table from the store.
+      await this.stopUtxoThread();
     }
-    const complete = !signal?.aborted && this.chain.tipHeight >= tip.height;
-    if (!this.initialDone && complete) this.finishInitialSync(t0, txsAdded, bytes);
     this.metrics.setTipHeight(this.chain.tipHeight);
     return { tipHeight: this.chain.tipHeight, tipHash: this.chain.tipHash, blocksAdded: added, blocksRemoved: removed, txsAdded, touchedScriptKeysHex: touched };
   }
@@ -198,6 +236,28 @@ export class Indexer {
     const batchTxs = this.opts.batchTxs ?? 200_000;
     const batchBlocks = this.opts.batchBlocks ?? 250;
     const progress = new Progress(this.log, this.metrics, from, to, this.opts.progressMs ?? 5000);
+    const ops = new OpsWriter();
+    const spendSources = this.spendSources();
+    // The initial sync's table answers on its own thread while the next blocks are parsed; the
+    // live table at once, on this one.
+    const thread = this.utxoThread;
+    const resolve = thread ? (o: Uint32Array) => thread.resolve(o) : (o: Uint32Array) => Promise.resolve(applyOps(this.liveTable, o, "clear"));
+    const maxInFlight = thread ? BLOCKS_IN_FLIGHT : 0;
+    const inFlight: InFlight[] = [];
+    const collect = this.initialDone ? touched : null;
+    let pendingRows = 0; // rows the open transaction adds to the live tail's tables (after the initial sync)
+    /** Writes the spends of the oldest blocks in flight until at most `max` are left. */
+    const settle = async (max: number) => {
+      while (inFlight.length > max) {
+        const f = inFlight[0]!;
+        const resolved = await f.resolved;
+        inFlight.shift();
+        const t = performance.now();
+        // A spends and a spend_history key per input.
+        pendingRows += 2 * writeSpends(f.block, f.height, f.firstTxnum, resolved, this.writer, spendSources, collect);
+        this.metrics.observeStep("index", (performance.now() - t) / 1000);
+      }
+    };
     let blocks = 0;
     let txs = 0;
     let bytes = 0;
@@ -210,9 +270,10 @@ export class Indexer {
       if (hashes.some((h) => h === null)) break; // the source's chain got shorter meanwhile: the next update reorgs
       let pending: Uint8Array[] = []; // hashes written in the open transaction
       let pendingTxs = 0;
-      let pendingRows = 0; // rows of the live tail's tables they add (after the initial sync)
       let tFetch = performance.now();
-      const commit = () => {
+      const commit = async () => {
+        // Every block of the transaction whole: its spends too.
+        await settle(0);
         const t = performance.now();
         this.writer.flush();
         if (this.initialDone) this.crashPoint("live-commit");
@@ -221,14 +282,14 @@ export class Indexer {
         for (const h of pending) this.chain.push(h);
         this.notifyCommit(fromHeight, this.chain.tipHeight);
         if (this.initialDone) {
-          this.prevouts.clear();
+          this.liveTable.clear();
           this.recentRows += pendingRows;
         }
+        pendingRows = 0;
         this.metrics.observeStep("commit", (performance.now() - t) / 1000);
         this.metrics.addIndexedTxs(pendingTxs);
         pending = [];
         pendingTxs = 0;
-        pendingRows = 0;
       };
       try {
         for await (const raw of source.blocks(start, hashes as Uint8Array[])) {
@@ -240,21 +301,26 @@ export class Indexer {
           const tIndex = performance.now();
           this.metrics.observeStep("parse", (tIndex - tParse) / 1000);
           if (pending.length === 0) this.db.sql.exec("BEGIN IMMEDIATE");
-          const counts = indexBlock(block, raw.height, this.nextTxnum, this.prevouts, this.writer, this.opts, raw.file ?? null, this.initialDone ? touched : null);
+          const counts = indexBlock(block, raw.height, this.nextTxnum, this.writer, this.opts, raw.file ?? null, ops, collect);
+          // A txid key per tx; a funding and an unspent key per output.
+          pendingRows += counts.txs + 2 * counts.outputs;
+          const resolved = resolve(ops.take());
+          // Awaited in order by settle; one failing after an earlier failure must not go unhandled.
+          resolved.catch(() => {});
+          inFlight.push({ block, height: raw.height, firstTxnum: this.nextTxnum, resolved });
           this.nextTxnum += counts.txs;
           this.metrics.observeStep("index", (performance.now() - tIndex) / 1000);
           pending.push(block.header.hash);
           pendingTxs += counts.txs;
-          // A txid key per tx; a funding and an unspent key per output; a spends and a spend_history key per input.
-          pendingRows += counts.txs + 2 * counts.outputs + 2 * counts.spends;
           blocks++;
           txs += counts.txs;
           bytes += raw.bytes.length;
-          if (pendingTxs >= batchTxs || pending.length >= batchBlocks || signal?.aborted) commit();
+          await settle(maxInFlight);
+          if (pendingTxs >= batchTxs || pending.length >= batchBlocks || signal?.aborted) await commit();
           progress.report(raw.height, txs, bytes);
           if (signal?.aborted) break;
-          // Only while the big table exists (the initial sync): afterwards a forced full collection
-          // every ~20 live blocks would only pause the servers.
+          // Only during the initial sync: afterwards a forced full collection every ~20 live
+          // blocks would only pause the servers.
           if (!this.initialDone && (bytesSinceGc += raw.bytes.length) >= GC_EVERY_BYTES) {
             bytesSinceGc = 0;
             const tGc = performance.now();
@@ -263,18 +329,59 @@ export class Indexer {
           }
           tFetch = performance.now();
         }
-        if (pending.length) commit();
+        if (pending.length) await commit();
       } catch (err) {
         this.writer.discard();
         if (this.db.sql.inTransaction) this.db.sql.exec("ROLLBACK");
-        // The in-memory state may hold rows of the rolled-back transaction: rebuild it from the store.
+        // The in-memory state may hold rows of the rolled-back transaction (and the initial
+        // sync's table outputs of blocks after them): rebuilt from the store by the next update.
         this.nextTxnum = this.reader.txCount();
-        this.prevouts.clear();
-        this.utxosLoaded = false;
+        this.liveTable.clear();
+        await this.stopUtxoThread();
         throw err;
       }
     }
     return { blocks, txs, bytes };
+  }
+
+  /** Where writeSpends finds what the table did not hold, and puts what it evicted. */
+  private spendSources(): SpendSources {
+    if (this.initialDone) {
+      return {
+        missed: this.storeFallback,
+        evicted: () => {
+          throw new Error("the live UTXO table evicted outputs: it only ever empties itself");
+        },
+      };
+    }
+    return {
+      missed: (prevTxid, vout) => {
+        const spilled = this.spill.take(prevTxid, vout);
+        if (spilled) this.stats.spillHits++;
+        return spilled;
+      },
+      evicted: (e) => this.spillEvicted(e),
+    };
+  }
+
+  /** Writes what the table evicted to the spill, in the open transaction (the bound moves with it). */
+  private spillEvicted(e: Eviction): void {
+    const t = performance.now();
+    const n = this.stageEntries(e.entries);
+    this.spill.commitStaged(e.bound);
+    this.stats.evicted += n;
+    this.stats.evictions++;
+    this.stats.evictSeconds += e.seconds + (performance.now() - t) / 1000;
+  }
+
+  /** Appends table entries (prevout-ops.ts layout) to the spill's staging table; returns how many. */
+  private stageEntries(entries: Uint32Array): number {
+    const r = new EntryReader(entries);
+    for (let i = 0; i < r.count; i++) {
+      this.spill.stage(r.txidPrefix, r.read(i), r.scriptKey);
+      if (++this.stagedSinceGc % GC_EVERY_ROWS === 0) Bun.gc(true);
+    }
+    return r.count;
   }
 
   /** A failing listener must not undo a commit that already happened. */
@@ -313,51 +420,67 @@ export class Indexer {
     this.chain.truncate(height);
     this.nextTxnum = this.reader.txCount();
     if (this.initialDone) this.recentRows = this.recent.countRows();
-    // After the initial sync the table holds only a batch: emptying it is enough.
-    this.prevouts.clear();
-    this.utxosLoaded = false;
+    // After the initial sync the table holds only a batch: emptying it is enough. (During the
+    // initial sync the table's thread is not started yet: update reloads it after this.)
+    this.liveTable.clear();
     this.metrics.observeStep("reorg", (performance.now() - t) / 1000);
     this.log.warn(`reorg: removed ${oldTip - height + 1} blocks above height ${height - 1} (${r.txs} txs); the new branch follows`);
     if (r.spendsScanned) this.log.warn("reorg: the removed txs' inputs did not give all their spend rows (an index inconsistency): they were found by full scans");
   }
 
   /**
-   * During the initial sync the table holds the young part of the UTXO set and the spill the old
-   * part. After a restart the young part is rebuilt from the store: the outputs at or above the
-   * spill's id bound that no input spends (at most the table's size, the rest spills again).
+   * Starts the initial sync's table on its thread. The table holds the young part of the UTXO set
+   * and the spill the old part. After a restart the young part is rebuilt from the store: the
+   * outputs at or above the spill's id bound that no input spends (at most the table's size, the
+   * rest spills again).
    */
-  private loadUtxos(): void {
-    if (this.utxosLoaded) return;
+  private async loadUtxos(): Promise<void> {
+    if (this.utxoThread) return;
     const t = performance.now();
-    this.prevouts.startInitial(UtxoTable.slotsFor(this.opts.utxoCacheBytes ?? DEFAULT_UTXO_CACHE_BYTES), this.spill);
-    if (this.chain.tipHeight >= 0) {
-      this.db.write(() => {
-        this.spill.dropStaged(); // a crash may have left the end-of-sync dump there
-        for (const o of this.spill.unspentSinceBound()) this.prevouts.add(o.txid, o.id, o.scriptKey);
-      });
-      this.log.info(
-        `loaded ${this.prevouts.size} unspent outputs from the index in ${((performance.now() - t) / 1000).toFixed(1)} s` +
-          ` (${this.spill.spilledCount} older ones stay in the spill table)`,
-      );
-    }
-    this.utxosLoaded = true;
+    const thread = new UtxoThread(UtxoTable.slotsFor(this.opts.utxoCacheBytes ?? DEFAULT_UTXO_CACHE_BYTES));
+    this.utxoThread = thread;
+    if (this.chain.tipHeight < 0) return;
+    let loaded = 0;
+    await this.db.writeAsync(async () => {
+      this.spill.dropStaged(); // a crash may have left the end-of-sync dump there
+      const ops = new OpsWriter();
+      const send = async () => {
+        const r = await thread.resolve(ops.take());
+        for (const e of r.evictions) this.spillEvicted(e);
+      };
+      for (const o of this.spill.unspentSinceBound()) {
+        ops.add(o.txid, txnumOfId(o.id), indexOfId(o.id), o.scriptKey);
+        loaded++;
+        if (ops.count === TABLE_CHUNK) await send();
+      }
+      await send();
+    });
+    this.log.info(
+      `loaded ${loaded} unspent outputs from the index in ${((performance.now() - t) / 1000).toFixed(1)} s` +
+        ` (${this.spill.spilledCount} older ones stay in the spill table)`,
+    );
   }
 
-  private finishInitialSync(t0: number, txs: number, bytes: number): void {
+  private async stopUtxoThread(): Promise<void> {
+    const thread = this.utxoThread;
+    this.utxoThread = null;
+    await thread?.terminate();
+  }
+
+  private async finishInitialSync(t0: number, txs: number, bytes: number): Promise<void> {
     const t = performance.now();
     this.log.info("building the secondary indexes (txid, script history, spends, unspent outputs)…");
     // The UTXO set is the table's content plus the spill; both are sorted into `unspent` by
     // indexes.sql. A restart that finds every block indexed but no indexes yet (a crash in this
     // pass) has no table in memory: it is rebuilt from the store first.
-    this.loadUtxos();
-    const inMemory = this.prevouts.size;
-    this.db.write(() => {
+    await this.loadUtxos();
+    const thread = this.utxoThread!;
+    const inMemory = await this.db.writeAsync(async () => {
       this.spill.dropStaged();
-      this.prevouts.forEach(this.spill.stage);
+      return await thread.dump(TABLE_CHUNK, (entries) => this.stageEntries(entries));
     });
     // Give the big table back before the index build, whose sorts want the memory.
-    this.prevouts.reset(new UtxoTable(LIVE_TABLE_SLOTS), this.liveMode);
-    this.utxosLoaded = false;
+    await this.stopUtxoThread();
     Bun.gc(true);
     // (A bigger page cache for this pass was tried: 384 MiB made the 2M-tx build 14 → 23 s.)
     const tBuild = performance.now();
@@ -373,7 +496,7 @@ export class Indexer {
     this.metrics.observeStep("build_indexes", (tEnd - t) / 1000);
     this.initialDone = true;
     this.writer.setLive(true);
-    const st = this.prevouts.stats;
+    const st = this.stats;
     this.log.info(
       `UTXO table: ${inMemory} outputs in memory at the end, ${st.evicted} evicted in ${st.evictions} passes ` +
         `(${st.evictSeconds.toFixed(1)} s), ${st.spillHits} spends found in the spill table`,
@@ -436,15 +559,15 @@ export class Indexer {
     if (this.opts.crashAt === point) process.kill(process.pid, "SIGKILL");
   }
 
-  private get liveMode(): PrevoutMode {
-    // The table holds every output of the open batch until it is full; only then must the writer's
-    // buffered rows reach the store for the fallback to find them (flushing on every fallback
-    // instead made each of a live block's inserts a statement of its own).
-    return { kind: "live", fallback: this.storeFallback, beforeClear: () => this.writer.flush() };
-  }
-
-  /** After the initial sync: outputs of earlier batches are found through the txid index. */
+  /**
+   * After the initial sync: outputs of earlier batches are found through the txid index. The open
+   * batch's own outputs are in the live table unless it filled up and was emptied: the rows a
+   * lookup reads (txs, outputs, txid keys) are flushed first, which after the block's first miss
+   * is a no-op (only spend rows are buffered then; flushing everything at every miss made each of a
+   * live block's inserts a statement of its own).
+   */
   private readonly storeFallback = (prevTxid: Uint8Array, vout: number): ResolvedPrevout | null => {
+    this.writer.flushLookups();
     const txnum = this.reader.txnumOfPrevout(prevTxid);
     if (txnum === null) return null;
     const id = txnum * IO_SPAN + vout;
@@ -453,6 +576,8 @@ export class Indexer {
   };
 
   close(): void {
+    // update() stops the table's thread before it returns; this is for a caller that did not await it.
+    void this.stopUtxoThread();
     this.writer.finalize();
     this.spill.finalize();
     this.recent.finalize();

@@ -32,6 +32,8 @@ export interface Db {
   setMeta(key: string, value: string): void;
   /** Runs fn inside BEGIN IMMEDIATE … COMMIT (ROLLBACK on a throw). */
   write<T>(fn: () => T): T;
+  /** `write` of an async fn: nothing else may use this connection until it settles (the indexer's sync awaits another thread inside). */
+  writeAsync<T>(fn: () => Promise<T>): Promise<T>;
   /** Initial sync: commits may be lost on a power failure (never on a process crash: WAL pages are in the OS). */
   setBulkMode(on: boolean): void;
   /** Fills the sorted tables of indexes.sql (inside the caller's transaction). */
@@ -95,6 +97,17 @@ export function openDb(opts: OpenOptions): Db {
       sql.exec("BEGIN IMMEDIATE");
       try {
         const out = fn();
+        sql.exec("COMMIT");
+        return out;
+      } catch (err) {
+        if (sql.inTransaction) sql.exec("ROLLBACK");
+        throw err;
+      }
+    },
+    async writeAsync<T>(fn: () => Promise<T>): Promise<T> {
+      sql.exec("BEGIN IMMEDIATE");
+      try {
+        const out = await fn();
         sql.exec("COMMIT");
         return out;
       } catch (err) {

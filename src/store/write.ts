@@ -11,6 +11,8 @@ import { IO_SPAN, TXID_KEY_BYTES, inputId, txidKey, type BlockRow } from "./rows
 export interface StoreWriter {
   /** Writes buffered rows; called before a commit and before reading rows of the open transaction. */
   flush(): void;
+  /** Writes the buffered rows a prevout lookup reads (txs, outputs, live txid keys); the spend rows may stay buffered. */
+  flushLookups(): void;
   /** Drops buffered rows (after a ROLLBACK: they belong to the aborted transaction). */
   discard(): void;
   insertBlock(row: BlockRow): void;
@@ -209,6 +211,11 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
       live = on;
     },
     flush: flushAll,
+    flushLookups() {
+      txs.flush();
+      outs.flush();
+      txidRecent.flush();
+    },
     discard() {
       for (const b of buffers) b.discard();
     },

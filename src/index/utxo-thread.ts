@@ -1,0 +1,130 @@
+/**
+ * The main thread's end of the UTXO table's worker (utxo-worker.ts). The initial sync hands it a
+ * block's ops and carries on with the next blocks; the answer comes back as a promise. Buffers
+ * are transferred both ways, never copied. The worker holds the table (--db-cache-mb) and nothing
+ * else: terminating it gives the memory back.
+ */
+import { ChainError, ParseError } from "../errors.ts";
+import type { Resolved } from "./prevout-ops.ts";
+
+export type ThreadRequest =
+  | { readonly type: "open"; readonly slots: number }
+  | { readonly type: "ops"; readonly seq: number; readonly ops: Uint32Array }
+  | { readonly type: "dump"; readonly seq: number; readonly perChunk: number };
+
+export type ThreadReply =
+  | { readonly type: "resolved"; readonly seq: number; readonly resolved: Resolved }
+  /** A chunk of the table's outputs; the last message of a dump has no entries and the table's size. */
+  | { readonly type: "dumped"; readonly seq: number; readonly entries: Uint32Array | null; readonly size?: number }
+  | { readonly type: "error"; readonly seq: number; readonly name: string; readonly message: string };
+
+/** Errors cross the thread as name and message: the classes callers tell apart are rebuilt. */
+const ERROR_CLASSES: Record<string, new (message: string) => Error> = { RangeError, ChainError, ParseError };
+
+interface Waiter {
+  resolve(reply: ThreadReply): void;
+  reject(err: Error): void;
+}
+
+export class UtxoThread {
+  private readonly worker: Worker;
+  private readonly waiters = new Map<number, Waiter>();
+  private seq = 0;
+  private failure: Error | null = null;
+  private readonly closed: Promise<void>;
+
+  /** Starts the worker with an empty table of `slots` slots. */
+  constructor(slots: number) {
+    // A literal URL next to this file: `bun build --compile` embeds the worker as a second entry point (build.ts).
+    this.worker = new Worker(new URL("./utxo-worker.ts", import.meta.url).href);
+    this.closed = new Promise((resolve) => this.worker.addEventListener("close", () => resolve(), { once: true }));
+    this.worker.addEventListener("message", (event: MessageEvent<ThreadReply>) => this.onReply(event.data));
+    this.worker.addEventListener("error", (event: ErrorEvent) => this.fail(new Error(`the UTXO table's thread failed: ${event.message}`)));
+    this.worker.addEventListener("close", () => this.fail(new Error("the UTXO table's thread stopped")));
+    this.post({ type: "open", slots });
+  }
+
+  /** The table's answer to a block's ops (the buffer is transferred: `ops` is unusable afterwards). */
+  async resolve(ops: Uint32Array): Promise<Resolved> {
+    const seq = ++this.seq;
+    const reply = await this.request(seq, { type: "ops", seq, ops }, [ops.buffer as ArrayBuffer]);
+    if (reply.type !== "resolved") throw new Error(`the UTXO table's thread answered ${reply.type} to ops`);
+    return reply.resolved;
+  }
+
+  /** Hands every output the table holds to `onChunk`, in chunks of at most `perChunk`; returns how many. */
+  async dump(perChunk: number, onChunk: (entries: Uint32Array) => void): Promise<number> {
+    const seq = ++this.seq;
+    let size = 0;
+    const done = new Promise<void>((resolve, reject) => {
+      this.waiters.set(seq, {
+        resolve: (reply) => {
+          if (reply.type !== "dumped") return reject(new Error(`the UTXO table's thread answered ${reply.type} to a dump`));
+          if (reply.entries) {
+            try {
+              onChunk(reply.entries);
+            } catch (err) {
+              this.waiters.delete(seq);
+              return reject(err as Error);
+            }
+            return;
+          }
+          this.waiters.delete(seq);
+          size = reply.size ?? 0;
+          resolve();
+        },
+        reject,
+      });
+    });
+    this.post({ type: "dump", seq, perChunk });
+    await done;
+    return size;
+  }
+
+  /** Stops the thread (whatever it was doing) and waits until it is gone. */
+  async terminate(): Promise<void> {
+    this.fail(new Error("the UTXO table's thread was stopped"));
+    this.worker.terminate();
+    await this.closed;
+  }
+
+  private request(seq: number, req: ThreadRequest, transfer: ArrayBuffer[]): Promise<ThreadReply> {
+    const reply = new Promise<ThreadReply>((resolve, reject) => {
+      this.waiters.set(seq, {
+        resolve: (r) => {
+          this.waiters.delete(seq);
+          resolve(r);
+        },
+        reject,
+      });
+    });
+    this.post(req, transfer);
+    return reply;
+  }
+
+  private post(req: ThreadRequest, transfer: ArrayBuffer[] = []): void {
+    if (this.failure) throw this.failure;
+    this.worker.postMessage(req, transfer);
+  }
+
+  private onReply(reply: ThreadReply): void {
+    if (reply.type === "error") {
+      const Class = ERROR_CLASSES[reply.name] ?? Error;
+      const err = new Class(`in the UTXO table's thread: ${reply.message}`);
+      // An error outside a request (opening the table) fails everything after it.
+      if (reply.seq < 0) return this.fail(err);
+      const w = this.waiters.get(reply.seq);
+      this.waiters.delete(reply.seq);
+      w?.reject(err);
+      return;
+    }
+    this.waiters.get(reply.seq)?.resolve(reply);
+  }
+
+  /** Every request still waiting fails with `err`, and every later one. */
+  private fail(err: Error): void {
+    this.failure ??= err;
+    for (const w of this.waiters.values()) w.reject(this.failure);
+    this.waiters.clear();
+  }
+}
