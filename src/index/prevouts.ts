@@ -68,17 +68,15 @@ function evictOldest(table: UtxoTable, atSpend: number): Eviction {
   return { atSpend, bound, entries: out.entries(), seconds: (performance.now() - t) / 1000 };
 }
 
-/** Every output the table holds, in chunks of at most `perChunk` entries (the end of the initial sync). */
-export function dumpTable(table: UtxoTable, perChunk: number, emit: (entries: Uint32Array) => void): void {
-  let out = new EntryWriter(Math.min(perChunk, table.size));
-  table.forEach((txidPrefix, id, scriptKey) => {
-    out.add(txidPrefix, id, scriptKey);
-    if (out.count === perChunk) {
-      emit(out.entries());
-      out = new EntryWriter(perChunk);
-    }
-  });
-  if (out.count > 0) emit(out.entries());
+/**
+ * At most `perChunk` of the table's outputs from slot `fromSlot` on (the end of the initial sync
+ * dumps the table one chunk per request, so that no more than one is ever in flight); `next` is
+ * the slot to ask for next, -1 after the last.
+ */
+export function dumpChunk(table: UtxoTable, fromSlot: number, perChunk: number): { entries: Uint32Array; next: number } {
+  const out = new EntryWriter(Math.min(perChunk, table.size));
+  const next = table.forEachFrom(fromSlot, perChunk, out.add);
+  return { entries: out.entries(), next };
 }
 
 /** For error messages. */

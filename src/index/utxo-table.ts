@@ -200,10 +200,20 @@ export class UtxoTable {
 
   /** Every output held, in slot order. */
   forEach(fn: OutputVisitor): void {
-    for (let s = 0; s < this.capacity; s++) {
+    this.forEachFrom(0, Number.POSITIVE_INFINITY, fn);
+  }
+
+  /** Visits at most `max` outputs, from slot `start` on; returns the slot to go on from, or -1 when none is left. */
+  forEachFrom(start: number, max: number, fn: OutputVisitor): number {
+    let n = 0;
+    for (let s = start; s < this.capacity; s++) {
       const id = this.idAt(s);
-      if (id >= 0) this.emit(s, id, fn);
+      if (id < 0) continue;
+      if (n === max) return s;
+      this.emit(s, id, fn);
+      n++;
     }
+    return -1;
   }
 
   clear(): void {

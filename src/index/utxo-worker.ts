@@ -4,7 +4,7 @@
  * writes their rows. Everything that touches the store (the spill) stays on the main thread, in
  * its transactions: this thread only holds the table.
  */
-import { applyOps, dumpTable } from "./prevouts.ts";
+import { applyOps, dumpChunk } from "./prevouts.ts";
 import type { ThreadReply, ThreadRequest } from "./utxo-thread.ts";
 import { UtxoTable } from "./utxo-table.ts";
 
@@ -25,9 +25,8 @@ function handle(req: ThreadRequest): void {
     post({ type: "resolved", seq: req.seq, resolved: r }, [r.spent.buffer as ArrayBuffer, ...r.evictions.map((e) => e.entries.buffer as ArrayBuffer)]);
     return;
   }
-  const size = table.size;
-  dumpTable(table, req.perChunk, (entries) => post({ type: "dumped", seq: req.seq, entries }, [entries.buffer as ArrayBuffer]));
-  post({ type: "dumped", seq: req.seq, entries: null, size });
+  const { entries, next } = dumpChunk(table, req.fromSlot, req.perChunk);
+  post({ type: "dumped", seq: req.seq, entries, next }, [entries.buffer as ArrayBuffer]);
 }
 
 self.onmessage = (event: MessageEvent<ThreadRequest>) => {
