@@ -3,7 +3,7 @@
  * sorted twins, one key range at a time, in key order.
  *
  * Why: after the initial sync every new key of a block lands at a random place of a big B-tree
- * (the txid, script and outpoint keys are hashes or old ids), so a block dirtied one 16 KiB page per
+ * (the txid, script and outpoint keys are hashes or old ids), so a block dirtied one page (then 16 KiB) per
  * row: a 4,000-tx block on the 20M-tx bench index wrote ~300 MiB and took ~0.8 s. Written to small
  * tables, a block dirties their few hundred pages instead; the merge later writes the big tables in
  * key order, many blocks at a time, off the path of a block and its notifications.
