@@ -25,6 +25,7 @@ import { Indexer, noopSyncMetrics, type SyncMetrics } from "../src/index/sync.ts
 import { createLogger } from "../src/log.ts";
 import { PendingElectrumUpdate } from "../src/electrum/pending-update.ts";
 import { openDb } from "../src/store/db.ts";
+import { openRecentLevel } from "../src/store/recent.ts";
 import { scriptKeyOf } from "../src/store/rows.ts";
 import { countArg, parseArgs, stringArg } from "./lib/args.ts";
 import { machineInfo, procField } from "./lib/machine.ts";
@@ -68,8 +69,8 @@ for (const s of scripts) {
 if (utxos.length < txsPerBlock * blocks) throw new Error(`only ${utxos.length} unspent outputs found for ${txsPerBlock * blocks} payments`);
 
 const mib = (bytes: number) => (bytes / 1048576).toFixed(1);
-const recentRows = () =>
-  (db.sql.prepare("SELECT (SELECT count(*) FROM txid_recent) + (SELECT count(*) FROM funding_recent) + (SELECT count(*) FROM spends_recent) + (SELECT count(*) FROM spend_history_recent) + (SELECT count(*) FROM unspent_recent) AS n").get() as { n: number }).n;
+const liveTail = openRecentLevel(db);
+const recentRows = () => liveTail.countRows();
 let lastMergeBlock = 0;
 const io = () => ({ read: Number(procField("/proc/self/io", "read_bytes")), write: Number(procField("/proc/self/io", "write_bytes")) });
 
@@ -121,6 +122,7 @@ for (let b = 0; b < blocks; b++) {
     );
   }
 }
+liveTail.finalize();
 indexer.close();
 source.close();
 blkFiles.close();

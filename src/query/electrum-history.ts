@@ -1,7 +1,7 @@
 /**
  * What the Electrum server asks of the index and the mempool beyond ChainQuery: a script's history
  * in Electrum's order (confirmed by height and block position, then the mempool in the 1.6
- * canonical order), its balance, and the script keys a range of blocks touches (notifications).
+ * canonical order) and its balance.
  * Reads are synchronous, so one answer sees one committed state.
  */
 import { hashToHex } from "../bitcoin/bytes.ts";

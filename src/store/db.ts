@@ -173,7 +173,6 @@ export interface ReadDb {
  * half-written blocks. This connection reads the last commit only. It may write the stats cache,
  * but never waits for the write lock (busy_timeout 0): a cache write that finds the indexer busy is skipped.
  */
-
 export function openReadDb(db: Db, cacheMiB = 64): ReadDb {
   if (db.path === ":memory:") throw new StoreError("a read connection needs an index file, not :memory:");
   const sql = new Database(db.path, { strict: true });

@@ -143,8 +143,7 @@ export class StoreReader {
       // twins). For one key every recent row is newer than every big one, so SQLite's merge of
       // the two ordered arms (a compound ORDER BY) costs no sort.
       txnumsByKey: s.prepare<{ txnum: number; txid: Uint8Array }, [Uint8Array]>(
-        "SELECT k.txnum AS txnum, t.txid AS txid FROM txid_recent k JOIN txs t ON t.txnum = k.txnum WHERE k.key = ?1 " +
-          "UNION ALL SELECT k.txnum, t.txid FROM txid_index k JOIN txs t ON t.txnum = k.txnum WHERE k.key = ?1 ORDER BY 1 DESC",
+        both("SELECT k.txnum AS txnum, t.txid AS txid FROM txid_index k JOIN txs t ON t.txnum = k.txnum WHERE k.key = ?1", "ORDER BY 1 DESC"),
       ),
       // The txnums filed under a txid key, both levels (no read of the txs rows: see txnumOfPrevout).
       txnumsOfKey: s.prepare<{ txnum: number }, [Uint8Array]>(both("SELECT txnum FROM txid_index WHERE key = ?1")),

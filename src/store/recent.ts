@@ -45,6 +45,9 @@ export function sliceBounds(slice: number, slices: number): { lo: Uint8Array; hi
   return { lo: prefix(slice * width), hi };
 }
 
+/** The live tail's tables (schema.sql), each the twin of a big sorted table. */
+export const RECENT_TABLES = ["txid_recent", "funding_recent", "spends_recent", "spend_history_recent", "unspent_recent"] as const;
+
 export interface RecentLevel {
   /** Rows in the five `*_recent` tables now (a count of small tables). */
   countRows(): number;
@@ -55,12 +58,9 @@ export interface RecentLevel {
 
 export function openRecentLevel(db: Db): RecentLevel {
   const sql = db.sql;
-  const count = sql.prepare<{ n: number }, []>(
-    "SELECT (SELECT count(*) FROM txid_recent) + (SELECT count(*) FROM funding_recent) + (SELECT count(*) FROM spends_recent)" +
-      " + (SELECT count(*) FROM spend_history_recent) + (SELECT count(*) FROM unspent_recent) AS n",
-  );
+  const count = sql.prepare<{ n: number }, []>(`SELECT ${RECENT_TABLES.map((t) => `(SELECT count(*) FROM ${t})`).join(" + ")} AS n`);
   const inRange = (col: string) => `${col} >= ?1 AND ${col} < ?2`;
-  const steps: Statement[] = [
+  const queries = [
     // Outputs of merged blocks spent by the slice's recent spends leave `unspent` (their
     // spend_history_recent rows hid them until now): point deletes driven by the small table.
     `DELETE FROM unspent WHERE (script, id) IN (SELECT script, prev FROM spend_history_recent WHERE ${inRange("script")})`,
@@ -74,23 +74,23 @@ export function openRecentLevel(db: Db): RecentLevel {
     `DELETE FROM funding_recent WHERE ${inRange("script")}`,
     `INSERT INTO txid_index(key, txnum) SELECT key, txnum FROM txid_recent WHERE ${inRange("key")} ORDER BY key, txnum`,
     `DELETE FROM txid_recent WHERE ${inRange("key")}`,
-  ].map((q) => sql.prepare(q));
-  // The deletes from the recent tables: what a slice moved.
-  const moves = new Set([2, 4, 6, 8, 10]);
+  ];
+  // The deletes from the recent tables count what a slice moved.
+  const steps: { stmt: Statement; moves: boolean }[] = queries.map((q) => ({ stmt: sql.prepare(q), moves: /^DELETE FROM \w+_recent /.test(q) }));
   return {
     countRows: () => count.get()!.n,
     mergeSlice(slice, slices) {
       const { lo, hi } = sliceBounds(slice, slices);
       let moved = 0;
-      steps.forEach((s, i) => {
-        const changes = s.run(lo, hi).changes;
-        if (moves.has(i)) moved += changes;
-      });
+      for (const { stmt, moves } of steps) {
+        const changes = stmt.run(lo, hi).changes;
+        if (moves) moved += changes;
+      }
       return moved;
     },
     finalize() {
       count.finalize();
-      for (const s of steps) s.finalize();
+      for (const { stmt } of steps) stmt.finalize();
     },
   };
 }

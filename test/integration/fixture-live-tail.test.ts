@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Indexer } from "../../src/index/sync.ts";
 import { createLogger } from "../../src/log.ts";
-import { ROWS_PER_SLICE, sliceBounds, slicesFor } from "../../src/store/recent.ts";
+import { RECENT_TABLES, ROWS_PER_SLICE, sliceBounds, slicesFor } from "../../src/store/recent.ts";
 import { loadExpected, openFixtureIndexer } from "../helpers/fixture.ts";
 import { checkBlocks, checkOutspends, checkReorg, checkScripts, checkSpendTables, checkTxs, digestIndex } from "../helpers/index-check.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -26,8 +26,7 @@ const open = (dbDir = ":memory:", recentMergeRows?: number) => openFixtureIndexe
 
 const rollback = (indexer: Indexer, height: number) => (indexer as unknown as { rollback(height: number): void }).rollback(height);
 const count = (db: ReturnType<typeof open>["db"], table: string) => (db.sql.prepare(`SELECT count(*) AS n FROM ${table}`).get() as { n: number }).n;
-const RECENT = ["txid_recent", "funding_recent", "spends_recent", "spend_history_recent", "unspent_recent"];
-const recentRows = (db: ReturnType<typeof open>["db"]) => RECENT.reduce((n, t) => n + count(db, t), 0);
+const recentRows = (db: ReturnType<typeof open>["db"]) => RECENT_TABLES.reduce((n, t) => n + count(db, t), 0);
 
 let fresh: string | null = null;
 async function freshDigest(): Promise<string> {

@@ -13,6 +13,7 @@ import { silentLogger } from "../../src/log.ts";
 import { generateChain } from "../../bench/gen-chain.ts";
 import { MAIN, spawnApp, metricsUrl } from "../helpers/app-process.ts";
 import { digestIndexFile } from "../helpers/index-check.ts";
+import { RECENT_TABLES } from "../../src/store/recent.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { freePort } from "../helpers/bcoin-node.ts";
 
@@ -337,7 +338,7 @@ describe("signals and crashes", () => {
     const sql = new Database(indexFile(db), { readonly: true });
     try {
       const n = (t: string) => (sql.prepare(`SELECT count(*) AS n FROM ${t}`).get() as { n: number }).n;
-      return ["txid_recent", "funding_recent", "spends_recent", "spend_history_recent", "unspent_recent"].reduce((a, t) => a + n(t), 0);
+      return RECENT_TABLES.reduce((a, t) => a + n(t), 0);
     } finally {
       sql.close();
     }
