@@ -54,13 +54,14 @@ export interface IndexerOptions extends IndexOptions {
   readonly recentMergeRows?: number;
   /**
    * Failure injection (the crash tests): the process kills itself with SIGKILL at this point, inside
-   * the open transaction: "live-commit" (a live block's rows all written, not committed) or
-   * "merge-slice" (a slice of a merge moved, not committed).
+   * the open transaction: "live-commit" (a live block's rows all written, not committed),
+   * "merge-slice" (a slice of a merge moved, not committed) or "build-indexes" (every sorted table
+   * of the end of the initial sync filled, not committed: a hot rollback journal is left, setBulkMode).
    */
   readonly crashAt?: CrashPoint | string | null;
 }
 
-export type CrashPoint = "live-commit" | "merge-slice";
+export type CrashPoint = "live-commit" | "merge-slice" | "build-indexes";
 
 /**
  * 400k rows of the `*_recent` tables take ~18 MB with their B-tree slack: a block that dirties all
@@ -487,12 +488,13 @@ export class Indexer {
     const built = this.db.write(() => {
       const seconds = this.db.createIndexes();
       this.db.setMeta(META_INITIAL_SYNC_DONE, "1");
+      this.crashPoint("build-indexes");
       return seconds;
     });
     this.log.info(`sorted tables built: ${[...built].map(([table, s]) => `${table} ${s.toFixed(1)} s`).join(", ")}`);
-    this.db.setBulkMode(false);
     const tVacuum = performance.now();
     this.db.releaseFreePages();
+    this.db.setBulkMode(false);
     this.db.sql.exec("PRAGMA wal_checkpoint(TRUNCATE)");
     const tEnd = performance.now();
     this.metrics.observeStep("build_indexes", (tEnd - t) / 1000);

@@ -344,6 +344,27 @@ describe("signals and crashes", () => {
     }
   };
 
+  test("kill -9 inside the end-of-sync pass (every sorted table filled under a rollback journal, COMMIT not reached), then a restart: the same index, in WAL mode", async () => {
+    using tmp = tempDir();
+    const db = join(tmp.path, "db");
+    const app = spawnApp(common(db, chainDir, []), { ELECTRS_BUN_TEST_CRASH_AT: "build-indexes" });
+    await app.exited;
+    expect(app.log()).toContain("building the secondary indexes");
+    expect(app.log()).not.toMatch(/sorted tables built/);
+    expect(existsSync(`${indexFile(db)}-journal`)).toBe(true); // the hot journal the restart rolls back
+    const log = await runToReady(db, chainDir);
+    expect(log).toMatch(/sorted tables built/);
+    expect(log).not.toMatch(/initial sync from height 0/); // the blocks stayed; only the pass is redone
+    expect(existsSync(`${indexFile(db)}-journal`)).toBe(false);
+    const sql = new Database(indexFile(db), { readonly: true });
+    try {
+      expect((sql.prepare("PRAGMA journal_mode").get() as { journal_mode: string }).journal_mode).toBe("wal");
+    } finally {
+      sql.close();
+    }
+    expect(digestIndexFile(indexFile(db))).toBe(reference);
+  }, T);
+
   test("kill -9 inside a live block's transaction (every row written, COMMIT not reached), then a restart: the same index", async () => {
     using tmp = tempDir();
     const { growing, growToEnd } = halfGrownCopy(tmp.path);
