@@ -170,7 +170,11 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     const indexOnce = async () => {
       const r = await indexer.update(source, waiter.signal);
       if (r.blocksAdded || r.blocksRemoved) {
-        log.info(`new tip: height ${r.tipHeight} (${r.blocksAdded} blocks added${r.blocksRemoved ? `, ${r.blocksRemoved} removed by a reorg` : ""})`);
+        log.info(`new tip: height ${r.tipHeight} (${r.blocksAdded} blocks added${r.blocksRemoved ? `, ${r.blocksRemoved} removed by a reorg` : ""})`, {
+          height: r.tipHeight,
+          blocks_added: r.blocksAdded,
+          blocks_removed: r.blocksRemoved,
+        });
       }
       pending.record(r);
     };

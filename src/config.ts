@@ -11,6 +11,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { NETWORK_NAMES, NETWORKS, parseNetworkName, type NetworkName, type NetworkParams } from "./bitcoin/network.ts";
 import { ConfigError } from "./errors.ts";
+import { LOG_FORMATS, type LogFormat } from "./log.ts";
 import { NAME, VERSION } from "./version.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -84,6 +85,7 @@ export interface Config {
   /** Number of -v: 0 info, 1 debug, 2+ trace. */
   readonly verbosity: number;
   readonly timestamp: boolean;
+  readonly logFormat: LogFormat;
 }
 
 export type ParseResult =
@@ -223,6 +225,8 @@ const OPTIONS = {
     parse: parseNonNegativeInt, help: "More log output: -v debug, -vv trace (repeatable; env: a count)",
   } satisfies OptionSpec<number>,
   timestamp: switchOpt("timestamp", "Prefix log lines with a millisecond timestamp"),
+  logFormat: value("log-format", "FORMAT", parseLogFormat, "text" as LogFormat,
+    "Log lines as text (LEVEL module: message) or json (one object per line: time, level, module, message, fields) for a log shipper"),
   version: action("version", "V", "Print the version and exit"),
   help: action("help", "h", "Print this help and exit"),
 };
@@ -319,6 +323,12 @@ function parsePositiveInt(raw: string): number {
 
 const TRUE_WORDS = new Set(["1", "true", "yes", "on"]);
 const FALSE_WORDS = new Set(["0", "false", "no", "off"]);
+
+function parseLogFormat(raw: string): LogFormat {
+  const f = LOG_FORMATS.find((x) => x === raw);
+  if (!f) throw new Invalid(`one of ${LOG_FORMATS.join(", ")}`);
+  return f;
+}
 
 function parseBool(raw: string): boolean {
   const word = raw.toLowerCase();
@@ -516,6 +526,7 @@ function toConfig(v: Values): Config {
     dbLiveTailRows: v.dbLiveTailRows,
     verbosity: v.verbosity,
     timestamp: v.timestamp,
+    logFormat: v.logFormat,
   });
 }
 

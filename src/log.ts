@@ -1,16 +1,22 @@
 /**
- * Leveled logger: one line per event, `LEVEL scope: message`, optional millisecond timestamp
- * (electrs' `--timestamp`). Verbosity follows electrs' BS-new rule: base INFO, `-v` DEBUG, `-vv` TRACE.
- * Nothing else in src/ writes to the console.
+ * Leveled logger: one line per event. Text (`LEVEL scope: message`, optional millisecond
+ * timestamp: electrs' `--timestamp`) or JSON for log shippers (`--log-format json`: one object per
+ * line, `{"time","level","module","message","fields"}`). Verbosity follows electrs' BS-new rule:
+ * base INFO, `-v` DEBUG, `-vv` TRACE. Nothing else in src/ writes to the console.
  */
 export type Level = "error" | "warn" | "info" | "debug" | "trace";
+export type LogFormat = "text" | "json";
+export const LOG_FORMATS: readonly LogFormat[] = ["text", "json"];
+
+/** Machine-readable values of one event: JSON's `fields`. Text lines leave them out (their message says the same for people). */
+export type LogFields = Readonly<Record<string, string | number | boolean | null>>;
 
 export interface Logger {
-  error(msg: string): void;
-  warn(msg: string): void;
-  info(msg: string): void;
-  debug(msg: string): void;
-  trace(msg: string): void;
+  error(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  debug(msg: string, fields?: LogFields): void;
+  trace(msg: string, fields?: LogFields): void;
   /** A logger whose lines are prefixed with `scope`. */
   child(scope: string): Logger;
   enabled(level: Level): boolean;
@@ -39,6 +45,8 @@ export interface LoggerOptions {
   /** Number of `-v` flags: 0 = info, 1 = debug, 2+ = trace. */
   verbosity: number;
   timestamp: boolean;
+  /** Default "text". JSON lines always carry their time; `timestamp` only affects text. */
+  format?: LogFormat;
   /** Where lines go; defaults to stderr. */
   sink?: (line: string) => void;
   now?: () => Date;
@@ -48,21 +56,33 @@ export function createLogger(opts: LoggerOptions, scope = ""): Logger {
   const max = Math.min(2 + Math.max(0, opts.verbosity), 4);
   const sink = opts.sink ?? writeStderr;
   const now = opts.now ?? (() => new Date());
-  const emit = (level: Level, msg: string) => {
+  const format = opts.format === "json" ? jsonLine : textLine(opts.timestamp);
+  const emit = (level: Level, msg: string, fields: LogFields | undefined) => {
     if (RANK[level] > max) return;
-    const ts = opts.timestamp ? now().toISOString() + " " : "";
-    sink(`${ts}${level.toUpperCase().padEnd(5)} ${scope ? scope + ": " : ""}${msg}`);
+    sink(format(now(), level, scope, msg, fields ?? NO_FIELDS));
   };
   return {
-    error: (m) => emit("error", m),
-    warn: (m) => emit("warn", m),
-    info: (m) => emit("info", m),
-    debug: (m) => emit("debug", m),
-    trace: (m) => emit("trace", m),
+    error: (m, f) => emit("error", m, f),
+    warn: (m, f) => emit("warn", m, f),
+    info: (m, f) => emit("info", m, f),
+    debug: (m, f) => emit("debug", m, f),
+    trace: (m, f) => emit("trace", m, f),
     child: (s) => createLogger(opts, scope ? `${scope}.${s}` : s),
     enabled: (level) => RANK[level] <= max,
   };
 }
+
+const NO_FIELDS: LogFields = {};
+type LineFormat = (time: Date, level: Level, scope: string, msg: string, fields: LogFields) => string;
+
+const textLine =
+  (timestamp: boolean): LineFormat =>
+  (time, level, scope, msg) =>
+    `${timestamp ? time.toISOString() + " " : ""}${level.toUpperCase().padEnd(5)} ${scope ? scope + ": " : ""}${msg}`;
+
+/** `module` is the logger's scope ("main" for the root logger); JSON.stringify escapes any newline in a message. */
+const jsonLine: LineFormat = (time, level, scope, msg, fields) =>
+  JSON.stringify({ time: time.toISOString(), level, module: scope || "main", message: msg, fields });
 
 /** A logger that drops everything (tests, benchmarks). */
 export const silentLogger = (): Logger => createLogger({ verbosity: 0, timestamp: false, sink: () => {} });

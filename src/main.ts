@@ -15,7 +15,8 @@ function main(): void {
     process.stdout.write(parsed.text + "\n");
     process.exit(0);
   }
-  const log = createLogger({ verbosity: parsed.config.verbosity, timestamp: parsed.config.timestamp });
+  const { verbosity, timestamp, logFormat } = parsed.config;
+  const log = createLogger({ verbosity, timestamp, format: logFormat });
   const app = startApp(parsed.config, log);
   app.done.then((code) => process.exit(code));
 }

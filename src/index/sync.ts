@@ -516,6 +516,7 @@ export class Indexer {
     this.log.info(
       `initial sync complete: height=${this.chain.tipHeight} txs=${txs} bytes=${bytes} seconds=${seconds.toFixed(2)}` +
         ` (${Math.round(txs / Math.max(seconds, 1e-9))} tx/s, indexes built in ${secs(t, tEnd)} s)`,
+      { height: this.chain.tipHeight, txs, bytes, seconds },
     );
   }
 
@@ -609,9 +610,11 @@ class Progress {
     this.last = now;
     const secs = (now - this.start) / 1000;
     const eta = frac > 0 ? (secs / frac) * (1 - frac) : 0;
+    const txPerS = Math.round(txs / secs);
     this.log.info(
-      `indexed height ${height}/${this.to} (${(frac * 100).toFixed(1)} %), ${Math.round(txs / secs)} tx/s, ` +
+      `indexed height ${height}/${this.to} (${(frac * 100).toFixed(1)} %), ${txPerS} tx/s, ` +
         `${(bytes / 1048576 / secs).toFixed(1)} MB/s, ETA ${formatDuration(eta)}`,
+      { height, target_height: this.to, progress: frac, tx_per_s: txPerS, eta_s: Math.round(eta) },
     );
   }
 }

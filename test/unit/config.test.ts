@@ -84,6 +84,7 @@ describe("defaults", () => {
       mainLoopDelayMs: 5000,
       verbosity: 0,
       timestamp: false,
+      logFormat: "text",
     });
   });
 
