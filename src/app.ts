@@ -17,6 +17,7 @@ import { ConfigError } from "./errors.ts";
 import { describeError, type Logger } from "./log.ts";
 import { createMetrics, type Metrics } from "./metrics/metrics.ts";
 import { startMetricsServer, type MetricsServer } from "./metrics/server.ts";
+import { StatusBoard } from "./metrics/status.ts";
 import { dropConfirmed, mempoolChainOf, offlineMempoolNode, updateMempool } from "./mempool/follow.ts";
 import { Mempool, mempoolMetricsOf } from "./mempool/mempool.ts";
 import { mempoolNodeOf } from "./mempool/node.ts";
@@ -67,6 +68,7 @@ export function syncMetricsOf(m: Metrics): SyncMetrics {
       m.tip.set(h);
       m.sync.setIndexedHeight(h);
     },
+    setNodeHeight: (h) => m.sync.setNodeHeight(h),
     addIndexedTxs: (n) => m.sync.addTxs(n),
     setProgress: (p) => m.sync.setProgress(p),
   };
@@ -92,9 +94,13 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     // Read before the long initial sync, so a bad path fails at once.
     const tlsFiles = config.tlsCert && config.tlsKey ? readTlsFiles(config.tlsCert, config.tlsKey, log) : null;
 
-    const monitoring: MetricsServer = startMetricsServer({ addr: config.monitoringAddr, metrics, log: log.child("metrics") });
+    const status = new StatusBoard({ registry: metrics.registry, name: NAME, version: VERSION, network: config.network });
+    const monitoring: MetricsServer = startMetricsServer({ addr: config.monitoringAddr, metrics, log: log.child("metrics"), status });
     closer.add("metrics server", () => monitoring.stop());
-    log.info(`serving Prometheus metrics on ${monitoring.url}`);
+    status.start();
+    closer.add("status sampler", () => status.stop());
+    status.setListener("monitoring", monitoring.url.replace(/^http:\/\/|\/metrics$/g, ""));
+    log.info(`serving Prometheus metrics on ${monitoring.url} (status page at /status)`);
 
     // The node first, then the store (electrs' order): a bad cookie or an absent node leaves nothing behind.
     let rpc: DaemonClient | null = null;
@@ -115,6 +121,8 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
       recentMergeRows: config.dbLiveTailRows,
       // Failure injection for the crash tests (test/integration/process.test.ts), never set otherwise.
       crashAt: process.env.ELECTRS_BUN_TEST_CRASH_AT ?? null,
+      // …and for the status page's tests: the initial sync stalls after its first batch until SIGUSR2.
+      holdAfterInitialBatch: process.env.ELECTRS_BUN_TEST_HOLD_SYNC === "1" ? holdUntilSigusr2(waiter.signal) : null,
       addressOf: config.addressSearch ? (script) => addressOf(script, network) : undefined,
       blkFiles,
     });
@@ -144,6 +152,7 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     }
 
     // Initial sync: blocks until the index reaches the tip (or shutdown is asked for).
+    status.setPhase("initial sync");
     await indexer.update(source, waiter.signal);
     if (waiter.stopping) return await shutdown(closer, log);
     // New blocks are still looked for in the files first (so that only their location is stored),
@@ -230,6 +239,9 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     });
     closer.add("REST server", () => rest.stop());
     if (precacheKeys) void runPrecache(precacheKeys, queryReader, log.child("precache"), waiter.signal);
+    status.setListener("http", rest.url.replace(/^http:\/\//, ""));
+    for (const [kind, where] of Object.entries(electrum.listeners)) if (where) status.setListener(`electrum_${kind}`, where);
+    status.setPhase("serving");
     const more = Object.entries(electrum.listeners).flatMap(([kind, where]) => (kind !== "tcp" && where ? [`Electrum ${kind.toUpperCase()} on ${where}`] : []));
     log.info(`startup complete: ${[`REST on ${rest.url}`, `Electrum on ${electrum.addr}`, ...more, `metrics on ${monitoring.url}`].join(", ")}`);
 
@@ -255,6 +267,24 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     await closer.closeAll(log);
     return 1;
   }
+}
+
+/** Failure injection: the first call waits for SIGUSR2 (or shutdown); later calls return at once. */
+function holdUntilSigusr2(stop: AbortSignal): () => Promise<void> {
+  let released = false;
+  return () =>
+    released
+      ? Promise.resolve()
+      : new Promise<void>((resolve) => {
+          const done = () => {
+            released = true;
+            process.off("SIGUSR2", done);
+            stop.removeEventListener("abort", done);
+            resolve();
+          };
+          process.on("SIGUSR2", done);
+          stop.addEventListener("abort", done);
+        });
 }
 
 /** --precache-scripts: read the list (a missing file is a start-up error), then warm in the background. */

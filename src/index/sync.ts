@@ -28,6 +28,8 @@ import { UtxoThread } from "./utxo-thread.ts";
 export interface SyncMetrics {
   observeStep(step: IndexStep, seconds: number): void;
   setTipHeight(height: number): void;
+  /** The node's best height, as last asked for. */
+  setNodeHeight(height: number): void;
   addIndexedTxs(count: number): void;
   setProgress(fraction: number): void;
 }
@@ -35,6 +37,7 @@ export interface SyncMetrics {
 export const noopSyncMetrics: SyncMetrics = {
   observeStep() {},
   setTipHeight() {},
+  setNodeHeight() {},
   addIndexedTxs() {},
   setProgress() {},
 };
@@ -59,6 +62,11 @@ export interface IndexerOptions extends IndexOptions {
    * of the end of the initial sync filled, not committed: a hot rollback journal is left, setBulkMode).
    */
   readonly crashAt?: CrashPoint | string | null;
+  /**
+   * Failure injection (a stalled initial sync, for the status page's tests): awaited after each
+   * committed batch of the initial sync, outside any transaction.
+   */
+  readonly holdAfterInitialBatch?: (() => Promise<void>) | null;
 }
 
 export type CrashPoint = "live-commit" | "merge-slice" | "build-indexes";
@@ -200,6 +208,7 @@ export class Indexer {
       this.db.setMeta(META_INITIAL_SYNC_SOURCE, source.name);
     }
     const tip = await source.bestTip();
+    this.metrics.setNodeHeight(tip.height);
     const fork = await findForkHeight(this.chain, (hs) => source.hashesAt(hs));
     const removed = this.chain.tipHeight - fork;
     if (removed > 0) this.rollback(fork + 1);
@@ -281,6 +290,7 @@ export class Indexer {
         this.db.sql.exec("COMMIT");
         const fromHeight = this.chain.tipHeight + 1;
         for (const h of pending) this.chain.push(h);
+        this.metrics.setTipHeight(this.chain.tipHeight);
         this.notifyCommit(fromHeight, this.chain.tipHeight);
         if (this.initialDone) {
           this.liveTable.clear();
@@ -291,6 +301,7 @@ export class Indexer {
         this.metrics.addIndexedTxs(pendingTxs);
         pending = [];
         pendingTxs = 0;
+        if (!this.initialDone && this.opts.holdAfterInitialBatch) await this.opts.holdAfterInitialBatch();
       };
       try {
         for await (const raw of source.blocks(start, hashes as Uint8Array[])) {

@@ -48,6 +48,8 @@ export interface IndexMetrics {
 
 export interface SyncMetrics {
   setIndexedHeight(height: number): void;
+  /** The node's best height, as the indexer last asked for it. */
+  setNodeHeight(height: number): void;
   addTxs(n: number): void;
   /** Fraction of the chain indexed, 0..1 (clamped). */
   setProgress(progress: number): void;
@@ -103,6 +105,7 @@ function assemble(registry: Registry, f: Factories, exposition: () => Promise<st
   const daemonBytes = f.histogram("daemon_bytes", "Bitcoind RPC size (in bytes)", ["method", "dir"], [...BYTE_BUCKETS]);
   const mainLoop = f.gauge("electrs_main_loop_count", "count of iterations of electrs main loop each 5 seconds or after interrupts");
   const indexedHeight = f.gauge("electrs_bun_indexed_height", "Height of the last block written to the index");
+  const nodeHeight = f.gauge("electrs_bun_node_height", "Best block height the node reported at the last index update");
   const indexedTxs = f.counter("electrs_bun_indexed_txs_total", "Transactions indexed since start");
   const progress = f.gauge("electrs_bun_sync_progress", "Fraction of the chain indexed (0..1)");
 
@@ -122,6 +125,7 @@ function assemble(registry: Registry, f: Factories, exposition: () => Promise<st
     mainLoop: { inc: () => mainLoop.inc() },
     sync: {
       setIndexedHeight: (h) => indexedHeight.set(h),
+      setNodeHeight: (h) => nodeHeight.set(h),
       addTxs: (n) => indexedTxs.inc(n),
       setProgress: (p) => progress.set(Math.min(1, Math.max(0, p))),
     },

@@ -1,6 +1,6 @@
 /**
  * `npm run build` writes one executable that runs from any directory without node_modules: it
- * indexes the fixture offline (bun:sqlite, the schema, the metrics server are all inside).
+ * indexes the fixture offline (bun:sqlite, the schema, the metrics server and the status page are all inside).
  */
 import { expect, test } from "bun:test";
 import { copyFileSync, existsSync, readdirSync } from "node:fs";
@@ -31,6 +31,10 @@ test("dist/electrs-bun runs alone from another directory", async () => {
   const url = await metricsUrl(app);
   await app.waitFor(new RegExp(`index ready at height ${loadExpected().tip.height}`));
   expect(await (await fetch(url)).text()).toContain(`tip_height ${loadExpected().tip.height}`);
+  // The status page is inside the binary too.
+  const base = url.replace(/\/metrics$/, "");
+  expect(await (await fetch(`${base}/status`)).text()).toContain("<title>electrs-bun status</title>");
+  expect(((await (await fetch(`${base}/status.json`)).json()) as { index: { height: number } }).index.height).toBe(loadExpected().tip.height);
   app.kill("SIGTERM");
   expect(await app.exited).toBe(0);
 }, 120_000);
