@@ -134,13 +134,38 @@ export function summary(r: Resolver, keys: readonly Uint8Array[], lastSeen: Uint
     if (!keys.some((k) => r.reader.inHistory(k, txnum))) return [];
     before = txnum;
   }
-  return chainTxnumsDesc(r, keys, before, limit).map((txnum) => {
+  // Which of the scripts each tx touches, so that its value sums over those only: a tx's value
+  // costs its own scripts' rows, not one lookup per script of the body. A script's newest `limit`
+  // txs hold every one of its txs that can be among the union's newest `limit`.
+  const scriptsOf = new Map<number, Uint8Array[]>();
+  for (const key of distinctKeys(keys)) {
+    for (const txnum of r.reader.historyTxnumsDesc(key, before, limit)) {
+      const list = scriptsOf.get(txnum);
+      if (list) list.push(key);
+      else scriptsOf.set(txnum, [key]);
+    }
+  }
+  const txnums = [...scriptsOf.keys()].sort((a, b) => b - a).slice(0, limit);
+  return txnums.map((txnum) => {
     const height = r.reader.heightOfTxnum(txnum);
     const block = r.blockAt(height)!;
     let valueSat = 0;
-    for (const k of keys) valueSat += r.reader.scriptDeltaAt(k, txnum);
+    for (const k of scriptsOf.get(txnum)!) valueSat += r.reader.scriptDeltaAt(k, txnum);
     return { txid: r.reader.txidAt(txnum), height, valueSat, time: headerTime(block.header), position: txnum - block.firstTxnum };
   });
+}
+
+/** The keys without repeats, first occurrence kept: a script listed twice in a body counts once. */
+export function distinctKeys(keys: readonly Uint8Array[]): Uint8Array[] {
+  const seen = new Set<string>();
+  const out: Uint8Array[] = [];
+  for (const key of keys) {
+    const k = bytesToHex(key);
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push(key);
+  }
+  return out;
 }
 
 function mempoolUtxoViews(utxos: readonly MempoolUtxo[]): UtxoView[] {
