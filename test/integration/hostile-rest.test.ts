@@ -10,7 +10,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { spawnApp, type AppProcess } from "../helpers/app-process.ts";
 import { FIXTURE_BLOCKS, loadExpected } from "../helpers/fixture.ts";
-import { pollUntil, restUrl } from "../helpers/rest-client.ts";
+import { startFixtureServer, stopApp } from "../helpers/rest-client.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 const T = 120_000;
@@ -28,21 +28,13 @@ let port: number;
 
 beforeAll(async () => {
   tmp = tempDir();
-  app = spawnApp([
-    "--network", "regtest", "--offline", "--blocks-dir", FIXTURE_BLOCKS, "--db-dir", join(tmp.path, "db"),
-    "--http-addr", "127.0.0.1:0", "--monitoring-addr", "127.0.0.1:0", "--electrum-rpc-addr", "127.0.0.1:0",
-  ]);
-  base = await restUrl(app, 90_000);
+  ({ app, base } = await startFixtureServer(join(tmp.path, "db")));
   port = Number(new URL(base).port);
-  await pollUntil("the index at the fixture's tip", async () => ((await fetch(`${base}/blocks/tip/height`)).ok ? true : undefined), 90_000, 100);
   expect(ADDRS_300).toHaveLength(300);
 }, T);
 
 afterAll(async () => {
-  if (app) {
-    app.kill("SIGTERM");
-    if ((await Promise.race([app.exited, Bun.sleep(8_000).then(() => null)])) === null) app.kill("SIGKILL");
-  }
+  await stopApp(app);
   tmp?.[Symbol.dispose]();
 });
 
