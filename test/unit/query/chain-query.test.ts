@@ -206,6 +206,22 @@ describe("scripts", () => {
     expect(fx.query.summary([ka, kb], null, 3)).toEqual(both.slice(0, 3));
   });
 
+  test("many scripts, one of them big: the newest of the union, at any page size and cursor", () => {
+    const picks = expected.scripts.slice(0, 60); // the popular one (601 txs) and 59 small ones
+    const union = [...new Map(picks.flatMap((s) => s.history.map((h) => [h.txid, h] as const))).values()]
+      .sort((x, y) => y.height - x.height || y.pos - x.pos)
+      .map((h) => h.txid);
+    const keys = picks.map((s) => keyOf(s.scripthash));
+    for (const limit of [0, 1, 7, 30, 100, 500, 1000]) {
+      expect(fx.query.chainHistory(keys, null, limit).map((t) => hashToHex(t.tx.txid))).toEqual(union.slice(0, limit));
+      expect(fx.query.summary(keys, null, limit).map((x) => hashToHex(x.txid))).toEqual(union.slice(0, limit));
+      const after = union[40]!;
+      expect(fx.query.chainHistory(keys, hexToHash(after), limit).map((t) => hashToHex(t.tx.txid))).toEqual(union.slice(41, 41 + limit));
+    }
+    const total = fx.query.summary(keys, null, 5000).reduce((n, x) => n + x.valueSat, 0);
+    expect(total).toBe(picks.reduce((n, s) => n + s.balance, 0));
+  });
+
   test("several scripts merge into one newest-first history without duplicates", () => {
     const picks = expected.scripts.slice(1, 40);
     const want = [...new Map(picks.flatMap((s) => s.history.map((h) => [h.txid, h] as const))).values()]
