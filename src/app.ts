@@ -5,7 +5,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { addressOf } from "./bitcoin/address.ts";
 import { NETWORKS, type NetworkParams } from "./bitcoin/network.ts";
-import { formatAddr, formatConfig, type Config } from "./config.ts";
+import { formatAddr, formatConfig, type Config, type SocketAddr } from "./config.ts";
+import { reservePorts } from "./listen.ts";
 import { listBlkFiles, openBlockReader, readXorKey, type BlockReader } from "./daemon/blkfiles.ts";
 import { fromCookieFile, fromUserPass, type AuthSource } from "./daemon/cookie.ts";
 import { checkNode } from "./daemon/node-check.ts";
@@ -101,6 +102,9 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     closer.add("status sampler", () => status.stop());
     status.setListener("monitoring", monitoring.url.replace(/^http:\/\/|\/metrics$/g, ""));
     log.info(`serving Prometheus metrics on ${monitoring.url} (status page at /status)`);
+    // Every other listen address is checked (and held) before the node and the store are touched.
+    const ports = reservePorts(listenersOf(config));
+    closer.add("reserved ports", () => ports.release());
 
     // The node first, then the store (electrs' order): a bad cookie or an absent node leaves nothing behind.
     let rpc: DaemonClient | null = null;
@@ -205,6 +209,7 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     const onBroadcast = async (txids: string[]) => electrum.notify({ touchedScriptKeysHex: await mempool.addTxids(txids) });
     // One read model for both servers (it registers query_duration once).
     const query = new ChainQuery({ reader: queryReader, mempool, network, tipHeight: () => indexer.chain.tipHeight, metrics });
+    ports.release();
     const electrum = startElectrumServer({
       addr: config.electrumRpcAddr,
       tlsAddr: config.electrumTlsAddr,
@@ -285,6 +290,18 @@ function holdUntilSigusr2(stop: AbortSignal): () => Promise<void> {
           process.on("SIGUSR2", done);
           stop.addEventListener("abort", done);
         });
+}
+
+/** The listen addresses of the Electrum and REST servers, with their flags (for the busy-port line). */
+function listenersOf(config: Config): { addr: SocketAddr; flagName: string }[] {
+  const all: [SocketAddr | null, string][] = [
+    [config.httpAddr, "--http-addr"],
+    [config.electrumRpcAddr, "--electrum-rpc-addr"],
+    [config.electrumTlsAddr, "--electrum-tls-addr"],
+    [config.electrumWsAddr, "--electrum-ws-addr"],
+    [config.electrumWssAddr, "--electrum-wss-addr"],
+  ];
+  return all.flatMap(([addr, flagName]) => (addr ? [{ addr, flagName }] : []));
 }
 
 /** --precache-scripts: read the list (a missing file is a start-up error), then warm in the background. */

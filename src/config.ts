@@ -380,7 +380,8 @@ const BY_SHORT = new Map(KEYS.flatMap((k) => (OPTIONS[k].short ? [[OPTIONS[k].sh
 const unknownFlag = (flag: string) => new ConfigError(`unknown flag ${flag} (see --help)`);
 
 /** A following token that looks like a flag is not taken as a value (use --flag=-x for that). */
-const looksLikeFlag = (token: string): boolean => token.length > 1 && token.startsWith("-");
+/** `-3` or `-1.5` is a (bad) value, not a flag: `--daemon-parallelism -3` says the value is invalid. */
+const looksLikeFlag = (token: string): boolean => token.length > 1 && token.startsWith("-") && !/^-[0-9.]/.test(token);
 
 function scanArgv(argv: readonly string[]): Map<Key, Hit> {
   const hits = new Map<Key, Hit>();

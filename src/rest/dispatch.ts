@@ -136,12 +136,21 @@ export class Dispatcher {
   }
 }
 
-/** The raw path of a request URL (Bun gives an absolute URL), without the query string. */
+/**
+ * The raw path of a request URL, without the query string. Bun gives an absolute URL, except for
+ * a request without a Host header (HTTP/1.0, or an empty `Host:`): then the URL is the request
+ * target itself, `/path?query` (which may begin with `//`).
+ */
 export function pathOf(url: string): string {
-  const start = url.indexOf("/", url.indexOf("//") + 2);
+  const start = isRelativeUrl(url) ? 0 : url.indexOf("/", url.indexOf("//") + 2);
   if (start < 0) return "/";
   const q = url.indexOf("?", start);
   return q < 0 ? url.slice(start) : url.slice(start, q);
+}
+
+/** A request URL that is only the path (see pathOf): Elysia's router would take its first segment for the host. */
+export function isRelativeUrl(url: string): boolean {
+  return url.startsWith("/");
 }
 
 /** Rust's `{:?}` of a str: quoted, with `"` `\` and control characters escaped. */

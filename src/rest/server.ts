@@ -4,7 +4,8 @@
  *
  * Where Elysia cannot give electrs' behaviour it is done around it: HEAD and paths with an empty
  * segment are answered in onRequest (Elysia would answer HEAD for GET routes, and cannot match an
- * empty parameter); unknown routes become electrs' 404 in onError; bodies are read by the
+ * empty parameter), and so are requests without a Host header (their URL is relative, which
+ * Elysia's router misreads); unknown routes become electrs' 404 in onError; bodies are read by the
  * dispatcher with BS-new's limits instead of Elysia's parsers (`parse: "none"`).
  */
 import { listenError } from "../listen.ts";
@@ -15,7 +16,7 @@ import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { ChainQuery } from "../query/chain-query.ts";
 import { BODY_TIMEOUT_MS, MAX_BODY_BYTES } from "./body.ts";
-import { Dispatcher, pathOf } from "./dispatch.ts";
+import { Dispatcher, isRelativeUrl, pathOf } from "./dispatch.ts";
 import { FeeEstimates } from "./fees.ts";
 import { offlineRestNode, type RestNode } from "./node.ts";
 import type { RestConfig, RestContext } from "./route-kit.ts";
@@ -96,7 +97,8 @@ function buildApp(dispatcher: Dispatcher) {
       // electrs has no HEAD (nor OPTIONS, which Elysia already leaves unmatched): 404 like any unknown route.
       if (request.method === "HEAD") return dispatcher.notFound(request);
       const path = pathOf(request.url);
-      if (!hasEmptySegment(path)) return;
+      // A Host-less request's URL is relative, which Elysia's router misreads: matched here too.
+      if (!hasEmptySegment(path) && !isRelativeUrl(request.url)) return;
       const m = dispatcher.match(request.method, path);
       return m ? dispatcher.run(m.route, request, m.params) : dispatcher.notFound(request);
     })

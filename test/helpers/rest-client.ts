@@ -3,7 +3,8 @@
  * `REST server running on <host>:<port>` log line, requests with a deadline each, and the
  * Esplora JSON shapes (spec §1.2) for typed reads.
  */
-import type { AppProcess } from "./app-process.ts";
+import { spawnApp, type AppProcess } from "./app-process.ts";
+import { FIXTURE_BLOCKS, loadExpected } from "./fixture.ts";
 
 export const REST_LINE = /REST server running on (\S+):(\d+)/;
 
@@ -133,6 +134,33 @@ export async function pollUntil<T>(
       throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}` + (last ? `; last error: ${String(last)}` : ""));
     }
     await Bun.sleep(everyMs);
+  }
+}
+
+/**
+ * The server process on the Core 30 fixture (--offline), every port free, in `db`; resolves once
+ * the REST server answers at the fixture's tip.
+ */
+export async function startFixtureServer(db: string, extra: string[] = [], timeoutMs = 90_000): Promise<{ app: AppProcess; base: string; rest: RestClient }> {
+  const app = spawnApp([
+    "--network", "regtest", "--offline", "--blocks-dir", FIXTURE_BLOCKS, "--db-dir", db,
+    "--http-addr", "127.0.0.1:0", "--monitoring-addr", "127.0.0.1:0", "--electrum-rpc-addr", "127.0.0.1:0",
+    ...extra,
+  ]);
+  const base = await restUrl(app, timeoutMs);
+  const rest = new RestClient(base, 10_000);
+  const tip = String(loadExpected().tip.height);
+  await pollUntil("the index at the fixture's tip", async () => ((await rest.get("/blocks/tip/height")).text === tip ? true : undefined), timeoutMs, 100);
+  return { app, base, rest };
+}
+
+/** SIGTERM, then SIGKILL if the process is still there after 8 s. */
+export async function stopApp(app: AppProcess | undefined): Promise<void> {
+  if (!app) return;
+  app.kill("SIGTERM");
+  if ((await Promise.race([app.exited, Bun.sleep(8_000).then(() => null)])) === null) {
+    app.kill("SIGKILL");
+    await app.exited;
   }
 }
 

@@ -7,9 +7,9 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
-import { spawnApp, type AppProcess } from "../helpers/app-process.ts";
-import { FIXTURE_BLOCKS, loadExpected } from "../helpers/fixture.ts";
-import { Problems, RestClient, mapLimit, pollUntil, restUrl, short, type RestResponse } from "../helpers/rest-client.ts";
+import type { AppProcess } from "../helpers/app-process.ts";
+import { loadExpected } from "../helpers/fixture.ts";
+import { Problems, RestClient, mapLimit, short, startFixtureServer, stopApp, type RestResponse } from "../helpers/rest-client.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 const T = 120_000;
@@ -291,23 +291,11 @@ let base: string;
 
 beforeAll(async () => {
   tmp = tempDir();
-  app = spawnApp([
-    "--network", "regtest", "--offline", "--blocks-dir", FIXTURE_BLOCKS, "--db-dir", join(tmp.path, "db"),
-    "--http-addr", "127.0.0.1:0", "--monitoring-addr", "127.0.0.1:0", "--electrum-rpc-addr", "127.0.0.1:0",
-  ]);
-  base = await restUrl(app, 90_000);
-  rest = new RestClient(base, 10_000);
-  await pollUntil("the index at the fixture's tip", async () => ((await rest.get("/blocks/tip/height")).text === String(TIP) ? true : undefined), 90_000, 100);
+  ({ app, base, rest } = await startFixtureServer(join(tmp.path, "db")));
 }, T);
 
 afterAll(async () => {
-  if (app) {
-    app.kill("SIGTERM");
-    if ((await Promise.race([app.exited, Bun.sleep(8_000).then(() => null)])) === null) {
-      app.kill("SIGKILL");
-      await app.exited;
-    }
-  }
+  await stopApp(app);
   tmp?.[Symbol.dispose]();
 });
 

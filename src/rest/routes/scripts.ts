@@ -2,6 +2,7 @@
  * Address and scripthash routes (spec §1.3 rows 12–17, §1.6): every `/address/:address/…` route
  * also exists as `/scripthash/:scripthash/…`, and MP's multi-script POST routes.
  */
+import { distinctKeys } from "../../query/history.ts";
 import type { OutpointCursor } from "../../query/types.ts";
 import { HttpError } from "../errors.ts";
 import { scriptStatsJson, summaryJson, txJson, utxoJson } from "../json.ts";
@@ -99,7 +100,10 @@ function utxos(kind: ScriptKind): Handler {
   };
 }
 
-/** MP's multi-script body: at most 300 entries (422 `body too long`); entries that do not parse are dropped. */
+/**
+ * MP's multi-script body: at most 300 entries (422 `body too long`); entries that do not parse are
+ * dropped, and so are repeats (MP's summary counts a script listed twice twice: a fix).
+ */
 async function multiKeys(kind: ScriptKind, req: RestRequest, ctx: RestContext): Promise<Uint8Array[]> {
   const body = await req.body();
   if (body.length > MULTI_ADDRESS_BODY_LIMIT) throw new HttpError(422, "body too long");
@@ -110,7 +114,7 @@ async function multiKeys(kind: ScriptKind, req: RestRequest, ctx: RestContext): 
     const k = tryScriptKey(kind, e, ctx.network);
     if (k) keys.push(k);
   }
-  return keys;
+  return distinctKeys(keys);
 }
 
 function scriptRoutes(kind: ScriptKind): Route[] {

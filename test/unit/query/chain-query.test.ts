@@ -191,6 +191,37 @@ describe("scripts", () => {
     expect(() => fx.query.summary([keyOf(a.scripthash)], hexToHash("11".repeat(32)), 25)).toThrow("after_txid not found");
   });
 
+  test("summary: a script listed several times counts once; several scripts sum per tx", () => {
+    const [a, b] = [expected.scripts[0]!, expected.scripts[1]!];
+    const [ka, kb] = [keyOf(a.scripthash), keyOf(b.scripthash)];
+    expect(fx.query.summary([ka, ka, ka], null, 5000)).toEqual(fx.query.summary([ka], null, 5000));
+    const both = fx.query.summary([ka, kb, ka, kb], null, 5000);
+    expect(both.reduce((n, x) => n + x.valueSat, 0)).toBe(a.balance + b.balance);
+    const single = new Map<string, number>();
+    for (const x of [...fx.query.summary([ka], null, 5000), ...fx.query.summary([kb], null, 5000)]) {
+      single.set(hashToHex(x.txid), (single.get(hashToHex(x.txid)) ?? 0) + x.valueSat);
+    }
+    expect(new Map(both.map((x) => [hashToHex(x.txid), x.valueSat]))).toEqual(single);
+    // The page limit applies to the union, newest first.
+    expect(fx.query.summary([ka, kb], null, 3)).toEqual(both.slice(0, 3));
+  });
+
+  test("many scripts, one of them big: the newest of the union, at any page size and cursor", () => {
+    const picks = expected.scripts.slice(0, 60); // the popular one (601 txs) and 59 small ones
+    const union = [...new Map(picks.flatMap((s) => s.history.map((h) => [h.txid, h] as const))).values()]
+      .sort((x, y) => y.height - x.height || y.pos - x.pos)
+      .map((h) => h.txid);
+    const keys = picks.map((s) => keyOf(s.scripthash));
+    for (const limit of [0, 1, 7, 30, 100, 500, 1000]) {
+      expect(fx.query.chainHistory(keys, null, limit).map((t) => hashToHex(t.tx.txid))).toEqual(union.slice(0, limit));
+      expect(fx.query.summary(keys, null, limit).map((x) => hashToHex(x.txid))).toEqual(union.slice(0, limit));
+      const after = union[40]!;
+      expect(fx.query.chainHistory(keys, hexToHash(after), limit).map((t) => hashToHex(t.tx.txid))).toEqual(union.slice(41, 41 + limit));
+    }
+    const total = fx.query.summary(keys, null, 5000).reduce((n, x) => n + x.valueSat, 0);
+    expect(total).toBe(picks.reduce((n, s) => n + s.balance, 0));
+  });
+
   test("several scripts merge into one newest-first history without duplicates", () => {
     const picks = expected.scripts.slice(1, 40);
     const want = [...new Map(picks.flatMap((s) => s.history.map((h) => [h.txid, h] as const))).values()]

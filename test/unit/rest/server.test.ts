@@ -231,4 +231,11 @@ describe("helpers", () => {
     expect(pathOf("http://[::1]:3000/a//b/")).toBe("/a//b/");
     expect(pathOf("http://h:1")).toBe("/");
   });
+
+  test("pathOf of a request without a Host header (Bun's URL is then the request target)", () => {
+    expect(pathOf("/blocks/tip/height")).toBe("/blocks/tip/height");
+    expect(pathOf("/tx/ab?x=1")).toBe("/tx/ab");
+    expect(pathOf("//blocks/tip/height")).toBe("//blocks/tip/height");
+    expect(pathOf("/")).toBe("/");
+  });
 });
