@@ -192,7 +192,10 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
       pending.record(r);
     };
     const syncMempool = async () => {
-      const r = await updateMempool(mempool, indexOnce, log.child("mempool"), waiter.signal);
+      const r = await updateMempool(mempool, indexOnce, log.child("mempool"), waiter.signal).catch((err: unknown) => {
+        if (!waiter.stopping) metrics.mempoolErrors.inc();
+        throw err;
+      });
       if (r.status !== "synced") log.warn("mempool update skipped: the node's tip keeps moving; retrying after the next wait");
       return r;
     };

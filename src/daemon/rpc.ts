@@ -17,6 +17,8 @@ export interface RpcMetrics {
   observeRpc(method: string, seconds: number): void;
   /** Request and response body sizes. */
   observeBytes(method: string, dir: "send" | "recv", bytes: number): void;
+  /** Each failed attempt by its kind (connection, auth, busy, warmup), and "unreachable" for a failure that is not retried or a give-up. */
+  observeError(method: string, kind: string): void;
 }
 
 export interface RetryPolicy {
@@ -225,9 +227,11 @@ export class DaemonClient {
         }
         failure = new Transient(`bitcoind warming up: ${warmup}`, "warmup");
       } catch (err) {
+        if (err instanceof DaemonUnreachableError) this.metrics?.observeError(method, "unreachable");
         if (!(err instanceof Transient)) throw err;
         failure = err;
       }
+      this.metrics?.observeError(method, failure.kind);
       const nowMs = performance.now();
       firstFailureMs ??= nowMs;
       this.degraded(failure.reason, nowMs);
@@ -235,6 +239,7 @@ export class DaemonClient {
       const giveUpMs = policy.giveUpAfterMs;
       // A node that answers "warming up" is there and will be ready: only silence counts against the window.
       if (giveUpMs !== undefined && failure.kind !== "warmup" && elapsedMs >= giveUpMs) {
+        this.metrics?.observeError(method, "unreachable");
         throw new DaemonUnreachableError(
           `${failure.reason}: giving up, past the retry window of ${formatDuration(giveUpMs)}`,
         );

@@ -36,6 +36,8 @@ export type ByteDir = "send" | "recv";
 export interface DaemonMetrics {
   observeRpc(method: string, seconds: number): void;
   observeBytes(method: string, dir: ByteDir, bytes: number): void;
+  /** A failed exchange with the node: `kind` is connection, auth, busy, warmup or unreachable (the retries gave up). */
+  observeError(method: string, kind: string): void;
 }
 
 export interface IndexMetrics {
@@ -62,6 +64,8 @@ export interface Metrics {
   readonly index: IndexMetrics;
   readonly tip: { set(height: number): void };
   readonly mainLoop: { inc(): void };
+  /** electrs_bun_mempool_update_errors_total. */
+  readonly mempoolErrors: { inc(): void };
   readonly sync: SyncMetrics;
   histogram<L extends string = never>(name: string, help: string, labels?: readonly L[], buckets?: number[]): HistogramVec<L>;
   gauge<L extends string = never>(name: string, help: string, labels?: readonly L[]): GaugeVec<L>;
@@ -102,6 +106,8 @@ function assemble(registry: Registry, f: Factories, exposition: () => Promise<st
   const indexDuration = f.histogram("index_duration", "Index update duration (in seconds)", ["step"]);
   const tipHeight = f.gauge("tip_height", "Current chain tip height");
   const daemonRpc = f.histogram("daemon_rpc", "Bitcoind RPC latency (in seconds)", ["method"]);
+  const daemonErrors = f.counter("electrs_bun_daemon_rpc_errors_total", "Failed exchanges with bitcoind (each retry counts), by method and kind", ["method", "kind"]);
+  const mempoolErrors = f.counter("electrs_bun_mempool_update_errors_total", "Mempool updates that failed (retried at the next main-loop turn)");
   const daemonBytes = f.histogram("daemon_bytes", "Bitcoind RPC size (in bytes)", ["method", "dir"], [...BYTE_BUCKETS]);
   const mainLoop = f.gauge("electrs_main_loop_count", "count of iterations of electrs main loop each 5 seconds or after interrupts");
   const indexedHeight = f.gauge("electrs_bun_indexed_height", "Height of the last block written to the index");
@@ -119,7 +125,9 @@ function assemble(registry: Registry, f: Factories, exposition: () => Promise<st
     daemon: {
       observeRpc: (method, seconds) => daemonRpc.observe(seconds, { method }),
       observeBytes: (method, dir, bytes) => daemonBytes.observe(bytes, { method, dir }),
+      observeError: (method, kind) => daemonErrors.inc(1, { method, kind }),
     },
+    mempoolErrors: { inc: () => mempoolErrors.inc() },
     index,
     tip: { set: (h) => tipHeight.set(h) },
     mainLoop: { inc: () => mainLoop.inc() },

@@ -321,6 +321,9 @@ describe("DaemonClient.call", () => {
     const metrics: RpcMetrics = {
       observeRpc: (m, s) => observed.rpc.push([m, s]),
       observeBytes: (m, d, b) => observed.bytes.push([m, d, b]),
+      observeError: () => {
+        throw new Error("no error expected");
+      },
     };
     const reply = JSON.stringify({ result: "00".repeat(100), error: null, id: 1 });
     const srv = scripted(() => new Response(reply, { status: 200 }));
@@ -333,6 +336,20 @@ describe("DaemonClient.call", () => {
       ["getblock", "send", sent],
       ["getblock", "recv", reply.length],
     ]);
+  }, T);
+
+  test("metrics count each failed attempt by kind (warm-up, busy), and a wrong address as unreachable", async () => {
+    const errors: string[] = [];
+    const metrics: RpcMetrics = { observeRpc: () => {}, observeBytes: () => {}, observeError: (m, k) => errors.push(`${m}:${k}`) };
+    const srv = scripted((s, i) =>
+      i < 2 ? rpcError(single(s).id, -28, "Loading block index…") : i === 2 ? new Response("Work queue depth exceeded", { status: 503 }) : ok(single(s).id, 1),
+    );
+    expect(await client(srv.url, { metrics }).call<number>("getblockcount")).toBe(1);
+    expect(errors).toEqual(["getblockcount:warmup", "getblockcount:warmup", "getblockcount:busy"]);
+    errors.length = 0;
+    const wrong = scripted(() => new Response("not here", { status: 404 }));
+    await client(wrong.url, { metrics }).call("getblockcount").catch(() => {});
+    expect(errors).toEqual(["getblockcount:unreachable"]);
   }, T);
 
   test("close() ends a request that is waiting out an outage, and later calls", async () => {
