@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { addressOf } from "./bitcoin/address.ts";
 import { NETWORKS, type NetworkParams } from "./bitcoin/network.ts";
 import { formatAddr, formatConfig, type Config, type SocketAddr } from "./config.ts";
-import { reservePorts } from "./listen.ts";
+import { freeSocketPath, reservePorts } from "./listen.ts";
 import { listBlkFiles, openBlockReader, readXorKey, type BlockReader } from "./daemon/blkfiles.ts";
 import { fromCookieFile, fromUserPass, type AuthSource } from "./daemon/cookie.ts";
 import { checkNode } from "./daemon/node-check.ts";
@@ -105,6 +105,8 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     // Every other listen address is checked (and held) before the node and the store are touched.
     const ports = reservePorts(listenersOf(config));
     closer.add("reserved ports", () => ports.release());
+    // A stale socket file (a crash) is removed now; one in use, or a file that is not a socket, stops the start.
+    if (config.httpSocketFile) await freeSocketPath(config.httpSocketFile, "--http-socket-file");
 
     // The node first, then the store (electrs' order): a bad cookie or an absent node leaves nothing behind.
     let rpc: DaemonClient | null = null;
@@ -236,8 +238,11 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
       limits: { maxResponseBytes: config.electrumMaxResponseBytes },
     });
     closer.add("Electrum server", () => electrum.stop());
+    // Checked again: another process may have bound the path during the sync.
+    if (config.httpSocketFile) await freeSocketPath(config.httpSocketFile, "--http-socket-file");
     const rest = startRestServer({
       addr: config.httpAddr,
+      socketFile: config.httpSocketFile,
       query,
       rpc: rpc ? restNodeOf(rpc) : null,
       config,
@@ -298,7 +303,7 @@ function holdUntilSigusr2(stop: AbortSignal): () => Promise<void> {
 /** The listen addresses of the Electrum and REST servers, with their flags (for the busy-port line). */
 function listenersOf(config: Config): { addr: SocketAddr; flagName: string }[] {
   const all: [SocketAddr | null, string][] = [
-    [config.httpAddr, "--http-addr"],
+    [config.httpSocketFile ? null : config.httpAddr, "--http-addr"],
     [config.electrumRpcAddr, "--electrum-rpc-addr"],
     [config.electrumTlsAddr, "--electrum-tls-addr"],
     [config.electrumWsAddr, "--electrum-ws-addr"],

@@ -61,6 +61,8 @@ export interface Config {
   /** server.features `hosts`; null: the bound Electrum ports of the listen address. */
   readonly electrumPublicHosts: ElectrumHosts | null;
   readonly httpAddr: SocketAddr;
+  /** REST on a Unix socket instead of httpAddr (electrs' --http-socket-file). */
+  readonly httpSocketFile: string | null;
   readonly monitoringAddr: SocketAddr;
   readonly jsonrpcImport: boolean;
   /** No node: follow the most-work chain of the blk files in --blocks-dir (electrs-bun only). */
@@ -195,6 +197,8 @@ const OPTIONS = {
   tlsKey: optional("tls-key", "PATH", parsePath, "PEM private key for the TLS listeners"),
   electrumPublicHosts: optional("electrum-public-hosts", "JSON", parseHosts,
     "server.features `hosts`, as JSON {\"host\": {\"tcp_port\": N, \"ssl_port\": N}}; default: the listen addresses"),
+  httpSocketFile: optional("http-socket-file", "PATH", parsePath,
+    "Serve the REST API on this Unix socket (mode 0660) instead of --http-addr; a stale socket left by a crash is replaced, one in use is refused"),
   httpAddr: value("http-addr", "ADDR", parseSocketAddr, derived("127.0.0.1:<network's HTTP port>", (c) => local(c.network.ports.http)),
     "Esplora REST listen address"),
   monitoringAddr: value("monitoring-addr", "ADDR", parseSocketAddr, derived("127.0.0.1:<network's monitoring port>", (c) => local(c.network.ports.monitoring)),
@@ -509,6 +513,7 @@ function toConfig(v: Values): Config {
     tlsKey: v.tlsKey,
     electrumPublicHosts: v.electrumPublicHosts,
     httpAddr: v.httpAddr,
+    httpSocketFile: v.httpSocketFile,
     monitoringAddr: v.monitoringAddr,
     jsonrpcImport: v.jsonrpcImport,
     offline: v.offline,

@@ -1,4 +1,5 @@
 /** What every server says when it cannot bind its address (metrics, REST, Electrum): one line naming the flag. */
+import { chmodSync, lstatSync, unlinkSync } from "node:fs";
 import { isIP } from "node:net";
 import { formatAddr, type SocketAddr } from "./config.ts";
 
@@ -50,4 +51,50 @@ export function reservePorts(listeners: readonly { addr: SocketAddr; flagName: s
     throw err;
   }
   return { release };
+}
+
+/** Mode of a REST Unix socket: the owner and its group (a reverse proxy in the group) may connect. */
+export const SOCKET_FILE_MODE = 0o660;
+
+/**
+ * Makes `path` free for a Unix-socket listener: nothing there is fine; a socket nobody listens on
+ * (left by a crash or kill -9) is removed; a socket a running server answers on, or anything that
+ * is not a socket, is refused with one line naming the flag, and left alone.
+ */
+export async function freeSocketPath(path: string, flagName: string): Promise<void> {
+  let isSocket: boolean;
+  try {
+    isSocket = lstatSync(path).isSocket();
+  } catch (err) {
+    if ((err as { code?: string }).code === "ENOENT") return;
+    throw new Error(`cannot listen on unix:${path} for ${flagName}: ${(err as Error).message}`, { cause: err });
+  }
+  if (!isSocket) throw new Error(`cannot listen on unix:${path} for ${flagName}: the path exists and is not a socket (not removed)`);
+  const live = await Bun.connect({ unix: path, socket: { data() {}, open: (s) => void s.end() } }).then(
+    () => true,
+    () => false,
+  );
+  if (live) throw new Error(`cannot listen on unix:${path} for ${flagName}: a running server answers on it`);
+  unlinkSync(path);
+}
+
+/** Binds a Unix-socket listener at a path freeSocketPath cleared, with SOCKET_FILE_MODE; `bind` is the server's own listen call. */
+export function bindSocketFile<T>(path: string, flagName: string, bind: () => T): T {
+  let server: T;
+  try {
+    server = bind();
+  } catch (err) {
+    throw new Error(`cannot listen on unix:${path} for ${flagName}: ${(err as Error).message}`, { cause: err });
+  }
+  chmodSync(path, SOCKET_FILE_MODE);
+  return server;
+}
+
+/** Removes a socket file at a clean stop (nothing if it is gone or was replaced by something else). */
+export function removeSocketFile(path: string): void {
+  try {
+    if (lstatSync(path).isSocket()) unlinkSync(path);
+  } catch {
+    // already gone
+  }
 }

@@ -8,7 +8,7 @@
  * Elysia's router misreads); unknown routes become electrs' 404 in onError; bodies are read by the
  * dispatcher with BS-new's limits instead of Elysia's parsers (`parse: "none"`).
  */
-import { listenError } from "../listen.ts";
+import { bindSocketFile, listenError, removeSocketFile } from "../listen.ts";
 import { Elysia } from "elysia";
 import { NETWORKS } from "../bitcoin/network.ts";
 import { formatAddr, type SocketAddr } from "../config.ts";
@@ -24,6 +24,8 @@ import { ROUTES } from "./routes.ts";
 
 export interface RestServerOptions {
   addr: SocketAddr;
+  /** A Unix socket path instead of `addr` (--http-socket-file), freed beforehand (listen.ts freeSocketPath). */
+  socketFile?: string | null;
   query: ChainQuery;
   /** null with --offline (no node): broadcasts answer 504, fee estimates are empty. */
   rpc: RestNode | null;
@@ -41,8 +43,9 @@ export interface RestServerOptions {
 }
 
 export interface RestServer {
-  /** e.g. `http://127.0.0.1:3002` with the bound port. */
+  /** e.g. `http://127.0.0.1:3002` with the bound port, or `unix:/path/to/socket`. */
   readonly url: string;
+  /** 0 on a Unix socket. */
   readonly port: number;
   stop(): Promise<void>;
 }
@@ -75,6 +78,19 @@ export function startRestServer(opts: RestServerOptions): RestServer {
     ROUTES,
   );
   const app = buildApp(dispatcher);
+  const socketFile = opts.socketFile ?? null;
+  if (socketFile) {
+    const server = bindSocketFile(socketFile, "--http-socket-file", () => Bun.serve({ ...serveOptions(app), unix: socketFile }));
+    log.info(`REST server running on unix:${socketFile}`);
+    return {
+      url: `unix:${socketFile}`,
+      port: 0,
+      stop: async () => {
+        await server.stop(true);
+        removeSocketFile(socketFile);
+      },
+    };
+  }
   const server = listen(opts.addr, app, bodyTimeoutMs);
   // Read once: Bun's server.port no longer reports the bound port after stop().
   const port = server.port ?? opts.addr.port;
@@ -117,18 +133,25 @@ function hasEmptySegment(path: string): boolean {
   return path.includes("//") || (path.length > 1 && path.endsWith("/"));
 }
 
+/** What the TCP and the Unix-socket server share (Bun takes no idle timeout on a Unix socket; readBody's deadline still holds). */
+function serveOptions(app: ReturnType<typeof buildApp>) {
+  return {
+    fetch: app.fetch,
+    // Bodies are limited by readBody (413 with our text and headers); Bun's own limit must not answer first.
+    maxRequestBodySize: Number.MAX_SAFE_INTEGER,
+    // Not `development: false`: with it Bun 1.4 binds a port that is already in use without an error.
+    // Elysia catches handler errors, so this only guards against Bun's error page.
+    error: () => new Response("Internal server error", { status: 500, headers: { "Content-Type": "text/plain" } }),
+  };
+}
+
 function listen(addr: SocketAddr, app: ReturnType<typeof buildApp>, bodyTimeoutMs: number): Bun.Server<undefined> {
   try {
     return Bun.serve({
+      ...serveOptions(app),
       hostname: addr.host,
       port: addr.port,
-      fetch: app.fetch,
-      // Bodies are limited by readBody (413 with our text and headers); Bun's own limit must not answer first.
-      maxRequestBodySize: Number.MAX_SAFE_INTEGER,
       idleTimeout: Math.min(MAX_IDLE_TIMEOUT_S, Math.ceil(bodyTimeoutMs / 1000) + 10),
-      // Not `development: false`: with it Bun 1.4 binds a port that is already in use without an error.
-      // Elysia catches handler errors, so this only guards against Bun's error page.
-      error: () => new Response("Internal server error", { status: 500, headers: { "Content-Type": "text/plain" } }),
     });
   } catch (err) {
     throw listenError(addr, "--http-addr", err);

@@ -66,6 +66,7 @@ describe("defaults", () => {
       tlsKey: null,
       electrumPublicHosts: null,
       httpAddr: local(3000),
+      httpSocketFile: null,
       monitoringAddr: local(4224),
       jsonrpcImport: false,
       offline: false,
