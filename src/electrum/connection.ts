@@ -4,31 +4,55 @@
  * a Wire is the transport under it. TCP and TLS are byte streams framed by "\n" (StreamWire with
  * LineFramer); WebSocket carries one JSON message per frame, without a newline (WsWire).
  *
- * Bounds, for every transport:
- * - while more than `sendHighWater` bytes wait to be written, no further request is answered and
- *   the wire stops reading (for TCP/TLS, backpressure reaches the client through the kernel);
- * - a client that lets more than `maxSendBuffer` bytes pile up (notifications it does not read) is
- *   disconnected;
- * - requests received but not yet answered are capped too: over `maxLineBytes` the wire stops
- *   reading; a WebSocket cannot stop reading, so there the client is closed past `maxSendBuffer`.
+ * Bounds, for every transport (what a client that does not read can cost):
+ * - while more than `sendHighWater` bytes wait to be written, no further request is answered (so
+ *   unsent answers stay under `sendHighWater` plus the one answer being sent);
+ * - requests received but not yet answered: over `readPauseBytes` a stream stops reading (TCP
+ *   backpressure reaches the client through the kernel); over `maxQueuedRequestBytes` the client is
+ *   dropped (a WebSocket cannot stop reading);
+ * - a client that takes none of its waiting answers for `stallTimeoutMs` is dropped, and so is one
+ *   that lets more than `maxSendBuffer` bytes pile up (notifications it does not read).
+ *
+ * A paused socket may not report that its peer closed (it reads nothing, so it sees no EOF): while
+ * paused, reading is resumed every `watchIntervalMs` for a moment, which lets the close through.
+ *
+ * Fairness: the queue is worked off in slices of at most `turnMaxRequests` requests or
+ * `turnBudgetMs` of work, each granted by the server's TurnScheduler (scheduler.ts), which bounds
+ * the work done between two looks at I/O (other clients, REST, /metrics) whatever the number of
+ * busy connections. Nothing is answered inside the transport's callback: a transport may deliver
+ * thousands of messages from one read (Bun's WebSocket does).
  */
 import type { Socket, ServerWebSocket } from "bun";
 import type { Logger } from "../log.ts";
 import type { Dispatcher } from "./dispatch.ts";
 import { errorJson, RPC_CODES, RpcError } from "./jsonrpc.ts";
+import type { TurnScheduler } from "./scheduler.ts";
 import { Session, type SessionOutput, type Subscriptions } from "./subscriptions.ts";
 
 export interface ConnectionLimits {
   /** A request longer than this is answered with -32600 and the client is closed (ElectrumX MAX_RECV). */
   readonly maxLineBytes: number;
-  /** Unwritten bytes above which the connection stops answering and reading. */
+  /** Unwritten bytes above which the connection stops answering. */
   readonly sendHighWater: number;
-  /** Unwritten (or unanswered) bytes above which the client is disconnected. */
+  /** Unwritten bytes above which the client is disconnected. */
   readonly maxSendBuffer: number;
+  /** Unanswered request bytes above which a stream (TCP, TLS) stops reading. */
+  readonly readPauseBytes: number;
+  /** Unanswered request bytes above which the client is disconnected. */
+  readonly maxQueuedRequestBytes: number;
+  /** A client with more than `sendHighWater` bytes unsent that reads none of them for this long is disconnected. */
+  readonly stallTimeoutMs: number;
+  /** Requests answered in one slice before the connection yields to the others. */
+  readonly turnMaxRequests: number;
+  /** Milliseconds of work in one slice before the connection yields to the others. */
+  readonly turnBudgetMs: number;
+  /** Period of the watch over a paused or stalled connection. */
+  readonly watchIntervalMs: number;
 }
 
 export interface ConnectionEnv {
   readonly limits: ConnectionLimits;
+  readonly scheduler: TurnScheduler;
   readonly dispatcher: Dispatcher;
   readonly subs: Subscriptions;
   readonly log: Logger;
@@ -45,6 +69,8 @@ export interface Wire {
   resumeReading(): void;
   /** Closes once what is queued is written. */
   end(): void;
+  /** Closes now, dropping what is queued. */
+  destroy(): void;
 }
 
 export class Connection implements SessionOutput {
@@ -56,6 +82,10 @@ export class Connection implements SessionOutput {
   private closing = false;
   private closed = false;
   private drained: (() => void) | null = null;
+  private watch: ReturnType<typeof setInterval> | null = null;
+  /** The stall watch: the smallest unsent count seen, and since when it has not gone down. */
+  private stallLow = 0;
+  private stallSince = 0;
 
   constructor(
     private readonly wire: Wire,
@@ -71,11 +101,12 @@ export class Connection implements SessionOutput {
     if (this.closed || this.closing) return;
     this.queue.push(text);
     this.queueBytes += text.length;
-    const { maxLineBytes, maxSendBuffer } = this.env.limits;
-    if (this.queueBytes > maxSendBuffer) return this.terminate(`over ${maxSendBuffer} bytes of requests waiting for an answer`);
-    if (this.queueBytes > maxLineBytes && !this.paused) {
+    const { readPauseBytes, maxQueuedRequestBytes } = this.env.limits;
+    if (this.queueBytes > maxQueuedRequestBytes) return this.terminate(`over ${maxQueuedRequestBytes} bytes of requests waiting for an answer`);
+    if (this.queueBytes > readPauseBytes && !this.paused) {
       this.paused = true;
       this.wire.pauseReading();
+      this.armWatch();
     }
     void this.pump();
   }
@@ -88,12 +119,20 @@ export class Connection implements SessionOutput {
     this.closeAfterFlush();
   }
 
+  /** A client refused at connection time (a limit): one error with id null, then the close. */
+  reject(error: RpcError): void {
+    if (this.closed || this.closing) return;
+    this.send(errorJson(null, error));
+    this.closeAfterFlush();
+  }
+
   /** Queues one message; a client that lets too much pile up is dropped. */
   send(message: string): void {
     if (this.closed) return;
     this.wire.write(message);
-    const max = this.env.limits.maxSendBuffer;
-    if (this.wire.unsentBytes > max) this.terminate(`client does not read: over ${max} bytes unsent`);
+    const { maxSendBuffer, sendHighWater } = this.env.limits;
+    if (this.wire.unsentBytes > maxSendBuffer) return this.terminate(`client does not read: over ${maxSendBuffer} bytes unsent`);
+    if (this.wire.unsentBytes > sendHighWater) this.armWatch();
   }
 
   /** The wire wrote some of what was queued. */
@@ -114,7 +153,9 @@ export class Connection implements SessionOutput {
   onClose(): void {
     if (this.closed) return;
     this.closed = true;
+    this.disarmWatch();
     this.queue.length = 0;
+    this.queueBytes = 0;
     this.env.subs.dropSession(this.session);
     const d = this.drained;
     this.drained = null;
@@ -122,10 +163,11 @@ export class Connection implements SessionOutput {
     this.onGone();
   }
 
+  /** Drops the client now, whatever is queued. */
   terminate(why: string): void {
     if (this.closed) return;
     this.env.log.debug(`closing electrum client ${this.session.remote} #${this.session.id}: ${why}`);
-    this.wire.end();
+    this.wire.destroy();
     this.onClose();
   }
 
@@ -134,33 +176,88 @@ export class Connection implements SessionOutput {
     this.closing = true;
     this.queue.length = 0;
     this.queueBytes = 0;
+    if (this.paused) {
+      // A paused socket would not see the client's side of the close.
+      this.paused = false;
+      this.wire.resumeReading();
+    }
     if (this.wire.unsentBytes === 0) {
       this.wire.end();
       this.onClose();
-    }
+    } else this.armWatch();
   }
 
+  /** Watches a paused or stalled connection until it is neither. */
+  private armWatch(): void {
+    if (this.watch !== null || this.closed) return;
+    this.stallLow = this.wire.unsentBytes;
+    this.stallSince = performance.now();
+    this.watch = setInterval(() => this.check(), this.env.limits.watchIntervalMs);
+    this.watch.unref?.();
+  }
+
+  private disarmWatch(): void {
+    if (this.watch === null) return;
+    clearInterval(this.watch);
+    this.watch = null;
+  }
+
+  private check(): void {
+    if (this.closed) return this.disarmWatch();
+    const { sendHighWater, stallTimeoutMs } = this.env.limits;
+    if (this.paused) {
+      // Reads one chunk (onMessage pauses again): the way a paused socket learns that its peer is gone.
+      this.paused = false;
+      this.wire.resumeReading();
+    }
+    const unsent = this.wire.unsentBytes;
+    if (unsent > sendHighWater || (this.closing && unsent > 0)) {
+      const now = performance.now();
+      if (unsent < this.stallLow) {
+        this.stallLow = unsent;
+        this.stallSince = now;
+      } else if (now - this.stallSince >= stallTimeoutMs) {
+        return this.terminate(`client does not read: ${unsent} bytes unsent, none taken for ${stallTimeoutMs} ms`);
+      }
+      return;
+    }
+    if (!this.paused) this.disarmWatch();
+  }
+
+  /** Works off the queue in slices the scheduler grants (never inside the transport's callback). */
   private async pump(): Promise<void> {
     if (this.processing) return;
     this.processing = true;
+    const { sendHighWater, readPauseBytes, turnMaxRequests, turnBudgetMs } = this.env.limits;
+    const scheduler = this.env.scheduler;
+    let fresh = true;
     try {
       while (!this.closed && !this.closing && this.queue.length > 0) {
-        if (this.wire.unsentBytes > this.env.limits.sendHighWater) {
+        if (this.wire.unsentBytes > sendHighWater) {
+          scheduler.idle();
+          this.armWatch();
           await new Promise<void>((resolve) => (this.drained = resolve));
           continue;
         }
-        const line = this.queue.shift()!;
-        this.queueBytes -= line.length;
-        if (this.paused && this.queueBytes <= this.env.limits.maxLineBytes) {
-          this.paused = false;
-          this.wire.resumeReading();
+        await scheduler.turn(fresh);
+        fresh = false;
+        const sliceStart = performance.now();
+        for (let n = 0; n < turnMaxRequests && performance.now() - sliceStart < turnBudgetMs; n++) {
+          if (this.closed || this.closing || this.queue.length === 0 || this.wire.unsentBytes > sendHighWater) break;
+          const line = this.queue.shift()!;
+          this.queueBytes -= line.length;
+          if (this.paused && this.queueBytes <= readPauseBytes) {
+            this.paused = false;
+            this.wire.resumeReading();
+          }
+          const reply = await this.env.dispatcher.handleLine(this.session, line);
+          if (reply !== null) this.send(reply);
+          if (this.session.closeAfterReply) this.closeAfterFlush();
         }
-        const reply = await this.env.dispatcher.handleLine(this.session, line);
-        if (reply !== null) this.send(reply);
-        if (this.session.closeAfterReply) this.closeAfterFlush();
       }
     } finally {
       this.processing = false;
+      scheduler.idle();
     }
   }
 }
@@ -265,6 +362,12 @@ export class StreamWire implements Wire {
     this.outBytes = 0;
     this.socket.end();
   }
+
+  destroy(): void {
+    this.out.length = 0;
+    this.outBytes = 0;
+    this.socket.terminate();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -292,5 +395,9 @@ export class WsWire implements Wire {
 
   end(): void {
     this.ws.close(1000);
+  }
+
+  destroy(): void {
+    this.ws.terminate();
   }
 }
