@@ -10,8 +10,9 @@
  * - requests received but not yet answered: over `readPauseBytes` a stream stops reading (TCP
  *   backpressure reaches the client through the kernel); over `maxQueuedRequestBytes` the client is
  *   dropped (a WebSocket cannot stop reading);
- * - a client that takes none of its waiting answers for `stallTimeoutMs` is dropped, and so is one
- *   that lets more than `maxSendBuffer` bytes pile up (notifications it does not read).
+ * - a client that, while answers wait, takes fewer than `stallMinBytes` of them in `stallTimeoutMs`
+ *   is dropped, and so is one that lets more than `maxSendBuffer` bytes pile up (notifications it
+ *   does not read).
  *
  * A paused socket may not report that its peer closed (it reads nothing, so it sees no EOF): while
  * paused, reading is resumed every `watchIntervalMs` for a moment, which lets the close through.
@@ -40,8 +41,9 @@ export interface ConnectionLimits {
   readonly readPauseBytes: number;
   /** Unanswered request bytes above which the client is disconnected. */
   readonly maxQueuedRequestBytes: number;
-  /** A client with more than `sendHighWater` bytes unsent that reads none of them for this long is disconnected. */
+  /** A client with more than `sendHighWater` bytes unsent that takes fewer than `stallMinBytes` of them in this long is disconnected. */
   readonly stallTimeoutMs: number;
+  readonly stallMinBytes: number;
   /** Requests answered in one slice before the connection yields to the others. */
   readonly turnMaxRequests: number;
   /** Milliseconds of work in one slice before the connection yields to the others. */
@@ -65,6 +67,8 @@ export interface Wire {
   write(message: string): void;
   /** Bytes queued and not yet handed to the kernel. */
   readonly unsentBytes: number;
+  /** Bytes queued since the start (written to the kernel: queuedBytes - unsentBytes). */
+  readonly queuedBytes: number;
   pauseReading(): void;
   resumeReading(): void;
   /** Closes once what is queued is written. */
@@ -83,9 +87,9 @@ export class Connection implements SessionOutput {
   private closed = false;
   private drained: (() => void) | null = null;
   private watch: ReturnType<typeof setInterval> | null = null;
-  /** The stall watch: the smallest unsent count seen, and since when it has not gone down. */
-  private stallLow = 0;
-  private stallSince = 0;
+  /** The stall watch: bytes written to the kernel when the current window began, and when. */
+  private windowWritten = -1;
+  private windowStart = 0;
 
   constructor(
     private readonly wire: Wire,
@@ -190,8 +194,7 @@ export class Connection implements SessionOutput {
   /** Watches a paused or stalled connection until it is neither. */
   private armWatch(): void {
     if (this.watch !== null || this.closed) return;
-    this.stallLow = this.wire.unsentBytes;
-    this.stallSince = performance.now();
+    this.windowWritten = -1;
     this.watch = setInterval(() => this.check(), this.env.limits.watchIntervalMs);
     this.watch.unref?.();
   }
@@ -204,7 +207,7 @@ export class Connection implements SessionOutput {
 
   private check(): void {
     if (this.closed) return this.disarmWatch();
-    const { sendHighWater, stallTimeoutMs } = this.env.limits;
+    const { sendHighWater, stallTimeoutMs, stallMinBytes } = this.env.limits;
     if (this.paused) {
       // Reads one chunk (onMessage pauses again): the way a paused socket learns that its peer is gone.
       this.paused = false;
@@ -213,14 +216,19 @@ export class Connection implements SessionOutput {
     const unsent = this.wire.unsentBytes;
     if (unsent > sendHighWater || (this.closing && unsent > 0)) {
       const now = performance.now();
-      if (unsent < this.stallLow) {
-        this.stallLow = unsent;
-        this.stallSince = now;
-      } else if (now - this.stallSince >= stallTimeoutMs) {
-        return this.terminate(`client does not read: ${unsent} bytes unsent, none taken for ${stallTimeoutMs} ms`);
+      const written = this.wire.queuedBytes - unsent;
+      if (this.windowWritten < 0) {
+        this.windowWritten = written;
+        this.windowStart = now;
+      } else if (now - this.windowStart >= stallTimeoutMs) {
+        const taken = written - this.windowWritten;
+        if (taken < stallMinBytes) return this.terminate(`client does not read: ${unsent} bytes unsent, ${taken} taken in ${stallTimeoutMs} ms`);
+        this.windowWritten = written;
+        this.windowStart = now;
       }
       return;
     }
+    this.windowWritten = -1;
     if (!this.paused) this.disarmWatch();
   }
 
@@ -307,6 +315,7 @@ export class LineFramer {
 export class StreamWire implements Wire {
   private readonly out: Buffer[] = [];
   private outBytes = 0;
+  private queued = 0;
 
   constructor(private readonly socket: Socket<unknown>) {}
 
@@ -318,8 +327,13 @@ export class StreamWire implements Wire {
     return this.outBytes;
   }
 
+  get queuedBytes(): number {
+    return this.queued;
+  }
+
   write(message: string): void {
     const buf = Buffer.from(message + "\n", "utf8");
+    this.queued += buf.length;
     if (this.out.length === 0) {
       const n = Math.max(0, this.socket.write(buf));
       if (n >= buf.length) return;
@@ -374,6 +388,8 @@ export class StreamWire implements Wire {
 // WebSocket: one JSON message per text frame (§1.2), no newline.
 
 export class WsWire implements Wire {
+  private queued = 0;
+
   constructor(private readonly ws: ServerWebSocket<unknown>) {}
 
   get remote(): string {
@@ -385,7 +401,13 @@ export class WsWire implements Wire {
     return this.ws.getBufferedAmount();
   }
 
+  /** UTF-16 units, not bytes: the same for the ASCII of JSON answers, close enough otherwise. */
+  get queuedBytes(): number {
+    return this.queued;
+  }
+
   write(message: string): void {
+    this.queued += message.length;
     this.ws.sendText(message);
   }
 

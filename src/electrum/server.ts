@@ -43,8 +43,9 @@ export interface ElectrumLimits {
   readonly readPauseBytes: number;
   /** Unanswered request bytes above which the client is disconnected (at least maxLineBytes over readPauseBytes). */
   readonly maxQueuedRequestBytes: number;
-  /** A client that reads none of its waiting answers for this long is disconnected. */
+  /** A client that takes fewer than stallMinBytes of its waiting answers in this long is disconnected. */
   readonly stallTimeoutMs: number;
+  readonly stallMinBytes: number;
   /** Work per connection and slice before it yields to other clients. */
   readonly turnMaxRequests: number;
   readonly turnBudgetMs: number;
@@ -70,6 +71,7 @@ export const DEFAULT_LIMITS: ElectrumLimits = Object.freeze({
   readPauseBytes: 256_000,
   maxQueuedRequestBytes: 2_000_000,
   stallTimeoutMs: 10_000,
+  stallMinBytes: 256_000,
   turnMaxRequests: 20,
   turnBudgetMs: 2,
   tickBudgetMs: 5,

@@ -408,7 +408,7 @@ describe("clients that subscribe and pipeline but never read", () => {
   /**
    * `n` non-readers: half pipeline 3 MB (past the 2 MB of unanswered requests a client may have:
    * dropped as soon as the server has read that much), half 1 MB (under it: dropped by the stall
-   * timeout, 10 s without taking any of their answers). Meanwhile another client stays fast, the
+   * rule, fewer than 256 kB of their answers taken in 10 s). Meanwhile another client stays fast, the
    * server's memory stays bounded, and every non-reader is closed by the server.
    */
   async function nonReaders(connect: () => Promise<RawClient>, frame: (lines: string) => Buffer | string, call: (m: string, p?: unknown[]) => Promise<unknown>): Promise<void> {
