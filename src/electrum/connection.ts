@@ -2,7 +2,7 @@
  * One Electrum client, whatever carries it (peers-and-protocol.md §1.2): a Connection answers the
  * client's messages one at a time in the order they arrived (pipelining) and keeps memory bounded;
  * a Wire is the transport under it. TCP and TLS are byte streams framed by "\n" (StreamWire with
- * LineFramer); WebSocket carries one JSON message per frame, without a newline (WsWire).
+ * LineInbox); WebSocket carries one JSON message per frame, without a newline (WsWire).
  *
  * Bounds, for every transport (what a client that does not read can cost):
  * - while more than `sendHighWater` bytes wait to be written, no further request is answered (so
@@ -77,10 +77,51 @@ export interface Wire {
   destroy(): void;
 }
 
+/** A line over the request limit, found while cutting the input into lines. */
+export const OVERSIZE = Symbol("oversize");
+
+/** Requests received and not yet answered, in order. */
+export interface Inbox {
+  /** Bytes held (complete requests, and the start of one still arriving). */
+  readonly bytes: number;
+  /** The next complete request; null when none is complete. */
+  next(): string | null | typeof OVERSIZE;
+  clear(): void;
+}
+
+/** WebSocket: one message per frame. */
+export class MessageInbox implements Inbox {
+  private readonly queue: string[] = [];
+  private head = 0;
+  private held = 0;
+
+  get bytes(): number {
+    return this.held;
+  }
+
+  push(text: string): void {
+    this.queue.push(text);
+    this.held += text.length;
+  }
+
+  next(): string | null {
+    if (this.head >= this.queue.length) return null;
+    const text = this.queue[this.head]!;
+    this.queue[this.head++] = "";
+    this.held -= text.length;
+    if (this.head === this.queue.length) this.clear();
+    return text;
+  }
+
+  clear(): void {
+    this.queue.length = 0;
+    this.head = 0;
+    this.held = 0;
+  }
+}
+
 export class Connection implements SessionOutput {
   readonly session: Session;
-  private readonly queue: string[] = [];
-  private queueBytes = 0;
   private processing = false;
   private paused = false;
   private closing = false;
@@ -93,6 +134,7 @@ export class Connection implements SessionOutput {
 
   constructor(
     private readonly wire: Wire,
+    private readonly inbox: Inbox,
     id: number,
     private readonly env: ConnectionEnv,
     private readonly onGone: () => void,
@@ -100,14 +142,13 @@ export class Connection implements SessionOutput {
     this.session = new Session(id, wire.remote, this);
   }
 
-  /** One request (a line without its newline, or a WebSocket message). */
-  onMessage(text: string): void {
-    if (this.closed || this.closing) return;
-    this.queue.push(text);
-    this.queueBytes += text.length;
+  /** The transport added to the inbox. */
+  onInput(): void {
+    if (this.closed || this.closing) return this.inbox.clear();
+    const queued = this.inbox.bytes;
     const { readPauseBytes, maxQueuedRequestBytes } = this.env.limits;
-    if (this.queueBytes > maxQueuedRequestBytes) return this.terminate(`over ${maxQueuedRequestBytes} bytes of requests waiting for an answer`);
-    if (this.queueBytes > readPauseBytes && !this.paused) {
+    if (queued > maxQueuedRequestBytes) return this.terminate(`over ${maxQueuedRequestBytes} bytes of requests waiting for an answer`);
+    if (queued > readPauseBytes && !this.paused) {
       this.paused = true;
       this.wire.pauseReading();
       this.armWatch();
@@ -158,8 +199,7 @@ export class Connection implements SessionOutput {
     if (this.closed) return;
     this.closed = true;
     this.disarmWatch();
-    this.queue.length = 0;
-    this.queueBytes = 0;
+    this.inbox.clear();
     this.env.subs.dropSession(this.session);
     const d = this.drained;
     this.drained = null;
@@ -178,8 +218,7 @@ export class Connection implements SessionOutput {
   /** Answers what is queued for writing, then closes. */
   private closeAfterFlush(): void {
     this.closing = true;
-    this.queue.length = 0;
-    this.queueBytes = 0;
+    this.inbox.clear();
     if (this.paused) {
       // A paused socket would not see the client's side of the close.
       this.paused = false;
@@ -209,7 +248,7 @@ export class Connection implements SessionOutput {
     if (this.closed) return this.disarmWatch();
     const { sendHighWater, stallTimeoutMs, stallMinBytes } = this.env.limits;
     if (this.paused) {
-      // Reads one chunk (onMessage pauses again): the way a paused socket learns that its peer is gone.
+      // Reads one chunk (onInput pauses again): the way a paused socket learns that its peer is gone.
       this.paused = false;
       this.wire.resumeReading();
     }
@@ -240,7 +279,7 @@ export class Connection implements SessionOutput {
     const scheduler = this.env.scheduler;
     let fresh = true;
     try {
-      while (!this.closed && !this.closing && this.queue.length > 0) {
+      while (!this.closed && !this.closing && this.inbox.bytes > 0) {
         if (this.wire.unsentBytes > sendHighWater) {
           scheduler.idle();
           this.armWatch();
@@ -251,10 +290,11 @@ export class Connection implements SessionOutput {
         fresh = false;
         const sliceStart = performance.now();
         for (let n = 0; n < turnMaxRequests && performance.now() - sliceStart < turnBudgetMs; n++) {
-          if (this.closed || this.closing || this.queue.length === 0 || this.wire.unsentBytes > sendHighWater) break;
-          const line = this.queue.shift()!;
-          this.queueBytes -= line.length;
-          if (this.paused && this.queueBytes <= readPauseBytes) {
+          if (this.closed || this.closing || this.wire.unsentBytes > sendHighWater) break;
+          const line = this.inbox.next();
+          if (line === null) return; // the rest is the start of a request still arriving
+          if (line === OVERSIZE) return this.onOversize();
+          if (this.paused && this.inbox.bytes <= readPauseBytes) {
             this.paused = false;
             this.wire.resumeReading();
           }
@@ -275,39 +315,68 @@ export class Connection implements SessionOutput {
 
 const NEWLINE = 0x0a;
 
-/** Splits a byte stream into lines of at most `maxLineBytes` (without the "\n"). */
-export class LineFramer {
-  private partial: Buffer[] = [];
-  private partialBytes = 0;
+/**
+ * A byte stream's requests: the bytes are kept as they came and cut into lines (without the "\n")
+ * only when the next one is asked for, so that a long pipeline costs its bytes and no work until
+ * it is answered. A line over `maxLineBytes` is OVERSIZE (or refused by push() while it arrives).
+ */
+export class LineInbox implements Inbox {
+  private chunks: Buffer[] = [];
+  /** Read offset in chunks[0]. */
+  private head = 0;
+  private held = 0;
+  /** Bytes since the last newline pushed: the line still arriving. */
+  private tail = 0;
 
   constructor(private readonly maxLineBytes: number) {}
 
-  /** Calls onLine for each complete line; false (and stops) when a line is over the limit. */
-  push(chunk: Uint8Array, onLine: (line: string) => void): boolean {
-    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    let start = 0;
-    for (let nl = buf.indexOf(NEWLINE, start); nl >= 0; nl = buf.indexOf(NEWLINE, start)) {
-      if (this.partialBytes + nl - start > this.maxLineBytes) return this.reset();
-      const piece = buf.subarray(start, nl);
-      const bytes = this.partial.length === 0 ? piece : Buffer.concat([...this.partial, piece]);
-      this.partial = [];
-      this.partialBytes = 0;
-      onLine(bytes.toString("utf8"));
-      start = nl + 1;
+  get bytes(): number {
+    return this.held;
+  }
+
+  /** false (and nothing kept) when the line still arriving is already over the limit. */
+  push(chunk: Uint8Array): boolean {
+    // Copied: the socket reuses its read buffer.
+    const buf = Buffer.from(chunk);
+    const last = buf.lastIndexOf(NEWLINE);
+    this.tail = last < 0 ? this.tail + buf.length : buf.length - last - 1;
+    if (this.tail > this.maxLineBytes) {
+      this.clear();
+      return false;
     }
-    if (start < buf.length) {
-      this.partialBytes += buf.length - start;
-      if (this.partialBytes > this.maxLineBytes) return this.reset();
-      // Copied: the socket reuses its read buffer.
-      this.partial.push(Buffer.from(buf.subarray(start)));
-    }
+    this.chunks.push(buf);
+    this.held += buf.length;
     return true;
   }
 
-  private reset(): false {
-    this.partial = [];
-    this.partialBytes = 0;
-    return false;
+  next(): string | null | typeof OVERSIZE {
+    while (this.chunks.length > 0) {
+      const first = this.chunks[0]!;
+      const nl = first.indexOf(NEWLINE, this.head);
+      if (nl >= 0) {
+        const start = this.head;
+        this.head = nl + 1;
+        this.held -= nl + 1 - start;
+        if (this.head >= first.length) {
+          this.chunks.shift();
+          this.head = 0;
+        }
+        if (nl - start > this.maxLineBytes) return OVERSIZE;
+        return first.toString("utf8", start, nl);
+      }
+      if (this.chunks.length === 1) return null;
+      // A line across chunks: the rest of the first joined with the second.
+      this.chunks.splice(0, 2, Buffer.concat([first.subarray(this.head), this.chunks[1]!]));
+      this.head = 0;
+    }
+    return null;
+  }
+
+  clear(): void {
+    this.chunks = [];
+    this.head = 0;
+    this.held = 0;
+    this.tail = 0;
   }
 }
 

@@ -20,7 +20,7 @@ import { Dispatcher } from "./dispatch.ts";
 import { RPC_CODES, RpcError } from "./jsonrpc.ts";
 import { HeaderMerkleCache } from "./header-merkle.ts";
 import { storeBlockHashes } from "./headers.ts";
-import { Connection, LineFramer, StreamWire, WsWire, type ConnectionEnv } from "./connection.ts";
+import { Connection, LineInbox, MessageInbox, StreamWire, WsWire, type ConnectionEnv, type Inbox } from "./connection.ts";
 import type { ElectrumConfig, ServerContext } from "./methods.ts";
 import { offlineElectrumNode, type ElectrumNode } from "./node.ts";
 import { TurnScheduler } from "./scheduler.ts";
@@ -155,9 +155,9 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
   let nextId = 0;
   // Set once every listener is bound (server.features reports the bound ports); no client is served before.
   let env: ConnectionEnv | null = null;
-  const accept = (wire: StreamWire | WsWire): Connection => {
+  const accept = (wire: StreamWire | WsWire, inbox: Inbox): Connection => {
     const ip = wire.remote;
-    const conn = new Connection(wire, nextId++, env!, () => {
+    const conn = new Connection(wire, inbox, nextId++, env!, () => {
       live.delete(conn);
       clients.dec();
       const n = (perIp.get(ip) ?? 1) - 1;
@@ -268,7 +268,7 @@ function needTls(tls: TlsFiles | null | undefined): TlsFiles {
 interface StreamData {
   conn: Connection;
   wire: StreamWire;
-  framer: LineFramer;
+  inbox: LineInbox;
   /** Plain TCP only: a first byte 0x16 is a TLS ClientHello sent to the wrong port. */
   checkFirstByte: boolean;
 }
@@ -279,13 +279,14 @@ function listenStream(
   flag: string,
   tls: TlsFiles | null,
   limits: ElectrumLimits,
-  accept: (wire: StreamWire) => Connection,
+  accept: (wire: StreamWire, inbox: Inbox) => Connection,
   log: Logger,
 ): TCPSocketListener<StreamData | undefined> {
   const handlers: Bun.SocketHandler<StreamData | undefined> = {
     open(socket) {
       const wire = new StreamWire(socket as Socket<unknown>);
-      socket.data = { conn: accept(wire), wire, framer: new LineFramer(limits.maxLineBytes), checkFirstByte: tls === null };
+      const inbox = new LineInbox(limits.maxLineBytes);
+      socket.data = { conn: accept(wire, inbox), wire, inbox, checkFirstByte: tls === null };
       socket.timeout(limits.idleTimeoutS);
     },
     data(socket, chunk) {
@@ -295,7 +296,8 @@ function listenStream(
         d.checkFirstByte = false;
         if (chunk[0] === TLS_HANDSHAKE) return d.conn.terminate("TLS handshake on the plain TCP port");
       }
-      if (!d.framer.push(chunk, (line) => d.conn.onMessage(line))) d.conn.onOversize();
+      if (d.inbox.push(chunk)) d.conn.onInput();
+      else d.conn.onOversize();
     },
     drain(socket) {
       const d = socket.data;
@@ -329,6 +331,7 @@ function listenStream(
 
 interface WsData {
   conn: Connection | null;
+  inbox: MessageInbox;
 }
 
 /** WebSocket, or WSS when `tls` is given: one JSON message per frame; any path is accepted. */
@@ -337,7 +340,7 @@ function listenWebSocket(
   flag: string,
   tls: TlsFiles | null,
   limits: ElectrumLimits,
-  accept: (wire: WsWire) => Connection,
+  accept: (wire: WsWire, inbox: Inbox) => Connection,
 ): Server<WsData> {
   try {
     return Bun.serve<WsData>({
@@ -345,7 +348,7 @@ function listenWebSocket(
       port: addr.port,
       ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
       fetch(req, server) {
-        if (server.upgrade(req, { data: { conn: null } })) return undefined;
+        if (server.upgrade(req, { data: { conn: null, inbox: new MessageInbox() } })) return undefined;
         return new Response("Electrum JSON-RPC over WebSocket: connect with a WebSocket client\n", { status: 426, headers: { upgrade: "websocket" } });
       },
       websocket: {
@@ -358,10 +361,11 @@ function listenWebSocket(
         perMessageDeflate: false,
         sendPings: true,
         open(ws) {
-          ws.data.conn = accept(new WsWire(ws as import("bun").ServerWebSocket<unknown>));
+          ws.data.conn = accept(new WsWire(ws as import("bun").ServerWebSocket<unknown>), ws.data.inbox);
         },
         message(ws, message) {
-          ws.data.conn?.onMessage(typeof message === "string" ? message : Buffer.from(message).toString("utf8"));
+          ws.data.inbox.push(typeof message === "string" ? message : Buffer.from(message).toString("utf8"));
+          ws.data.conn?.onInput();
         },
         drain: (ws) => ws.data.conn?.onDrain(),
         close: (ws) => ws.data.conn?.onClose(),
