@@ -110,6 +110,11 @@ export class MessageInbox implements Inbox {
     this.queue[this.head++] = "";
     this.held -= text.length;
     if (this.head === this.queue.length) this.clear();
+    // A queue that never empties (a steady stream of requests) is compacted now and then.
+    else if (this.head >= 1024 && this.head * 2 >= this.queue.length) {
+      this.queue.splice(0, this.head);
+      this.head = 0;
+    }
     return text;
   }
 
