@@ -235,7 +235,12 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
       log: log.child("electrum"),
       metrics,
       onBroadcast,
-      limits: { maxResponseBytes: config.electrumMaxResponseBytes },
+      limits: {
+        maxResponseBytes: config.electrumMaxResponseBytes,
+        maxClients: config.electrumMaxClients,
+        maxClientsPerIp: config.electrumMaxClientsPerIp,
+        maxSubsPerIp: config.electrumMaxSubsPerIp,
+      },
     });
     closer.add("Electrum server", () => electrum.stop());
     // Checked again: another process may have bound the path during the sync.

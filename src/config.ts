@@ -76,6 +76,10 @@ export interface Config {
   readonly electrumTxsLimit: number;
   /** Bytes of one Electrum answer (a batch's whole array) before it becomes a "response too large" error. */
   readonly electrumMaxResponseBytes: number;
+  /** Electrum clients connected at once, in all and from one IP address; script hash subscriptions of one IP address (0 = no limit). */
+  readonly electrumMaxClients: number;
+  readonly electrumMaxClientsPerIp: number;
+  readonly electrumMaxSubsPerIp: number;
   readonly electrumBanner: string;
   readonly mainLoopDelayMs: number;
   /** Blocks written per SQLite transaction (also capped at 200k txs), as electrs' BS-new flag. */
@@ -218,6 +222,12 @@ const OPTIONS = {
   electrumTxsLimit: value("electrum-txs-limit", "N", parseNonNegativeInt, 500, "Maximum history transactions for one script over Electrum"),
   electrumMaxResponseBytes: value("electrum-max-response-bytes", "BYTES", parsePositiveInt, 8_000_000,
     "Largest Electrum answer; a bigger one is an error (ElectrumX's MAX_SEND; a 100k-tx history is ~10 MB)"),
+  electrumMaxClients: value("electrum-max-clients", "N", parseNonNegativeInt, 5000,
+    "Most Electrum clients connected at once (0: no limit); one more gets a JSON-RPC error (code 4), then a close (ElectrumX's MAX_SESSIONS is 1,000)"),
+  electrumMaxClientsPerIp: value("electrum-max-clients-per-ip", "N", parseNonNegativeInt, 0,
+    "Most Electrum clients connected at once from one IP address (0: no limit; Fulcrum's max_clients_per_ip is 12, fit for a server not behind a proxy); one more gets a JSON-RPC error (code 4), then a close"),
+  electrumMaxSubsPerIp: value("electrum-max-subs-per-ip", "N", parseNonNegativeInt, 0,
+    "Most script hash subscriptions of all the Electrum clients of one IP address (0: no limit; Fulcrum's max_subs_per_ip is 75,000); one more is answered with a JSON-RPC error (code 4). Each connection has at most 10,000"),
   electrumBanner: value("electrum-banner", "TEXT", parseText, `Welcome to ${NAME} ${VERSION}`, "Electrum server banner"),
   initialSyncBatchSize: value("initial-sync-batch-size", "BLOCKS", parsePositiveInt, 250, "Blocks indexed per database transaction (at most 200k txs each); a crash loses at most one batch of work, never data"),
   dbCacheMb: value("db-cache-mb", "MIB", parsePositiveInt, 768, "Memory for the initial sync's table of unspent outputs (like Core's -dbcache); what does not fit spills to the index on disk. Peak RSS is about this plus 400 MiB; it is given back when the sync ends"),
@@ -525,6 +535,9 @@ function toConfig(v: Values): Config {
     utxosLimit: v.utxosLimit,
     electrumTxsLimit: v.electrumTxsLimit,
     electrumMaxResponseBytes: v.electrumMaxResponseBytes,
+    electrumMaxClients: v.electrumMaxClients,
+    electrumMaxClientsPerIp: v.electrumMaxClientsPerIp,
+    electrumMaxSubsPerIp: v.electrumMaxSubsPerIp,
     electrumBanner: v.electrumBanner,
     mainLoopDelayMs: v.mainLoopDelay,
     initialSyncBatchSize: v.initialSyncBatchSize,

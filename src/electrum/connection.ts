@@ -2,33 +2,59 @@
  * One Electrum client, whatever carries it (peers-and-protocol.md §1.2): a Connection answers the
  * client's messages one at a time in the order they arrived (pipelining) and keeps memory bounded;
  * a Wire is the transport under it. TCP and TLS are byte streams framed by "\n" (StreamWire with
- * LineFramer); WebSocket carries one JSON message per frame, without a newline (WsWire).
+ * LineInbox); WebSocket carries one JSON message per frame, without a newline (WsWire).
  *
- * Bounds, for every transport:
- * - while more than `sendHighWater` bytes wait to be written, no further request is answered and
- *   the wire stops reading (for TCP/TLS, backpressure reaches the client through the kernel);
- * - a client that lets more than `maxSendBuffer` bytes pile up (notifications it does not read) is
- *   disconnected;
- * - requests received but not yet answered are capped too: over `maxLineBytes` the wire stops
- *   reading; a WebSocket cannot stop reading, so there the client is closed past `maxSendBuffer`.
+ * Bounds, for every transport (what a client that does not read can cost):
+ * - while more than `sendHighWater` bytes wait to be written, no further request is answered (so
+ *   unsent answers stay under `sendHighWater` plus the one answer being sent);
+ * - requests received but not yet answered: over `readPauseBytes` a stream stops reading (TCP
+ *   backpressure reaches the client through the kernel); over `maxQueuedRequestBytes` the client is
+ *   dropped (a WebSocket cannot stop reading);
+ * - a client that, while answers wait, takes fewer than `stallMinBytes` of them in `stallTimeoutMs`
+ *   is dropped, and so is one that lets more than `maxSendBuffer` bytes pile up (notifications it
+ *   does not read).
+ *
+ * A paused socket may not report that its peer closed (it reads nothing, so it sees no EOF): while
+ * paused, reading is resumed every `watchIntervalMs` for a moment, which lets the close through.
+ *
+ * Fairness: the queue is worked off in slices of at most `turnMaxRequests` requests or
+ * `turnBudgetMs` of work, each granted by the server's TurnScheduler (scheduler.ts), which bounds
+ * the work done between two looks at I/O (other clients, REST, /metrics) whatever the number of
+ * busy connections. Nothing is answered inside the transport's callback: a transport may deliver
+ * thousands of messages from one read (Bun's WebSocket does).
  */
 import type { Socket, ServerWebSocket } from "bun";
 import type { Logger } from "../log.ts";
 import type { Dispatcher } from "./dispatch.ts";
 import { errorJson, RPC_CODES, RpcError } from "./jsonrpc.ts";
+import type { TurnScheduler } from "./scheduler.ts";
 import { Session, type SessionOutput, type Subscriptions } from "./subscriptions.ts";
 
 export interface ConnectionLimits {
   /** A request longer than this is answered with -32600 and the client is closed (ElectrumX MAX_RECV). */
   readonly maxLineBytes: number;
-  /** Unwritten bytes above which the connection stops answering and reading. */
+  /** Unwritten bytes above which the connection stops answering. */
   readonly sendHighWater: number;
-  /** Unwritten (or unanswered) bytes above which the client is disconnected. */
+  /** Unwritten bytes above which the client is disconnected. */
   readonly maxSendBuffer: number;
+  /** Unanswered request bytes above which a stream (TCP, TLS) stops reading. */
+  readonly readPauseBytes: number;
+  /** Unanswered request bytes above which the client is disconnected. */
+  readonly maxQueuedRequestBytes: number;
+  /** A client with more than `sendHighWater` bytes unsent that takes fewer than `stallMinBytes` of them in this long is disconnected. */
+  readonly stallTimeoutMs: number;
+  readonly stallMinBytes: number;
+  /** Requests answered in one slice before the connection yields to the others. */
+  readonly turnMaxRequests: number;
+  /** Milliseconds of work in one slice before the connection yields to the others. */
+  readonly turnBudgetMs: number;
+  /** Period of the watch over a paused or stalled connection. */
+  readonly watchIntervalMs: number;
 }
 
 export interface ConnectionEnv {
   readonly limits: ConnectionLimits;
+  readonly scheduler: TurnScheduler;
   readonly dispatcher: Dispatcher;
   readonly subs: Subscriptions;
   readonly log: Logger;
@@ -41,24 +67,79 @@ export interface Wire {
   write(message: string): void;
   /** Bytes queued and not yet handed to the kernel. */
   readonly unsentBytes: number;
+  /** Bytes queued since the start (written to the kernel: queuedBytes - unsentBytes). */
+  readonly queuedBytes: number;
   pauseReading(): void;
   resumeReading(): void;
   /** Closes once what is queued is written. */
   end(): void;
+  /** Closes now, dropping what is queued. */
+  destroy(): void;
+}
+
+/** A line over the request limit, found while cutting the input into lines. */
+export const OVERSIZE = Symbol("oversize");
+
+/** Requests received and not yet answered, in order. */
+export interface Inbox {
+  /** Bytes held (complete requests, and the start of one still arriving). */
+  readonly bytes: number;
+  /** The next complete request; null when none is complete. */
+  next(): string | null | typeof OVERSIZE;
+  clear(): void;
+}
+
+/** WebSocket: one message per frame. */
+export class MessageInbox implements Inbox {
+  private readonly queue: string[] = [];
+  private head = 0;
+  private held = 0;
+
+  get bytes(): number {
+    return this.held;
+  }
+
+  push(text: string): void {
+    this.queue.push(text);
+    this.held += text.length;
+  }
+
+  next(): string | null {
+    if (this.head >= this.queue.length) return null;
+    const text = this.queue[this.head]!;
+    this.queue[this.head++] = "";
+    this.held -= text.length;
+    if (this.head === this.queue.length) this.clear();
+    // A queue that never empties (a steady stream of requests) is compacted now and then.
+    else if (this.head >= 1024 && this.head * 2 >= this.queue.length) {
+      this.queue.splice(0, this.head);
+      this.head = 0;
+    }
+    return text;
+  }
+
+  clear(): void {
+    this.queue.length = 0;
+    this.head = 0;
+    this.held = 0;
+  }
 }
 
 export class Connection implements SessionOutput {
   readonly session: Session;
-  private readonly queue: string[] = [];
-  private queueBytes = 0;
   private processing = false;
   private paused = false;
   private closing = false;
   private closed = false;
   private drained: (() => void) | null = null;
+  private watch: ReturnType<typeof setInterval> | null = null;
+  /** The stall watch: bytes written to the kernel when the current window began, and when. */
+  private windowWritten = -1;
+  private windowStart = 0;
 
   constructor(
     private readonly wire: Wire,
+    private readonly inbox: Inbox,
     id: number,
     private readonly env: ConnectionEnv,
     private readonly onGone: () => void,
@@ -66,16 +147,16 @@ export class Connection implements SessionOutput {
     this.session = new Session(id, wire.remote, this);
   }
 
-  /** One request (a line without its newline, or a WebSocket message). */
-  onMessage(text: string): void {
-    if (this.closed || this.closing) return;
-    this.queue.push(text);
-    this.queueBytes += text.length;
-    const { maxLineBytes, maxSendBuffer } = this.env.limits;
-    if (this.queueBytes > maxSendBuffer) return this.terminate(`over ${maxSendBuffer} bytes of requests waiting for an answer`);
-    if (this.queueBytes > maxLineBytes && !this.paused) {
+  /** The transport added to the inbox. */
+  onInput(): void {
+    if (this.closed || this.closing) return this.inbox.clear();
+    const queued = this.inbox.bytes;
+    const { readPauseBytes, maxQueuedRequestBytes } = this.env.limits;
+    if (queued > maxQueuedRequestBytes) return this.terminate(`over ${maxQueuedRequestBytes} bytes of requests waiting for an answer`);
+    if (queued > readPauseBytes && !this.paused) {
       this.paused = true;
       this.wire.pauseReading();
+      this.armWatch();
     }
     void this.pump();
   }
@@ -88,12 +169,20 @@ export class Connection implements SessionOutput {
     this.closeAfterFlush();
   }
 
+  /** A client refused at connection time (a limit): one error with id null, then the close. */
+  reject(error: RpcError): void {
+    if (this.closed || this.closing) return;
+    this.send(errorJson(null, error));
+    this.closeAfterFlush();
+  }
+
   /** Queues one message; a client that lets too much pile up is dropped. */
   send(message: string): void {
     if (this.closed) return;
     this.wire.write(message);
-    const max = this.env.limits.maxSendBuffer;
-    if (this.wire.unsentBytes > max) this.terminate(`client does not read: over ${max} bytes unsent`);
+    const { maxSendBuffer, sendHighWater } = this.env.limits;
+    if (this.wire.unsentBytes > maxSendBuffer) return this.terminate(`client does not read: over ${maxSendBuffer} bytes unsent`);
+    if (this.wire.unsentBytes > sendHighWater) this.armWatch();
   }
 
   /** The wire wrote some of what was queued. */
@@ -114,7 +203,8 @@ export class Connection implements SessionOutput {
   onClose(): void {
     if (this.closed) return;
     this.closed = true;
-    this.queue.length = 0;
+    this.disarmWatch();
+    this.inbox.clear();
     this.env.subs.dropSession(this.session);
     const d = this.drained;
     this.drained = null;
@@ -122,45 +212,105 @@ export class Connection implements SessionOutput {
     this.onGone();
   }
 
+  /** Drops the client now, whatever is queued. */
   terminate(why: string): void {
     if (this.closed) return;
     this.env.log.debug(`closing electrum client ${this.session.remote} #${this.session.id}: ${why}`);
-    this.wire.end();
+    this.wire.destroy();
     this.onClose();
   }
 
   /** Answers what is queued for writing, then closes. */
   private closeAfterFlush(): void {
     this.closing = true;
-    this.queue.length = 0;
-    this.queueBytes = 0;
+    this.inbox.clear();
+    if (this.paused) {
+      // A paused socket would not see the client's side of the close.
+      this.paused = false;
+      this.wire.resumeReading();
+    }
     if (this.wire.unsentBytes === 0) {
       this.wire.end();
       this.onClose();
-    }
+    } else this.armWatch();
   }
 
+  /** Watches a paused or stalled connection until it is neither. */
+  private armWatch(): void {
+    if (this.watch !== null || this.closed) return;
+    this.windowWritten = -1;
+    this.watch = setInterval(() => this.check(), this.env.limits.watchIntervalMs);
+    this.watch.unref?.();
+  }
+
+  private disarmWatch(): void {
+    if (this.watch === null) return;
+    clearInterval(this.watch);
+    this.watch = null;
+  }
+
+  private check(): void {
+    if (this.closed) return this.disarmWatch();
+    const { sendHighWater, stallTimeoutMs, stallMinBytes } = this.env.limits;
+    if (this.paused) {
+      // Reads one chunk (onInput pauses again): the way a paused socket learns that its peer is gone.
+      this.paused = false;
+      this.wire.resumeReading();
+    }
+    const unsent = this.wire.unsentBytes;
+    if (unsent > sendHighWater || (this.closing && unsent > 0)) {
+      const now = performance.now();
+      const written = this.wire.queuedBytes - unsent;
+      if (this.windowWritten < 0) {
+        this.windowWritten = written;
+        this.windowStart = now;
+      } else if (now - this.windowStart >= stallTimeoutMs) {
+        const taken = written - this.windowWritten;
+        if (taken < stallMinBytes) return this.terminate(`client does not read: ${unsent} bytes unsent, ${taken} taken in ${stallTimeoutMs} ms`);
+        this.windowWritten = written;
+        this.windowStart = now;
+      }
+      return;
+    }
+    this.windowWritten = -1;
+    if (!this.paused) this.disarmWatch();
+  }
+
+  /** Works off the queue in slices the scheduler grants (never inside the transport's callback). */
   private async pump(): Promise<void> {
     if (this.processing) return;
     this.processing = true;
+    const { sendHighWater, readPauseBytes, turnMaxRequests, turnBudgetMs } = this.env.limits;
+    const scheduler = this.env.scheduler;
+    let fresh = true;
     try {
-      while (!this.closed && !this.closing && this.queue.length > 0) {
-        if (this.wire.unsentBytes > this.env.limits.sendHighWater) {
+      while (!this.closed && !this.closing && this.inbox.bytes > 0) {
+        if (this.wire.unsentBytes > sendHighWater) {
+          scheduler.idle();
+          this.armWatch();
           await new Promise<void>((resolve) => (this.drained = resolve));
           continue;
         }
-        const line = this.queue.shift()!;
-        this.queueBytes -= line.length;
-        if (this.paused && this.queueBytes <= this.env.limits.maxLineBytes) {
-          this.paused = false;
-          this.wire.resumeReading();
+        await scheduler.turn(fresh);
+        fresh = false;
+        const sliceStart = performance.now();
+        for (let n = 0; n < turnMaxRequests && performance.now() - sliceStart < turnBudgetMs; n++) {
+          if (this.closed || this.closing || this.wire.unsentBytes > sendHighWater) break;
+          const line = this.inbox.next();
+          if (line === null) return; // the rest is the start of a request still arriving
+          if (line === OVERSIZE) return this.onOversize();
+          if (this.paused && this.inbox.bytes <= readPauseBytes) {
+            this.paused = false;
+            this.wire.resumeReading();
+          }
+          const reply = await this.env.dispatcher.handleLine(this.session, line);
+          if (reply !== null) this.send(reply);
+          if (this.session.closeAfterReply) this.closeAfterFlush();
         }
-        const reply = await this.env.dispatcher.handleLine(this.session, line);
-        if (reply !== null) this.send(reply);
-        if (this.session.closeAfterReply) this.closeAfterFlush();
       }
     } finally {
       this.processing = false;
+      scheduler.idle();
     }
   }
 }
@@ -170,39 +320,68 @@ export class Connection implements SessionOutput {
 
 const NEWLINE = 0x0a;
 
-/** Splits a byte stream into lines of at most `maxLineBytes` (without the "\n"). */
-export class LineFramer {
-  private partial: Buffer[] = [];
-  private partialBytes = 0;
+/**
+ * A byte stream's requests: the bytes are kept as they came and cut into lines (without the "\n")
+ * only when the next one is asked for, so that a long pipeline costs its bytes and no work until
+ * it is answered. A line over `maxLineBytes` is OVERSIZE (or refused by push() while it arrives).
+ */
+export class LineInbox implements Inbox {
+  private chunks: Buffer[] = [];
+  /** Read offset in chunks[0]. */
+  private head = 0;
+  private held = 0;
+  /** Bytes since the last newline pushed: the line still arriving. */
+  private tail = 0;
 
   constructor(private readonly maxLineBytes: number) {}
 
-  /** Calls onLine for each complete line; false (and stops) when a line is over the limit. */
-  push(chunk: Uint8Array, onLine: (line: string) => void): boolean {
-    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    let start = 0;
-    for (let nl = buf.indexOf(NEWLINE, start); nl >= 0; nl = buf.indexOf(NEWLINE, start)) {
-      if (this.partialBytes + nl - start > this.maxLineBytes) return this.reset();
-      const piece = buf.subarray(start, nl);
-      const bytes = this.partial.length === 0 ? piece : Buffer.concat([...this.partial, piece]);
-      this.partial = [];
-      this.partialBytes = 0;
-      onLine(bytes.toString("utf8"));
-      start = nl + 1;
+  get bytes(): number {
+    return this.held;
+  }
+
+  /** false (and nothing kept) when the line still arriving is already over the limit. */
+  push(chunk: Uint8Array): boolean {
+    // Copied: the socket reuses its read buffer.
+    const buf = Buffer.from(chunk);
+    const last = buf.lastIndexOf(NEWLINE);
+    this.tail = last < 0 ? this.tail + buf.length : buf.length - last - 1;
+    if (this.tail > this.maxLineBytes) {
+      this.clear();
+      return false;
     }
-    if (start < buf.length) {
-      this.partialBytes += buf.length - start;
-      if (this.partialBytes > this.maxLineBytes) return this.reset();
-      // Copied: the socket reuses its read buffer.
-      this.partial.push(Buffer.from(buf.subarray(start)));
-    }
+    this.chunks.push(buf);
+    this.held += buf.length;
     return true;
   }
 
-  private reset(): false {
-    this.partial = [];
-    this.partialBytes = 0;
-    return false;
+  next(): string | null | typeof OVERSIZE {
+    while (this.chunks.length > 0) {
+      const first = this.chunks[0]!;
+      const nl = first.indexOf(NEWLINE, this.head);
+      if (nl >= 0) {
+        const start = this.head;
+        this.head = nl + 1;
+        this.held -= nl + 1 - start;
+        if (this.head >= first.length) {
+          this.chunks.shift();
+          this.head = 0;
+        }
+        if (nl - start > this.maxLineBytes) return OVERSIZE;
+        return first.toString("utf8", start, nl);
+      }
+      if (this.chunks.length === 1) return null;
+      // A line across chunks: the rest of the first joined with the second.
+      this.chunks.splice(0, 2, Buffer.concat([first.subarray(this.head), this.chunks[1]!]));
+      this.head = 0;
+    }
+    return null;
+  }
+
+  clear(): void {
+    this.chunks = [];
+    this.head = 0;
+    this.held = 0;
+    this.tail = 0;
   }
 }
 
@@ -210,6 +389,7 @@ export class LineFramer {
 export class StreamWire implements Wire {
   private readonly out: Buffer[] = [];
   private outBytes = 0;
+  private queued = 0;
 
   constructor(private readonly socket: Socket<unknown>) {}
 
@@ -221,8 +401,13 @@ export class StreamWire implements Wire {
     return this.outBytes;
   }
 
+  get queuedBytes(): number {
+    return this.queued;
+  }
+
   write(message: string): void {
     const buf = Buffer.from(message + "\n", "utf8");
+    this.queued += buf.length;
     if (this.out.length === 0) {
       const n = Math.max(0, this.socket.write(buf));
       if (n >= buf.length) return;
@@ -265,12 +450,20 @@ export class StreamWire implements Wire {
     this.outBytes = 0;
     this.socket.end();
   }
+
+  destroy(): void {
+    this.out.length = 0;
+    this.outBytes = 0;
+    this.socket.terminate();
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
 // WebSocket: one JSON message per text frame (§1.2), no newline.
 
 export class WsWire implements Wire {
+  private queued = 0;
+
   constructor(private readonly ws: ServerWebSocket<unknown>) {}
 
   get remote(): string {
@@ -282,7 +475,13 @@ export class WsWire implements Wire {
     return this.ws.getBufferedAmount();
   }
 
+  /** UTF-16 units, not bytes: the same for the ASCII of JSON answers, close enough otherwise. */
+  get queuedBytes(): number {
+    return this.queued;
+  }
+
   write(message: string): void {
+    this.queued += message.length;
     this.ws.sendText(message);
   }
 
@@ -292,5 +491,9 @@ export class WsWire implements Wire {
 
   end(): void {
     this.ws.close(1000);
+  }
+
+  destroy(): void {
+    this.ws.terminate();
   }
 }

@@ -80,6 +80,10 @@ function parseRequest(value: unknown): RequestItem {
   const hasId = "id" in obj;
   const id: RpcId = typeof rawId === "number" || typeof rawId === "string" ? rawId : null;
   if (hasId && rawId !== null && id === null) return invalid(null, "invalid request: id must be a number, a string or null");
+  // 1e400 parses as Infinity (and would be echoed as null); an integer past 2^53 comes back rounded.
+  if (typeof id === "number" && (!Number.isFinite(id) || (Number.isInteger(id) && !Number.isSafeInteger(id)))) {
+    return invalid(null, "invalid request: id is a number JSON-RPC cannot echo exactly (not finite, or an integer beyond 2^53)");
+  }
   if (obj["jsonrpc"] !== undefined && obj["jsonrpc"] !== "2.0") return invalid(id, 'invalid request: jsonrpc must be "2.0"');
   const method = obj["method"];
   if (typeof method !== "string") return invalid(id, "invalid request: method must be a string");

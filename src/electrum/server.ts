@@ -17,11 +17,13 @@ import type { ChainQuery } from "../query/chain-query.ts";
 import { electrumHistory, historyStatus } from "../query/electrum-history.ts";
 import type { StoreReader } from "../store/read.ts";
 import { Dispatcher } from "./dispatch.ts";
+import { RPC_CODES, RpcError } from "./jsonrpc.ts";
 import { HeaderMerkleCache } from "./header-merkle.ts";
 import { storeBlockHashes } from "./headers.ts";
-import { Connection, LineFramer, StreamWire, WsWire, type ConnectionEnv } from "./connection.ts";
+import { Connection, LineInbox, MessageInbox, StreamWire, WsWire, type ConnectionEnv, type Inbox } from "./connection.ts";
 import type { ElectrumConfig, ServerContext } from "./methods.ts";
 import { offlineElectrumNode, type ElectrumNode } from "./node.ts";
+import { TurnScheduler } from "./scheduler.ts";
 import { Subscriptions, type ElectrumUpdate } from "./subscriptions.ts";
 import type { TlsFiles } from "./tls.ts";
 
@@ -33,12 +35,30 @@ export interface ElectrumLimits {
   readonly maxBatch: number;
   /** Script hash subscriptions per connection (0 = no limit). */
   readonly maxSubscriptions: number;
-  /** Unwritten bytes above which the connection stops answering and reading. */
+  /** Unwritten bytes above which the connection stops answering. */
   readonly sendHighWater: number;
-  /** Unwritten bytes above which the client is disconnected (notifications to a client that does not read). */
+  /** Unwritten bytes above which the client is disconnected (at least one largest answer over sendHighWater). */
   readonly maxSendBuffer: number;
+  /** Unanswered request bytes above which TCP and TLS stop reading. */
+  readonly readPauseBytes: number;
+  /** Unanswered request bytes above which the client is disconnected (at least maxLineBytes over readPauseBytes). */
+  readonly maxQueuedRequestBytes: number;
+  /** A client that takes fewer than stallMinBytes of its waiting answers in this long is disconnected. */
+  readonly stallTimeoutMs: number;
+  readonly stallMinBytes: number;
+  /** Work per connection and slice before it yields to other clients. */
+  readonly turnMaxRequests: number;
+  readonly turnBudgetMs: number;
+  /** Work of all the connections between two looks at I/O. */
+  readonly tickBudgetMs: number;
+  readonly watchIntervalMs: number;
   /** A client silent for this long is closed (ElectrumX SESSION_TIMEOUT). */
   readonly idleTimeoutS: number;
+  /** Clients connected at once, in all and from one IP address (0 = no limit). */
+  readonly maxClients: number;
+  readonly maxClientsPerIp: number;
+  /** Script hash subscriptions of all the connections of one IP address (0 = no limit). */
+  readonly maxSubsPerIp: number;
 }
 
 export const DEFAULT_LIMITS: ElectrumLimits = Object.freeze({
@@ -47,8 +67,19 @@ export const DEFAULT_LIMITS: ElectrumLimits = Object.freeze({
   maxBatch: 100,
   maxSubscriptions: 10_000,
   sendHighWater: 1_000_000,
-  maxSendBuffer: 32_000_000,
+  maxSendBuffer: 10_000_000,
+  readPauseBytes: 256_000,
+  maxQueuedRequestBytes: 2_000_000,
+  stallTimeoutMs: 10_000,
+  stallMinBytes: 256_000,
+  turnMaxRequests: 20,
+  turnBudgetMs: 2,
+  tickBudgetMs: 5,
+  watchIntervalMs: 500,
   idleTimeoutS: 600,
+  maxClients: 5_000,
+  maxClientsPerIp: 0,
+  maxSubsPerIp: 0,
 });
 
 export interface ElectrumServerOptions {
@@ -95,13 +126,18 @@ const TLS_HANDSHAKE = 0x16;
 
 export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer {
   const merged: ElectrumLimits = { ...DEFAULT_LIMITS, ...opts.limits };
-  // A client must be able to hold a couple of the largest answers unread before it counts as not reading.
-  const limits: ElectrumLimits = { ...merged, maxSendBuffer: Math.max(merged.maxSendBuffer, 2 * merged.maxResponseBytes + merged.sendHighWater) };
+  // A client must be able to hold the largest answer unread (and one request of the largest size queued) before it counts as careless.
+  const limits: ElectrumLimits = {
+    ...merged,
+    maxSendBuffer: Math.max(merged.maxSendBuffer, merged.maxResponseBytes + merged.sendHighWater),
+    maxQueuedRequestBytes: Math.max(merged.maxQueuedRequestBytes, merged.maxLineBytes + merged.readPauseBytes),
+  };
   const { log, reader, mempool, config } = opts;
   const m = opts.metrics;
   const clients = m.gauge("electrum_clients", "Number of connected Electrum clients");
   const subs = new Subscriptions({
     limit: limits.maxSubscriptions,
+    perIpLimit: limits.maxSubsPerIp,
     status: (key) => {
       const h = electrumHistory(reader, mempool, key, config.txsLimit);
       return { status: historyStatus(h), hasMempoolParent: h.mempool.some((e) => e.height === -1) };
@@ -115,16 +151,27 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
     notifications: m.counter("electrum_notifications_total", "Notifications sent to Electrum clients", ["type"]),
   });
   const live = new Set<Connection>();
+  const perIp = new Map<string, number>();
   let nextId = 0;
   // Set once every listener is bound (server.features reports the bound ports); no client is served before.
   let env: ConnectionEnv | null = null;
-  const accept = (wire: StreamWire | WsWire): Connection => {
-    const conn = new Connection(wire, nextId++, env!, () => {
+  const accept = (wire: StreamWire | WsWire, inbox: Inbox): Connection => {
+    const ip = wire.remote;
+    const conn = new Connection(wire, inbox, nextId++, env!, () => {
       live.delete(conn);
       clients.dec();
+      const n = (perIp.get(ip) ?? 1) - 1;
+      if (n > 0) perIp.set(ip, n);
+      else perIp.delete(ip);
     });
     live.add(conn);
     clients.inc();
+    perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
+    const over = overLimit(limits, live.size, perIp.get(ip)!);
+    if (over) {
+      log.debug(`refusing electrum client ${ip}: ${over}`);
+      conn.reject(new RpcError(RPC_CODES.LIMIT_EXCEEDED, over));
+    }
     return conn;
   };
   const closers: (() => void)[] = [];
@@ -175,7 +222,7 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
     log,
   };
   const dispatcher = new Dispatcher(ctx, limits, m.histogram("electrum_rpc", "Electrum RPC latency by method (in seconds)", ["method"]), log);
-  env = { limits, dispatcher, subs, log };
+  env = { limits, dispatcher, subs, log, scheduler: new TurnScheduler(limits.tickBudgetMs) };
   for (const [kind, where] of Object.entries(bound)) {
     if (where) log.info(`Electrum ${kind === "tcp" ? "RPC" : kind.toUpperCase()} server running on ${where}`);
   }
@@ -192,6 +239,13 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
       for (const close of closers) close();
     },
   };
+}
+
+/** Why a new client (already counted) is over a connection limit, or null. */
+function overLimit(limits: ElectrumLimits, clients: number, fromIp: number): string | null {
+  if (limits.maxClients > 0 && clients > limits.maxClients) return `server busy: ${limits.maxClients} clients connected, try again later`;
+  if (limits.maxClientsPerIp > 0 && fromIp > limits.maxClientsPerIp) return `too many connections from your address: at most ${limits.maxClientsPerIp}`;
+  return null;
 }
 
 /**
@@ -214,7 +268,7 @@ function needTls(tls: TlsFiles | null | undefined): TlsFiles {
 interface StreamData {
   conn: Connection;
   wire: StreamWire;
-  framer: LineFramer;
+  inbox: LineInbox;
   /** Plain TCP only: a first byte 0x16 is a TLS ClientHello sent to the wrong port. */
   checkFirstByte: boolean;
 }
@@ -225,13 +279,14 @@ function listenStream(
   flag: string,
   tls: TlsFiles | null,
   limits: ElectrumLimits,
-  accept: (wire: StreamWire) => Connection,
+  accept: (wire: StreamWire, inbox: Inbox) => Connection,
   log: Logger,
 ): TCPSocketListener<StreamData | undefined> {
   const handlers: Bun.SocketHandler<StreamData | undefined> = {
     open(socket) {
       const wire = new StreamWire(socket as Socket<unknown>);
-      socket.data = { conn: accept(wire), wire, framer: new LineFramer(limits.maxLineBytes), checkFirstByte: tls === null };
+      const inbox = new LineInbox(limits.maxLineBytes);
+      socket.data = { conn: accept(wire, inbox), wire, inbox, checkFirstByte: tls === null };
       socket.timeout(limits.idleTimeoutS);
     },
     data(socket, chunk) {
@@ -241,7 +296,8 @@ function listenStream(
         d.checkFirstByte = false;
         if (chunk[0] === TLS_HANDSHAKE) return d.conn.terminate("TLS handshake on the plain TCP port");
       }
-      if (!d.framer.push(chunk, (line) => d.conn.onMessage(line))) d.conn.onOversize();
+      if (d.inbox.push(chunk)) d.conn.onInput();
+      else d.conn.onOversize();
     },
     drain(socket) {
       const d = socket.data;
@@ -275,6 +331,7 @@ function listenStream(
 
 interface WsData {
   conn: Connection | null;
+  inbox: MessageInbox;
 }
 
 /** WebSocket, or WSS when `tls` is given: one JSON message per frame; any path is accepted. */
@@ -283,7 +340,7 @@ function listenWebSocket(
   flag: string,
   tls: TlsFiles | null,
   limits: ElectrumLimits,
-  accept: (wire: WsWire) => Connection,
+  accept: (wire: WsWire, inbox: Inbox) => Connection,
 ): Server<WsData> {
   try {
     return Bun.serve<WsData>({
@@ -291,7 +348,7 @@ function listenWebSocket(
       port: addr.port,
       ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
       fetch(req, server) {
-        if (server.upgrade(req, { data: { conn: null } })) return undefined;
+        if (server.upgrade(req, { data: { conn: null, inbox: new MessageInbox() } })) return undefined;
         return new Response("Electrum JSON-RPC over WebSocket: connect with a WebSocket client\n", { status: 426, headers: { upgrade: "websocket" } });
       },
       websocket: {
@@ -304,10 +361,11 @@ function listenWebSocket(
         perMessageDeflate: false,
         sendPings: true,
         open(ws) {
-          ws.data.conn = accept(new WsWire(ws as import("bun").ServerWebSocket<unknown>));
+          ws.data.conn = accept(new WsWire(ws as import("bun").ServerWebSocket<unknown>), ws.data.inbox);
         },
         message(ws, message) {
-          ws.data.conn?.onMessage(typeof message === "string" ? message : Buffer.from(message).toString("utf8"));
+          ws.data.inbox.push(typeof message === "string" ? message : Buffer.from(message).toString("utf8"));
+          ws.data.conn?.onInput();
         },
         drain: (ws) => ws.data.conn?.onDrain(),
         close: (ws) => ws.data.conn?.onClose(),

@@ -64,6 +64,8 @@ export interface ElectrumUpdate {
 export interface SubscriptionDeps {
   /** Per-connection limit (0 = none). */
   readonly limit: number;
+  /** Limit over all the connections of one remote address (0 = none). */
+  readonly perIpLimit: number;
   readonly status: (key: Uint8Array) => ScriptStatus;
   readonly tip: () => TipHeader | null;
   readonly log: Logger;
@@ -75,6 +77,8 @@ export class Subscriptions {
   private readonly byKey = new Map<string, { readonly key: Uint8Array; readonly sessions: Set<Session> }>();
   private readonly parentPending = new Set<string>();
   private readonly headerSessions = new Set<Session>();
+  /** Script hash subscriptions by remote address (kept only with a per-IP limit). */
+  private readonly byIp = new Map<string, number>();
 
   constructor(private readonly deps: SubscriptionDeps) {}
 
@@ -85,6 +89,10 @@ export class Subscriptions {
     if (!already && this.deps.limit > 0 && session.subCount >= this.deps.limit) {
       throw new RpcError(RPC_CODES.LIMIT_EXCEEDED, `subscription limit reached: at most ${this.deps.limit} script hashes per connection`);
     }
+    const ipLimit = this.deps.perIpLimit;
+    if (!already && ipLimit > 0 && (this.byIp.get(session.remote) ?? 0) >= ipLimit) {
+      throw new RpcError(RPC_CODES.LIMIT_EXCEEDED, `subscription limit reached: at most ${ipLimit} script hashes per IP address`);
+    }
     const st = this.deps.status(sh.key);
     let entry = this.byKey.get(sh.keyHex);
     if (!entry) this.byKey.set(sh.keyHex, (entry = { key: sh.key, sessions: new Set() }));
@@ -94,6 +102,7 @@ export class Subscriptions {
     m.set(sh.hex, st.status);
     if (!already) {
       session.subCount++;
+      this.countIp(session, 1);
       this.deps.gauge.inc();
     }
     this.trackParent(sh.keyHex, st.hasMempoolParent);
@@ -104,6 +113,7 @@ export class Subscriptions {
     const m = session.subsByKey.get(sh.keyHex);
     if (!m || !m.delete(sh.hex)) return false;
     session.subCount--;
+    this.countIp(session, -1);
     this.deps.gauge.dec();
     if (m.size === 0) {
       session.subsByKey.delete(sh.keyHex);
@@ -129,7 +139,15 @@ export class Subscriptions {
       this.removeSession(keyHex, session);
     }
     session.subsByKey.clear();
+    this.countIp(session, -session.subCount);
     session.subCount = 0;
+  }
+
+  private countIp(session: Session, delta: number): void {
+    if (this.deps.perIpLimit <= 0 || delta === 0) return;
+    const n = (this.byIp.get(session.remote) ?? 0) + delta;
+    if (n > 0) this.byIp.set(session.remote, n);
+    else this.byIp.delete(session.remote);
   }
 
   notify(update: ElectrumUpdate): void {

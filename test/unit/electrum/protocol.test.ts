@@ -225,6 +225,21 @@ describe("malformed requests", () => {
     expect(await c.result("server.ping")).toBeNull();
     c.close();
   });
+  test("an id JSON cannot echo exactly (1e400, an integer past 2^53) is an invalid request with id null; exact ones are echoed", async () => {
+    const c = await client();
+    for (const id of ["1e400", "-1e400", "9007199254740993"]) {
+      c.write(`{"jsonrpc":"2.0","id":${id},"method":"server.ping"}\n`);
+      const r = await c.next();
+      expect(r.id).toBeNull();
+      expect(r.error?.code).toBe(-32600);
+      expect("result" in r).toBe(false);
+    }
+    for (const id of [9007199254740991, 1.5, -3]) {
+      c.write(`{"jsonrpc":"2.0","id":${id},"method":"server.ping"}\n`);
+      expect(await c.next()).toEqual({ jsonrpc: "2.0", id, result: null });
+    }
+    c.close();
+  });
   test("a 10 MB line is refused and that client closed; another client is unaffected", async () => {
     const other = await client();
     const c = await client();
