@@ -101,6 +101,12 @@ describe("the running server's status page", () => {
     expect(s).toMatchObject({ name: "electrs-bun", network: "regtest", phase: "initial sync", index: { height: 1, node_height: tipHeight, behind_blocks: tipHeight - 1 } });
     expect(s.index.progress).toBeGreaterThan(0);
     expect(s.index.progress).toBeLessThan(0.1);
+    // The estimate needs a second of samples (the first one, at start, saw progress 0).
+    for (let i = 0; i < 200 && s.index.eta_s === null; i++) {
+      await Bun.sleep(25);
+      s = await json();
+    }
+    expect(s.index.eta_s).toBeGreaterThan(0);
     const during = renderedPage(`${base}/status`);
     expect(during.cells).toMatchObject({
       phase: "initial sync",
