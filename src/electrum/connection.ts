@@ -35,11 +35,11 @@ export interface ConnectionLimits {
   readonly maxLineBytes: number;
   /** Unwritten bytes above which the connection stops answering. */
   readonly sendHighWater: number;
-  /** Unwritten bytes above which the client is disconnected. */
+  /** Unwritten bytes above which the client is disconnected (the server keeps it at least one largest answer over sendHighWater). */
   readonly maxSendBuffer: number;
   /** Unanswered request bytes above which a stream (TCP, TLS) stops reading. */
   readonly readPauseBytes: number;
-  /** Unanswered request bytes above which the client is disconnected. */
+  /** Unanswered request bytes above which the client is disconnected (the server keeps it at least maxLineBytes over readPauseBytes). */
   readonly maxQueuedRequestBytes: number;
   /** A client with more than `sendHighWater` bytes unsent that takes fewer than `stallMinBytes` of them in this long is disconnected. */
   readonly stallTimeoutMs: number;

@@ -20,38 +20,22 @@ import { Dispatcher } from "./dispatch.ts";
 import { RPC_CODES, RpcError } from "./jsonrpc.ts";
 import { HeaderMerkleCache } from "./header-merkle.ts";
 import { storeBlockHashes } from "./headers.ts";
-import { Connection, LineInbox, MessageInbox, StreamWire, WsWire, type ConnectionEnv, type Inbox } from "./connection.ts";
+import { Connection, LineInbox, MessageInbox, StreamWire, WsWire, type ConnectionEnv, type ConnectionLimits, type Inbox } from "./connection.ts";
 import type { ElectrumConfig, ServerContext } from "./methods.ts";
 import { offlineElectrumNode, type ElectrumNode } from "./node.ts";
 import { TurnScheduler } from "./scheduler.ts";
 import { Subscriptions, type ElectrumUpdate } from "./subscriptions.ts";
 import type { TlsFiles } from "./tls.ts";
 
-export interface ElectrumLimits {
-  /** A request line longer than this is answered with -32600 and the client is closed (ElectrumX MAX_RECV). */
-  readonly maxLineBytes: number;
+/** The server's limits: each connection's (ConnectionLimits, connection.ts) and the server-wide ones. */
+export interface ElectrumLimits extends ConnectionLimits {
   /** A reply line longer than this becomes a -32600 "response too large" error (ElectrumX MAX_SEND). */
   readonly maxResponseBytes: number;
   readonly maxBatch: number;
   /** Script hash subscriptions per connection (0 = no limit). */
   readonly maxSubscriptions: number;
-  /** Unwritten bytes above which the connection stops answering. */
-  readonly sendHighWater: number;
-  /** Unwritten bytes above which the client is disconnected (at least one largest answer over sendHighWater). */
-  readonly maxSendBuffer: number;
-  /** Unanswered request bytes above which TCP and TLS stop reading. */
-  readonly readPauseBytes: number;
-  /** Unanswered request bytes above which the client is disconnected (at least maxLineBytes over readPauseBytes). */
-  readonly maxQueuedRequestBytes: number;
-  /** A client that takes fewer than stallMinBytes of its waiting answers in this long is disconnected. */
-  readonly stallTimeoutMs: number;
-  readonly stallMinBytes: number;
-  /** Work per connection and slice before it yields to other clients. */
-  readonly turnMaxRequests: number;
-  readonly turnBudgetMs: number;
   /** Work of all the connections between two looks at I/O. */
   readonly tickBudgetMs: number;
-  readonly watchIntervalMs: number;
   /** A client silent for this long is closed (ElectrumX SESSION_TIMEOUT). */
   readonly idleTimeoutS: number;
   /** Clients connected at once, in all and from one IP address (0 = no limit). */
