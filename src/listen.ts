@@ -53,6 +53,11 @@ export function reservePorts(listeners: readonly { addr: SocketAddr; flagName: s
   return { release };
 }
 
+/** listenError's line for a Unix-socket path. */
+function socketError(path: string, flagName: string, why: string, cause?: unknown): Error {
+  return new Error(`cannot listen on unix:${path} for ${flagName}: ${why}`, { cause });
+}
+
 /** Mode of a REST Unix socket: the owner and its group (a reverse proxy in the group) may connect. */
 export const SOCKET_FILE_MODE = 0o660;
 
@@ -67,14 +72,14 @@ export async function freeSocketPath(path: string, flagName: string): Promise<vo
     isSocket = lstatSync(path).isSocket();
   } catch (err) {
     if ((err as { code?: string }).code === "ENOENT") return;
-    throw new Error(`cannot listen on unix:${path} for ${flagName}: ${(err as Error).message}`, { cause: err });
+    throw socketError(path, flagName, (err as Error).message, err);
   }
-  if (!isSocket) throw new Error(`cannot listen on unix:${path} for ${flagName}: the path exists and is not a socket (not removed)`);
+  if (!isSocket) throw socketError(path, flagName, "the path exists and is not a socket (not removed)");
   const live = await Bun.connect({ unix: path, socket: { data() {}, open: (s) => void s.end() } }).then(
     () => true,
     () => false,
   );
-  if (live) throw new Error(`cannot listen on unix:${path} for ${flagName}: a running server answers on it`);
+  if (live) throw socketError(path, flagName, "a running server answers on it");
   unlinkSync(path);
 }
 
@@ -84,7 +89,7 @@ export function bindSocketFile<T>(path: string, flagName: string, bind: () => T)
   try {
     server = bind();
   } catch (err) {
-    throw new Error(`cannot listen on unix:${path} for ${flagName}: ${(err as Error).message}`, { cause: err });
+    throw socketError(path, flagName, (err as Error).message, err);
   }
   chmodSync(path, SOCKET_FILE_MODE);
   return server;

@@ -3,4 +3,3 @@ declare module "*.sql" {
   const text: string;
   export default text;
 }
-

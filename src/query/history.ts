@@ -19,17 +19,7 @@ import { UNCONFIRMED, type HistoryPageOptions, type OutpointCursor, type TxSumma
  */
 export function mempoolTxids(r: Resolver, keys: readonly Uint8Array[]): Uint8Array[] {
   if (keys.length === 1) return r.mempool.historyTxids(keys[0]!);
-  const seen = new Set<string>();
-  const out: Uint8Array[] = [];
-  for (const key of keys) {
-    for (const txid of r.mempool.historyTxids(key)) {
-      const k = bytesToHex(txid);
-      if (seen.has(k)) continue;
-      seen.add(k);
-      out.push(txid);
-    }
-  }
-  return out;
+  return distinctBytes(keys.flatMap((key) => r.mempool.historyTxids(key)));
 }
 
 /** The first page per script when several are read (then doubled each round). */
@@ -55,7 +45,7 @@ export function chainTxnumsDesc(r: Resolver, keys: readonly Uint8Array[], before
 function newestTxnums(r: Resolver, keys: readonly Uint8Array[], beforeTxnum: number | null, limit: number): Map<number, Uint8Array[]> {
   const scriptsOf = new Map<number, Uint8Array[]>();
   if (limit <= 0) return scriptsOf;
-  let open: { key: Uint8Array; before: number | null }[] = distinctKeys(keys).map((key) => ({ key, before: beforeTxnum }));
+  let open: { key: Uint8Array; before: number | null }[] = distinctBytes(keys).map((key) => ({ key, before: beforeTxnum }));
   let page = Math.min(limit, Math.max(FIRST_PAGE_ROWS, Math.ceil((2 * limit) / open.length)));
   while (open.length > 0) {
     const more: typeof open = [];
@@ -180,15 +170,15 @@ export function summary(r: Resolver, keys: readonly Uint8Array[], lastSeen: Uint
   });
 }
 
-/** The keys without repeats, first occurrence kept: a script listed twice in a body counts once. */
-export function distinctKeys(keys: readonly Uint8Array[]): Uint8Array[] {
+/** Byte strings (script keys, txids) without repeats, first occurrence kept: a script listed twice in a body counts once. */
+export function distinctBytes(items: readonly Uint8Array[]): Uint8Array[] {
   const seen = new Set<string>();
   const out: Uint8Array[] = [];
-  for (const key of keys) {
-    const k = bytesToHex(key);
+  for (const item of items) {
+    const k = bytesToHex(item);
     if (seen.has(k)) continue;
     seen.add(k);
-    out.push(key);
+    out.push(item);
   }
   return out;
 }

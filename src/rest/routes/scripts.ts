@@ -2,7 +2,7 @@
  * Address and scripthash routes (spec §1.3 rows 12–17, §1.6): every `/address/:address/…` route
  * also exists as `/scripthash/:scripthash/…`, and MP's multi-script POST routes.
  */
-import { distinctKeys } from "../../query/history.ts";
+import { distinctBytes } from "../../query/history.ts";
 import type { OutpointCursor } from "../../query/types.ts";
 import { HttpError } from "../errors.ts";
 import { scriptStatsJson, summaryJson, txJson, utxoJson } from "../json.ts";
@@ -114,7 +114,7 @@ async function multiKeys(kind: ScriptKind, req: RestRequest, ctx: RestContext): 
     const k = tryScriptKey(kind, e, ctx.network);
     if (k) keys.push(k);
   }
-  return distinctKeys(keys);
+  return distinctBytes(keys);
 }
 
 function scriptRoutes(kind: ScriptKind): Route[] {
