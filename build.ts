@@ -4,7 +4,9 @@
  */
 import { rmSync } from "node:fs";
 
-const outfile = "dist/electrs-bun";
+// `bun build.ts --outfile PATH` writes elsewhere (the tests build their own copy).
+const at = process.argv.indexOf("--outfile");
+const outfile = at > 0 && process.argv[at + 1] ? process.argv[at + 1]! : "dist/electrs-bun";
 rmSync(outfile, { force: true });
 const result = await Bun.build({
   // The initial sync's UTXO table runs in a Worker (src/index/utxo-thread.ts): a worker's entry

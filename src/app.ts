@@ -27,10 +27,12 @@ import { startElectrumServer } from "./electrum/server.ts";
 import { readTlsFiles } from "./electrum/tls.ts";
 import { ChainQuery } from "./query/chain-query.ts";
 import { PendingElectrumUpdate } from "./electrum/pending-update.ts";
+import type { ElectrumUpdate } from "./electrum/subscriptions.ts";
 import { parsePrecacheList, precacheStats } from "./query/precache.ts";
 import { restNodeOf } from "./rest/node.ts";
 import { startRestServer } from "./rest/server.ts";
 import { openDb, openReadDb, type Db } from "./store/db.ts";
+import { NO_TRACING, type Span, type Tracing, type TracingSettings } from "./trace/tracing.ts";
 import { StoreReader } from "./store/read.ts";
 import { NAME, VERSION } from "./version.ts";
 import { Waiter } from "./waiter.ts";
@@ -89,6 +91,9 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     log.info(`starting ${NAME} ${VERSION}`);
     log.info(formatConfig(config));
     const network = NETWORKS[config.network];
+    // Closed last (the closer goes in reverse): the spans of the way out are exported too.
+    const tracing = config.tracing ? await startTracing(config.tracing, log.child("otel")) : NO_TRACING;
+    closer.add("tracing", () => tracing.shutdown());
     const metrics = createMetrics({ processCollector: true });
     // A bad --precache-scripts file stops the start, before anything is opened.
     const precacheKeys = config.precacheScripts ? readPrecacheList(config, network, log.child("precache")) : null;
@@ -110,7 +115,7 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
 
     // The node first, then the store (electrs' order): a bad cookie or an absent node leaves nothing behind.
     let rpc: DaemonClient | null = null;
-    if (!config.offline) rpc = await connectNode(config, log, metrics, waiter, closer);
+    if (!config.offline) rpc = await connectNode(config, log, metrics, waiter, closer, tracing);
     else if (listBlkFiles(config.blocksDir).length === 0) {
       throw new ConfigError(`--offline needs Bitcoin Core's blk*.dat files, and ${config.blocksDir} has none (set --blocks-dir)`);
     }
@@ -131,6 +136,7 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
       holdAfterInitialBatch: process.env.ELECTRS_BUN_TEST_HOLD_SYNC === "1" ? holdUntilSigusr2(waiter.signal) : null,
       addressOf: config.addressSearch ? (script) => addressOf(script, network) : undefined,
       blkFiles,
+      tracing,
     });
     closer.add("indexer", () => indexer.close());
 
@@ -145,12 +151,15 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     }
     closer.add("block source", () => source.close());
 
+    // A block's trace: its ZMQ announcement is the root span, ended by the main-loop turn it woke.
+    let wakeSpan = null as Span | null;
     if (config.zmqAddr) {
       const zmq = subscribeHashblock({
         addr: formatAddr(config.zmqAddr),
         log: log.child("zmq"),
         onBlockHash: (hashHex) => {
           log.debug(`zmq hashblock ${hashHex}`);
+          wakeSpan ??= tracing.startSpan("zmq hashblock", { "bitcoin.block_hash": hashHex }, null);
           waiter.wake();
         },
       });
@@ -193,14 +202,16 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
       }
       pending.record(r);
     };
-    const syncMempool = async () => {
-      const r = await updateMempool(mempool, indexOnce, log.child("mempool"), waiter.signal).catch((err: unknown) => {
-        if (!waiter.stopping) metrics.mempoolErrors.inc();
-        throw err;
+    const syncMempool = () =>
+      tracing.inSpan("mempool update", undefined, async (span) => {
+        const r = await updateMempool(mempool, indexOnce, log.child("mempool"), waiter.signal).catch((err: unknown) => {
+          if (!waiter.stopping) metrics.mempoolErrors.inc();
+          throw err;
+        });
+        if (r.status !== "synced") log.warn("mempool update skipped: the node's tip keeps moving; retrying after the next wait");
+        span.setAttributes({ "mempool.status": r.status, "mempool.added": r.addedTxidsHex.length, "mempool.removed": r.removedTxidsHex.length, "mempool.size": mempool.size });
+        return r;
       });
-      if (r.status !== "synced") log.warn("mempool update skipped: the node's tip keeps moving; retrying after the next wait");
-      return r;
-    };
     try {
       await syncMempool();
       log.info(`mempool synced: ${mempool.size} txs`);
@@ -211,7 +222,11 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     if (waiter.stopping) return await shutdown(closer, log);
 
     // A broadcaster's own subscriptions hear of its tx at once, not at the next main-loop turn.
-    const onBroadcast = async (txids: string[]) => electrum.notify({ touchedScriptKeysHex: await mempool.addTxids(txids) });
+    const onBroadcast = async (txids: string[]) => notify({ touchedScriptKeysHex: await mempool.addTxids(txids) });
+    const notify = (update: ElectrumUpdate) => {
+      const attrs = { "electrum.scripts_touched": update.touchedScriptKeysHex.size, "electrum.new_tip": update.newTip === true, "electrum.recheck_all": update.recheckAll === true };
+      tracing.inSpan("electrum notify", attrs, (span) => span.setAttributes({ "electrum.notifications": electrum.notify(update) }));
+    };
     // One read model for both servers (it registers query_duration once).
     const query = new ChainQuery({ reader: queryReader, mempool, network, tipHeight: () => indexer.chain.tipHeight, metrics });
     ports.release();
@@ -235,6 +250,7 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
       log: log.child("electrum"),
       metrics,
       onBroadcast,
+      tracing,
       limits: {
         maxResponseBytes: config.electrumMaxResponseBytes,
         maxClients: config.electrumMaxClients,
@@ -254,6 +270,7 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
       log: log.child("rest"),
       metrics,
       onBroadcast,
+      tracing,
     });
     closer.add("REST server", () => rest.stop());
     if (precacheKeys) void runPrecache(precacheKeys, queryReader, log.child("precache"), waiter.signal);
@@ -267,17 +284,30 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     while (!waiter.stopping) {
       metrics.mainLoop.inc();
       const why = await waiter.wait(config.mainLoopDelayMs);
-      if (why === "stop") break;
-      try {
-        await indexOnce();
-        const mempoolTouched = (await syncMempool()).touchedScriptKeysHex;
-        // Electrum notifications: the scripts of the new blocks and of the mempool changes; a reorg rechecks every subscription.
-        electrum.notify(pending.take(mempoolTouched));
-        await mergeLiveTail(indexer, waiter);
-      } catch (err) {
-        if (waiter.stopping) break;
-        log.error(`update failed, retrying after the next wait: ${describeError(err)}`);
+      const woke = wakeSpan;
+      wakeSpan = null;
+      if (why === "stop") {
+        woke?.end();
+        break;
       }
+      await tracing.inSpan(
+        "main loop turn",
+        { "main_loop.wake": why },
+        async (span) => {
+          try {
+            await indexOnce();
+            const mempoolTouched = (await syncMempool()).touchedScriptKeysHex;
+            // Electrum notifications: the scripts of the new blocks and of the mempool changes; a reorg rechecks every subscription.
+            notify(pending.take(mempoolTouched));
+            await mergeLiveTail(indexer, waiter);
+          } catch (err) {
+            span.fail(err);
+            if (!waiter.stopping) log.error(`update failed, retrying after the next wait: ${describeError(err)}`);
+          }
+        },
+        woke ?? undefined,
+      );
+      woke?.end();
     }
     return await shutdown(closer, log);
   } catch (err) {
@@ -352,7 +382,14 @@ async function runPrecache(keys: Uint8Array[], reader: StoreReader, log: Logger,
   }
 }
 
-async function connectNode(config: Config, log: Logger, metrics: Metrics, waiter: Waiter, closer: Closer): Promise<DaemonClient> {
+/** The OpenTelemetry SDK is loaded only when tracing is on. */
+async function startTracing(settings: TracingSettings, log: Logger): Promise<Tracing> {
+  const { OtelTracing } = await import("./trace/otel.ts");
+  log.info(`exporting OpenTelemetry traces over OTLP/HTTP to ${settings.tracesUrl} as service ${settings.serviceName}`);
+  return new OtelTracing({ ...settings, serviceVersion: VERSION }, log);
+}
+
+async function connectNode(config: Config, log: Logger, metrics: Metrics, waiter: Waiter, closer: Closer, tracing: Tracing): Promise<DaemonClient> {
   const auth: AuthSource = config.cookie ? fromUserPass(`${config.cookie.user}:${config.cookie.password}`) : fromCookieFile(config.cookieFile);
   const rpc = new DaemonClient({
     url: `http://${formatAddr(config.daemonRpcAddr)}`,
@@ -362,6 +399,7 @@ async function connectNode(config: Config, log: Logger, metrics: Metrics, waiter
     metrics: metrics.daemon,
     retry: { initialDelayMs: 100, maxDelayMs: 3000, giveUpAfterMs: config.daemonStartupTimeoutMs },
     requestTimeoutMs: config.daemonRpcTimeoutMs,
+    tracing,
   });
   closer.add("daemon client", () => rpc.close());
   const info = await checkNode(rpc, log.child("daemon"), { pollMs: 5000, signal: waiter.signal, expectedNetwork: config.network });

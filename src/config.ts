@@ -12,6 +12,7 @@ import { join } from "node:path";
 import { NETWORK_NAMES, NETWORKS, parseNetworkName, type NetworkName, type NetworkParams } from "./bitcoin/network.ts";
 import { ConfigError } from "./errors.ts";
 import { LOG_FORMATS, type LogFormat } from "./log.ts";
+import type { TracingSettings } from "./trace/tracing.ts";
 import { NAME, VERSION } from "./version.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -92,6 +93,8 @@ export interface Config {
   readonly verbosity: number;
   readonly timestamp: boolean;
   readonly logFormat: LogFormat;
+  /** --otlp-tracing: where spans go (from the standard OTEL_* variables); null when tracing is off. */
+  readonly tracing: TracingSettings | null;
 }
 
 export type ParseResult =
@@ -171,6 +174,8 @@ function action(long: string, short: string, help: string): OptionSpec<boolean> 
   return { long, short, env: null, envAliases: [], kind: "action", metavar: "", help, default: false, secret: false, parse: parseBool };
 }
 
+const DEFAULT_OTLP_TRACES_URL = "http://localhost:4318/v1/traces";
+
 const derived = <T>(text: string, compute: (ctx: Ctx) => T): Derived<T> => new Derived(text, compute);
 const local = (port: number): SocketAddr => ({ host: "127.0.0.1", port });
 
@@ -241,6 +246,9 @@ const OPTIONS = {
   timestamp: switchOpt("timestamp", "Prefix log lines with a millisecond timestamp"),
   logFormat: value("log-format", "FORMAT", parseLogFormat, "text" as LogFormat,
     "Log lines as text (LEVEL module: message) or json (one object per line: time, level, module, message, fields) for a log shipper"),
+  otlpTracing: switchOpt("otlp-tracing",
+    "Export OpenTelemetry traces over OTLP/HTTP (protobuf) to $OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else $OTEL_EXPORTER_OTLP_ENDPOINT/v1/traces, " +
+      `else ${DEFAULT_OTLP_TRACES_URL}; service name $OTEL_SERVICE_NAME, else ${NAME} (electrs' otlp-tracing feature; off by default)`),
   version: action("version", "V", "Print the version and exit"),
   help: action("help", "h", "Print this help and exit"),
 };
@@ -502,7 +510,33 @@ function resolveAll(hits: Map<Key, Hit>, env: Env, home: string): Values {
   return values as Values;
 }
 
-function toConfig(v: Values): Config {
+/**
+ * The OTLP exporter's endpoint and service name, from the variables every OpenTelemetry SDK reads
+ * (the OTLP exporter specification): a signal-specific URL is used as is, the base one gets
+ * /v1/traces appended. OTEL_SDK_DISABLED=true turns tracing off whatever the flag says.
+ */
+function tracingSettings(on: boolean, env: Env): TracingSettings | null {
+  const get = (name: string): string | undefined => (env[name] === "" ? undefined : env[name]);
+  if (!on || get("OTEL_SDK_DISABLED")?.toLowerCase() === "true") return null;
+  const specific = get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+  const base = get("OTEL_EXPORTER_OTLP_ENDPOINT");
+  const [name, url] =
+    specific !== undefined
+      ? ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", specific]
+      : base !== undefined
+        ? ["OTEL_EXPORTER_OTLP_ENDPOINT", `${base.replace(/\/+$/, "")}/v1/traces`]
+        : ["default", DEFAULT_OTLP_TRACES_URL];
+  let parsed: URL | null = null;
+  try {
+    parsed = new URL(url);
+  } catch {}
+  if (parsed === null || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
+    throw new ConfigError(`invalid ${name} "${specific ?? base}": expected an http:// or https:// URL`);
+  }
+  return { tracesUrl: url, serviceName: get("OTEL_SERVICE_NAME") ?? NAME };
+}
+
+function toConfig(v: Values, env: Env): Config {
   return deepFreeze({
     network: v.network,
     dbDir: v.dbDir,
@@ -546,6 +580,7 @@ function toConfig(v: Values): Config {
     verbosity: v.verbosity,
     timestamp: v.timestamp,
     logFormat: v.logFormat,
+    tracing: tracingSettings(v.otlpTracing, env),
   });
 }
 
@@ -573,7 +608,7 @@ export function parseConfig(argv: readonly string[], env: Env, opts: ParseOption
   if (hits.has("help")) return { kind: "help", text: helpText() };
   if (hits.has("version")) return { kind: "version", text: versionText() };
   const home = opts.home ?? env["HOME"] ?? homedir();
-  const config = toConfig(resolveAll(hits, env, home));
+  const config = toConfig(resolveAll(hits, env, home), env);
   checkTls(config);
   return { kind: "run", config };
 }

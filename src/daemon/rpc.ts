@@ -10,6 +10,7 @@
  */
 import { DaemonError, DaemonUnreachableError, ConfigError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { NO_TRACING, type Span, type Tracing } from "../trace/tracing.ts";
 import type { AuthSource } from "./cookie.ts";
 
 export interface RpcMetrics {
@@ -45,6 +46,8 @@ export interface DaemonClientOptions {
   requestTimeoutMs?: number;
   /** Injected for tests; defaults to the global fetch. */
   fetch?: FetchFn;
+  /** A span per exchange (method, batch size, bytes each way, attempts); default none. */
+  tracing?: Tracing;
 }
 
 /** One element of `batchSettled`: an RPC error of one element is a value, not an exception. */
@@ -87,6 +90,7 @@ export class DaemonClient {
   private readonly requestTimeoutMs: number | undefined;
   private readonly fetchFn: FetchFn;
   private readonly slots: Slots;
+  private readonly tracing: Tracing;
   private readonly closing = new AbortController();
   private nextId = 1;
   /** The reason last logged at WARN while requests are failing; null when healthy. */
@@ -113,12 +117,13 @@ export class DaemonClient {
     this.requestTimeoutMs = opts.requestTimeoutMs;
     this.fetchFn = opts.fetch ?? ((url, init) => fetch(url, init));
     this.slots = new Slots(opts.parallelism);
+    this.tracing = opts.tracing ?? NO_TRACING;
   }
 
   /** One RPC; throws DaemonError for an RPC error, DaemonUnreachableError past the retry window or after close(). */
   async call<T>(method: string, params: unknown[] = []): Promise<T> {
     const payload = JSON.stringify({ jsonrpc: "1.0", id: this.nextId++, method, params });
-    const reply = await this.exchange(method, payload);
+    const reply = await this.exchange(method, payload, 1);
     if (!isReply(reply)) throw this.malformed(method, "not a JSON-RPC object");
     return unwrap<T>(method, reply);
   }
@@ -193,7 +198,7 @@ export class DaemonClient {
     for (let i = start; i < end; i++) {
       requests.push({ jsonrpc: "1.0", id: firstId + (i - start), method, params: paramsList[i] });
     }
-    const reply = await this.exchange(method, JSON.stringify(requests));
+    const reply = await this.exchange(method, JSON.stringify(requests), end - start);
     if (!Array.isArray(reply)) {
       // The node rejected the batch as a whole (e.g. a parse error): that is not an element's error.
       if (isReply(reply) && reply.error != null) unwrap(method, reply);
@@ -211,15 +216,23 @@ export class DaemonClient {
     }
   }
 
-  /** Sends one request body, retrying transient failures; returns the parsed JSON reply. */
-  private async exchange(method: string, payload: string): Promise<unknown> {
+  /** Sends one request body (`calls` requests), retrying transient failures; returns the parsed JSON reply. */
+  private exchange(method: string, payload: string, calls: number): Promise<unknown> {
+    if (!this.tracing.enabled) return this.exchangeWithRetries(method, payload, null);
+    const attrs = { "rpc.system": "jsonrpc", "rpc.method": method, "rpc.batch_size": calls, "rpc.request_bytes": Buffer.byteLength(payload) };
+    return this.tracing.inSpan(`bitcoind ${method}`, attrs, (span) => this.exchangeWithRetries(method, payload, span));
+  }
+
+  private async exchangeWithRetries(method: string, payload: string, span: Span | null): Promise<unknown> {
     const policy = this.retry;
+    let attempts = 0;
     let delayMs = policy.initialDelayMs;
     let firstFailureMs: number | undefined;
     for (;;) {
       let failure: Transient;
       try {
-        const reply = await this.attempt(method, payload);
+        span?.setAttributes({ "rpc.attempts": ++attempts });
+        const reply = await this.attempt(method, payload, span);
         const warmup = warmupMessage(reply);
         if (warmup === undefined) {
           this.recovered();
@@ -255,7 +268,7 @@ export class DaemonClient {
   }
 
   /** One HTTP exchange; throws Transient for retryable failures. */
-  private async attempt(method: string, payload: string): Promise<unknown> {
+  private async attempt(method: string, payload: string, span: Span | null): Promise<unknown> {
     await this.slots.acquire();
     const authHeader = this.auth.header();
     const startedMs = performance.now();
@@ -285,6 +298,7 @@ export class DaemonClient {
     this.metrics?.observeRpc(method, (performance.now() - startedMs) / 1000);
     this.metrics?.observeBytes(method, "send", Buffer.byteLength(payload));
     this.metrics?.observeBytes(method, "recv", body.byteLength);
+    span?.setAttributes({ "rpc.response_bytes": body.byteLength, "http.response.status_code": status });
     if (this.log.enabled("trace")) {
       this.log.trace(`${method}: HTTP ${status}, ${body.byteLength} bytes in ${(performance.now() - startedMs).toFixed(1)} ms`);
     }

@@ -9,6 +9,7 @@ import { errorJson, parseMessage, resultJson, RPC_CODES, RpcError, toRpcError, t
 import { METHODS, type ServerContext } from "./methods.ts";
 import { compareVersions, formatVersion, positional } from "./params.ts";
 import type { Session } from "./subscriptions.ts";
+import type { Span, Tracing } from "../trace/tracing.ts";
 
 export interface DispatchLimits {
   /** Requests in one batch. */
@@ -23,6 +24,7 @@ export class Dispatcher {
     private readonly limits: DispatchLimits,
     private readonly latency: HistogramVec<"method">,
     private readonly log: Logger,
+    private readonly tracing: Tracing,
   ) {}
 
   /** The reply line (without newline), or null when nothing is to be sent (notifications, blank lines). */
@@ -66,18 +68,27 @@ export class Dispatcher {
       const why = `method ${req.method} is not available at protocol version ${formatVersion(session.version)}`;
       return req.notification ? null : errorJson(req.id, new RpcError(RPC_CODES.METHOD_NOT_FOUND, why));
     }
-    const stop = this.latency.startTimer({ method: req.method });
-    let reply: string;
-    try {
-      const result = await spec.run({ ctx: this.ctx, session, args: positional(req.params, spec.params) });
-      reply = resultJson(req.id, result);
-    } catch (err) {
-      const { error, unexpected } = toRpcError(err);
-      if (unexpected) this.log.error(`${req.method} failed: ${describeError(err)}`);
-      reply = errorJson(req.id, error);
-    } finally {
-      stop();
-    }
+    const run = async (span: Span | null): Promise<string> => {
+      const stop = this.latency.startTimer({ method: req.method });
+      try {
+        const result = await spec.run({ ctx: this.ctx, session, args: positional(req.params, spec.params) });
+        return resultJson(req.id, result);
+      } catch (err) {
+        const { error, unexpected } = toRpcError(err);
+        if (unexpected) this.log.error(`${req.method} failed: ${describeError(err)}`);
+        if (span) {
+          span.setAttributes({ "rpc.jsonrpc.error_code": error.code });
+          span.fail(error);
+        }
+        return errorJson(req.id, error);
+      } finally {
+        stop();
+      }
+    };
+    // A root span per request: a client's requests are not part of any block's trace.
+    const reply = this.tracing.enabled
+      ? await this.tracing.inSpan(`electrum ${req.method}`, { "rpc.system": "jsonrpc", "rpc.method": req.method }, run, null)
+      : await run(null);
     return req.notification ? null : reply;
   }
 }

@@ -26,6 +26,7 @@ import { offlineElectrumNode, type ElectrumNode } from "./node.ts";
 import { TurnScheduler } from "./scheduler.ts";
 import { Subscriptions, type ElectrumUpdate } from "./subscriptions.ts";
 import type { TlsFiles } from "./tls.ts";
+import { NO_TRACING, type Tracing } from "../trace/tracing.ts";
 
 /** The server's limits: each connection's (ConnectionLimits, connection.ts) and the server-wide ones. */
 export interface ElectrumLimits extends ConnectionLimits {
@@ -91,6 +92,8 @@ export interface ElectrumServerOptions {
   /** Called with the txids the node accepted, before the answer (the app passes Mempool.addTxids). */
   onBroadcast?: (txidHexes: string[]) => Promise<unknown>;
   limits?: Partial<ElectrumLimits>;
+  /** A root span per request (method, error code); default none. */
+  tracing?: Tracing;
 }
 
 export interface ElectrumServer {
@@ -101,8 +104,8 @@ export interface ElectrumServer {
   /** host:port of each listener, with the bound ports. */
   readonly listeners: Readonly<{ tcp: string; tls: string | null; ws: string | null; wss: string | null }>;
   readonly clientCount: number;
-  /** After each index+mempool update: header and script hash notifications. */
-  notify(update: ElectrumUpdate): void;
+  /** After each index+mempool update: header and script hash notifications; returns how many were sent. */
+  notify(update: ElectrumUpdate): number;
   stop(): Promise<void>;
 }
 
@@ -205,7 +208,8 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
     onBroadcast: opts.onBroadcast ?? (async () => {}),
     log,
   };
-  const dispatcher = new Dispatcher(ctx, limits, m.histogram("electrum_rpc", "Electrum RPC latency by method (in seconds)", ["method"]), log);
+  const latency = m.histogram("electrum_rpc", "Electrum RPC latency by method (in seconds)", ["method"]);
+  const dispatcher = new Dispatcher(ctx, limits, latency, log, opts.tracing ?? NO_TRACING);
   env = { limits, dispatcher, subs, log, scheduler: new TurnScheduler(limits.tickBudgetMs) };
   for (const [kind, where] of Object.entries(bound)) {
     if (where) log.info(`Electrum ${kind === "tcp" ? "RPC" : kind.toUpperCase()} server running on ${where}`);

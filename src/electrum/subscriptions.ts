@@ -150,33 +150,38 @@ export class Subscriptions {
     else this.byIp.delete(session.remote);
   }
 
-  notify(update: ElectrumUpdate): void {
-    if (update.newTip) this.notifyHeaders();
+  /** Sends what `update` changed to the sessions subscribed to it; returns how many notifications were sent. */
+  notify(update: ElectrumUpdate): number {
+    let sent = update.newTip ? this.notifyHeaders() : 0;
     const keys = new Set<string>();
     if (update.recheckAll) for (const k of this.byKey.keys()) keys.add(k);
     for (const k of update.touchedScriptKeysHex) if (this.byKey.has(k)) keys.add(k);
     if (update.newTip) for (const k of this.parentPending) keys.add(k);
-    for (const keyHex of keys) this.recheck(keyHex);
+    for (const keyHex of keys) sent += this.recheck(keyHex);
+    return sent;
   }
 
-  private notifyHeaders(): void {
-    if (this.headerSessions.size === 0) return;
+  private notifyHeaders(): number {
+    if (this.headerSessions.size === 0) return 0;
     const tip = this.deps.tip();
-    if (!tip) return;
+    if (!tip) return 0;
+    let sent = 0;
     const line = notificationJson("blockchain.headers.subscribe", [{ height: tip.height, hex: tip.headerHex }]);
     for (const s of this.headerSessions) {
       if (s.lastTipHashHex === tip.hashHex) continue;
       s.lastTipHashHex = tip.hashHex;
       s.out.send(line);
       this.deps.notifications.inc(1, { type: "headers" });
+      sent++;
     }
+    return sent;
   }
 
-  private recheck(keyHex: string): void {
+  private recheck(keyHex: string): number {
     const entry = this.byKey.get(keyHex);
     if (!entry) {
       this.parentPending.delete(keyHex);
-      return;
+      return 0;
     }
     let st: ScriptStatus;
     try {
@@ -189,9 +194,10 @@ export class Subscriptions {
         const m = s.subsByKey.get(keyHex);
         for (const hex of m?.keys() ?? []) this.unsubscribeScript(s, { hex, key: entry.key, keyHex });
       }
-      return;
+      return 0;
     }
     this.trackParent(keyHex, st.hasMempoolParent);
+    let sent = 0;
     for (const s of entry.sessions) {
       const m = s.subsByKey.get(keyHex);
       if (!m) continue;
@@ -200,8 +206,10 @@ export class Subscriptions {
         m.set(hex, st.status);
         s.out.send(notificationJson("blockchain.scripthash.subscribe", [hex, st.status]));
         this.deps.notifications.inc(1, { type: "scripthash" });
+        sent++;
       }
     }
+    return sent;
   }
 
   private trackParent(keyHex: string, pending: boolean): void {

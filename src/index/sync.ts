@@ -11,6 +11,7 @@ import { ChainError } from "../errors.ts";
 import { describeError, type Logger } from "../log.ts";
 import type { IndexStep } from "../metrics/metrics.ts";
 import type { Db } from "../store/db.ts";
+import { NO_TRACING, type Span, type Tracing } from "../trace/tracing.ts";
 import { StoreReader } from "../store/read.ts";
 import { IO_SPAN, indexOfId, txnumOfId } from "../store/rows.ts";
 import type { BlkRangeSource } from "../store/tx-bytes.ts";
@@ -67,6 +68,11 @@ export interface IndexerOptions extends IndexOptions {
    * committed batch of the initial sync, outside any transaction.
    */
   readonly holdAfterInitialBatch?: (() => Promise<void>) | null;
+  /**
+   * Spans: each update ("initial sync" or "index update"), each phase of the initial sync, each
+   * committed batch ("index batch"), a reorg's rollback and each merge slice; default none.
+   */
+  readonly tracing?: Tracing;
 }
 
 export type CrashPoint = "live-commit" | "merge-slice" | "build-indexes";
@@ -153,6 +159,7 @@ export class Indexer {
   private initialDone: boolean;
   private gcSeconds = 0;
   private readonly commitListeners: ((fromHeight: number, toHeight: number) => void)[] = [];
+  private readonly tracing: Tracing;
 
   constructor(
     private readonly db: Db,
@@ -160,6 +167,7 @@ export class Indexer {
     private readonly metrics: SyncMetrics,
     private readonly opts: IndexerOptions,
   ) {
+    this.tracing = opts.tracing ?? NO_TRACING;
     this.reader = new StoreReader(db, opts.blkFiles ?? null);
     this.writer = createWriter(db, this.reader);
     this.chain = new HeaderChain(this.reader.chainHashes());
@@ -202,7 +210,16 @@ export class Indexer {
   }
 
   /** Brings the index to the source's best chain. `signal` stops it after the current block (committed). */
-  async update(source: ChainSource, signal?: AbortSignal): Promise<UpdateResult> {
+  update(source: ChainSource, signal?: AbortSignal): Promise<UpdateResult> {
+    const attrs = { "index.tip_height": this.chain.tipHeight, "index.source": source.name };
+    return this.tracing.inSpan(this.initialDone ? "index update" : "initial sync", attrs, async (span) => {
+      const r = await this.updateOnce(source, signal);
+      span.setAttributes({ "index.tip_height": r.tipHeight, "index.blocks_added": r.blocksAdded, "index.blocks_removed": r.blocksRemoved, "index.txs_added": r.txsAdded });
+      return r;
+    });
+  }
+
+  private async updateOnce(source: ChainSource, signal?: AbortSignal): Promise<UpdateResult> {
     const t0 = performance.now();
     if (!this.initialDone && this.db.getMeta(META_INITIAL_SYNC_SOURCE) === null) {
       this.db.setMeta(META_INITIAL_SYNC_SOURCE, source.name);
@@ -222,10 +239,11 @@ export class Indexer {
         const from = fork + 1;
         if (!this.initialDone) {
           this.db.setBulkMode(true);
-          await this.loadUtxos();
+          await this.tracing.inSpan("load utxo table", undefined, () => this.loadUtxos());
           this.log.info(`${this.chain.tipHeight < 0 ? "initial sync" : "resuming the initial sync"} from height ${from} to ${tip.height} (${source.name})`);
         }
-        const r = await this.indexRange(source, from, tip.height, touched, signal);
+        const range = () => this.indexRange(source, from, tip.height, touched, signal);
+        const r = this.initialDone ? await range() : await this.tracing.inSpan("load blocks", { "index.from_height": from, "index.to_height": tip.height }, range);
         added = r.blocks;
         txsAdded = r.txs;
         bytes = r.bytes;
@@ -280,6 +298,8 @@ export class Indexer {
       if (hashes.some((h) => h === null)) break; // the source's chain got shorter meanwhile: the next update reorgs
       let pending: Uint8Array[] = []; // hashes written in the open transaction
       let pendingTxs = 0;
+      let batchSpan: Span | null = null; // the open transaction's
+
       let tFetch = performance.now();
       const commit = async () => {
         // Every block of the transaction whole: its spends too.
@@ -299,6 +319,9 @@ export class Indexer {
         pendingRows = 0;
         this.metrics.observeStep("commit", (performance.now() - t) / 1000);
         this.metrics.addIndexedTxs(pendingTxs);
+        batchSpan?.setAttributes({ "index.to_height": this.chain.tipHeight, "index.blocks": pending.length, "index.txs": pendingTxs });
+        batchSpan?.end();
+        batchSpan = null;
         pending = [];
         pendingTxs = 0;
         if (!this.initialDone && this.opts.holdAfterInitialBatch) await this.opts.holdAfterInitialBatch();
@@ -312,7 +335,10 @@ export class Indexer {
           this.checkLink(raw.height, raw.hash, block.header.hash, block.header.prevHash, pending);
           const tIndex = performance.now();
           this.metrics.observeStep("parse", (tIndex - tParse) / 1000);
-          if (pending.length === 0) this.db.sql.exec("BEGIN IMMEDIATE");
+          if (pending.length === 0) {
+            this.db.sql.exec("BEGIN IMMEDIATE");
+            batchSpan = this.tracing.startSpan("index batch", { "index.from_height": raw.height });
+          }
           const counts = indexBlock(block, raw.height, this.nextTxnum, this.writer, this.opts, raw.file ?? null, ops, collect);
           // A txid key per tx; a funding and an unspent key per output.
           pendingRows += counts.txs + 2 * counts.outputs;
@@ -343,6 +369,8 @@ export class Indexer {
         }
         if (pending.length) await commit();
       } catch (err) {
+        batchSpan?.fail(err);
+        batchSpan?.end();
         this.writer.discard();
         if (this.db.sql.inTransaction) this.db.sql.exec("ROLLBACK");
         // The in-memory state may hold rows of the rolled-back transaction (and the initial
@@ -421,14 +449,17 @@ export class Indexer {
   private rollback(height: number): void {
     const t = performance.now();
     const oldTip = this.chain.tipHeight;
-    const r = this.db.write(() => {
-      const removed = this.writer.truncateFrom(height);
-      // During the initial sync, outputs the removed blocks spent are unspent again and some of
-      // them may have been spilled: the whole UTXO table is rebuilt from the store (rare: a reorg
-      // before the first sync ends), in the same transaction as the delete.
-      if (!this.initialDone) this.spill.reset();
-      return removed;
-    });
+    const attrs = { "index.from_height": height, "index.blocks_removed": oldTip - height + 1 };
+    const r = this.tracing.inSpan("reorg rollback", attrs, () =>
+      this.db.write(() => {
+        const removed = this.writer.truncateFrom(height);
+        // During the initial sync, outputs the removed blocks spent are unspent again and some of
+        // them may have been spilled: the whole UTXO table is rebuilt from the store (rare: a reorg
+        // before the first sync ends), in the same transaction as the delete.
+        if (!this.initialDone) this.spill.reset();
+        return removed;
+      }),
+    );
     this.chain.truncate(height);
     this.nextTxnum = this.reader.txCount();
     if (this.initialDone) this.recentRows = this.recent.countRows();
@@ -487,26 +518,32 @@ export class Indexer {
     // pass) has no table in memory: it is rebuilt from the store first.
     await this.loadUtxos();
     const thread = this.utxoThread!;
-    const inMemory = await this.db.writeAsync(async () => {
-      this.spill.dropStaged();
-      return await thread.dump(TABLE_CHUNK, (entries) => this.stageEntries(entries));
-    });
+    const inMemory = await this.tracing.inSpan("utxo dump", undefined, () =>
+      this.db.writeAsync(async () => {
+        this.spill.dropStaged();
+        return await thread.dump(TABLE_CHUNK, (entries) => this.stageEntries(entries));
+      }),
+    );
     // Give the big table back before the index build, whose sorts want the memory.
     await this.stopUtxoThread();
     Bun.gc(true);
     // (A bigger page cache for this pass was tried: 384 MiB made the 2M-tx build 14 → 23 s.)
     const tBuild = performance.now();
-    const built = this.db.write(() => {
-      const seconds = this.db.createIndexes();
-      this.db.setMeta(META_INITIAL_SYNC_DONE, "1");
-      this.crashPoint("build-indexes");
-      return seconds;
-    });
+    const built = this.tracing.inSpan("build indexes", undefined, () =>
+      this.db.write(() => {
+        const seconds = this.db.createIndexes();
+        this.db.setMeta(META_INITIAL_SYNC_DONE, "1");
+        this.crashPoint("build-indexes");
+        return seconds;
+      }),
+    );
     this.log.info(`sorted tables built: ${[...built].map(([table, s]) => `${table} ${s.toFixed(1)} s`).join(", ")}`);
     const tVacuum = performance.now();
-    this.db.releaseFreePages();
-    this.db.setBulkMode(false);
-    this.db.sql.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    this.tracing.inSpan("release free pages", undefined, () => {
+      this.db.releaseFreePages();
+      this.db.setBulkMode(false);
+      this.db.sql.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    });
     const tEnd = performance.now();
     this.metrics.observeStep("build_indexes", (tEnd - t) / 1000);
     this.initialDone = true;
@@ -545,9 +582,14 @@ export class Indexer {
   mergeStep(): boolean {
     const t = performance.now();
     if (this.mergeCursor === 0) this.mergeSlices = slicesFor(this.recentRows);
-    const moved = this.db.write(() => {
-      const n = this.recent.mergeSlice(this.mergeCursor, this.mergeSlices);
-      this.crashPoint("merge-slice");
+    const attrs = { "merge.slice": this.mergeCursor, "merge.slices": this.mergeSlices };
+    const moved = this.tracing.inSpan("merge live tail", attrs, (span) => {
+      const n = this.db.write(() => {
+        const n = this.recent.mergeSlice(this.mergeCursor, this.mergeSlices);
+        this.crashPoint("merge-slice");
+        return n;
+      });
+      span.setAttributes({ "merge.rows": n });
       return n;
     });
     this.mergeCursor = (this.mergeCursor + 1) % this.mergeSlices;

@@ -6,6 +6,7 @@
  */
 import type { HistogramVec } from "../metrics/metrics.ts";
 import type { Logger } from "../log.ts";
+import type { Span, Tracing } from "../trace/tracing.ts";
 import { readBody } from "./body.ts";
 import { errorAnswer } from "./errors.ts";
 import type { Reply, RestContext, RestRequest, Route } from "./route-kit.ts";
@@ -26,6 +27,7 @@ export interface DispatchOptions {
   readonly cors: string | null;
   readonly maxBodyBytes: number;
   readonly bodyTimeoutMs: number;
+  readonly tracing: Tracing;
 }
 
 /** A route's path split into segments; null marks a parameter (its name kept alongside). */
@@ -52,7 +54,15 @@ export class Dispatcher {
     });
   }
 
-  async run(route: Route, request: Request, params: Readonly<Record<string, string | undefined>>): Promise<Response> {
+  run(route: Route, request: Request, params: Readonly<Record<string, string | undefined>>): Promise<Response> {
+    const tracing = this.opts.tracing;
+    if (!tracing.enabled) return this.answer(route, request, params, null);
+    // A root span per request, named by the route pattern (OpenTelemetry's HTTP server spans).
+    const attrs = { "http.request.method": route.method, "http.route": route.path };
+    return tracing.inSpan(`${route.method} ${route.path}`, attrs, (span) => this.answer(route, request, params, span), null);
+  }
+
+  private async answer(route: Route, request: Request, params: Readonly<Record<string, string | undefined>>, span: Span | null): Promise<Response> {
     const t0 = performance.now();
     let response: Response;
     try {
@@ -60,7 +70,9 @@ export class Dispatcher {
       response = this.reply(reply);
     } catch (err) {
       response = this.error(err);
+      if (span && response.status >= 500) span.fail(err);
     }
+    span?.setAttributes({ "http.response.status_code": response.status });
     this.observe(t0, route.name, response.status);
     return response;
   }

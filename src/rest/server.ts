@@ -18,6 +18,7 @@ import type { ChainQuery } from "../query/chain-query.ts";
 import { BODY_TIMEOUT_MS, MAX_BODY_BYTES } from "./body.ts";
 import { Dispatcher, isRelativeUrl, pathOf } from "./dispatch.ts";
 import { FeeEstimates } from "./fees.ts";
+import { NO_TRACING, type Tracing } from "../trace/tracing.ts";
 import { offlineRestNode, type RestNode } from "./node.ts";
 import type { RestConfig, RestContext } from "./route-kit.ts";
 import { ROUTES } from "./routes.ts";
@@ -40,6 +41,8 @@ export interface RestServerOptions {
    * answer, so the mempool answers show them at once (the app passes Mempool.addTxids).
    */
   onBroadcast?: (txidHexes: string[]) => Promise<unknown>;
+  /** A root span per request (route pattern, status); default none. */
+  tracing?: Tracing;
 }
 
 export interface RestServer {
@@ -74,6 +77,7 @@ export function startRestServer(opts: RestServerOptions): RestServer {
       cors: config.cors,
       maxBodyBytes: MAX_BODY_BYTES,
       bodyTimeoutMs,
+      tracing: opts.tracing ?? NO_TRACING,
     },
     ROUTES,
   );

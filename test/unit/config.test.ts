@@ -89,6 +89,7 @@ describe("defaults", () => {
       verbosity: 0,
       timestamp: false,
       logFormat: "text",
+      tracing: null,
     });
   });
 
@@ -413,5 +414,33 @@ describe("redaction", () => {
     expect(JSON.stringify(c)).toContain('"cookie":"alice:<redacted>"');
     expect(Bun.inspect(c)).not.toContain("hunter2");
     expect(c.cookie?.password).toBe("hunter2");
+  });
+});
+
+describe("--otlp-tracing and the OTEL_* variables", () => {
+  test("off by default, even with the OTLP variables set", () => {
+    expect(run([], { OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318" }).tracing).toBeNull();
+  });
+  test("on: the OTLP/HTTP default endpoint and the service name electrs-bun", () => {
+    expect(run(["--otlp-tracing"]).tracing).toEqual({ tracesUrl: "http://localhost:4318/v1/traces", serviceName: "electrs-bun" });
+    expect(run([], { ELECTRS_OTLP_TRACING: "1" }).tracing).not.toBeNull();
+  });
+  test("the base endpoint gets /v1/traces; the traces endpoint is used as is and wins", () => {
+    expect(run(["--otlp-tracing"], { OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318/" }).tracing?.tracesUrl).toBe("http://collector:4318/v1/traces");
+    const env = { OTEL_EXPORTER_OTLP_ENDPOINT: "http://a:4318", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "https://b/otlp/traces", OTEL_SERVICE_NAME: "idx-1" };
+    expect(run(["--otlp-tracing"], env).tracing).toEqual({ tracesUrl: "https://b/otlp/traces", serviceName: "idx-1" });
+  });
+  test("OTEL_SDK_DISABLED=true turns it off; empty variables count as unset", () => {
+    expect(run(["--otlp-tracing"], { OTEL_SDK_DISABLED: "true" }).tracing).toBeNull();
+    expect(run(["--otlp-tracing"], { OTEL_EXPORTER_OTLP_ENDPOINT: "", OTEL_SERVICE_NAME: "" }).tracing).toEqual({
+      tracesUrl: "http://localhost:4318/v1/traces",
+      serviceName: "electrs-bun",
+    });
+  });
+  test("a bad endpoint is one line naming the variable", () => {
+    expect(errorOf(["--otlp-tracing"], { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "collector:4318" })).toBe(
+      'invalid OTEL_EXPORTER_OTLP_TRACES_ENDPOINT "collector:4318": expected an http:// or https:// URL',
+    );
+    expect(errorOf(["--otlp-tracing"], { OTEL_EXPORTER_OTLP_ENDPOINT: "not a url" })).toContain("invalid OTEL_EXPORTER_OTLP_ENDPOINT");
   });
 });
