@@ -82,6 +82,11 @@ export class Dispatcher {
     const t0 = performance.now();
     const response = this.textError(404, `endpoint does not exist ${debugQuoted(pathOf(request.url))}`);
     this.observe(t0, UNMATCHED, 404);
+    // No route, so the span is named by the method alone (OpenTelemetry's HTTP server spans).
+    if (this.opts.tracing.enabled) {
+      const attrs = { "http.request.method": request.method, "http.response.status_code": 404 };
+      this.opts.tracing.startSpan(request.method, attrs, null).end();
+    }
     return response;
   }
 

@@ -179,6 +179,7 @@ test("a block's path from the ZMQ wake-up to the last notification is one trace;
   // …and two REST requests.
   expect((await fetch(`${restUrl}/blocks/tip/height`)).status).toBe(200);
   expect((await fetch(`${restUrl}/tx/zz`)).status).toBe(400);
+  expect((await fetch(`${restUrl}/no/such/route`)).status).toBe(404);
 
   // The block: mined on the node, announced over ZMQ (the XPUB reported the subscription, so one message reaches it).
   const [hash] = await node.mine(1);
@@ -222,11 +223,12 @@ test("a block's path from the ZMQ wake-up to the last notification is one trace;
   expect(within(update, turn)).toBe(true);
 
   // Requests are roots of their own traces, named by route pattern or method.
-  await collector.waitFor("the request spans", has("GET /tx/:txid"), T);
+  await collector.waitFor("the request spans", (spans) => has("GET /tx/:txid")(spans) && has("GET")(spans), T);
   const rest = byName(all(), "GET /blocks/tip/height")[0]!;
   expect(rest.parentSpanIdHex).toBe("");
   expect(rest.attributes).toMatchObject({ "http.request.method": "GET", "http.route": "/blocks/tip/height", "http.response.status_code": 200 });
   expect(byName(all(), "GET /tx/:txid")[0]!.attributes["http.response.status_code"]).toBe(400);
+  expect(byName(all(), "GET")[0]!.attributes).toEqual({ "http.request.method": "GET", "http.response.status_code": 404 });
   const sub = byName(all(), "electrum blockchain.scripthash.subscribe")[0]!;
   expect(sub.parentSpanIdHex).toBe("");
   expect(sub.attributes).toMatchObject({ "rpc.system": "jsonrpc", "rpc.method": "blockchain.scripthash.subscribe" });
