@@ -175,6 +175,12 @@ function action(long: string, short: string, help: string): OptionSpec<boolean> 
 }
 
 const DEFAULT_OTLP_TRACES_URL = "http://localhost:4318/v1/traces";
+/**
+ * --utxos-limit and --electrum-txs-limit: Fulcrum's max_history. electrs' 500 refuses the history
+ * of any busy wallet (a shop's or an exchange's receiving address); the bytes of an answer are
+ * bounded separately (--electrum-max-response-bytes: ~88k history entries at the default).
+ */
+const DEFAULT_ENTRY_LIMIT = 125_000;
 
 const derived = <T>(text: string, compute: (ctx: Ctx) => T): Derived<T> => new Derived(text, compute);
 const local = (port: number): SocketAddr => ({ host: "127.0.0.1", port });
@@ -223,8 +229,10 @@ const OPTIONS = {
   addressSearch: switchOpt("address-search", "Index addresses for prefix search (/address-prefix)"),
   indexUnspendables: switchOpt("index-unspendables", "Also index provably unspendable outputs (OP_RETURN) in the history"),
   cors: optional("cors", "ORIGIN", parseText, "Value of the Access-Control-Allow-Origin header on REST responses"),
-  utxosLimit: value("utxos-limit", "N", parseNonNegativeInt, 500, "Maximum UTXOs returned for one script (REST and Electrum)"),
-  electrumTxsLimit: value("electrum-txs-limit", "N", parseNonNegativeInt, 500, "Maximum history transactions for one script over Electrum"),
+  utxosLimit: value("utxos-limit", "N", parseNonNegativeInt, DEFAULT_ENTRY_LIMIT,
+    "Maximum UTXOs of one script: Electrum listunspent, REST /address/:a/utxo without paging (electrs: 500, too few for a busy wallet; Fulcrum's max_history is 125,000)"),
+  electrumTxsLimit: value("electrum-txs-limit", "N", parseNonNegativeInt, DEFAULT_ENTRY_LIMIT,
+    "Maximum history transactions of one script over Electrum, confirmed and mempool (0: no limit; electrs: 500); answers are also bounded by --electrum-max-response-bytes"),
   electrumMaxResponseBytes: value("electrum-max-response-bytes", "BYTES", parsePositiveInt, 8_000_000,
     "Largest Electrum answer; a bigger one is an error (ElectrumX's MAX_SEND; a 100k-tx history is ~10 MB)"),
   electrumMaxClients: value("electrum-max-clients", "N", parseNonNegativeInt, 5000,
