@@ -32,7 +32,7 @@ import { parsePrecacheList, precacheStats } from "./query/precache.ts";
 import { restNodeOf } from "./rest/node.ts";
 import { startRestServer } from "./rest/server.ts";
 import { openDb, openReadDb, type Db } from "./store/db.ts";
-import { NO_TRACING, type Span, type Tracing, type TracingSettings } from "./trace/tracing.ts";
+import { displayUrl, NO_TRACING, type Span, type Tracing, type TracingSettings } from "./trace/tracing.ts";
 import { StoreReader } from "./store/read.ts";
 import { NAME, VERSION } from "./version.ts";
 import { Waiter } from "./waiter.ts";
@@ -385,7 +385,7 @@ async function runPrecache(keys: Uint8Array[], reader: StoreReader, log: Logger,
 /** The OpenTelemetry SDK is loaded only when tracing is on. */
 async function startTracing(settings: TracingSettings, log: Logger): Promise<Tracing> {
   const { OtelTracing } = await import("./trace/otel.ts");
-  log.info(`exporting OpenTelemetry traces over OTLP/HTTP to ${settings.tracesUrl} as service ${settings.serviceName}`);
+  log.info(`exporting OpenTelemetry traces over OTLP/HTTP to ${displayUrl(settings.tracesUrl)} as service ${settings.serviceName}`);
   return new OtelTracing({ ...settings, serviceVersion: VERSION }, log);
 }
 

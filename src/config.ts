@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { NETWORK_NAMES, NETWORKS, parseNetworkName, type NetworkName, type NetworkParams } from "./bitcoin/network.ts";
 import { ConfigError } from "./errors.ts";
 import { LOG_FORMATS, type LogFormat } from "./log.ts";
-import type { TracingSettings } from "./trace/tracing.ts";
+import { displayUrl, type TracingSettings } from "./trace/tracing.ts";
 import { NAME, VERSION } from "./version.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -539,7 +539,7 @@ function tracingSettings(on: boolean, env: Env): TracingSettings | null {
     parsed = new URL(url);
   } catch {}
   if (parsed === null || (parsed.protocol !== "http:" && parsed.protocol !== "https:")) {
-    throw new ConfigError(`invalid ${name} "${specific ?? base}": expected an http:// or https:// URL`);
+    throw new ConfigError(`invalid ${name} "${displayUrl(specific ?? base ?? "")}": expected an http:// or https:// URL`);
   }
   return { tracesUrl: url, serviceName: get("OTEL_SERVICE_NAME") ?? NAME };
 }
@@ -689,5 +689,6 @@ function formatValue(v: unknown): string {
   if (typeof v !== "object") return String(v);
   if ("port" in v && "host" in v) return formatAddr(v as SocketAddr);
   if ("user" in v) return `${(v as Auth).user}:<redacted>`;
+  if ("tracesUrl" in v) return `${displayUrl((v as TracingSettings).tracesUrl)},service=${(v as TracingSettings).serviceName}`;
   return JSON.stringify(v);
 }

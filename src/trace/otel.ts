@@ -16,7 +16,7 @@ import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import { BasicTracerProvider, BatchSpanProcessor, type ReadableSpan, type SpanExporter } from "@opentelemetry/sdk-trace-base";
 import type { Logger } from "../log.ts";
-import type { Span, SpanAttrs, Tracing, TracingSettings } from "./tracing.ts";
+import { displayUrl, type Span, type SpanAttrs, type Tracing, type TracingSettings } from "./tracing.ts";
 
 /** How long a stop waits for the last spans to go out (the app's whole shutdown has 4 s). */
 const SHUTDOWN_FLUSH_MS = 1_500;
@@ -79,7 +79,7 @@ export class OtelTracing implements Tracing {
   private readonly tracer: Tracer;
 
   constructor(settings: TracingSettings & { serviceVersion: string }, log: Logger) {
-    const exporter = new WarnOnceExporter(new OTLPTraceExporter({ url: settings.tracesUrl }), settings.tracesUrl, log);
+    const exporter = new WarnOnceExporter(new OTLPTraceExporter({ url: settings.tracesUrl }), displayUrl(settings.tracesUrl), log);
     this.provider = new BasicTracerProvider({
       resource: resourceFromAttributes({ "service.name": settings.serviceName, "service.version": settings.serviceVersion }),
       spanProcessors: [new BatchSpanProcessor(exporter)],

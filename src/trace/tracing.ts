@@ -55,3 +55,16 @@ export interface TracingSettings {
   readonly tracesUrl: string;
   readonly serviceName: string;
 }
+
+/** A URL as logs may show it: credentials in it (`https://user:token@collector/…`) replaced. */
+export function displayUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.username === "" && u.password === "") return url;
+    u.username = "redacted";
+    u.password = "";
+    return u.toString();
+  } catch {
+    return "<invalid URL>";
+  }
+}

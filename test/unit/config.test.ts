@@ -437,6 +437,14 @@ describe("--otlp-tracing and the OTEL_* variables", () => {
       serviceName: "electrs-bun",
     });
   });
+  test("credentials in the endpoint never reach the startup line", () => {
+    const c = run(["--otlp-tracing"], { OTEL_EXPORTER_OTLP_ENDPOINT: "https://ops:s3cret-token@collector.example:4318" });
+    expect(c.tracing?.tracesUrl).toBe("https://ops:s3cret-token@collector.example:4318/v1/traces");
+    const line = formatConfig(c);
+    expect(line).not.toContain("s3cret-token");
+    expect(line).not.toContain("ops:");
+    expect(line).toContain("tracing=https://redacted@collector.example:4318/v1/traces,service=electrs-bun");
+  });
   test("a bad endpoint is one line naming the variable", () => {
     expect(errorOf(["--otlp-tracing"], { OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "collector:4318" })).toBe(
       'invalid OTEL_EXPORTER_OTLP_TRACES_ENDPOINT "collector:4318": expected an http:// or https:// URL',
