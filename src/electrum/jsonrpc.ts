@@ -98,7 +98,14 @@ function invalid(id: RpcId, message: string): RequestItem {
   return { ok: false, id, error: new RpcError(RPC_CODES.INVALID_REQUEST, message) };
 }
 
+/** A result already serialized (a big one, built a slice at a time: query/sliced-history.ts). */
+export class RawJson {
+  constructor(readonly text: string) {}
+}
+
 export function resultJson(id: RpcId, result: unknown): string {
+  // The same bytes JSON.stringify gives for the object below.
+  if (result instanceof RawJson) return `{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":${result.text}}`;
   return JSON.stringify({ jsonrpc: "2.0", id, result: result === undefined ? null : result });
 }
 

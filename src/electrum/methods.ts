@@ -8,11 +8,12 @@ import type { NetworkParams } from "../bitcoin/network.ts";
 import type { Logger } from "../log.ts";
 import type { MempoolView } from "../mempool/types.ts";
 import type { ChainQuery } from "../query/chain-query.ts";
-import { electrumBalance, electrumHistory, mempoolEntries } from "../query/electrum-history.ts";
+import { electrumBalance, mempoolEntries } from "../query/electrum-history.ts";
+import { electrumHistorySliced, jsonArraySliced, macrotask, SLICE_ROWS } from "../query/sliced-history.ts";
 import type { StoreReader } from "../store/read.ts";
 import type { HeaderMerkleCache } from "./header-merkle.ts";
 import { blockHeader, blockHeaders } from "./headers.ts";
-import { RPC_CODES, RpcError } from "./jsonrpc.ts";
+import { RawJson, RPC_CODES, RpcError } from "./jsonrpc.ts";
 import type { ElectrumNode } from "./node.ts";
 import { bool, nonNegativeInt, rawTxHex, required, scriptHash, str, type Version } from "./params.ts";
 import { negotiate, SERVER_VERSION } from "./negotiate.ts";
@@ -111,10 +112,12 @@ export const METHODS: ReadonlyMap<string, MethodSpec> = new Map<string, MethodSp
   ],
   [
     "blockchain.scripthash.get_history",
-    m(V1_4, ["scripthash"], (c) => {
+    m(V1_4, ["scripthash"], async (c) => {
       const key = scriptHash(required(c.args, 0, "scripthash")).key;
-      const h = electrumHistory(c.ctx.reader, c.ctx.mempool, key, c.ctx.config.txsLimit, c.ctx.maxResponseBytes);
-      return [...h.confirmed.map((e) => ({ tx_hash: e.txidHex, height: e.height })), ...h.mempool.map(mempoolJson)];
+      // A big history is read and serialized a slice at a time, yielding to the other clients in between.
+      const h = await electrumHistorySliced(c.ctx.reader, c.ctx.mempool, key, c.ctx.config.txsLimit, c.ctx.maxResponseBytes);
+      const entries = [...h.confirmed.map((e) => ({ tx_hash: e.txidHex, height: e.height })), ...h.mempool.map(mempoolJson)];
+      return entries.length <= SLICE_ROWS ? entries : new RawJson(await jsonArraySliced(entries, (e) => JSON.stringify(e)));
     }),
   ],
   [
@@ -130,14 +133,12 @@ export const METHODS: ReadonlyMap<string, MethodSpec> = new Map<string, MethodSp
   ],
   [
     "blockchain.scripthash.listunspent",
-    m(V1_4, ["scripthash"], (c) =>
-      c.ctx.query.utxos(scriptHash(required(c.args, 0, "scripthash")).key, null, c.ctx.config.utxosLimit).map((u) => ({
-        tx_hash: hashToHex(u.txid),
-        tx_pos: u.vout,
-        height: u.status.confirmed ? u.status.height : 0,
-        value: u.valueSat,
-      })),
-    ),
+    m(V1_4, ["scripthash"], async (c) => {
+      const key = scriptHash(required(c.args, 0, "scripthash")).key;
+      const utxos = await c.ctx.query.utxosSliced(key, c.ctx.config.utxosLimit, SLICE_ROWS, macrotask);
+      const json = (u: (typeof utxos)[number]) => ({ tx_hash: hashToHex(u.txid), tx_pos: u.vout, height: u.status.confirmed ? u.status.height : 0, value: u.valueSat });
+      return utxos.length <= SLICE_ROWS ? utxos.map(json) : new RawJson(await jsonArraySliced(utxos, (u) => JSON.stringify(json(u))));
+    }),
   ],
   ["blockchain.scripthash.subscribe", m(V1_4, ["scripthash"], (c) => c.ctx.subs.subscribeScript(c.session, scriptHash(required(c.args, 0, "scripthash"))))],
   // 1.4.2 in the spec; offered from 1.4 as electrs does.

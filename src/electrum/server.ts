@@ -15,6 +15,7 @@ import type { Metrics } from "../metrics/metrics.ts";
 import type { MempoolView } from "../mempool/types.ts";
 import type { ChainQuery } from "../query/chain-query.ts";
 import { electrumHistory, historyStatus } from "../query/electrum-history.ts";
+import { electrumHistorySliced, historyStatusSliced } from "../query/sliced-history.ts";
 import type { StoreReader } from "../store/read.ts";
 import { Dispatcher } from "./dispatch.ts";
 import { RPC_CODES, RpcError } from "./jsonrpc.ts";
@@ -128,6 +129,10 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
     status: (key) => {
       const h = electrumHistory(reader, mempool, key, config.txsLimit);
       return { status: historyStatus(h), hasMempoolParent: h.mempool.some((e) => e.height === -1) };
+    },
+    statusSliced: async (key) => {
+      const h = await electrumHistorySliced(reader, mempool, key, config.txsLimit, undefined);
+      return { status: await historyStatusSliced(h), hasMempoolParent: h.mempool.some((e) => e.height === -1) };
     },
     tip: () => {
       const t = reader.tip();

@@ -31,6 +31,8 @@ export class Session {
   /** keyHex → (scripthash hex as sent → last status sent). */
   readonly subsByKey = new Map<string, Map<string, string | null>>();
   subCount = 0;
+  /** Set when the connection is gone (a subscription whose status was still being computed is not registered). */
+  dropped = false;
 
   constructor(
     readonly id: number,
@@ -66,7 +68,10 @@ export interface SubscriptionDeps {
   readonly limit: number;
   /** Limit over all the connections of one remote address (0 = none). */
   readonly perIpLimit: number;
+  /** A status at once (notifications: in the step that commits a block). */
   readonly status: (key: Uint8Array) => ScriptStatus;
+  /** The same, possibly over several event-loop turns (a big history, see query/sliced-history.ts): for subscribe. */
+  readonly statusSliced?: (key: Uint8Array) => Promise<ScriptStatus>;
   readonly tip: () => TipHeader | null;
   readonly log: Logger;
   readonly gauge: GaugeVec;
@@ -79,11 +84,31 @@ export class Subscriptions {
   private readonly headerSessions = new Set<Session>();
   /** Script hash subscriptions by remote address (kept only with a per-IP limit). */
   private readonly byIp = new Map<string, number>();
+  /** notify() calls so far: a status computed over several turns is stale if one came meanwhile. */
+  private generation = 0;
 
   constructor(private readonly deps: SubscriptionDeps) {}
 
-  /** The current status; registers the subscription once it is computed (a too-large history is not registered). */
-  subscribeScript(session: Session, sh: ScriptHashParam): string | null {
+  /**
+   * The current status; registers the subscription once it is computed (a too-large history is
+   * not registered). With statusSliced, a big history's status is computed over several turns;
+   * if a notification round ran meanwhile it is computed again (else this client would miss the
+   * change that round announced), at last in one step.
+   */
+  async subscribeScript(session: Session, sh: ScriptHashParam): Promise<string | null> {
+    this.checkLimits(session, sh);
+    let st: ScriptStatus | null = null;
+    for (let attempt = 0; attempt < 3 && this.deps.statusSliced && st === null; attempt++) {
+      const generation = this.generation;
+      const computed = await this.deps.statusSliced(sh.key);
+      if (generation === this.generation) st = computed;
+    }
+    if (session.dropped) return st?.status ?? null;
+    this.checkLimits(session, sh);
+    return this.register(session, sh, st ?? this.deps.status(sh.key));
+  }
+
+  private checkLimits(session: Session, sh: ScriptHashParam): void {
     const mine = session.subsByKey.get(sh.keyHex);
     const already = mine?.has(sh.hex) ?? false;
     if (!already && this.deps.limit > 0 && session.subCount >= this.deps.limit) {
@@ -93,7 +118,11 @@ export class Subscriptions {
     if (!already && ipLimit > 0 && (this.byIp.get(session.remote) ?? 0) >= ipLimit) {
       throw new RpcError(RPC_CODES.LIMIT_EXCEEDED, `subscription limit reached: at most ${ipLimit} script hashes per IP address`);
     }
-    const st = this.deps.status(sh.key);
+  }
+
+  private register(session: Session, sh: ScriptHashParam, st: ScriptStatus): string | null {
+    const mine = session.subsByKey.get(sh.keyHex);
+    const already = mine?.has(sh.hex) ?? false;
     let entry = this.byKey.get(sh.keyHex);
     if (!entry) this.byKey.set(sh.keyHex, (entry = { key: sh.key, sessions: new Set() }));
     entry.sessions.add(session);
@@ -133,6 +162,7 @@ export class Subscriptions {
 
   /** The connection closed: its subscriptions end. */
   dropSession(session: Session): void {
+    session.dropped = true;
     this.headerSessions.delete(session);
     for (const [keyHex, m] of session.subsByKey) {
       this.deps.gauge.dec(m.size);
@@ -152,6 +182,7 @@ export class Subscriptions {
 
   /** Sends what `update` changed to the sessions subscribed to it; returns how many notifications were sent. */
   notify(update: ElectrumUpdate): number {
+    this.generation++;
     let sent = update.newTip ? this.notifyHeaders() : 0;
     const keys = new Set<string>();
     if (update.recheckAll) for (const k of this.byKey.keys()) keys.add(k);

@@ -16,7 +16,7 @@ import type { HistogramVec, Metrics } from "../metrics/metrics.ts";
 import type { BacklogStats, MempoolView, TxOverview } from "../mempool/types.ts";
 import type { StoreReader } from "../store/read.ts";
 import { IO_SPAN, type BlockRow } from "../store/rows.ts";
-import { allUtxos, chainHistory, historyPage, mempoolTxViews, mempoolTxids, summary, utxoPage } from "./history.ts";
+import { allUtxos, allUtxosSliced, chainHistory, historyPage, mempoolTxViews, mempoolTxids, summary, utxoPage } from "./history.ts";
 import { headerTime, Resolver } from "./resolver.ts";
 import {
   UNCONFIRMED,
@@ -266,6 +266,16 @@ export class ChainQuery {
   /** All UTXOs (electrs' limit `cap` on the confirmed set), or a page after `after` when `limit` is set. */
   utxos(key: Uint8Array, paging: { after: OutpointCursor | null; limit: number } | null, cap: number): UtxoView[] {
     return this.timed("utxo", (r) => (paging ? utxoPage(r, key, paging.after, paging.limit) : allUtxos(r, key, cap)));
+  }
+
+  /** utxos without paging, over several event-loop turns for a big set (Electrum listunspent). */
+  async utxosSliced(key: Uint8Array, cap: number, sliceRows: number, pause: () => Promise<void>): Promise<UtxoView[]> {
+    const stop = this.duration.startTimer({ name: "utxo" });
+    try {
+      return await allUtxosSliced(() => new Resolver(this.reader, this.mempool), key, cap, sliceRows, pause);
+    } finally {
+      stop();
+    }
   }
 
   addressSearch(prefix: string, limit: number): string[] {

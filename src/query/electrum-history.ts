@@ -49,14 +49,18 @@ export function electrumHistory(reader: StoreReader, mempool: MempoolView, key: 
   const txnums = reader.historyTxnumsAsc(key, null, max - pool.length + 1);
   if (txnums.length + pool.length > max) throw tooLarge(limit);
   if (maxReplyBytes !== undefined && (txnums.length + pool.length) * MIN_HISTORY_ENTRY_BYTES > maxReplyBytes) {
-    throw new QueryError("response-too-large", `response too large (over ${maxReplyBytes} bytes)`);
+    throw responseTooLarge(maxReplyBytes);
   }
   const confirmed = reader.txidsAndHeights(txnums).map((r) => ({ txidHex: hashToHex(r.txid), height: r.height }));
   return { confirmed, mempool: pool };
 }
 
-function tooLarge(limit: number): QueryError {
+export function tooLarge(limit: number): QueryError {
   return new QueryError("too-large", `history too large: more than ${limit} transactions (--electrum-txs-limit)`);
+}
+
+export function responseTooLarge(maxReplyBytes: number): QueryError {
+  return new QueryError("response-too-large", `response too large (over ${maxReplyBytes} bytes)`);
 }
 
 export function historyStatus(h: ElectrumHistory): string | null {

@@ -218,6 +218,43 @@ export function allUtxos(r: Resolver, key: Uint8Array, cap: number): UtxoView[] 
 }
 
 /**
+ * allUtxos over several event-loop turns (query/sliced-history.ts): the confirmed part a page of
+ * `sliceRows` at a time, then the mempool part in the same step as the last page. A block
+ * committed between pages (it may spend outputs already listed) starts the read over, at most
+ * `restarts` times, then it is done in one step.
+ */
+export async function allUtxosSliced(
+  resolver: () => Resolver,
+  key: Uint8Array,
+  cap: number,
+  sliceRows: number,
+  pause: () => Promise<void>,
+  restarts = 3,
+): Promise<UtxoView[]> {
+  for (let attempt = 0; attempt < restarts; attempt++) {
+    // A fresh resolver each time: its block cache must not outlive a reorg.
+    const r = resolver();
+    if (r.reader.utxoCount(key, cap + 1) > cap) throw new QueryError("too-large", "Too many unspent outputs");
+    const tipHash = r.reader.tip()?.hash ?? null;
+    const out: UtxoView[] = [];
+    let cursor: number | null = null;
+    for (;;) {
+      const page = chainUtxos(r, key, cursor, sliceRows);
+      out.push(...page);
+      if (page.length < sliceRows) break;
+      const last = page[page.length - 1]!;
+      cursor = outputId(r.reader.txnumOf(last.txid)!, last.vout);
+      await pause();
+    }
+    const nowHash = r.reader.tip()?.hash ?? null;
+    if (tipHash === nowHash || (tipHash !== null && nowHash !== null && bytesEqual(tipHash, nowHash))) {
+      return [...out, ...mempoolUtxoViews(r.mempool.utxos(key))];
+    }
+  }
+  return allUtxos(resolver(), key, cap);
+}
+
+/**
  * A page of the same sequence (confirmed in chain order, then mempool), after the outpoint
  * `after`: a confirmed cursor continues from its output id, a mempool cursor within the mempool
  * part. A cursor that is neither is refused (it cannot be placed in the sequence).

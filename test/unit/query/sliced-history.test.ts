@@ -1,0 +1,120 @@
+/**
+ * The sliced reads (query/sliced-history.ts, allUtxosSliced) answer exactly what the one-step
+ * reads answer, over many slices of the fixture's 601-tx script, also when blocks are committed
+ * between two slices; and a subscription whose status was computed across a notification round is
+ * computed again.
+ */
+import { afterEach, expect, test } from "bun:test";
+import { hexToBytes } from "../../../src/bitcoin/bytes.ts";
+import { Session, Subscriptions } from "../../../src/electrum/subscriptions.ts";
+import { silentLogger } from "../../../src/log.ts";
+import { createMetrics } from "../../../src/metrics/metrics.ts";
+import { electrumHistory, historyStatus } from "../../../src/query/electrum-history.ts";
+import { QueryError } from "../../../src/query/errors.ts";
+import { electrumHistorySliced, historyStatusSliced, jsonArraySliced } from "../../../src/query/sliced-history.ts";
+import { scriptKeyOf } from "../../../src/store/rows.ts";
+import { expected, openFixture, type Fixture } from "../rest/harness.ts";
+
+let fx: Fixture | null = null;
+afterEach(() => {
+  fx?.close();
+  fx = null;
+});
+
+const popular = [...expected.scripts].sort((a, b) => b.history.length - a.history.length)[0]!;
+const key = scriptKeyOf(hexToBytes(popular.script));
+
+test(`the ${popular.history.length}-tx script read in slices of 50: the same history, status and JSON as in one step`, async () => {
+  fx = await openFixture();
+  const reader = fx.indexer.reader;
+  let pauses = 0;
+  const pause = async () => {
+    pauses++;
+    await new Promise((r) => setImmediate(r));
+  };
+  const sliced = await electrumHistorySliced(reader, fx.mempool, key, 0, undefined, pause, 50);
+  const whole = electrumHistory(reader, fx.mempool, key, 0);
+  expect(sliced).toEqual(whole);
+  expect(sliced.confirmed.length).toBe(popular.history.length);
+  // A pause after each full page of txnums (the last, short one ends the read) and between pages of txids.
+  expect(pauses).toBe((Math.ceil(popular.history.length / 50) - 1) * 2);
+  expect(await historyStatusSliced(sliced, pause, 50)).toBe(historyStatus(whole));
+  expect(await historyStatusSliced(sliced, pause, 50)).toBe(popular.electrum_status);
+  const entries = whole.confirmed.map((e) => ({ tx_hash: e.txidHex, height: e.height }));
+  expect(await jsonArraySliced(entries, (e) => JSON.stringify(e), pause, 50)).toBe(JSON.stringify(entries));
+  expect(await jsonArraySliced([], (e) => JSON.stringify(e), pause, 50)).toBe("[]");
+});
+
+test("blocks committed between two slices are in the answer, as an ascending read that goes on sees them", async () => {
+  // The script's txs are at heights 118-127, 75 a block: half of them are indexed at first.
+  fx = await openFixture({ maxHeight: 121 });
+  const reader = fx.indexer.reader;
+  const before = electrumHistory(reader, fx.mempool, key, 0).confirmed.length;
+  let indexed = false;
+  const pause = async () => {
+    if (!indexed) {
+      indexed = true;
+      await fx!.indexToTip();
+    }
+  };
+  const sliced = await electrumHistorySliced(reader, fx.mempool, key, 0, undefined, pause, 20);
+  expect(indexed).toBe(true);
+  expect(sliced).toEqual(electrumHistory(reader, fx.mempool, key, 0));
+  expect(sliced.confirmed.length).toBeGreaterThan(before);
+});
+
+test("the limits hold across slices: too many entries, a reply that cannot fit", async () => {
+  fx = await openFixture();
+  const reader = fx.indexer.reader;
+  const pause = async () => {};
+  const err = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => e as QueryError);
+  expect(await err(electrumHistorySliced(reader, fx.mempool, key, 500, undefined, pause, 50))).toMatchObject({ kind: "too-large" });
+  expect(await err(electrumHistorySliced(reader, fx.mempool, key, 0, 20_000, pause, 50))).toMatchObject({ kind: "response-too-large" });
+  expect(await electrumHistorySliced(reader, fx.mempool, key, popular.history.length, 1_000_000, pause, 50)).toEqual(electrumHistory(reader, fx.mempool, key, 0));
+});
+
+test("listunspent's sliced read gives the one-step read's UTXOs", async () => {
+  fx = await openFixture();
+  const withMany = [...expected.scripts].sort((a, b) => b.utxos.length - a.utxos.length)[0]!;
+  const k = scriptKeyOf(hexToBytes(withMany.script));
+  const sliced = await fx.query.utxosSliced(k, 100_000, 7, async () => {});
+  expect(sliced).toEqual(fx.query.utxos(k, null, 100_000));
+  expect(sliced.length).toBe(withMany.utxos.length);
+  await expect(fx.query.utxosSliced(k, withMany.utxos.length - 1, 7, async () => {})).rejects.toMatchObject({ kind: "too-large" });
+});
+
+test("subscribe: a status computed across a notification round is computed again", async () => {
+  const metrics = createMetrics({ processCollector: false });
+  let slicedCalls = 0;
+  let current = "a";
+  const subs: Subscriptions = new Subscriptions({
+    limit: 0,
+    perIpLimit: 0,
+    status: () => ({ status: current, hasMempoolParent: false }),
+    statusSliced: async () => {
+      const seen = current;
+      slicedCalls++;
+      if (slicedCalls === 1) {
+        // A block lands while the first computation is under way: the status changes, a round runs.
+        current = "b";
+        subs.notify({ touchedScriptKeysHex: new Set(), newTip: true });
+      }
+      return { status: seen, hasMempoolParent: false };
+    },
+    tip: () => null,
+    log: silentLogger(),
+    gauge: metrics.gauge("t_subs", "t"),
+    notifications: metrics.counter("t_notes", "t", ["type"]),
+  });
+  const sent: string[] = [];
+  const session = new Session(1, "127.0.0.1", { send: (l) => sent.push(l) });
+  const sh = { hex: "00".repeat(32), key: new Uint8Array(11), keyHex: "00".repeat(11) };
+  expect(await subs.subscribeScript(session, sh)).toBe("b");
+  expect(slicedCalls).toBe(2);
+  // A connection gone while its status was computed is not registered.
+  const gone = new Session(2, "127.0.0.1", { send: () => {} });
+  const pending = subs.subscribeScript(gone, { ...sh, hex: "11".repeat(32) });
+  subs.dropSession(gone);
+  await pending;
+  expect(gone.subCount).toBe(0);
+});
