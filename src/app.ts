@@ -225,7 +225,7 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     const onBroadcast = async (txids: string[]) => notify({ touchedScriptKeysHex: await mempool.addTxids(txids) });
     const notify = (update: ElectrumUpdate) => {
       const attrs = { "electrum.scripts_touched": update.touchedScriptKeysHex.size, "electrum.new_tip": update.newTip === true, "electrum.recheck_all": update.recheckAll === true };
-      tracing.inSpan("electrum notify", attrs, (span) => span.setAttributes({ "electrum.notifications": electrum.notify(update) }));
+      return tracing.inSpan("electrum notify", attrs, async (span) => span.setAttributes({ "electrum.notifications": await electrum.notify(update) }));
     };
     // One read model for both servers (it registers query_duration once).
     const query = new ChainQuery({ reader: queryReader, mempool, network, tipHeight: () => indexer.chain.tipHeight, metrics });
@@ -298,7 +298,7 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
             await indexOnce();
             const mempoolTouched = (await syncMempool()).touchedScriptKeysHex;
             // Electrum notifications: the scripts of the new blocks and of the mempool changes; a reorg rechecks every subscription.
-            notify(pending.take(mempoolTouched));
+            await notify(pending.take(mempoolTouched));
             await mergeLiveTail(indexer, waiter);
           } catch (err) {
             span.fail(err);

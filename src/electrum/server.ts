@@ -105,8 +105,8 @@ export interface ElectrumServer {
   /** host:port of each listener, with the bound ports. */
   readonly listeners: Readonly<{ tcp: string; tls: string | null; ws: string | null; wss: string | null }>;
   readonly clientCount: number;
-  /** After each index+mempool update: header and script hash notifications; returns how many were sent. */
-  notify(update: ElectrumUpdate): number;
+  /** After each index+mempool update: header and script hash notifications; resolves with how many were sent. */
+  notify(update: ElectrumUpdate): Promise<number>;
   stop(): Promise<void>;
 }
 

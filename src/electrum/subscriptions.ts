@@ -86,6 +86,8 @@ export class Subscriptions {
   private readonly byIp = new Map<string, number>();
   /** notify() calls so far: a status computed over several turns is stale if one came meanwhile. */
   private generation = 0;
+  /** The notification round under way (rounds are chained). */
+  private rounds: Promise<number> = Promise.resolve(0);
 
   constructor(private readonly deps: SubscriptionDeps) {}
 
@@ -180,16 +182,26 @@ export class Subscriptions {
     else this.byIp.delete(session.remote);
   }
 
-  /** Sends what `update` changed to the sessions subscribed to it; returns how many notifications were sent. */
-  notify(update: ElectrumUpdate): number {
+  /**
+   * Sends what `update` changed to the sessions subscribed to it; resolves with how many
+   * notifications were sent. Header notifications go at once; with statusSliced a big script's
+   * status is recomputed over several event-loop turns. Rounds run one after the other (the main
+   * loop's and a broadcast's), in the order they were asked for.
+   */
+  notify(update: ElectrumUpdate): Promise<number> {
     this.generation++;
-    let sent = update.newTip ? this.notifyHeaders() : 0;
+    const headers = update.newTip ? this.notifyHeaders() : 0;
     const keys = new Set<string>();
     if (update.recheckAll) for (const k of this.byKey.keys()) keys.add(k);
     for (const k of update.touchedScriptKeysHex) if (this.byKey.has(k)) keys.add(k);
     if (update.newTip) for (const k of this.parentPending) keys.add(k);
-    for (const keyHex of keys) sent += this.recheck(keyHex);
-    return sent;
+    const round = this.rounds.then(async () => {
+      let sent = headers;
+      for (const keyHex of keys) sent += await this.recheck(keyHex);
+      return sent;
+    });
+    this.rounds = round.catch(() => 0);
+    return round;
   }
 
   private notifyHeaders(): number {
@@ -208,16 +220,18 @@ export class Subscriptions {
     return sent;
   }
 
-  private recheck(keyHex: string): number {
-    const entry = this.byKey.get(keyHex);
-    if (!entry) {
+  private async recheck(keyHex: string): Promise<number> {
+    const found = this.byKey.get(keyHex);
+    if (!found) {
       this.parentPending.delete(keyHex);
       return 0;
     }
     let st: ScriptStatus;
     try {
-      st = this.deps.status(entry.key);
+      st = this.deps.statusSliced ? await this.deps.statusSliced(found.key) : this.deps.status(found.key);
     } catch (err) {
+      const entry = this.byKey.get(keyHex);
+      if (!entry) return 0;
       if (!(err instanceof QueryError)) throw err;
       // ElectrumX: a status that can no longer be computed (history too large) drops the subscriptions silently.
       this.deps.log.debug(`dropping subscriptions of script key ${keyHex}: ${err.message}`);
@@ -227,6 +241,9 @@ export class Subscriptions {
       }
       return 0;
     }
+    // Sessions may have come and gone while the status was computed.
+    const entry = this.byKey.get(keyHex);
+    if (!entry) return 0;
     this.trackParent(keyHex, st.hasMempoolParent);
     let sent = 0;
     for (const s of entry.sessions) {

@@ -118,3 +118,42 @@ test("subscribe: a status computed across a notification round is computed again
   await pending;
   expect(gone.subCount).toBe(0);
 });
+
+test("notification rounds: statuses computed over several turns, rounds in order, a session gone meanwhile is skipped", async () => {
+  const metrics = createMetrics({ processCollector: false });
+  const statuses = ["s1", "s2", "s3"];
+  let calls = 0;
+  let computing = 0;
+  let overlapped = false;
+  const subs = new Subscriptions({
+    limit: 0,
+    perIpLimit: 0,
+    status: () => ({ status: "s0", hasMempoolParent: false }),
+    statusSliced: async () => {
+      if (computing++ > 0) overlapped = true;
+      await new Promise((r) => setImmediate(r));
+      await new Promise((r) => setImmediate(r));
+      computing--;
+      return { status: statuses[calls++] ?? "sX", hasMempoolParent: false };
+    },
+    tip: () => null,
+    log: silentLogger(),
+    gauge: metrics.gauge("t_subs2", "t"),
+    notifications: metrics.counter("t_notes2", "t", ["type"]),
+  });
+  const lines: string[] = [];
+  const session = new Session(1, "127.0.0.1", { send: (l) => lines.push(l) });
+  const sh = { hex: "00".repeat(32), key: new Uint8Array(11), keyHex: "00".repeat(11) };
+  expect(await subs.subscribeScript(session, sh)).toBe("s1");
+  const touched = { touchedScriptKeysHex: new Set([sh.keyHex]) };
+  const [a, b] = [subs.notify(touched), subs.notify(touched)];
+  expect(await a).toBe(1);
+  expect(await b).toBe(1);
+  expect(overlapped).toBe(false);
+  expect(lines.map((l) => (JSON.parse(l) as { params: string[] }).params[1])).toEqual(["s2", "s3"]);
+  // Dropped while its status is being computed: nothing is sent to it.
+  const round = subs.notify(touched);
+  subs.dropSession(session);
+  expect(await round).toBe(0);
+  expect(lines.length).toBe(2);
+});
