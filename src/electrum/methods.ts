@@ -116,8 +116,7 @@ export const METHODS: ReadonlyMap<string, MethodSpec> = new Map<string, MethodSp
       const key = scriptHash(required(c.args, 0, "scripthash")).key;
       // A big history is read and serialized a slice at a time, yielding to the other clients in between.
       const h = await electrumHistorySliced(c.ctx.reader, c.ctx.mempool, key, c.ctx.config.txsLimit, c.ctx.maxResponseBytes);
-      const entries = [...h.confirmed.map((e) => ({ tx_hash: e.txidHex, height: e.height })), ...h.mempool.map(mempoolJson)];
-      return entries.length <= SLICE_ROWS ? entries : new RawJson(await jsonArraySliced(entries, (e) => JSON.stringify(e)));
+      return arrayResult([...h.confirmed.map((e) => ({ tx_hash: e.txidHex, height: e.height })), ...h.mempool.map(mempoolJson)]);
     }),
   ],
   [
@@ -136,8 +135,7 @@ export const METHODS: ReadonlyMap<string, MethodSpec> = new Map<string, MethodSp
     m(V1_4, ["scripthash"], async (c) => {
       const key = scriptHash(required(c.args, 0, "scripthash")).key;
       const utxos = await c.ctx.query.utxosSliced(key, c.ctx.config.utxosLimit, SLICE_ROWS, macrotask);
-      const json = (u: (typeof utxos)[number]) => ({ tx_hash: hashToHex(u.txid), tx_pos: u.vout, height: u.status.confirmed ? u.status.height : 0, value: u.valueSat });
-      return utxos.length <= SLICE_ROWS ? utxos.map(json) : new RawJson(await jsonArraySliced(utxos, (u) => JSON.stringify(json(u))));
+      return arrayResult(utxos.map((u) => ({ tx_hash: hashToHex(u.txid), tx_pos: u.vout, height: u.status.confirmed ? u.status.height : 0, value: u.valueSat })));
     }),
   ],
   ["blockchain.scripthash.subscribe", m(V1_4, ["scripthash"], (c) => c.ctx.subs.subscribeScript(c.session, scriptHash(required(c.args, 0, "scripthash"))))],
@@ -150,6 +148,11 @@ export const METHODS: ReadonlyMap<string, MethodSpec> = new Map<string, MethodSp
   ["blockchain.transaction.get_merkle", m(V1_4, ["tx_hash", "height"], (c) => transactionGetMerkle(c.ctx, c.args))],
   ["blockchain.transaction.id_from_pos", m(V1_4, ["height", "tx_pos", "merkle"], (c) => transactionIdFromPos(c.ctx, c.args))],
 ]);
+
+/** An array result as is, or serialized a slice at a time when it is big (sliced-history.ts). */
+async function arrayResult(items: readonly object[]): Promise<readonly object[] | RawJson> {
+  return items.length <= SLICE_ROWS ? items : new RawJson(await jsonArraySliced(items, (item) => JSON.stringify(item)));
+}
 
 function mempoolJson(e: { txidHex: string; height: number; feeSat?: number }): { tx_hash: string; height: number; fee: number } {
   return { tx_hash: e.txidHex, height: e.height, fee: e.feeSat ?? 0 };

@@ -14,7 +14,7 @@ import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { MempoolView } from "../mempool/types.ts";
 import type { ChainQuery } from "../query/chain-query.ts";
-import { electrumHistory, historyStatus } from "../query/electrum-history.ts";
+import { electrumHistory, historyStatus, type ElectrumHistory } from "../query/electrum-history.ts";
 import { electrumHistorySliced, historyStatusSliced } from "../query/sliced-history.ts";
 import type { StoreReader } from "../store/read.ts";
 import { Dispatcher } from "./dispatch.ts";
@@ -128,11 +128,11 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
     perIpLimit: limits.maxSubsPerIp,
     status: (key) => {
       const h = electrumHistory(reader, mempool, key, config.txsLimit);
-      return { status: historyStatus(h), hasMempoolParent: h.mempool.some((e) => e.height === -1) };
+      return { status: historyStatus(h), hasMempoolParent: hasMempoolParent(h) };
     },
     statusSliced: async (key) => {
       const h = await electrumHistorySliced(reader, mempool, key, config.txsLimit, undefined);
-      return { status: await historyStatusSliced(h), hasMempoolParent: h.mempool.some((e) => e.height === -1) };
+      return { status: await historyStatusSliced(h), hasMempoolParent: hasMempoolParent(h) };
     },
     tip: () => {
       const t = reader.tip();
@@ -232,6 +232,11 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
       for (const close of closers) close();
     },
   };
+}
+
+/** A mempool entry of the history spends a mempool tx (height -1): its status changes when that parent confirms. */
+function hasMempoolParent(h: ElectrumHistory): boolean {
+  return h.mempool.some((e) => e.height === -1);
 }
 
 /** Why a new client (already counted) is over a connection limit, or null. */

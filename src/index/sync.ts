@@ -299,7 +299,6 @@ export class Indexer {
       let pending: Uint8Array[] = []; // hashes written in the open transaction
       let pendingTxs = 0;
       let batchSpan: Span | null = null; // the open transaction's
-
       let tFetch = performance.now();
       const commit = async () => {
         // Every block of the transaction whole: its spends too.

@@ -235,7 +235,11 @@ export async function allUtxosSliced(
     // A fresh resolver each time: its block cache must not outlive a reorg.
     const r = resolver();
     if (r.reader.utxoCount(key, cap + 1) > cap) throw new QueryError("too-large", "Too many unspent outputs");
-    const tipHash = r.reader.tip()?.hash ?? null;
+    const tipHex = () => {
+      const t = r.reader.tip();
+      return t ? bytesToHex(t.hash) : null;
+    };
+    const before = tipHex();
     const out: UtxoView[] = [];
     let cursor: number | null = null;
     for (;;) {
@@ -246,10 +250,7 @@ export async function allUtxosSliced(
       cursor = outputId(r.reader.txnumOf(last.txid)!, last.vout);
       await pause();
     }
-    const nowHash = r.reader.tip()?.hash ?? null;
-    if (tipHash === nowHash || (tipHash !== null && nowHash !== null && bytesEqual(tipHash, nowHash))) {
-      return [...out, ...mempoolUtxoViews(r.mempool.utxos(key))];
-    }
+    if (tipHex() === before) return [...out, ...mempoolUtxoViews(r.mempool.utxos(key))];
   }
   return allUtxos(resolver(), key, cap);
 }
