@@ -6,7 +6,7 @@
  */
 import { afterEach, expect, test } from "bun:test";
 import { hexToBytes } from "../../../src/bitcoin/bytes.ts";
-import { Session, Subscriptions } from "../../../src/electrum/subscriptions.ts";
+import { Session, Subscriptions, type SubscriptionDeps } from "../../../src/electrum/subscriptions.ts";
 import { silentLogger } from "../../../src/log.ts";
 import { createMetrics } from "../../../src/metrics/metrics.ts";
 import { electrumHistory, historyStatus } from "../../../src/query/electrum-history.ts";
@@ -20,6 +20,22 @@ afterEach(() => {
   fx?.close();
   fx = null;
 });
+
+/** Subscriptions with the given status functions and the rest of its dependencies inert. */
+function subscriptionsWith(status: SubscriptionDeps["status"], statusSliced: SubscriptionDeps["statusSliced"]): Subscriptions {
+  const metrics = createMetrics({ processCollector: false });
+  return new Subscriptions({
+    limit: 0,
+    perIpLimit: 0,
+    status,
+    statusSliced,
+    tip: () => null,
+    log: silentLogger(),
+    gauge: metrics.gauge("test_subscriptions", "t"),
+    notifications: metrics.counter("test_notifications", "t", ["type"]),
+  });
+}
+const SH = { hex: "00".repeat(32), key: new Uint8Array(11), keyHex: "00".repeat(11) };
 
 const popular = [...expected.scripts].sort((a, b) => b.history.length - a.history.length)[0]!;
 const key = scriptKeyOf(hexToBytes(popular.script));
@@ -84,14 +100,11 @@ test("listunspent's sliced read gives the one-step read's UTXOs", async () => {
 });
 
 test("subscribe: a status computed across a notification round is computed again", async () => {
-  const metrics = createMetrics({ processCollector: false });
   let slicedCalls = 0;
   let current = "a";
-  const subs: Subscriptions = new Subscriptions({
-    limit: 0,
-    perIpLimit: 0,
-    status: () => ({ status: current, hasMempoolParent: false }),
-    statusSliced: async () => {
+  const subs: Subscriptions = subscriptionsWith(
+    () => ({ status: current, hasMempoolParent: false }),
+    async () => {
       const seen = current;
       slicedCalls++;
       if (slicedCalls === 1) {
@@ -101,14 +114,10 @@ test("subscribe: a status computed across a notification round is computed again
       }
       return { status: seen, hasMempoolParent: false };
     },
-    tip: () => null,
-    log: silentLogger(),
-    gauge: metrics.gauge("t_subs", "t"),
-    notifications: metrics.counter("t_notes", "t", ["type"]),
-  });
+  );
   const sent: string[] = [];
   const session = new Session(1, "127.0.0.1", { send: (l) => sent.push(l) });
-  const sh = { hex: "00".repeat(32), key: new Uint8Array(11), keyHex: "00".repeat(11) };
+  const sh = SH;
   expect(await subs.subscribeScript(session, sh)).toBe("b");
   expect(slicedCalls).toBe(2);
   // A connection gone while its status was computed is not registered.
@@ -120,30 +129,23 @@ test("subscribe: a status computed across a notification round is computed again
 });
 
 test("notification rounds: statuses computed over several turns, rounds in order, a session gone meanwhile is skipped", async () => {
-  const metrics = createMetrics({ processCollector: false });
   const statuses = ["s1", "s2", "s3"];
   let calls = 0;
   let computing = 0;
   let overlapped = false;
-  const subs = new Subscriptions({
-    limit: 0,
-    perIpLimit: 0,
-    status: () => ({ status: "s0", hasMempoolParent: false }),
-    statusSliced: async () => {
+  const subs = subscriptionsWith(
+    () => ({ status: "s0", hasMempoolParent: false }),
+    async () => {
       if (computing++ > 0) overlapped = true;
       await new Promise((r) => setImmediate(r));
       await new Promise((r) => setImmediate(r));
       computing--;
       return { status: statuses[calls++] ?? "sX", hasMempoolParent: false };
     },
-    tip: () => null,
-    log: silentLogger(),
-    gauge: metrics.gauge("t_subs2", "t"),
-    notifications: metrics.counter("t_notes2", "t", ["type"]),
-  });
+  );
   const lines: string[] = [];
   const session = new Session(1, "127.0.0.1", { send: (l) => lines.push(l) });
-  const sh = { hex: "00".repeat(32), key: new Uint8Array(11), keyHex: "00".repeat(11) };
+  const sh = SH;
   expect(await subs.subscribeScript(session, sh)).toBe("s1");
   const touched = { touchedScriptKeysHex: new Set([sh.keyHex]) };
   const [a, b] = [subs.notify(touched), subs.notify(touched)];
