@@ -16,7 +16,7 @@ import type { HistogramVec, Metrics } from "../metrics/metrics.ts";
 import type { BacklogStats, MempoolView, TxOverview } from "../mempool/types.ts";
 import type { StoreReader } from "../store/read.ts";
 import { IO_SPAN, type BlockRow } from "../store/rows.ts";
-import { allUtxos, allUtxosSliced, chainHistory, historyPage, mempoolTxViews, mempoolTxids, summary, utxoPage } from "./history.ts";
+import { allUtxos, allUtxosSliced, chainHistory, historyPage, mempoolTxViews, mempoolTxids, summarySliced, utxoPage } from "./history.ts";
 import { headerTime, Resolver } from "./resolver.ts";
 import {
   UNCONFIRMED,
@@ -258,9 +258,14 @@ export class ChainQuery {
     return this.timed("history", (r) => mempoolTxViews(r, mempoolTxids(r, keys).slice(0, limit)));
   }
 
-  /** MP's txs/summary. */
-  summary(keys: readonly Uint8Array[], lastSeen: Uint8Array | null, limit: number): TxSummaryView[] {
-    return this.timed("history", (r) => summary(r, keys, lastSeen, limit));
+  /** MP's txs/summary, over several event-loop turns when it reads much (history.ts summarySliced). */
+  async summary(keys: readonly Uint8Array[], lastSeen: Uint8Array | null, limit: number, sliceRows: number, pause: () => Promise<void>): Promise<TxSummaryView[]> {
+    const stop = this.duration.startTimer({ name: "history" });
+    try {
+      return await summarySliced(() => new Resolver(this.reader, this.mempool), keys, lastSeen, limit, sliceRows, pause);
+    } finally {
+      stop();
+    }
   }
 
   /** All UTXOs (electrs' limit `cap` on the confirmed set), or a page after `after` when `limit` is set. */

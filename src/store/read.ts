@@ -45,6 +45,12 @@ export interface ScriptStats {
   readonly spentTxoSum: number;
 }
 
+/** A tx of a script's history and the script's net value change in it (MP's txs/summary `value`). */
+export interface TxnumDelta {
+  txnum: number;
+  deltaSat: number;
+}
+
 export interface Outspend {
   readonly txid: Uint8Array;
   readonly vin: number;
@@ -159,6 +165,13 @@ export class StoreReader {
       spendOf: s.prepare<{ id: number }, [number]>(both("SELECT id FROM spends WHERE prev = ?1")),
       fundingDesc: s.prepare<{ id: number }, [Uint8Array, number]>(both("SELECT id FROM funding WHERE script = ?1 AND id < ?2", "ORDER BY 1 DESC")),
       spendingDesc: s.prepare<{ id: number }, [Uint8Array, number]>(both("SELECT id FROM spend_history WHERE script = ?1 AND id < ?2", "ORDER BY 1 DESC")),
+      // The same newest-first reads with each row's value (MP's summary): the output's, or the spent output's.
+      fundingValuesDesc: s.prepare<{ id: number; value_sat: number }, [Uint8Array, number]>(
+        both("SELECT f.id AS id, o.value_sat AS value_sat FROM funding f JOIN outputs o ON o.id = f.id WHERE f.script = ?1 AND f.id < ?2", "ORDER BY 1 DESC"),
+      ),
+      spendingValuesDesc: s.prepare<{ id: number; value_sat: number }, [Uint8Array, number]>(
+        both("SELECT h.id AS id, o.value_sat AS value_sat FROM spend_history h JOIN outputs o ON o.id = h.prev WHERE h.script = ?1 AND h.id < ?2", "ORDER BY 1 DESC"),
+      ),
       fundingAsc: s.prepare<{ id: number }, [Uint8Array, number]>(both("SELECT id FROM funding WHERE script = ?1 AND id >= ?2", "ORDER BY 1")),
       spendingAsc: s.prepare<{ id: number }, [Uint8Array, number]>(both("SELECT id FROM spend_history WHERE script = ?1 AND id >= ?2", "ORDER BY 1")),
       fundedIn: s.prepare<{ n: number; sum: number }, [Uint8Array, number, number]>(
@@ -381,6 +394,44 @@ export class StoreReader {
     return mergeTxnums(this.q.fundingDesc.iterate(scriptKey, bound), this.q.spendingDesc.iterate(scriptKey, bound), limit, -1);
   }
 
+  /**
+   * historyTxnumsDesc with the script's net value change in each tx (funded minus spent
+   * satoshis): one range read of each history table, every row of a listed tx counted.
+   */
+  historyDeltasDesc(scriptKey: Uint8Array, beforeTxnum: number | null, limit: number): TxnumDelta[] {
+    const bound = beforeTxnum === null ? NO_BOUND : beforeTxnum * IO_SPAN;
+    const out: TxnumDelta[] = [];
+    if (limit <= 0) return out;
+    const a = this.q.fundingValuesDesc.iterate(scriptKey, bound);
+    const b = this.q.spendingValuesDesc.iterate(scriptKey, bound);
+    try {
+      let ra = a.next();
+      let rb = b.next();
+      let last: TxnumDelta | undefined;
+      while (!ra.done || !rb.done) {
+        const fromA = rb.done || (!ra.done && ra.value.id >= rb.value.id);
+        const row = fromA ? ra.value! : rb.value!;
+        const txnum = txnumOfId(row.id);
+        if (last?.txnum !== txnum) {
+          if (out.length === limit) break;
+          last = { txnum, deltaSat: 0 };
+          out.push(last);
+        }
+        if (fromA) {
+          last.deltaSat += row.value_sat;
+          ra = a.next();
+        } else {
+          last.deltaSat -= row.value_sat;
+          rb = b.next();
+        }
+      }
+    } finally {
+      a.return?.();
+      b.return?.();
+    }
+    return out;
+  }
+
   /** Distinct txnums of a script's confirmed history, oldest first, strictly above `afterTxnum`. */
   historyTxnumsAsc(scriptKey: Uint8Array, afterTxnum: number | null, limit: number): number[] {
     const bound = afterTxnum === null ? 0 : (afterTxnum + 1) * IO_SPAN;
@@ -392,13 +443,6 @@ export class StoreReader {
     const lo = txnum * IO_SPAN;
     const hi = lo + IO_SPAN;
     return this.q.fundedIn.get(scriptKey, lo, hi)!.n > 0 || this.q.spentIn.get(scriptKey, lo, hi)!.n > 0;
-  }
-
-  /** Funded minus spent satoshis of the script in tx `txnum` (MP's txs/summary `value`). */
-  scriptDeltaAt(scriptKey: Uint8Array, txnum: number): number {
-    const lo = txnum * IO_SPAN;
-    const hi = lo + IO_SPAN;
-    return this.q.fundedIn.get(scriptKey, lo, hi)!.sum - this.q.spentIn.get(scriptKey, lo, hi)!.sum;
   }
 
   /** Confirmed unspent outputs of a script by output id (chain order), strictly after `afterOutputId`. */

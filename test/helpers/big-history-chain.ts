@@ -1,7 +1,9 @@
 /**
  * A regtest chain, written as Core's blk files, whose one script has a big history: after the
  * genesis block, a coinbase, then `txs` transactions in a chain (each spends the previous one's
- * change) that each pay 1,000 sat to BIG_SCRIPT, and every 10,000th also to SMALL_SCRIPT. Built
+ * change) that each pay 1,000 sat to BIG_SCRIPT, and every 10,000th also to SMALL_SCRIPT; with
+ * `spread` = k, tx n also pays 500 sat to the (n mod k)-th of k more scripts (spreadScriptHex), so
+ * that k addresses each have txs/k txs (a multi-address body of ordinary histories). Built
  * in a few seconds (100k txs: ~7 MB), for the hostile-client tests of big answers. Legacy
  * serialization (no witness), empty scriptSigs: the indexer does not validate scripts.
  */
@@ -17,6 +19,11 @@ const CHANGE_SCRIPT = Uint8Array.from(Buffer.from("0014" + "c4".repeat(20), "hex
 const BIG = Uint8Array.from(Buffer.from(BIG_SCRIPT_HEX, "hex"));
 const SMALL = Uint8Array.from(Buffer.from(SMALL_SCRIPT_HEX, "hex"));
 const BITS = 0x207fffff;
+
+/** The i-th of the `spread` scripts (writeBigHistoryChain): P2WPKH of a program that holds i. */
+export function spreadScriptHex(i: number): string {
+  return "0014" + i.toString(16).padStart(8, "0") + "d7".repeat(16);
+}
 
 class Bytes {
   private buf = new Uint8Array(1 << 16);
@@ -89,7 +96,8 @@ function block(prevHash: Uint8Array, time: number, txs: Uint8Array[]): { hash: U
 }
 
 /** Writes the chain into `blocksDir` (xor.dat included); returns the tip height. */
-export function writeBigHistoryChain(blocksDir: string, opts: { txs: number; perBlock: number }): number {
+export function writeBigHistoryChain(blocksDir: string, opts: { txs: number; perBlock: number; spread?: number }): number {
+  const spread = Array.from({ length: opts.spread ?? 0 }, (_, i) => Uint8Array.from(Buffer.from(spreadScriptHex(i), "hex")));
   const writer = new BlkWriter(blocksDir, Uint8Array.of(0x5e, 0x11, 0x2a, 0x07, 0x90, 0x3c, 0xd4, 0x81));
   writer.write(regtestGenesisBlock());
   let prevHash = hexToHash(REGTEST_GENESIS_HASH_HEX);
@@ -113,6 +121,10 @@ export function writeBigHistoryChain(blocksDir: string, opts: { txs: number; per
       if (done % 10_000 === 0) {
         outs.push([SMALL, 2_000]);
         change -= 2_000;
+      }
+      if (spread.length > 0) {
+        outs.push([spread[done % spread.length]!, 500]);
+        change -= 500;
       }
       // The change is output 1 of every tx (output 0 of the height-1 coinbase).
       outs.splice(1, 0, [CHANGE_SCRIPT, change]);

@@ -23,6 +23,7 @@ import {
   type Route,
   type ScriptKind,
 } from "../route-kit.ts";
+import { macrotask, SLICE_ROWS } from "../../query/sliced-history.ts";
 import { CHAIN_TXS_PER_PAGE } from "./blocks.ts";
 
 /** electrs' MAX_MEMPOOL_TXS and ADDRESS_SEARCH_LIMIT; MP's MULTI_ADDRESS_LIMIT and summary cap. */
@@ -68,9 +69,11 @@ function historyReply(keys: readonly Uint8Array[], req: RestRequest, ctx: RestCo
   );
 }
 
-function summaryReply(keys: readonly Uint8Array[], req: RestRequest, ctx: RestContext) {
+async function summaryReply(keys: readonly Uint8Array[], req: RestRequest, ctx: RestContext) {
   const limit = maxTxs(req, SUMMARY_MAX_TXS) ?? SUMMARY_MAX_TXS;
-  return json(ctx.query.summary(keys, tryHash(req.params.last_seen), limit).map(summaryJson), TTL_SHORT);
+  // Sliced: a 300-address body reads thousands of rows (#12: other clients must not wait for it).
+  const rows = await ctx.query.summary(keys, tryHash(req.params.last_seen), limit, SLICE_ROWS, macrotask);
+  return json(rows.map(summaryJson), TTL_SHORT);
 }
 
 /** `?after=<txid>:<vout>`. */

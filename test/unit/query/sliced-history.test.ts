@@ -2,14 +2,17 @@
  * The sliced reads (query/sliced-history.ts, allUtxosSliced) answer exactly what the one-step
  * reads answer, over many slices of the fixture's 601-tx script, also when blocks are committed
  * between two slices; and a subscription whose status was computed across a notification round is
- * computed again.
+ * computed again. MP's multi-script summary read in slices answers what the one-step read
+ * answers when it started, and starts over when the tip it started at left the chain.
  */
-import { afterEach, expect, test } from "bun:test";
+import { afterEach, describe, expect, test } from "bun:test";
 import { hexToBytes } from "../../../src/bitcoin/bytes.ts";
 import { Session, Subscriptions, type SubscriptionDeps } from "../../../src/electrum/subscriptions.ts";
 import { silentLogger } from "../../../src/log.ts";
 import { createMetrics } from "../../../src/metrics/metrics.ts";
 import { electrumHistory, historyStatus } from "../../../src/query/electrum-history.ts";
+import { summary, summarySliced } from "../../../src/query/history.ts";
+import { Resolver } from "../../../src/query/resolver.ts";
 import { QueryError } from "../../../src/query/errors.ts";
 import { electrumHistorySliced, historyStatusSliced, jsonArraySliced } from "../../../src/query/sliced-history.ts";
 import { scriptKeyOf } from "../../../src/store/rows.ts";
@@ -158,4 +161,68 @@ test("notification rounds: statuses computed over several turns, rounds in order
   subs.dropSession(session);
   expect(await round).toBe(0);
   expect(lines.length).toBe(2);
+});
+
+describe("the multi-script summary in slices", () => {
+  /** The popular script and 59 small ones (the union of their histories, newest first, is the answer). */
+  const keys = expected.scripts.slice(0, 60).map((s) => scriptKeyOf(hexToBytes(s.script)));
+
+  test("the same rows as in one step, with a pause every few rows, at any page size", async () => {
+    fx = await openFixture();
+    const r = () => new Resolver(fx!.indexer.reader, fx!.mempool);
+    for (const limit of [1, 30, 700, 5000]) {
+      let pauses = 0;
+      const sliced = await summarySliced(r, keys, null, limit, 20, async () => void pauses++);
+      expect(sliced).toEqual(summary(r(), keys, null, limit));
+      expect(sliced.length).toBe(Math.min(limit, new Set(expected.scripts.slice(0, 60).flatMap((s) => s.history.map((h) => h.txid))).size));
+      expect(pauses).toBeGreaterThan(limit >= 700 ? 30 : 0);
+    }
+  });
+
+  test("blocks committed between two slices are not in it: the answer is the one of the tip it started at", async () => {
+    fx = await openFixture({ maxHeight: 121 });
+    const r = () => new Resolver(fx!.indexer.reader, fx!.mempool);
+    const atStart = summary(r(), keys, null, 5000);
+    let indexed = false;
+    const sliced = await summarySliced(r, keys, null, 5000, 20, async () => {
+      if (indexed) return;
+      indexed = true;
+      await fx!.indexToTip();
+    });
+    expect(indexed).toBe(true);
+    expect(sliced).toEqual(atStart);
+    expect(summary(r(), keys, null, 5000).length).toBeGreaterThan(atStart.length);
+  });
+
+  test("a tip that left the chain meanwhile (a reorg) starts the read over; after three, it is done in one step", async () => {
+    fx = await openFixture();
+    const reader = fx.indexer.reader;
+    const tip = reader.tip()!;
+    // Failure injection: the reader says another block is at the tip's height the first `replaced` times it is asked after a read.
+    let replaced = 0;
+    let reads = 0;
+    const resolver = () => {
+      reads++;
+      const shifted = new Proxy(reader, {
+        get(target, prop, receiver) {
+          if (prop !== "blockAt") return Reflect.get(target, prop, receiver);
+          return (height: number) => {
+            const b = target.blockAt(height);
+            if (height !== tip.height || replaced <= 0 || !b) return b;
+            replaced--;
+            return { ...b, hash: new Uint8Array(32).fill(0xee) };
+          };
+        },
+      });
+      return new Resolver(shifted, fx!.mempool);
+    };
+    const want = summary(new Resolver(reader, fx.mempool), keys, null, 5000);
+    replaced = 1;
+    expect(await summarySliced(resolver, keys, null, 5000, 50, async () => {})).toEqual(want);
+    expect(reads).toBe(2);
+    reads = 0;
+    replaced = 10;
+    expect(await summarySliced(resolver, keys, null, 5000, 50, async () => {})).toEqual(want);
+    expect(reads).toBe(4);
+  });
 });
