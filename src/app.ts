@@ -34,6 +34,7 @@ import { startRestServer } from "./rest/server.ts";
 import { openDb, openReadDb, type Db } from "./store/db.ts";
 import { displayUrl, NO_TRACING, type Span, type Tracing, type TracingSettings } from "./trace/tracing.ts";
 import { StoreReader } from "./store/read.ts";
+import { DEFAULT_GOVERNOR, MemoryGovernor } from "./memory-governor.ts";
 import { NAME, VERSION } from "./version.ts";
 import { Waiter } from "./waiter.ts";
 
@@ -277,6 +278,15 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     status.setListener("http", rest.url.replace(/^http:\/\//, ""));
     for (const [kind, where] of Object.entries(electrum.listeners)) if (where) status.setListener(`electrum_${kind}`, where);
     status.setPhase("serving");
+    // Started once serving: the initial sync's big tables are live data, not garbage to chase.
+    const governor = new MemoryGovernor({
+      ...DEFAULT_GOVERNOR,
+      rssBytes: () => process.memoryUsage.rss(),
+      collect: () => Bun.gc(true),
+      onCollect: (before, after, ms) => log.debug(`memory: collected at ${Math.round(before / 2 ** 20)} MiB RSS, ${Math.round(after / 2 ** 20)} MiB after (${ms.toFixed(1)} ms)`),
+    });
+    governor.start();
+    closer.add("memory governor", () => governor.stop());
     const more = Object.entries(electrum.listeners).flatMap(([kind, where]) => (kind !== "tcp" && where ? [`Electrum ${kind.toUpperCase()} on ${where}`] : []));
     log.info(`startup complete: ${[`REST on ${rest.url}`, `Electrum on ${electrum.addr}`, ...more, `metrics on ${monitoring.url}`].join(", ")}`);
 

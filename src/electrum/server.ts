@@ -52,10 +52,13 @@ export const DEFAULT_LIMITS: ElectrumLimits = Object.freeze({
   maxResponseBytes: 8_000_000,
   maxBatch: 100,
   maxSubscriptions: 10_000,
-  sendHighWater: 1_000_000,
+  // What a client that does not read may cost (#12: 200 of them under 500 MiB): 256 kB of answers
+  // waiting (plus the one being written; the kernel's socket buffers come first), 64 kB of requests
+  // before its socket is paused, and one request line more (1,064,000 bytes) before it is dropped.
+  sendHighWater: 256_000,
   maxSendBuffer: 10_000_000,
-  readPauseBytes: 256_000,
-  maxQueuedRequestBytes: 2_000_000,
+  readPauseBytes: 64_000,
+  maxQueuedRequestBytes: 1_064_000,
   stallTimeoutMs: 10_000,
   stallMinBytes: 256_000,
   turnMaxRequests: 20,
