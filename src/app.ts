@@ -282,8 +282,8 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     const governor = new MemoryGovernor({
       ...DEFAULT_GOVERNOR,
       rssBytes: () => process.memoryUsage.rss(),
-      collect: () => Bun.gc(true),
-      onCollect: (before, after, ms) => log.debug(`memory: collected at ${Math.round(before / 2 ** 20)} MiB RSS, ${Math.round(after / 2 ** 20)} MiB after (${ms.toFixed(1)} ms)`),
+      collect: () => Bun.gc(false),
+      onCollect: (before, after, ms) => log.debug(`memory: collection asked for at ${Math.round(before / 2 ** 20)} MiB RSS (${Math.round(after / 2 ** 20)} MiB right after, ${ms.toFixed(1)} ms)`),
     });
     governor.start();
     closer.add("memory governor", () => governor.stop());

@@ -4,16 +4,18 @@
  * JSC starts a full collection from the growth of its own heap; the bytes of strings and buffers
  * that answers and request chunks are made of count for little there. Under a flood of pipelined
  * requests (200 clients that never read, #12) the server made and dropped ~1 GB of answers in
- * seconds, and RSS reached 530-620 MiB with less than half of it live; a full collection each time
- * RSS has grown by `stepBytes` kept it at 340-430 MiB (bench/non-reader-bench.ts). A collection
- * here took 8-29 ms on this machine kind (2 vCPU EPYC) at that size; at rest, nothing grows and it
- * never runs.
+ * seconds, and RSS reached 484-622 MiB with less than half of it live (bench/non-reader-bench.ts).
+ * Asking for a collection each time RSS has grown by `stepBytes`: a synchronous full one
+ * (Bun.gc(true)) kept the peak at 344-424 MiB but held the event loop 8-29 ms each time there, up
+ * to ~70 ms while a 100k-entry history was pulled (another client's p99 over 50 ms: the hostile
+ * suite fails); an asynchronous one (Bun.gc(false), used) costs the others nothing measurable and
+ * gave peaks of 400-538 MiB. At rest nothing grows and it never runs.
  */
 
 export interface MemoryGovernorDeps {
   /** Resident set size now, in bytes. */
   readonly rssBytes: () => number;
-  /** A synchronous full collection (Bun.gc(true)). */
+  /** Asks the runtime for a collection (Bun.gc(false): JSC collects, mimalloc gives back free pages). */
   readonly collect: () => void;
   /** Growth of RSS since the last collection (or the lowest level seen since) that triggers one. */
   readonly stepBytes: number;
