@@ -98,6 +98,7 @@ async function expectOthersServed(b: Awaited<ReturnType<typeof rpc>>, done: () =
     times.rest!.push(performance.now() - t);
   }
   const summary = Object.fromEntries(Object.entries(times).map(([k, xs]) => [k, { n: xs.length, p99: Math.round(pct(xs, 99)), worst: Math.round(Math.max(...xs)) }]));
+  if (process.env.SHOW_LATENCY) console.log(JSON.stringify(summary));
   for (const [k, s] of Object.entries(summary)) {
     expect({ [k]: s, ok: s.p99 < 50 && s.worst < 250 }).toMatchObject({ ok: true });
   }
