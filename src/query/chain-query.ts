@@ -18,6 +18,7 @@ import type { StoreReader } from "../store/read.ts";
 import { IO_SPAN, type BlockRow } from "../store/rows.ts";
 import { allUtxos, allUtxosSliced, chainHistory, historyPage, mempoolTxViews, mempoolTxids, summarySliced, utxoPage } from "./history.ts";
 import { headerTime, Resolver } from "./resolver.ts";
+import type { Pause } from "./sliced-history.ts";
 import {
   UNCONFIRMED,
   UNSPENT,
@@ -99,6 +100,16 @@ export class ChainQuery {
     const stop = this.duration.startTimer({ name });
     try {
       return fn(new Resolver(this.reader, this.mempool));
+    } finally {
+      stop();
+    }
+  }
+
+  /** timed for a read over several event-loop turns, which may need a fresh Resolver to start over. */
+  private async timedSliced<T>(name: QueryName, fn: (resolver: () => Resolver) => Promise<T>): Promise<T> {
+    const stop = this.duration.startTimer({ name });
+    try {
+      return await fn(() => new Resolver(this.reader, this.mempool));
     } finally {
       stop();
     }
@@ -259,13 +270,8 @@ export class ChainQuery {
   }
 
   /** MP's txs/summary, over several event-loop turns when it reads much (history.ts summarySliced). */
-  async summary(keys: readonly Uint8Array[], lastSeen: Uint8Array | null, limit: number, sliceRows: number, pause: () => Promise<void>): Promise<TxSummaryView[]> {
-    const stop = this.duration.startTimer({ name: "history" });
-    try {
-      return await summarySliced(() => new Resolver(this.reader, this.mempool), keys, lastSeen, limit, sliceRows, pause);
-    } finally {
-      stop();
-    }
+  summary(keys: readonly Uint8Array[], lastSeen: Uint8Array | null, limit: number, sliceRows: number, pause: Pause): Promise<TxSummaryView[]> {
+    return this.timedSliced("history", (resolver) => summarySliced(resolver, keys, lastSeen, limit, sliceRows, pause));
   }
 
   /** All UTXOs (electrs' limit `cap` on the confirmed set), or a page after `after` when `limit` is set. */
@@ -274,13 +280,8 @@ export class ChainQuery {
   }
 
   /** utxos without paging, over several event-loop turns for a big set (Electrum listunspent). */
-  async utxosSliced(key: Uint8Array, cap: number, sliceRows: number, pause: () => Promise<void>): Promise<UtxoView[]> {
-    const stop = this.duration.startTimer({ name: "utxo" });
-    try {
-      return await allUtxosSliced(() => new Resolver(this.reader, this.mempool), key, cap, sliceRows, pause);
-    } finally {
-      stop();
-    }
+  utxosSliced(key: Uint8Array, cap: number, sliceRows: number, pause: Pause): Promise<UtxoView[]> {
+    return this.timedSliced("utxo", (resolver) => allUtxosSliced(resolver, key, cap, sliceRows, pause));
   }
 
   addressSearch(prefix: string, limit: number): string[] {

@@ -11,6 +11,7 @@ import type { TxnumDelta } from "../store/read.ts";
 import { outputId } from "../store/rows.ts";
 import { QueryError } from "./errors.ts";
 import { headerTime, MissingPrevoutError, type Resolver } from "./resolver.ts";
+import { runSliced, runToEnd, stillInChain, withRestarts, type Pause } from "./sliced-history.ts";
 import { UNCONFIRMED, type HistoryPageOptions, type OutpointCursor, type TxSummaryView, type TxView, type UtxoView } from "./types.ts";
 
 /**
@@ -76,23 +77,6 @@ function* newestOfUnion(keys: readonly Uint8Array[], beforeTxnum: number | null,
 
 /** What starting a statement costs, in rows read (~4 µs against ~0.5-1 µs a row: bun:sqlite). */
 const STATEMENT_ROWS = 8;
-
-/** Runs a sliced computation (a generator that yields where it may pause) to its end in one step. */
-function runToEnd<T>(steps: Generator<void, T>): T {
-  for (;;) {
-    const s = steps.next();
-    if (s.done) return s.value;
-  }
-}
-
-/** Runs a sliced computation with a pause (an event-loop turn) at each of its yields. */
-async function runSliced<T>(steps: Generator<void, T>, pause: () => Promise<void>): Promise<T> {
-  for (;;) {
-    const s = steps.next();
-    if (s.done) return s.value;
-    await pause();
-  }
-}
 
 function newestFirst(of: Map<number, unknown>, limit: number): number[] {
   return [...of.keys()].sort((a, b) => b - a).slice(0, limit);
@@ -187,7 +171,7 @@ export function summary(r: Resolver, keys: readonly Uint8Array[], lastSeen: Uint
  * summary over several event-loop turns (a 300-address body: ~5-10k history rows and 5,000
  * txids, 40-60 ms on this machine kind in one step). The read is bounded by the tip it started
  * at, so blocks committed meanwhile are not in it; one that replaced that tip (a reorg) starts it
- * over, at most `restarts` times, then it is done in one step.
+ * over (sliced-history.ts withRestarts).
  */
 export async function summarySliced(
   resolver: () => Resolver,
@@ -195,17 +179,17 @@ export async function summarySliced(
   lastSeen: Uint8Array | null,
   limit: number,
   sliceRows: number,
-  pause: () => Promise<void>,
-  restarts = 3,
+  pause: Pause,
 ): Promise<TxSummaryView[]> {
-  for (let attempt = 0; attempt < restarts; attempt++) {
-    const r = resolver();
-    const start = r.reader.tip();
-    const out = await runSliced(summarySteps(r, keys, lastSeen, limit, sliceRows), pause);
-    const now = start === null ? null : r.reader.blockAt(start.height);
-    if (start === null || (now !== null && bytesEqual(now.hash, start.hash))) return out;
-  }
-  return summary(resolver(), keys, lastSeen, limit);
+  return withRestarts(
+    async () => {
+      const r = resolver();
+      const start = r.reader.tip();
+      const out = await runSliced(summarySteps(r, keys, lastSeen, limit, sliceRows), pause);
+      return stillInChain(r.reader, start) ? out : null;
+    },
+    () => summary(resolver(), keys, lastSeen, limit),
+  );
 }
 
 function* summarySteps(r: Resolver, keys: readonly Uint8Array[], lastSeen: Uint8Array | null, limit: number, sliceRows: number): Generator<void, TxSummaryView[]> {
@@ -285,39 +269,34 @@ export function allUtxos(r: Resolver, key: Uint8Array, cap: number): UtxoView[] 
 /**
  * allUtxos over several event-loop turns (query/sliced-history.ts): the confirmed part a page of
  * `sliceRows` at a time, then the mempool part in the same step as the last page. A block
- * committed between pages (it may spend outputs already listed) starts the read over, at most
- * `restarts` times, then it is done in one step.
+ * committed between pages (it may spend outputs already listed) starts the read over
+ * (sliced-history.ts withRestarts).
  */
-export async function allUtxosSliced(
-  resolver: () => Resolver,
-  key: Uint8Array,
-  cap: number,
-  sliceRows: number,
-  pause: () => Promise<void>,
-  restarts = 3,
-): Promise<UtxoView[]> {
-  for (let attempt = 0; attempt < restarts; attempt++) {
-    // A fresh resolver each time: its block cache must not outlive a reorg.
-    const r = resolver();
-    if (r.reader.utxoCount(key, cap + 1) > cap) throw new QueryError("too-large", "Too many unspent outputs");
-    const tipHex = () => {
-      const t = r.reader.tip();
-      return t ? bytesToHex(t.hash) : null;
-    };
-    const before = tipHex();
-    const out: UtxoView[] = [];
-    let cursor: number | null = null;
-    for (;;) {
-      const page = chainUtxos(r, key, cursor, sliceRows);
-      out.push(...page);
-      if (page.length < sliceRows) break;
-      const last = page[page.length - 1]!;
-      cursor = outputId(r.reader.txnumOf(last.txid)!, last.vout);
-      await pause();
-    }
-    if (tipHex() === before) return [...out, ...mempoolUtxoViews(r.mempool.utxos(key))];
-  }
-  return allUtxos(resolver(), key, cap);
+export async function allUtxosSliced(resolver: () => Resolver, key: Uint8Array, cap: number, sliceRows: number, pause: Pause): Promise<UtxoView[]> {
+  return withRestarts(
+    async () => {
+      // A fresh resolver each time: its block cache must not outlive a reorg.
+      const r = resolver();
+      if (r.reader.utxoCount(key, cap + 1) > cap) throw new QueryError("too-large", "Too many unspent outputs");
+      const tipHex = () => {
+        const t = r.reader.tip();
+        return t ? bytesToHex(t.hash) : null;
+      };
+      const before = tipHex();
+      const out: UtxoView[] = [];
+      let cursor: number | null = null;
+      for (;;) {
+        const page = chainUtxos(r, key, cursor, sliceRows);
+        out.push(...page);
+        if (page.length < sliceRows) break;
+        const last = page[page.length - 1]!;
+        cursor = outputId(r.reader.txnumOf(last.txid)!, last.vout);
+        await pause();
+      }
+      return tipHex() === before ? [...out, ...mempoolUtxoViews(r.mempool.utxos(key))] : null;
+    },
+    () => allUtxos(resolver(), key, cap),
+  );
 }
 
 /**

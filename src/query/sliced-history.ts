@@ -15,6 +15,7 @@
 import { bytesEqual, hashToHex } from "../bitcoin/bytes.ts";
 import type { MempoolView } from "../mempool/types.ts";
 import type { StoreReader } from "../store/read.ts";
+import type { BlockRow } from "../store/rows.ts";
 import { electrumHistory, mempoolEntries, MIN_HISTORY_ENTRY_BYTES, responseTooLarge, tooLarge, type ElectrumHistory } from "./electrum-history.ts";
 import type { ElectrumHistoryEntry } from "./status.ts";
 
@@ -31,6 +32,42 @@ export type Pause = () => Promise<void>;
 export const macrotask: Pause = () => new Promise((resolve) => setImmediate(resolve));
 
 /**
+ * A sliced read made consistent: `read` gives null when the chain changed under it in a way it
+ * cannot absorb (a reorg); it is tried MAX_RESTARTS times, then `inOneStep` answers.
+ */
+export async function withRestarts<T>(read: () => Promise<T | null>, inOneStep: () => T): Promise<T> {
+  for (let attempt = 0; attempt < MAX_RESTARTS; attempt++) {
+    const r = await read();
+    if (r !== null) return r;
+  }
+  return inOneStep();
+}
+
+/** Whether the block a read started at (null: none yet) is still in the best chain. */
+export function stillInChain(reader: StoreReader, start: BlockRow | null): boolean {
+  if (start === null) return true;
+  const now = reader.blockAt(start.height);
+  return now !== null && bytesEqual(now.hash, start.hash);
+}
+
+/** Runs a sliced computation (a generator that yields where it may pause) to its end in one step. */
+export function runToEnd<T>(steps: Generator<void, T>): T {
+  for (;;) {
+    const s = steps.next();
+    if (s.done) return s.value;
+  }
+}
+
+/** Runs a sliced computation with a pause at each of its yields. */
+export async function runSliced<T>(steps: Generator<void, T>, pause: Pause): Promise<T> {
+  for (;;) {
+    const s = steps.next();
+    if (s.done) return s.value;
+    await pause();
+  }
+}
+
+/**
  * electrumHistory, sliced: the same entries, limit and byte checks (QueryError "too-large",
  * "response-too-large"), read a slice at a time.
  */
@@ -43,11 +80,10 @@ export async function electrumHistorySliced(
   pause: Pause = macrotask,
   sliceRows = SLICE_ROWS,
 ): Promise<ElectrumHistory> {
-  for (let attempt = 0; attempt < MAX_RESTARTS; attempt++) {
-    const r = await readOnce(reader, mempool, key, limit, maxReplyBytes, pause, sliceRows);
-    if (r !== null) return r;
-  }
-  return electrumHistory(reader, mempool, key, limit, maxReplyBytes);
+  return withRestarts(
+    () => readOnce(reader, mempool, key, limit, maxReplyBytes, pause, sliceRows),
+    () => electrumHistory(reader, mempool, key, limit, maxReplyBytes),
+  );
 }
 
 /** One read; null when a reorg between slices made it inconsistent. */
@@ -84,10 +120,8 @@ async function readOnce(
     if (i > 0) await pause();
     for (const r of reader.txidsAndHeights(txnums.slice(i, i + sliceRows))) confirmed.push({ txidHex: hashToHex(r.txid), height: r.height });
   }
-  if (start !== null && txnums.length > sliceRows) {
-    const now = reader.blockAt(start.height);
-    if (now === null || !bytesEqual(now.hash, start.hash)) return null;
-  }
+  // One slice: read in one step, nothing to check.
+  if (txnums.length > sliceRows && !stillInChain(reader, start)) return null;
   return { confirmed, mempool: pool };
 }
 
