@@ -400,36 +400,9 @@ export class StoreReader {
    */
   historyDeltasDesc(scriptKey: Uint8Array, beforeTxnum: number | null, limit: number): TxnumDelta[] {
     const bound = beforeTxnum === null ? NO_BOUND : beforeTxnum * IO_SPAN;
-    const out: TxnumDelta[] = [];
-    if (limit <= 0) return out;
-    const a = this.q.fundingValuesDesc.iterate(scriptKey, bound);
-    const b = this.q.spendingValuesDesc.iterate(scriptKey, bound);
-    try {
-      let ra = a.next();
-      let rb = b.next();
-      let last: TxnumDelta | undefined;
-      while (!ra.done || !rb.done) {
-        const fromA = rb.done || (!ra.done && ra.value.id >= rb.value.id);
-        const row = fromA ? ra.value! : rb.value!;
-        const txnum = txnumOfId(row.id);
-        if (last?.txnum !== txnum) {
-          if (out.length === limit) break;
-          last = { txnum, deltaSat: 0 };
-          out.push(last);
-        }
-        if (fromA) {
-          last.deltaSat += row.value_sat;
-          ra = a.next();
-        } else {
-          last.deltaSat -= row.value_sat;
-          rb = b.next();
-        }
-      }
-    } finally {
-      a.return?.();
-      b.return?.();
-    }
-    return out;
+    const deltas: number[] = [];
+    const txnums = mergeTxnums(this.q.fundingValuesDesc.iterate(scriptKey, bound), this.q.spendingValuesDesc.iterate(scriptKey, bound), limit, -1, deltas);
+    return txnums.map((txnum, i) => ({ txnum, deltaSat: deltas[i]! }));
   }
 
   /** Distinct txnums of a script's confirmed history, oldest first, strictly above `afterTxnum`. */
@@ -546,22 +519,29 @@ class BlockLocator {
  * Merges two id streams of one direction (funding and spending rows) into distinct txnums, stopping
  * after `limit`. `dir` is 1 for ascending ids, -1 for descending. The iterators are closed on return.
  */
-function mergeTxnums(a: Iterator<{ id: number }>, b: Iterator<{ id: number }>, limit: number, dir: 1 | -1): number[] {
+/**
+ * The distinct txnums of a script's funding rows (`a`) and spending rows (`b`), both ordered by id
+ * in direction `dir`, merged in that order: at most `limit`. With `deltas`, it also gets each
+ * txnum's funded minus spent `value_sat` (every row of a listed txnum is read).
+ */
+function mergeTxnums(a: Iterator<{ id: number; value_sat?: number }>, b: Iterator<{ id: number; value_sat?: number }>, limit: number, dir: 1 | -1, deltas?: number[]): number[] {
   const out: number[] = [];
   try {
+    if (limit <= 0) return out;
     let ra = a.next();
     let rb = b.next();
-    while (out.length < limit && (!ra.done || !rb.done)) {
-      let id: number;
-      if (rb.done || (!ra.done && (ra.value.id - rb.value.id) * dir <= 0)) {
-        id = ra.value!.id;
-        ra = a.next();
-      } else {
-        id = rb.value.id;
-        rb = b.next();
+    while (!ra.done || !rb.done) {
+      const fromA = rb.done || (!ra.done && (ra.value.id - rb.value.id) * dir <= 0);
+      const row = fromA ? ra.value! : rb.value!;
+      const txnum = txnumOfId(row.id);
+      if (out[out.length - 1] !== txnum) {
+        if (out.length === limit) break; // a txnum past a full page
+        out.push(txnum);
+        deltas?.push(0);
       }
-      const txnum = txnumOfId(id);
-      if (out[out.length - 1] !== txnum) out.push(txnum);
+      if (deltas) deltas[deltas.length - 1]! += fromA ? row.value_sat! : -row.value_sat!;
+      if (fromA) ra = a.next();
+      else rb = b.next();
     }
   } finally {
     a.return?.();
