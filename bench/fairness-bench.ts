@@ -11,11 +11,10 @@
  * server runs with limits that let that script be answered (--electrum-txs-limit 0,
  * --utxos-limit 1000000, --electrum-max-response-bytes 40000000). --entry runs another checkout.
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ElectrumConn } from "./lib/electrum-conn.ts";
-import { freePort, ServerProcess } from "./lib/server-process.ts";
+import { startOfflineServer } from "./lib/offline-server.ts";
 
 const ROOT = join(import.meta.dir, "..");
 function arg(name: string, def: string): string {
@@ -34,16 +33,13 @@ if (!big) throw new Error(`no popular script ${role} in ${chain}/meta.json`);
 // B's script: one with no history (get_balance still reads its stats rows).
 const small = "00".repeat(31) + "01";
 
-// A copy of the index, so that the kept one is never touched by the server under test.
-const work = mkdtempSync(join(tmpdir(), "fairness-bench-"));
-cpSync(db, join(work, "db"), { recursive: true });
-const [electrumPort, http, monitoring] = [await freePort(), await freePort(), await freePort()];
-const server = new ServerProcess("server", [
-  // BENCH_BUN_FLAGS: runtime flags for the server, e.g. "--cpu-prof-md --cpu-prof-dir=/tmp/p".
-  process.execPath, ...(process.env.BENCH_BUN_FLAGS?.split(" ").filter(Boolean) ?? []), entry, "--offline", "--network", "regtest", "--blocks-dir", chain, "--db-dir", join(work, "db"),
-  "--electrum-rpc-addr", `127.0.0.1:${electrumPort}`, "--http-addr", `127.0.0.1:${http}`, "--monitoring-addr", `127.0.0.1:${monitoring}`,
-  "--electrum-txs-limit", "0", "--utxos-limit", "1000000", "--electrum-max-response-bytes", "40000000",
-]);
+const { server, electrumPort, stop } = await startOfflineServer({
+  name: "fairness-bench",
+  entry,
+  chain,
+  db,
+  extra: ["--electrum-txs-limit", "0", "--utxos-limit", "1000000", "--electrum-max-response-bytes", "40000000"],
+});
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
 try {
   await server.waitFor(/startup complete/, 120_000);
@@ -83,7 +79,5 @@ try {
   a.close();
   b.close();
 } finally {
-  server.proc.kill("SIGTERM");
-  await server.exited;
-  rmSync(work, { recursive: true, force: true });
+  await stop();
 }

@@ -11,12 +11,11 @@
  *
  * The server indexes the regtest fixture (test/fixtures/regtest-core30) offline in a temp dir.
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import net from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { numberArg, parseArgs, stringArg } from "./lib/args.ts";
-import { freePort, ServerProcess } from "./lib/server-process.ts";
+import { startOfflineServer } from "./lib/offline-server.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const args = parseArgs(process.argv.slice(2), []);
@@ -59,14 +58,14 @@ async function metric(url: string, name: string): Promise<number> {
   return Number(line.slice(line.lastIndexOf(" ") + 1));
 }
 
-const work = mkdtempSync(join(tmpdir(), "non-reader-bench-"));
-const [electrumPort, monitoring] = [await freePort(), await freePort()];
-const server = new ServerProcess("server", [
-  process.execPath, ...(process.env.BENCH_BUN_FLAGS?.split(" ").filter(Boolean) ?? []), entry, "--offline", "--network", "regtest", "--blocks-dir", blocks, "--db-dir", join(work, "db"),
-  "--electrum-rpc-addr", `127.0.0.1:${electrumPort}`, "--http-addr", "127.0.0.1:0", "--monitoring-addr", `127.0.0.1:${monitoring}`,
-  "--electrum-max-clients-per-ip", String(n + 10), ...extra,
-]);
-const metrics = `http://127.0.0.1:${monitoring}/metrics`;
+const { server, electrumPort, monitoringPort, stop } = await startOfflineServer({
+  name: "non-reader-bench",
+  entry,
+  chain: blocks,
+  db: null,
+  extra: ["--electrum-max-clients-per-ip", String(n + 10), ...extra],
+});
+const metrics = `http://127.0.0.1:${monitoringPort}/metrics`;
 try {
   await server.waitFor(/startup complete/, 120_000);
   const pid = server.proc.pid;
@@ -135,9 +134,7 @@ try {
       `other client's ping n=${pings.length} p50 ${pct(pings, 50).toFixed(1)} ms, p99 ${pct(pings, 99).toFixed(1)} ms, worst ${Math.max(...pings).toFixed(0)} ms`,
   );
 } finally {
-  server.proc.kill("SIGTERM");
-  await server.exited;
-  rmSync(work, { recursive: true, force: true });
+  await stop();
 }
 
 async function until<V>(f: () => Promise<V>, ok: (v: V) => boolean): Promise<void> {

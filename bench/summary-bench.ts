@@ -11,15 +11,14 @@
  *     union dominated by a few big histories);
  *   - ordinary: 300 ordinary addresses (every row of every history is read: no early stop).
  */
-import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import { addressOf } from "../src/bitcoin/address.ts";
 import { hexToBytes } from "../src/bitcoin/bytes.ts";
 import { NETWORKS } from "../src/bitcoin/network.ts";
 import { numberArg, parseArgs, stringArg } from "./lib/args.ts";
 import { DEFAULT_SAMPLE, loadOrBuildSample } from "./lib/chain-sample.ts";
-import { freePort, ServerProcess } from "./lib/server-process.ts";
+import { startOfflineServer } from "./lib/offline-server.ts";
 
 const ROOT = join(import.meta.dir, "..");
 const args = parseArgs(process.argv.slice(2), []);
@@ -40,15 +39,9 @@ const bodies: Record<string, string[]> = {
   ordinary: ordinary.slice(0, 300),
 };
 
-const work = mkdtempSync(join(tmpdir(), "summary-bench-"));
-cpSync(db, join(work, "db"), { recursive: true });
-const [electrumPort, http, monitoring] = [await freePort(), await freePort(), await freePort()];
-const server = new ServerProcess("server", [
-  process.execPath, ...(process.env.BENCH_BUN_FLAGS?.split(" ").filter(Boolean) ?? []), entry, "--offline", "--network", "regtest", "--blocks-dir", chain, "--db-dir", join(work, "db"),
-  "--electrum-rpc-addr", `127.0.0.1:${electrumPort}`, "--http-addr", `127.0.0.1:${http}`, "--monitoring-addr", `127.0.0.1:${monitoring}`,
-]);
+const { server, httpPort, stop } = await startOfflineServer({ name: "summary-bench", entry, chain, db });
 const pct = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))]!;
-const base = `http://127.0.0.1:${http}`;
+const base = `http://127.0.0.1:${httpPort}`;
 try {
   await server.waitFor(/startup complete/, 120_000);
   for (const [name, body] of Object.entries(bodies)) {
@@ -86,7 +79,5 @@ try {
     );
   }
 } finally {
-  server.proc.kill("SIGTERM");
-  await server.exited;
-  rmSync(work, { recursive: true, force: true });
+  await stop();
 }
