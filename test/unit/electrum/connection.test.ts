@@ -1,0 +1,162 @@
+/**
+ * Connection's pump and watch against a scripted transport (a Wire whose kernel takes what the
+ * test says, failure injection only): the order in which the TurnScheduler serves idle and busy
+ * connections, reading resumed by the watch only for a connection that makes no progress, and a
+ * backlog that empties without a drain event (#12). The dispatcher answers each line with itself
+ * at once, so what is measured is the order of the answers, not their cost.
+ */
+import { describe, expect, test } from "bun:test";
+import { Connection, LineInbox, type ConnectionEnv, type ConnectionLimits, type Wire } from "../../../src/electrum/connection.ts";
+import type { Dispatcher } from "../../../src/electrum/dispatch.ts";
+import { TurnScheduler } from "../../../src/electrum/scheduler.ts";
+import type { Subscriptions } from "../../../src/electrum/subscriptions.ts";
+import { silentLogger } from "../../../src/log.ts";
+
+const LIMITS: ConnectionLimits = {
+  maxLineBytes: 1_000,
+  sendHighWater: 1_000_000_000,
+  maxSendBuffer: 2_000_000_000,
+  readPauseBytes: 1_000_000_000,
+  maxQueuedRequestBytes: 2_000_000_000,
+  stallTimeoutMs: 60_000,
+  stallMinBytes: 1,
+  turnMaxRequests: 20,
+  turnBudgetMs: 2,
+  watchIntervalMs: 20,
+};
+/** The server's default: one turn of the scheduler runs slices for at most 5 ms. */
+const TICK_BUDGET_MS = 5;
+
+/** A transport whose kernel takes everything (`unsent` stays 0) unless the test holds it back. */
+class ScriptedWire implements Wire {
+  readonly remote = "127.0.0.1";
+  unsent = 0;
+  queued = 0;
+  /** When set, what is written stays unsent until the test empties it. */
+  holdBack = false;
+  readonly written: string[] = [];
+  resumes = 0;
+  pauses = 0;
+
+  get unsentBytes(): number {
+    return this.unsent;
+  }
+  get queuedBytes(): number {
+    return this.queued;
+  }
+  write(message: string): void {
+    this.written.push(message);
+    this.queued += message.length + 1;
+    if (this.holdBack) this.unsent += message.length + 1;
+  }
+  pauseReading(): void {
+    this.pauses++;
+  }
+  resumeReading(): void {
+    this.resumes++;
+  }
+  end(): void {}
+  destroy(): void {}
+}
+
+/** Every answer, in the order they were written, as "connection:line". */
+function setup(limits: Partial<ConnectionLimits> = {}) {
+  const order: string[] = [];
+  const dispatcher = { handleLine: async (_s: unknown, line: string) => line } as unknown as Dispatcher;
+  const subs = { dropSession() {} } as unknown as Subscriptions;
+  const all = { ...LIMITS, ...limits };
+  const env: ConnectionEnv = { limits: all, scheduler: new TurnScheduler(TICK_BUDGET_MS), dispatcher, subs, log: silentLogger() };
+  let id = 0;
+  const open = (name: string) => {
+    const wire = new ScriptedWire();
+    const inbox = new LineInbox(all.maxLineBytes);
+    const conn = new Connection(wire, inbox, id++, env, () => {});
+    const origWrite = wire.write.bind(wire);
+    wire.write = (m: string) => {
+      order.push(`${name}:${m}`);
+      origWrite(m);
+    };
+    const send = (lines: string[]) => {
+      inbox.push(Buffer.from(lines.map((l) => l + "\n").join("")));
+      conn.onInput();
+    };
+    return { wire, inbox, conn, send };
+  };
+  return { order, open };
+}
+
+const lines = (n: number, tag: string) => Array.from({ length: n }, (_, i) => `${tag}${i}`);
+
+async function until(what: string, ok: () => boolean, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await Bun.sleep(2);
+  }
+}
+
+describe("TurnScheduler and Connection: who is answered first", () => {
+  test("a client that was idle waits for one request of each other newcomer, not for their pipelines' first slices", async () => {
+    const { order, open } = setup();
+    const busy = Array.from({ length: 50 }, (_, i) => open(`b${i}`));
+    const idle = open("idle");
+    // All arrive before the scheduler's next turn: 50 pipelines of 1,000 requests, then one request.
+    for (const b of busy) b.send(lines(1_000, "r"));
+    idle.send(["ping"]);
+    await until("the idle client's answer", () => idle.wire.written.length === 1);
+    const before = order.indexOf("idle:ping");
+    // One request of each newcomer goes first (they too were idle); then the idle client's.
+    expect(before).toBeLessThanOrEqual(50);
+    await until("every pipeline answered", () => busy.every((b) => b.wire.written.length === 1_000), 20_000);
+    // The busy ones were served round-robin in slices of at most 20, in the order they came.
+    expect(busy[0]!.wire.written.slice(0, 3)).toEqual(["r0", "r1", "r2"]);
+  }, 30_000);
+
+  test("while pipelines are worked off, a client's new request waits for at most the slice under way", async () => {
+    const { order, open } = setup();
+    const busy = Array.from({ length: 20 }, (_, i) => open(`b${i}`));
+    const idle = open("idle");
+    for (const b of busy) b.send(lines(20_000, "r"));
+    await until("the pipelines under way", () => busy.every((b) => b.wire.written.length >= 20));
+    const mark = order.length;
+    idle.send(["ping"]);
+    await until("the idle client's answer", () => idle.wire.written.length === 1);
+    expect(order.indexOf("idle:ping") - mark).toBeLessThanOrEqual(LIMITS.turnMaxRequests);
+    expect(busy.some((b) => b.wire.written.length < 20_000)).toBe(true); // it did not wait for the pipelines
+  }, 30_000);
+});
+
+describe("Connection's watch", () => {
+  test("a paused connection whose requests are being answered is not resumed by the watch; one that makes no progress is", async () => {
+    // Requests wait behind a backlog the test empties now and then: slow progress, always paused.
+    const { open } = setup({ readPauseBytes: 100, maxQueuedRequestBytes: 10_000_000, sendHighWater: 50, watchIntervalMs: 20 });
+    const c = open("c");
+    c.wire.holdBack = true;
+    c.send(lines(20_000, "q")); // ~120 kB of requests: paused at once
+    expect(c.wire.pauses).toBe(1);
+    const drain = setInterval(() => {
+      c.wire.unsent = 0;
+      c.conn.onDrain();
+    }, 5);
+    await Bun.sleep(200); // ten looks of the watch, while answers flow
+    expect(c.wire.written.length).toBeGreaterThan(10);
+    expect(c.wire.resumes).toBe(0);
+    clearInterval(drain); // now nothing is taken: the watch reads to learn whether the peer is gone
+    await until("the watch resumes reading", () => c.wire.resumes > 0, 2_000);
+    c.conn.terminate("test over");
+  }, 10_000);
+
+  test("a backlog the transport empties without a drain event: answering goes on at the watch's next look", async () => {
+    const { open } = setup({ sendHighWater: 50, watchIntervalMs: 20 });
+    const c = open("c");
+    c.wire.holdBack = true;
+    c.send(lines(100, "x".repeat(60)));
+    await until("the first answers", () => c.wire.unsent > 50);
+    const answered = c.wire.written.length;
+    c.wire.holdBack = false;
+    c.wire.unsent = 0; // written to the kernel, but onDrain is never called
+    await until("every request answered", () => c.wire.written.length === 100, 2_000);
+    expect(answered).toBeLessThan(100);
+    c.conn.terminate("test over");
+  }, 10_000);
+});
