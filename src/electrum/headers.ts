@@ -10,6 +10,7 @@
 import { bytesToHex, hashToHex } from "../bitcoin/bytes.ts";
 import type { StoreReader } from "../store/read.ts";
 import type { HeaderMerkleCache, ReadBlockHashes } from "./header-merkle.ts";
+import { RawJson } from "./jsonrpc.ts";
 import { badRequest, compareVersions, nonNegativeInt, optionalInt, required, type Version } from "./params.ts";
 
 /** Headers per `blockchain.block.headers` call (ElectrumX, Fulcrum and electrs use 2016). */
@@ -48,10 +49,49 @@ export function blockHeader(reader: StoreReader, merkle: HeaderMerkleCache, args
   return { branch: proof.branch, header, root: proof.root };
 }
 
-export function blockHeaders(reader: StoreReader, merkle: HeaderMerkleCache, args: readonly unknown[], version: Version): unknown {
+/**
+ * `blockchain.block.headers` answers, serialized once and shared by every connection: clients
+ * that sync ask for the same 2016-header chunks, and one chunk is ~322 kB of hex to read and
+ * encode (2016 store reads) where handing out the same text costs nothing. A flood of pipelined
+ * header requests (#12) is answered at the speed the kernel takes the bytes instead of holding
+ * the loop and making garbage. Entries are valid for one chain tip (a new block or a reorg starts
+ * over) and the oldest goes past `maxEntries` (at mainnet's size, 16 chunks ≈ 5.3 MB).
+ */
+export class HeaderChunkCache {
+  private tipHashHex = "";
+  private readonly entries = new Map<string, RawJson>();
+
+  constructor(private readonly maxEntries: number) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The answer for `key` at the tip `tipHashHex`, from `make` when not cached. */
+  get(tipHashHex: string, key: string, make: () => unknown): RawJson {
+    if (tipHashHex !== this.tipHashHex) {
+      this.entries.clear();
+      this.tipHashHex = tipHashHex;
+    }
+    let hit = this.entries.get(key);
+    if (hit !== undefined) return hit;
+    hit = new RawJson(JSON.stringify(make()));
+    if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(key, hit);
+    return hit;
+  }
+}
+
+export function blockHeaders(reader: StoreReader, merkle: HeaderMerkleCache, args: readonly unknown[], version: Version, chunks: HeaderChunkCache): RawJson {
   const start = nonNegativeInt(required(args, 0, "start_height"), "start_height");
   const wanted = Math.min(nonNegativeInt(required(args, 1, "count"), "count"), MAX_HEADERS);
   const cpHeight = optionalInt(args[2], "cp_height", 0);
+  const tip = reader.tip();
+  const shape = compareVersions(version, [1, 6]) >= 0 ? "list" : "hex";
+  return chunks.get(tip === null ? "" : hashToHex(tip.hash), `${start} ${wanted} ${cpHeight} ${shape}`, () => readHeaders(reader, merkle, start, wanted, cpHeight, version));
+}
+
+function readHeaders(reader: StoreReader, merkle: HeaderMerkleCache, start: number, wanted: number, cpHeight: number, version: Version): Record<string, unknown> {
   const headers: string[] = [];
   for (let h = start; h < start + wanted; h++) {
     const b = reader.blockAt(h);

@@ -12,7 +12,7 @@ import { electrumBalance, mempoolEntries } from "../query/electrum-history.ts";
 import { electrumHistorySliced, jsonArraySliced, macrotask, SLICE_ROWS } from "../query/sliced-history.ts";
 import type { StoreReader } from "../store/read.ts";
 import type { HeaderMerkleCache } from "./header-merkle.ts";
-import { blockHeader, blockHeaders } from "./headers.ts";
+import { blockHeader, blockHeaders, type HeaderChunkCache } from "./headers.ts";
 import { RawJson, RPC_CODES, RpcError } from "./jsonrpc.ts";
 import type { ElectrumNode } from "./node.ts";
 import { bool, nonNegativeInt, rawTxHex, required, scriptHash, str, type Version } from "./params.ts";
@@ -38,6 +38,8 @@ export interface ServerContext {
   readonly maxResponseBytes: number;
   /** cp_height proofs, shared by every connection. */
   readonly headerMerkle: HeaderMerkleCache;
+  /** Serialized `blockchain.block.headers` answers of the current tip. */
+  readonly headerChunks: HeaderChunkCache;
   readonly reader: StoreReader;
   readonly mempool: MempoolView;
   readonly node: ElectrumNode;
@@ -95,7 +97,7 @@ export const METHODS: ReadonlyMap<string, MethodSpec> = new Map<string, MethodSp
   // ---- headers ----
   ["blockchain.headers.subscribe", m(V1_4, [], (c) => c.ctx.subs.subscribeHeaders(c.session))],
   ["blockchain.block.header", m(V1_4, ["height", "cp_height"], (c) => blockHeader(c.ctx.reader, c.ctx.headerMerkle, c.args))],
-  ["blockchain.block.headers", m(V1_4, ["start_height", "count", "cp_height"], (c) => blockHeaders(c.ctx.reader, c.ctx.headerMerkle, c.args, c.session.version))],
+  ["blockchain.block.headers", m(V1_4, ["start_height", "count", "cp_height"], (c) => blockHeaders(c.ctx.reader, c.ctx.headerMerkle, c.args, c.session.version, c.ctx.headerChunks))],
   // ---- fees ----
   ["blockchain.estimatefee", m(V1_4, ["number", "mode"], estimateFee)],
   // Kept at every version (removed from 1.6 by the spec; clients that still call it get an answer).

@@ -20,7 +20,7 @@ import type { StoreReader } from "../store/read.ts";
 import { Dispatcher } from "./dispatch.ts";
 import { RPC_CODES, RpcError } from "./jsonrpc.ts";
 import { HeaderMerkleCache } from "./header-merkle.ts";
-import { storeBlockHashes } from "./headers.ts";
+import { HeaderChunkCache, storeBlockHashes } from "./headers.ts";
 import { Connection, LineInbox, MessageInbox, StreamWire, WsWire, type ConnectionEnv, type ConnectionLimits, type Inbox } from "./connection.ts";
 import type { ElectrumConfig, ServerContext } from "./methods.ts";
 import { offlineElectrumNode, type ElectrumNode } from "./node.ts";
@@ -112,6 +112,9 @@ export interface ElectrumServer {
   notify(update: ElectrumUpdate): Promise<number>;
   stop(): Promise<void>;
 }
+
+/** `blockchain.block.headers` answers kept for the current tip (~322 kB each at 2016 headers). */
+const HEADER_CHUNKS_CACHED = 16;
 
 const TLS_HANDSHAKE = 0x16;
 
@@ -207,6 +210,7 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
     query: opts.query,
     maxResponseBytes: limits.maxResponseBytes,
     headerMerkle,
+    headerChunks: new HeaderChunkCache(HEADER_CHUNKS_CACHED),
     reader,
     mempool,
     node: opts.node ?? offlineElectrumNode(),

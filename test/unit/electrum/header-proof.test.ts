@@ -8,7 +8,7 @@ import { bytesToHex, hashToHex, hexToBytes, hexToHash } from "../../../src/bitco
 import { sha256d } from "../../../src/bitcoin/hash.ts";
 import { merkleRootFromBranch } from "../../../src/bitcoin/merkle.ts";
 import { DEFAULT_SEGMENT_BITS, HeaderMerkleCache, naiveHeaderProof, type MerkleProof } from "../../../src/electrum/header-merkle.ts";
-import { blockHeader, blockHeaders, storeBlockHashes } from "../../../src/electrum/headers.ts";
+import { blockHeader, blockHeaders, HeaderChunkCache, MAX_HEADERS, storeBlockHashes } from "../../../src/electrum/headers.ts";
 import { openFixture, type Fixture } from "./harness.ts";
 
 const TEST_MS = 10_000;
@@ -313,7 +313,7 @@ describe("on the real store (regtest fixture) and through the Electrum handlers"
       expect({ branch: r.branch, root: r.root }).toEqual(hex(naiveHeaderProof(leaves, h, cp)));
       expect(r.header).toBe(bytesToHex(reader.blockAt(h)!.header));
     }
-    const hs = blockHeaders(reader, merkle, [10, 5, 20], [1, 6]) as { branch: string[]; root: string; count: number };
+    const hs = JSON.parse(blockHeaders(reader, merkle, [10, 5, 20], [1, 6], new HeaderChunkCache(4)).text) as { branch: string[]; root: string; count: number };
     expect(hs.count).toBe(5);
     expect({ branch: hs.branch, root: hs.root }).toEqual(hex(naiveHeaderProof(leaves, 14, 20)));
   }, TEST_MS);
@@ -323,3 +323,58 @@ function expectSameAsNaiveOverStore(cache: HeaderMerkleCache, leaves: Uint8Array
   for (const [h, cp] of pairs) expect({ h, cp, ...hex(cache.proof(h, cp)) }).toEqual({ h, cp, ...hex(naiveHeaderProof(leaves, h, cp)) });
   return pairs.length;
 }
+
+describe("HeaderChunkCache: blockchain.block.headers answers shared between requests", () => {
+  let fx: Fixture;
+  beforeAll(async () => {
+    fx = await openFixture({ maxHeight: 60 });
+  }, TEST_MS);
+  afterAll(() => fx.close());
+
+  /** The answer as the protocol spells it, built from the store without the cache. */
+  const expectedAnswer = (start: number, count: number, version: "1.4" | "1.6") => {
+    const reader = fx.indexer.reader;
+    const headers: string[] = [];
+    for (let h = start; h < start + Math.min(count, MAX_HEADERS) && reader.blockAt(h); h++) headers.push(bytesToHex(reader.blockAt(h)!.header));
+    return version === "1.6" ? { count: headers.length, headers, max: MAX_HEADERS } : { count: headers.length, hex: headers.join(""), max: MAX_HEADERS };
+  };
+
+  test("a cached answer is the one the store gives, per version and range, and is made once per tip", async () => {
+    const reader = fx.indexer.reader;
+    const merkle = new HeaderMerkleCache(storeBlockHashes(reader));
+    const chunks = new HeaderChunkCache(8);
+    const ask = (start: number, count: number, v: "1.4" | "1.6") => blockHeaders(reader, merkle, [start, count], v === "1.6" ? [1, 6] : [1, 4], chunks);
+    const first = ask(0, 2016, "1.4");
+    expect(JSON.parse(first.text)).toEqual(expectedAnswer(0, 2016, "1.4"));
+    expect(JSON.parse(first.text).count).toBe(61);
+    expect(ask(0, 2016, "1.4")).toBe(first); // the same text, not made again
+    expect(JSON.parse(ask(0, 2016, "1.6").text)).toEqual(expectedAnswer(0, 2016, "1.6"));
+    expect(JSON.parse(ask(10, 5, "1.6").text)).toEqual(expectedAnswer(10, 5, "1.6"));
+    expect(JSON.parse(ask(59, 100, "1.4").text)).toEqual(expectedAnswer(59, 100, "1.4"));
+    expect(chunks.size).toBe(4);
+    // A new tip: the answers are made again, with the new headers in them.
+    await fx.indexToTip();
+    const grown = ask(0, 2016, "1.4");
+    expect(grown).not.toBe(first);
+    expect(JSON.parse(grown.text)).toEqual(expectedAnswer(0, 2016, "1.4"));
+    expect(JSON.parse(grown.text).count).toBe(reader.tip()!.height + 1);
+    expect(chunks.size).toBe(1);
+  }, TEST_MS);
+
+  test("the oldest entry goes past the bound, and a refused request is not kept", () => {
+    const reader = fx.indexer.reader;
+    const merkle = new HeaderMerkleCache(storeBlockHashes(reader));
+    const chunks = new HeaderChunkCache(2);
+    const ask = (start: number, cp = 0) => blockHeaders(reader, merkle, [start, 3, cp], [1, 4], chunks);
+    const a = ask(0);
+    ask(1);
+    ask(2); // evicts start 0
+    expect(chunks.size).toBe(2);
+    expect(ask(0)).not.toBe(a);
+    expect(ask(0).text).toBe(a.text);
+    expect(() => ask(5, 1)).toThrow(/cp_height/); // header 7 > cp_height 1
+    expect(chunks.size).toBe(2);
+    const proof = JSON.parse(ask(5, 20).text) as { branch: string[]; root: string };
+    expect({ branch: proof.branch, root: proof.root }).toEqual(hex(naiveHeaderProof(reader.chainHashes(), 7, 20)));
+  }, TEST_MS);
+});
