@@ -2,7 +2,8 @@
  * Hostile and careless Electrum clients against the server as a process on the fixture chain
  * (issue #12): clients that close while the server has stopped reading from them are released
  * (the clients and subscriptions gauges and the process's fd count return to their baseline); a
- * 1 MB burst of pipelined requests from one client does not hold up another client's server.ping
+ * 1 MB burst of pipelined requests from one client (header chunks, which the server shares, or
+ * costly methods whose answers are made each time) does not hold up another client's server.ping
  * and get_balance, nor REST; clients that subscribe and pipeline but never read are dropped and
  * cost bounded memory; a client over --electrum-max-clients-per-ip gets an error, then a close;
  * the burst and the non-readers over WebSocket too (a WebSocket cannot stop reading).
@@ -21,16 +22,33 @@ const T = 90_000;
 const expected = JSON.parse(readFileSync(join(FIXTURE_BLOCKS, "..", "expected.json"), "utf8")) as {
   tip: { height: number };
   scripts: { electrum_scripthash: string; history: unknown[] }[];
+  txs: Record<string, { height: number }>;
 };
 /** A script with about 10 txs, for get_balance. */
 const TEN_TX_SCRIPT = [...expected.scripts].sort((a, b) => Math.abs(a.history.length - 10) - Math.abs(b.history.length - 10))[0]!.electrum_scripthash;
 const HEADERS_REQ = (id: number) => JSON.stringify({ jsonrpc: "2.0", id, method: "blockchain.block.headers", params: [0, 2016] }) + "\n";
-/** `bytes` of pipelined blockchain.block.headers [0, 2016] requests. */
-function headersBurst(bytes: number, firstId = 1): string {
+/** The script with the longest history (~600 txs): its get_history and listunspent are the fixture's costliest. */
+const POPULAR_SCRIPT = [...expected.scripts].sort((a, b) => b.history.length - a.history.length)[0]!.electrum_scripthash;
+const CONFIRMED = Object.entries(expected.txs).filter(([, t]) => t.height >= 0);
+/** Request `id` of a burst of costly methods whose answers are made each time (header ranges the shared cache mostly misses). */
+const MIXED_REQ = (id: number) => {
+  const [txid, tx] = CONFIRMED[id % CONFIRMED.length]!;
+  const calls: [string, unknown[]][] = [
+    ["blockchain.block.headers", [id % 128, 2016]],
+    ["blockchain.scripthash.get_history", [POPULAR_SCRIPT]],
+    ["blockchain.transaction.get", [txid, true]],
+    ["blockchain.scripthash.listunspent", [POPULAR_SCRIPT]],
+    ["blockchain.transaction.get_merkle", [txid, tx.height]],
+  ];
+  const [method, params] = calls[id % calls.length]!;
+  return JSON.stringify({ jsonrpc: "2.0", id, method, params }) + "\n";
+};
+/** `bytes` of pipelined requests, blockchain.block.headers [0, 2016] unless `req` says otherwise. */
+function headersBurst(bytes: number, firstId = 1, req = HEADERS_REQ): string {
   const parts: string[] = [];
   let size = 0;
   for (let id = firstId; size < bytes; id++) {
-    const r = HEADERS_REQ(id);
+    const r = req(id);
     parts.push(r);
     size += r.length;
   }
@@ -367,7 +385,8 @@ describe("one client's burst does not hold up the others", () => {
     expectFast("REST /blocks/tip/height", rest);
   }
 
-  test("TCP: 1 MB of pipelined blockchain.block.headers [0, 2016] in one write", async () => {
+  /** Over TCP, while a client that reads its answers sends `burst` in one write. */
+  async function tcpBurst(burst: string, onAnswers?: (text: string) => void, check?: () => void): Promise<void> {
     const other = await LineRpc.connect(s.tcpPort);
     expect((await other.call("blockchain.scripthash.get_balance", [TEN_TX_SCRIPT])).result).toBeDefined();
     await othersStayFast(
@@ -375,11 +394,32 @@ describe("one client's burst does not hold up the others", () => {
       async () => {
         const c = await rawClient(s.tcpPort);
         c.sock.resume(); // it reads: its answers flow
-        c.sock.write(headersBurst(1_000_000));
-        return () => c.sock.destroy();
+        if (onAnswers) c.sock.on("data", (b: Buffer) => onAnswers(b.toString("utf8")));
+        c.sock.write(burst);
+        return () => {
+          c.sock.destroy();
+          check?.();
+        };
       },
     );
     other.close();
+  }
+
+  test("TCP: 1 MB of pipelined blockchain.block.headers [0, 2016] in one write", async () => {
+    await tcpBurst(headersBurst(1_000_000));
+  }, T);
+
+  test("TCP: 1 MB of pipelined requests of costly methods (uncached header ranges, a 600-tx history, verbose txs, merkle proofs)", async () => {
+    let errors = 0;
+    let tail = "";
+    const count = (chunk: string) => {
+      const text = tail + chunk;
+      const cut = text.lastIndexOf("\n");
+      tail = text.slice(cut + 1);
+      for (const line of text.slice(0, cut + 1).split("\n")) if (line.includes('"error"')) errors++;
+    };
+    // Every answer is a real one, not an error.
+    await tcpBurst(headersBurst(1_000_000, 1, MIXED_REQ), count, () => expect(errors).toBe(0));
   }, T);
 
   test("WebSocket: the same burst, one request per frame", async () => {
