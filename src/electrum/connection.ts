@@ -26,7 +26,7 @@
 import type { Socket, ServerWebSocket } from "bun";
 import type { Logger } from "../log.ts";
 import type { Dispatcher } from "./dispatch.ts";
-import { errorJson, RPC_CODES, RpcError } from "./jsonrpc.ts";
+import { errorJson, RPC_CODES, RpcError, type ReplyMessage } from "./jsonrpc.ts";
 import type { TurnScheduler } from "./scheduler.ts";
 import { Session, type SessionOutput, type Subscriptions } from "./subscriptions.ts";
 
@@ -64,7 +64,7 @@ export interface ConnectionEnv {
 export interface Wire {
   readonly remote: string;
   /** Queues one message; the wire adds its framing. */
-  write(message: string): void;
+  write(message: ReplyMessage): void;
   /** Bytes queued and not yet handed to the kernel. */
   readonly unsentBytes: number;
   /** Bytes queued since the start (written to the kernel: queuedBytes - unsentBytes). */
@@ -179,7 +179,7 @@ export class Connection implements SessionOutput {
   }
 
   /** Queues one message; a client that lets too much pile up is dropped. */
-  send(message: string): void {
+  send(message: ReplyMessage): void {
     if (this.closed) return;
     this.wire.write(message);
     const { maxSendBuffer, sendHighWater } = this.env.limits;
@@ -400,8 +400,10 @@ export class LineInbox implements Inbox {
 }
 
 /** A Bun socket (plain or TLS): writes what the kernel takes now and keeps the rest in order. */
+const NEWLINE_BYTES = Buffer.from("\n");
+
 export class StreamWire implements Wire {
-  private readonly out: Buffer[] = [];
+  private readonly out: Uint8Array[] = [];
   private outBytes = 0;
   private queued = 0;
 
@@ -419,8 +421,15 @@ export class StreamWire implements Wire {
     return this.queued;
   }
 
-  write(message: string): void {
-    const buf = Buffer.from(message + "\n", "utf8");
+  write(message: ReplyMessage): void {
+    if (typeof message === "string") return this.writeBytes(Buffer.from(message + "\n", "utf8"));
+    // Part by part: a shared part (a cached answer) is handed to the kernel as it is, and what
+    // the kernel does not take is kept as a view of it, never a copy.
+    for (const part of message.parts) this.writeBytes(part);
+    this.writeBytes(NEWLINE_BYTES);
+  }
+
+  private writeBytes(buf: Uint8Array): void {
     this.queued += buf.length;
     if (this.out.length === 0) {
       const n = Math.max(0, this.socket.write(buf));
@@ -494,9 +503,11 @@ export class WsWire implements Wire {
     return this.queued;
   }
 
-  write(message: string): void {
-    this.queued += message.length;
-    this.ws.sendText(message);
+  write(message: ReplyMessage): void {
+    // One text frame per message: bytes in parts are joined here (Bun's sendText takes a string).
+    const text = typeof message === "string" ? message : message.toString();
+    this.queued += text.length;
+    this.ws.sendText(text);
   }
 
   // A WebSocket cannot stop reading; Connection caps what it queues instead.

@@ -5,7 +5,7 @@
 import type { Logger } from "../log.ts";
 import { describeError } from "../log.ts";
 import type { HistogramVec } from "../metrics/metrics.ts";
-import { errorJson, parseMessage, resultJson, RPC_CODES, RpcError, toRpcError, type RequestItem } from "./jsonrpc.ts";
+import { errorJson, parseMessage, replyBytes, replyText, resultJson, RPC_CODES, RpcError, toRpcError, type ReplyMessage, type RequestItem } from "./jsonrpc.ts";
 import { METHODS, type ServerContext } from "./methods.ts";
 import { compareVersions, formatVersion, positional } from "./params.ts";
 import type { Session } from "./subscriptions.ts";
@@ -28,14 +28,14 @@ export class Dispatcher {
   ) {}
 
   /** The reply line (without newline), or null when nothing is to be sent (notifications, blank lines). */
-  async handleLine(session: Session, line: string): Promise<string | null> {
+  async handleLine(session: Session, line: string): Promise<ReplyMessage | null> {
     if (line.trim() === "") return null;
     const msg = parseMessage(line);
     if (msg.kind === "invalid") return errorJson(null, msg.error);
     if (msg.kind === "single") {
       const reply = await this.answer(session, msg.item);
       if (reply === null) return null;
-      return Buffer.byteLength(reply) > this.limits.maxResponseBytes ? errorJson(idOf(msg.item), this.tooLarge()) : reply;
+      return replyBytes(reply) > this.limits.maxResponseBytes ? errorJson(idOf(msg.item), this.tooLarge()) : reply;
     }
     if (msg.items.length > this.limits.maxBatch) {
       return errorJson(null, new RpcError(RPC_CODES.LIMIT_EXCEEDED, `batch too large: ${msg.items.length} requests, at most ${this.limits.maxBatch}`));
@@ -44,11 +44,10 @@ export class Dispatcher {
     let bytes = 2;
     for (const item of msg.items) {
       if (session.closeAfterReply) break;
-      let reply = await this.answer(session, item);
-      if (reply === null) continue;
-      const size = Buffer.byteLength(reply) + 1;
+      const answered = await this.answer(session, item);
+      if (answered === null) continue;
       // Past the budget, the remaining answers are replaced by small errors, so the array stays complete.
-      if (bytes + size > this.limits.maxResponseBytes) reply = errorJson(idOf(item), this.tooLarge());
+      const reply = bytes + replyBytes(answered) + 1 > this.limits.maxResponseBytes ? errorJson(idOf(item), this.tooLarge()) : replyText(answered);
       bytes += Buffer.byteLength(reply) + 1;
       parts.push(reply);
     }
@@ -59,7 +58,7 @@ export class Dispatcher {
     return new RpcError(RPC_CODES.INVALID_REQUEST, `response too large (over ${this.limits.maxResponseBytes} bytes)`);
   }
 
-  private async answer(session: Session, item: RequestItem): Promise<string | null> {
+  private async answer(session: Session, item: RequestItem): Promise<ReplyMessage | null> {
     if (!item.ok) return errorJson(item.id, item.error);
     const req = item.request;
     const spec = METHODS.get(req.method);
@@ -68,7 +67,7 @@ export class Dispatcher {
       const why = `method ${req.method} is not available at protocol version ${formatVersion(session.version)}`;
       return req.notification ? null : errorJson(req.id, new RpcError(RPC_CODES.METHOD_NOT_FOUND, why));
     }
-    const run = async (span: Span | null): Promise<string> => {
+    const run = async (span: Span | null): Promise<ReplyMessage> => {
       const stop = this.latency.startTimer({ method: req.method });
       try {
         const result = await spec.run({ ctx: this.ctx, session, args: positional(req.params, spec.params) });

@@ -10,7 +10,7 @@
 import { bytesToHex, hashToHex } from "../bitcoin/bytes.ts";
 import type { StoreReader } from "../store/read.ts";
 import type { HeaderMerkleCache, ReadBlockHashes } from "./header-merkle.ts";
-import { RawJson } from "./jsonrpc.ts";
+import { JsonBytes } from "./jsonrpc.ts";
 import { badRequest, compareVersions, nonNegativeInt, optionalInt, required, type Version } from "./params.ts";
 
 /** Headers per `blockchain.block.headers` call (ElectrumX, Fulcrum and electrs use 2016). */
@@ -50,16 +50,16 @@ export function blockHeader(reader: StoreReader, merkle: HeaderMerkleCache, args
 }
 
 /**
- * `blockchain.block.headers` answers, serialized once and shared by every connection: clients
+ * `blockchain.block.headers` answers, serialized once (as bytes) and shared by every connection: clients
  * that sync ask for the same 2016-header chunks, and one chunk is ~322 kB of hex to read and
- * encode (2016 store reads) where handing out the same text costs nothing. A flood of pipelined
+ * encode (2016 store reads) where writing out the same bytes costs no copy. A flood of pipelined
  * header requests (#12) is answered at the speed the kernel takes the bytes instead of holding
  * the loop and making garbage. Entries are valid for one chain tip (a new block or a reorg starts
  * over) and the oldest goes past `maxEntries` (at mainnet's size, 16 chunks ≈ 5.3 MB).
  */
 export class HeaderChunkCache {
   private tipHashHex = "";
-  private readonly entries = new Map<string, RawJson>();
+  private readonly entries = new Map<string, JsonBytes>();
 
   constructor(private readonly maxEntries: number) {}
 
@@ -68,21 +68,21 @@ export class HeaderChunkCache {
   }
 
   /** The answer for `key` at the tip `tipHashHex`, from `make` when not cached. */
-  get(tipHashHex: string, key: string, make: () => unknown): RawJson {
+  get(tipHashHex: string, key: string, make: () => unknown): JsonBytes {
     if (tipHashHex !== this.tipHashHex) {
       this.entries.clear();
       this.tipHashHex = tipHashHex;
     }
     let hit = this.entries.get(key);
     if (hit !== undefined) return hit;
-    hit = new RawJson(JSON.stringify(make()));
+    hit = JsonBytes.of(JSON.stringify(make()));
     if (this.entries.size >= this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
     this.entries.set(key, hit);
     return hit;
   }
 }
 
-export function blockHeaders(reader: StoreReader, merkle: HeaderMerkleCache, args: readonly unknown[], version: Version, chunks: HeaderChunkCache): RawJson {
+export function blockHeaders(reader: StoreReader, merkle: HeaderMerkleCache, args: readonly unknown[], version: Version, chunks: HeaderChunkCache): JsonBytes {
   const start = nonNegativeInt(required(args, 0, "start_height"), "start_height");
   const wanted = Math.min(nonNegativeInt(required(args, 1, "count"), "count"), MAX_HEADERS);
   const cpHeight = optionalInt(args[2], "cp_height", 0);

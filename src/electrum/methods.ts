@@ -13,7 +13,7 @@ import { electrumHistorySliced, jsonArraySliced, macrotask, SLICE_ROWS } from ".
 import type { StoreReader } from "../store/read.ts";
 import type { HeaderMerkleCache } from "./header-merkle.ts";
 import { blockHeader, blockHeaders, type HeaderChunkCache } from "./headers.ts";
-import { RawJson, RPC_CODES, RpcError } from "./jsonrpc.ts";
+import { JsonBytes, RPC_CODES, RpcError } from "./jsonrpc.ts";
 import type { ElectrumNode } from "./node.ts";
 import { bool, nonNegativeInt, rawTxHex, required, scriptHash, str, type Version } from "./params.ts";
 import { negotiate, SERVER_VERSION } from "./negotiate.ts";
@@ -152,8 +152,8 @@ export const METHODS: ReadonlyMap<string, MethodSpec> = new Map<string, MethodSp
 ]);
 
 /** An array result as is, or serialized a slice at a time when it is big (sliced-history.ts). */
-async function arrayResult(items: readonly object[]): Promise<readonly object[] | RawJson> {
-  return items.length <= SLICE_ROWS ? items : new RawJson(await jsonArraySliced(items, (item) => JSON.stringify(item)));
+async function arrayResult(items: readonly object[]): Promise<readonly object[] | JsonBytes> {
+  return items.length <= SLICE_ROWS ? items : new JsonBytes(await jsonArraySliced(items, (item) => JSON.stringify(item)));
 }
 
 function mempoolJson(e: { txidHex: string; height: number; feeSat?: number }): { tx_hash: string; height: number; fee: number } {

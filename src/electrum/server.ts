@@ -293,6 +293,9 @@ function listenStream(
       const inbox = new LineInbox(limits.maxLineBytes);
       socket.data = { conn: accept(wire, inbox), wire, inbox, checkFirstByte: tls === null };
       socket.timeout(limits.idleTimeoutS);
+      // A reply written in parts (connection.ts) ends with a small write: it must not wait for
+      // the ACK of the big one before it (Nagle).
+      socket.setNoDelay(true);
     },
     data(socket, chunk) {
       const d = socket.data;

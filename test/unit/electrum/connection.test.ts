@@ -2,11 +2,15 @@
  * Connection's pump and watch against a scripted transport (a Wire whose kernel takes what the
  * test says, failure injection only): the order in which the TurnScheduler serves idle and busy
  * connections, reading resumed by the watch only for a connection that makes no progress, and a
- * backlog that empties without a drain event (#12). The dispatcher answers each line with itself
+ * backlog that empties without a drain event (#12); and StreamWire writing a reply made of byte
+ * parts through a kernel that takes a little at a time. The dispatcher answers each line with itself
  * at once, so what is measured is the order of the answers, not their cost.
  */
 import { describe, expect, test } from "bun:test";
-import { Connection, LineInbox, type ConnectionEnv, type ConnectionLimits, type Wire } from "../../../src/electrum/connection.ts";
+import type { Socket } from "bun";
+import { Connection, LineInbox, StreamWire, type ConnectionEnv, type ConnectionLimits, type Wire } from "../../../src/electrum/connection.ts";
+import { JsonBytes, resultJson, type ReplyMessage } from "../../../src/electrum/jsonrpc.ts";
+import { jsonArraySliced } from "../../../src/query/sliced-history.ts";
 import type { Dispatcher } from "../../../src/electrum/dispatch.ts";
 import { TurnScheduler } from "../../../src/electrum/scheduler.ts";
 import type { Subscriptions } from "../../../src/electrum/subscriptions.ts";
@@ -44,7 +48,8 @@ class ScriptedWire implements Wire {
   get queuedBytes(): number {
     return this.queued;
   }
-  write(message: string): void {
+  write(reply: ReplyMessage): void {
+    const message = String(reply);
     this.written.push(message);
     this.queued += message.length + 1;
     if (this.holdBack) this.unsent += message.length + 1;
@@ -72,8 +77,8 @@ function setup(limits: Partial<ConnectionLimits> = {}) {
     const inbox = new LineInbox(all.maxLineBytes);
     const conn = new Connection(wire, inbox, id++, env, () => {});
     const origWrite = wire.write.bind(wire);
-    wire.write = (m: string) => {
-      order.push(`${name}:${m}`);
+    wire.write = (m: ReplyMessage) => {
+      order.push(`${name}:${String(m)}`);
       origWrite(m);
     };
     const send = (lines: string[]) => {
@@ -159,4 +164,59 @@ describe("Connection's watch", () => {
     expect(answered).toBeLessThan(100);
     c.conn.terminate("test over");
   }, 10_000);
+});
+
+describe("StreamWire: replies as text or as bytes in parts", () => {
+  /** A socket whose kernel takes at most `room` bytes until the test makes more. */
+  function scriptedSocket() {
+    const taken: Uint8Array[] = [];
+    const sock = {
+      room: 0,
+      remoteAddress: "127.0.0.1",
+      write(buf: Uint8Array) {
+        const n = Math.min(buf.length, sock.room);
+        sock.room -= n;
+        taken.push(Uint8Array.prototype.slice.call(buf, 0, n));
+        return n;
+      },
+      pause() {},
+      resume() {},
+      end() {},
+      terminate() {},
+    };
+    return { sock, bytes: () => Buffer.concat(taken).toString("utf8") };
+  }
+
+  test("a reply of shared parts reaches the kernel whole and in order, a little at a time, and the shared bytes stay as they were", () => {
+    const { sock, bytes } = scriptedSocket();
+    const wire = new StreamWire(sock as unknown as Socket<unknown>);
+    const shared = Buffer.from(JSON.stringify({ count: 2, hex: "ab".repeat(5_000), max: 2016 }));
+    const copy = Buffer.from(shared);
+    const result = new JsonBytes([shared]);
+    const first = resultJson(7, result);
+    const second = resultJson("x", result);
+    const expected = JSON.stringify({ jsonrpc: "2.0", id: 7, result: JSON.parse(shared.toString()) }) + "\n" + '{"jsonrpc":"2.0","id":"x","result":' + shared.toString() + "}\n" + '{"jsonrpc":"2.0","id":1,"result":"é"}\n';
+    sock.room = 1_000;
+    wire.write(first);
+    wire.write(second);
+    wire.write(resultJson(1, "é"));
+    expect(wire.queuedBytes).toBe(Buffer.byteLength(expected));
+    expect(wire.unsentBytes).toBe(Buffer.byteLength(expected) - 1_000);
+    for (let i = 0; wire.unsentBytes > 0 && i < 100; i++) {
+      sock.room = 777;
+      wire.flush();
+    }
+    expect(wire.unsentBytes).toBe(0);
+    expect(bytes()).toBe(expected);
+    expect(shared.equals(copy)).toBe(true);
+  });
+
+  test("a sliced array's parts make the text JSON.stringify gives", async () => {
+    const { sock, bytes } = scriptedSocket();
+    sock.room = Number.MAX_SAFE_INTEGER;
+    const wire = new StreamWire(sock as unknown as Socket<unknown>);
+    const items = Array.from({ length: 2_500 }, (_, i) => ({ tx_hash: i.toString(16).padStart(64, "0"), height: i }));
+    wire.write(resultJson(3, new JsonBytes(await jsonArraySliced(items, (e) => JSON.stringify(e), async () => {}, 1_000))));
+    expect(bytes()).toBe(JSON.stringify({ jsonrpc: "2.0", id: 3, result: items }) + "\n");
+  });
 });
