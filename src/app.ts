@@ -179,7 +179,11 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     // The query side reads committed blocks only, over its own connection (store/db.ts openReadDb).
     const readDb = openReadDb(db);
     closer.add("query connection", () => readDb.close());
-    const queryReader = new StoreReader(readDb, blkFiles);
+    // With the block boundaries in memory (store/block-bounds.ts), kept exact by the indexer's
+    // commit and rollback listeners, registered first so that nothing reads before they ran.
+    const queryReader = new StoreReader(readDb, blkFiles, { blockBounds: true });
+    indexer.onCommit((from) => queryReader.blocksChanged(from));
+    indexer.onRollback((from) => queryReader.blocksChanged(from));
     const chainView = mempoolChainOf(queryReader, () => indexer.chain.tipHash);
     const mempool = new Mempool({
       node: rpc ? mempoolNodeOf(rpc) : offlineMempoolNode(chainView),

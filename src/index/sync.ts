@@ -159,6 +159,7 @@ export class Indexer {
   private initialDone: boolean;
   private gcSeconds = 0;
   private readonly commitListeners: ((fromHeight: number, toHeight: number) => void)[] = [];
+  private readonly rollbackListeners: ((fromHeight: number) => void)[] = [];
   private readonly tracing: Tracing;
 
   constructor(
@@ -207,6 +208,11 @@ export class Indexer {
    */
   onCommit(listener: (fromHeight: number, toHeight: number) => void): void {
     this.commitListeners.push(listener);
+  }
+
+  /** Calls `listener(fromHeight)` synchronously right after a reorg's removal of the blocks from `fromHeight` on is committed. */
+  onRollback(listener: (fromHeight: number) => void): void {
+    this.rollbackListeners.push(listener);
   }
 
   /** Brings the index to the source's best chain. `signal` stops it after the current block (committed). */
@@ -460,6 +466,13 @@ export class Indexer {
       }),
     );
     this.chain.truncate(height);
+    for (const listener of this.rollbackListeners) {
+      try {
+        listener(height);
+      } catch (err) {
+        this.log.error(`after removing the blocks from height ${height}: ${describeError(err)}`);
+      }
+    }
     this.nextTxnum = this.reader.txCount();
     if (this.initialDone) this.recentRows = this.recent.countRows();
     // After the initial sync the table holds only a batch: emptying it is enough. (During the

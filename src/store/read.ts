@@ -5,6 +5,7 @@
 import type { Database } from "bun:sqlite";
 import { bytesEqual } from "../bitcoin/bytes.ts";
 import { IO_SPAN, TXID_KEY_BYTES, indexOfId, txnumOfId, type BlockRow } from "./rows.ts";
+import { BlockBounds } from "./block-bounds.ts";
 import { TxBytes, type BlkRangeSource } from "./tx-bytes.ts";
 
 export interface TxLocation {
@@ -120,15 +121,24 @@ const toBlockRow = (r: BlockSqlRow): BlockRow => ({
   file: r.file === null || r.data_pos === null ? null : { index: r.file, dataPos: r.data_pos },
 });
 
+export interface StoreReaderOptions {
+  /**
+   * Keep the block boundaries in memory (block-bounds.ts): for a reader whose owner calls
+   * `blocksChanged` after every commit and rollback of blocks (the query side, app.ts).
+   */
+  readonly blockBounds?: boolean;
+}
+
 export class StoreReader {
   private readonly q;
   private readonly bytes: TxBytes;
+  private readonly bounds: BlockBounds | null;
 
   /**
    * Any connection: the indexer's own, or a ReadDb (db.ts) for queries that must see committed blocks only.
    * `blkFiles`: where the txs of blocks located in Core's blk files are read (none: such reads fail).
    */
-  constructor(db: { readonly sql: Database }, blkFiles: BlkRangeSource | null = null) {
+  constructor(db: { readonly sql: Database }, blkFiles: BlkRangeSource | null = null, opts: StoreReaderOptions = {}) {
     this.bytes = new TxBytes(blkFiles);
     const s = db.sql;
     this.q = {
@@ -136,6 +146,7 @@ export class StoreReader {
       blockAt: s.prepare<BlockSqlRow, [number]>("SELECT * FROM blocks WHERE height = ?"),
       blockByHash: s.prepare<BlockSqlRow, [Uint8Array]>("SELECT * FROM blocks WHERE hash = ?"),
       blockOfTxnum: s.prepare<BlockSqlRow, [number]>("SELECT * FROM blocks WHERE first_txnum <= ? ORDER BY first_txnum DESC LIMIT 1"),
+      firstTxnumsFrom: s.prepare<{ height: number; first_txnum: number }, [number]>("SELECT height, first_txnum FROM blocks WHERE height >= ? ORDER BY height"),
       hashesFrom: s.prepare<{ hash: Uint8Array }, [number, number]>("SELECT hash FROM blocks WHERE height >= ? AND height < ? ORDER BY height"),
       allHashes: s.prepare<{ height: number; hash: Uint8Array }, []>("SELECT height, hash FROM blocks ORDER BY height"),
       txByNum: s.prepare<TxSqlRow, [number]>("SELECT txnum, txid, loc, raw FROM txs WHERE txnum = ?"),
@@ -145,6 +156,7 @@ export class StoreReader {
         "SELECT t.txid AS txid, (SELECT height FROM blocks WHERE first_txnum <= j.value ORDER BY first_txnum DESC LIMIT 1) AS height " +
           "FROM json_each(?) j JOIN txs t ON t.txnum = j.value ORDER BY j.key",
       ),
+      txidsOf: s.prepare<{ txnum: number; txid: Uint8Array }, [string]>("SELECT t.txnum AS txnum, t.txid AS txid FROM json_each(?) j JOIN txs t ON t.txnum = j.value ORDER BY j.key"),
       // Both levels of each history table (schema.sql: the big sorted tables and their `*_recent`
       // twins). For one key every recent row is newer than every big one, so SQLite's merge of
       // the two ordered arms (a compound ORDER BY) costs no sort.
@@ -210,6 +222,20 @@ export class StoreReader {
       // max(rowid) is one B-tree descent; every /address query asks it (stats cache bound).
       nextTxnum: s.prepare<{ n: number }, []>("SELECT coalesce(max(txnum) + 1, 0) AS n FROM txs"),
     };
+    this.bounds = opts.blockBounds
+      ? new BlockBounds({
+          firstTxnumsFrom: (from) => this.q.firstTxnumsFrom.all(from).map((r) => ({ height: r.height, firstTxnum: r.first_txnum })),
+          blockAt: (height) => this.blockRowAt(height),
+        })
+      : null;
+  }
+
+  /**
+   * Blocks from `fromHeight` on were committed, replaced or removed (a reader with blockBounds is
+   * told so by its owner after each commit and rollback, before any query runs).
+   */
+  blocksChanged(fromHeight: number): void {
+    this.bounds?.changed(fromHeight);
   }
 
   tip(): BlockRow | null {
@@ -218,6 +244,10 @@ export class StoreReader {
   }
 
   blockAt(height: number): BlockRow | null {
+    return this.bounds ? this.bounds.blockAt(height) : this.blockRowAt(height);
+  }
+
+  private blockRowAt(height: number): BlockRow | null {
     const r = this.q.blockAt.get(height);
     return r ? toBlockRow(r) : null;
   }
@@ -295,10 +325,10 @@ export class StoreReader {
 
   private located(t: TxSqlRow): TxLocation | null {
     const txnum = t.txnum;
-    const b = this.q.blockOfTxnum.get(txnum);
+    const b = this.blockContaining(txnum);
     if (!b) return null;
-    const raw = this.bytes.of(t, toBlockRow(b).file);
-    return { txnum, txid: t.txid, raw, height: b.height, blockHash: b.hash, pos: txnum - b.first_txnum };
+    const raw = this.bytes.of(t, b.file);
+    return { txnum, txid: t.txid, raw, height: b.height, blockHash: b.hash, pos: txnum - b.firstTxnum };
   }
 
   /** The 11-byte script key and value of an indexed output, or null. */
@@ -481,6 +511,15 @@ export class StoreReader {
   /** The txid and block height of each tx number, in the order given. */
   txidsAndHeights(txnums: readonly number[]): { txid: Uint8Array; height: number }[] {
     if (txnums.length === 0) return [];
+    if (this.bounds) {
+      const rows = this.q.txidsOf.all(JSON.stringify(txnums));
+      if (rows.length !== txnums.length) throw new Error(`index inconsistency: ${txnums.length - rows.length} of ${txnums.length} tx numbers not found`);
+      return rows.map((r) => {
+        const height = this.bounds!.heightOf(r.txnum);
+        if (height < 0) throw new Error("index inconsistency: a tx number below the first block");
+        return { txid: r.txid, height };
+      });
+    }
     const rows = this.q.txidsHeights.all(JSON.stringify(txnums));
     if (rows.length !== txnums.length) throw new Error(`index inconsistency: ${txnums.length - rows.length} of ${txnums.length} tx numbers not found`);
     return rows.map((r) => {
@@ -497,6 +536,7 @@ export class StoreReader {
 
   /** @internal used by BlockLocator */
   blockContaining(txnum: number): BlockRow | null {
+    if (this.bounds) return this.bounds.blockContaining(txnum);
     const r = this.q.blockOfTxnum.get(txnum);
     return r ? toBlockRow(r) : null;
   }
