@@ -156,7 +156,9 @@ export class StoreReader {
         "SELECT t.txid AS txid, (SELECT height FROM blocks WHERE first_txnum <= j.value ORDER BY first_txnum DESC LIMIT 1) AS height " +
           "FROM json_each(?) j JOIN txs t ON t.txnum = j.value ORDER BY j.key",
       ),
-      txidsOf: s.prepare<{ txnum: number; txid: Uint8Array }, [string]>("SELECT t.txnum AS txnum, t.txid AS txid FROM json_each(?) j JOIN txs t ON t.txnum = j.value ORDER BY j.key"),
+      // In txnum order with no sort: the IN list is searched in key order (a join kept in the
+      // list's order sorted it in a temp B-tree: 1.5-2.0 against 1.4-1.5 ms for 1,000 random txnums).
+      txidsOf: s.prepare<{ txnum: number; txid: Uint8Array }, [string]>("SELECT txnum, txid FROM txs WHERE txnum IN (SELECT value FROM json_each(?)) ORDER BY txnum"),
       // Both levels of each history table (schema.sql: the big sorted tables and their `*_recent`
       // twins). For one key every recent row is newer than every big one, so SQLite's merge of
       // the two ordered arms (a compound ORDER BY) costs no sort.
@@ -512,12 +514,14 @@ export class StoreReader {
   txidsAndHeights(txnums: readonly number[]): { txid: Uint8Array; height: number }[] {
     if (txnums.length === 0) return [];
     if (this.bounds) {
-      const rows = this.q.txidsOf.all(JSON.stringify(txnums));
-      if (rows.length !== txnums.length) throw new Error(`index inconsistency: ${txnums.length - rows.length} of ${txnums.length} tx numbers not found`);
-      return rows.map((r) => {
-        const height = this.bounds!.heightOf(r.txnum);
+      const txids = new Map<number, Uint8Array>();
+      for (const r of this.q.txidsOf.all(JSON.stringify(txnums))) txids.set(r.txnum, r.txid);
+      return txnums.map((txnum) => {
+        const txid = txids.get(txnum);
+        if (txid === undefined) throw new Error(`index inconsistency: tx number ${txnum} not found`);
+        const height = this.bounds!.heightOf(txnum);
         if (height < 0) throw new Error("index inconsistency: a tx number below the first block");
-        return { txid: r.txid, height };
+        return { txid, height };
       });
     }
     const rows = this.q.txidsHeights.all(JSON.stringify(txnums));

@@ -101,6 +101,11 @@ describe("StoreReader with the block boundaries in memory, over the fixture", ()
     const txs = plain.txCount();
     const txnums = Array.from({ length: txs }, (_, i) => i);
     expect(bounded.txidsAndHeights(txnums)).toEqual(plain.txidsAndHeights(txnums));
+    // Any order, repeats included: the answers come in the order given.
+    const mixed = [txs - 1, 5, 3, 5, 0, Math.floor(txs / 2), 3];
+    expect(bounded.txidsAndHeights(mixed)).toEqual(plain.txidsAndHeights(mixed));
+    expect(() => bounded.txidsAndHeights([0, txs])).toThrow(/index inconsistency/);
+    expect(() => plain.txidsAndHeights([0, txs])).toThrow(/index inconsistency/);
     for (const t of txnums) {
       expect(bounded.heightOfTxnum(t)).toBe(plain.heightOfTxnum(t));
       const a = bounded.txAt(t)!;
