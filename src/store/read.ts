@@ -73,6 +73,15 @@ interface StatsSqlRow {
  * names in it (funding, spend_history, spends, txid_index) get the suffix in the second arm.
  * `orderBy` ("ORDER BY 1", …) sorts the compound by its first column.
  */
+/**
+ * The newest of the txs rows filed under a txid's key (in txnum order) whose full txid is `txid`:
+ * the latest of BIP30's duplicate txids; a 64-bit key collision is told apart by the full txid.
+ */
+function newestWithTxid<R extends { txid: Uint8Array }>(rows: readonly R[], txid: Uint8Array): R | null {
+  for (let i = rows.length - 1; i >= 0; i--) if (bytesEqual(rows[i]!.txid, txid)) return rows[i]!;
+  return null;
+}
+
 function both(select: string, orderBy = ""): string {
   const recent = select.replace(/\b(funding|spend_history|spends|txid_index)\b(?= )/g, (t) => (t === "txid_index" ? "txid_recent" : `${t}_recent`));
   if (recent === select) throw new Error(`no history table in ${select}`);
@@ -164,6 +173,11 @@ export class StoreReader {
       // the two ordered arms (a compound ORDER BY) costs no sort.
       // The txnums filed under a txid key, both levels (no read of the txs rows: see txnumOfPrevout).
       txnumsOfKey: s.prepare<{ txnum: number }, [Uint8Array]>(both("SELECT txnum FROM txid_index WHERE key = ?1")),
+      // The txs rows filed under a txid key, both levels, in txnum order: one statement (an IN
+      // list, searched in key order) instead of the keys then a row each: 8.0-8.8 against 9.5-12.4
+      // µs a lookup on the 2M-tx bench index. (A join kept in the keys' order took 17 µs.)
+      txsOfKey: s.prepare<TxSqlRow, [Uint8Array]>(`SELECT txnum, txid, loc, raw FROM txs WHERE txnum IN (${both("SELECT txnum FROM txid_index WHERE key = ?1")}) ORDER BY txnum`),
+      txidsOfKey: s.prepare<{ txnum: number; txid: Uint8Array }, [Uint8Array]>(`SELECT txnum, txid FROM txs WHERE txnum IN (${both("SELECT txnum FROM txid_index WHERE key = ?1")}) ORDER BY txnum`),
       txidsInRange: s.prepare<{ txid: Uint8Array }, [number, number]>("SELECT txid FROM txs WHERE txnum >= ? AND txnum < ? ORDER BY txnum"),
       output: s.prepare<{ script: Uint8Array; value_sat: number }, [number]>("SELECT script, value_sat FROM outputs WHERE id = ?"),
       funding: s.prepare<{ id: number; value_sat: number }, [Uint8Array]>(
@@ -283,23 +297,7 @@ export class StoreReader {
 
   /** The txnum of a confirmed txid (the latest one for BIP30 duplicates), or null. */
   txnumOf(txid: Uint8Array): number | null {
-    return this.findTxid(txid, (txnum) => this.q.txidByNum.get(txnum))?.txnum ?? null;
-  }
-
-  /**
-   * The row `read` gives for the txnum of a confirmed txid (the latest for BIP30 duplicates): the
-   * txnums filed under its key, newest first, until a row's full txid matches. (A join of the two
-   * levels with txs, sorted in SQL, cost 11 µs a lookup on the fixture against ~6 this way, and
-   * tx() read the row a second time.)
-   */
-  private findTxid<R extends { txid: Uint8Array }>(txid: Uint8Array, read: (txnum: number) => R | null): { txnum: number; row: R } | null {
-    const rows = this.q.txnumsOfKey.all(txid.subarray(0, TXID_KEY_BYTES));
-    if (rows.length > 1) rows.sort((a, b) => b.txnum - a.txnum);
-    for (const { txnum } of rows) {
-      const row = read(txnum);
-      if (row && bytesEqual(row.txid, txid)) return { txnum, row };
-    }
-    return null;
+    return newestWithTxid(this.q.txidsOfKey.all(txid.subarray(0, TXID_KEY_BYTES)), txid)?.txnum ?? null;
   }
 
   /**
@@ -316,8 +314,8 @@ export class StoreReader {
   }
 
   tx(txid: Uint8Array): TxLocation | null {
-    const found = this.findTxid(txid, (txnum) => this.q.txByNum.get(txnum));
-    return found === null ? null : this.located(found.row);
+    const row = newestWithTxid(this.q.txsOfKey.all(txid.subarray(0, TXID_KEY_BYTES)), txid);
+    return row === null ? null : this.located(row);
   }
 
   txAt(txnum: number): TxLocation | null {
