@@ -399,9 +399,9 @@ export class LineInbox implements Inbox {
   }
 }
 
-/** A Bun socket (plain or TLS): writes what the kernel takes now and keeps the rest in order. */
 const NEWLINE_BYTES = Buffer.from("\n");
 
+/** A Bun socket (plain or TLS): writes what the kernel takes now and keeps the rest in order. */
 export class StreamWire implements Wire {
   private readonly out: Uint8Array[] = [];
   private outBytes = 0;

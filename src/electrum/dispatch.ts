@@ -47,8 +47,10 @@ export class Dispatcher {
       const answered = await this.answer(session, item);
       if (answered === null) continue;
       // Past the budget, the remaining answers are replaced by small errors, so the array stays complete.
-      const reply = bytes + replyBytes(answered) + 1 > this.limits.maxResponseBytes ? errorJson(idOf(item), this.tooLarge()) : replyText(answered);
-      bytes += Buffer.byteLength(reply) + 1;
+      const size = replyBytes(answered);
+      const over = bytes + size + 1 > this.limits.maxResponseBytes;
+      const reply = over ? errorJson(idOf(item), this.tooLarge()) : replyText(answered);
+      bytes += (over ? Buffer.byteLength(reply) : size) + 1;
       parts.push(reply);
     }
     return parts.length === 0 ? null : `[${parts.join(",")}]`;

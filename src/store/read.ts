@@ -73,6 +73,12 @@ interface StatsSqlRow {
  * names in it (funding, spend_history, spends, txid_index) get the suffix in the second arm.
  * `orderBy` ("ORDER BY 1", …) sorts the compound by its first column.
  */
+function both(select: string, orderBy = ""): string {
+  const recent = select.replace(/\b(funding|spend_history|spends|txid_index)\b(?= )/g, (t) => (t === "txid_index" ? "txid_recent" : `${t}_recent`));
+  if (recent === select) throw new Error(`no history table in ${select}`);
+  return `${select} UNION ALL ${recent} ${orderBy}`.trimEnd();
+}
+
 /**
  * The newest of the txs rows filed under a txid's key (in txnum order) whose full txid is `txid`:
  * the latest of BIP30's duplicate txids; a 64-bit key collision is told apart by the full txid.
@@ -82,11 +88,8 @@ function newestWithTxid<R extends { txid: Uint8Array }>(rows: readonly R[], txid
   return null;
 }
 
-function both(select: string, orderBy = ""): string {
-  const recent = select.replace(/\b(funding|spend_history|spends|txid_index)\b(?= )/g, (t) => (t === "txid_index" ? "txid_recent" : `${t}_recent`));
-  if (recent === select) throw new Error(`no history table in ${select}`);
-  return `${select} UNION ALL ${recent} ${orderBy}`.trimEnd();
-}
+/** The txnums filed under a txid key (?1), both levels of txid_index. */
+const TXNUMS_OF_KEY = both("SELECT txnum FROM txid_index WHERE key = ?1");
 
 /**
  * Ids of a script's (?1) unspent outputs that meet `where` (more conditions, "AND …"): the merged
@@ -172,12 +175,12 @@ export class StoreReader {
       // twins). For one key every recent row is newer than every big one, so SQLite's merge of
       // the two ordered arms (a compound ORDER BY) costs no sort.
       // The txnums filed under a txid key, both levels (no read of the txs rows: see txnumOfPrevout).
-      txnumsOfKey: s.prepare<{ txnum: number }, [Uint8Array]>(both("SELECT txnum FROM txid_index WHERE key = ?1")),
+      txnumsOfKey: s.prepare<{ txnum: number }, [Uint8Array]>(TXNUMS_OF_KEY),
       // The txs rows filed under a txid key, both levels, in txnum order: one statement (an IN
       // list, searched in key order) instead of the keys then a row each: 8.0-8.8 against 9.5-12.4
       // µs a lookup on the 2M-tx bench index. (A join kept in the keys' order took 17 µs.)
-      txsOfKey: s.prepare<TxSqlRow, [Uint8Array]>(`SELECT txnum, txid, loc, raw FROM txs WHERE txnum IN (${both("SELECT txnum FROM txid_index WHERE key = ?1")}) ORDER BY txnum`),
-      txidsOfKey: s.prepare<{ txnum: number; txid: Uint8Array }, [Uint8Array]>(`SELECT txnum, txid FROM txs WHERE txnum IN (${both("SELECT txnum FROM txid_index WHERE key = ?1")}) ORDER BY txnum`),
+      txsOfKey: s.prepare<TxSqlRow, [Uint8Array]>(`SELECT txnum, txid, loc, raw FROM txs WHERE txnum IN (${TXNUMS_OF_KEY}) ORDER BY txnum`),
+      txidsOfKey: s.prepare<{ txnum: number; txid: Uint8Array }, [Uint8Array]>(`SELECT txnum, txid FROM txs WHERE txnum IN (${TXNUMS_OF_KEY}) ORDER BY txnum`),
       txidsInRange: s.prepare<{ txid: Uint8Array }, [number, number]>("SELECT txid FROM txs WHERE txnum >= ? AND txnum < ? ORDER BY txnum"),
       output: s.prepare<{ script: Uint8Array; value_sat: number }, [number]>("SELECT script, value_sat FROM outputs WHERE id = ?"),
       funding: s.prepare<{ id: number; value_sat: number }, [Uint8Array]>(
