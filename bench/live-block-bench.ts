@@ -12,8 +12,14 @@
  * per block); the first block is the cold one (nothing of the index in the page cache but what the
  * sync left), the others warm. After each block it finds the script keys the block touched (what
  * the Electrum notifications start from; the status of each subscribed script is a history query,
- * bench:electrum's concern). When the live tail is due a merge (store/recent.ts) it runs it, as the
- * main loop does between blocks, and prints its cost apart.
+ * bench:electrum's concern). When a level is due a merge (store/levels.ts, store/recent.ts) it
+ * runs it, as the main loop does between blocks, and prints its cost apart: rows moved, rows the
+ * target level held, MiB written. At the end it prints what a block costs in all with its merges
+ * spread over it: its own writes, plus for each level a row passes on its way to the base the
+ * bytes its merges write per row (measured here, in the regime the levels are sized for: a target
+ * with many rows per page of it), with the arithmetic.
+ *
+ *   --tail-rows N   --db-live-tail-rows (default 400k)
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -21,11 +27,11 @@ import { hashToHex, hexToBytes } from "../src/bitcoin/bytes.ts";
 import { NETWORKS } from "../src/bitcoin/network.ts";
 import { listBlkFiles, openBlockReader, readXorKey } from "../src/daemon/blkfiles.ts";
 import { offlineSource, openBlkFileIndex } from "../src/daemon/sources.ts";
-import { Indexer, noopSyncMetrics, type SyncMetrics } from "../src/index/sync.ts";
+import { DEFAULT_RECENT_MERGE_ROWS, Indexer, noopSyncMetrics, type SyncMetrics } from "../src/index/sync.ts";
+import { BASE_LEVEL, LEVEL_FANOUT, MIDDLE_LEVELS } from "../src/store/levels.ts";
 import { createLogger } from "../src/log.ts";
 import { PendingElectrumUpdate } from "../src/electrum/pending-update.ts";
 import { openDb } from "../src/store/db.ts";
-import { openRecentLevel } from "../src/store/recent.ts";
 import { scriptKeyOf } from "../src/store/rows.ts";
 import { countArg, parseArgs, stringArg } from "./lib/args.ts";
 import { machineInfo, procField } from "./lib/machine.ts";
@@ -36,6 +42,7 @@ const args = parseArgs(process.argv.slice(2), []);
 const size = stringArg(args, "size") ?? "20m";
 const txsPerBlock = countArg(args, "txs", 4000);
 const blocks = countArg(args, "blocks", 3);
+const tailRows = countArg(args, "tail-rows", DEFAULT_RECENT_MERGE_ROWS);
 const chainDir = join(ROOT, "bench", "data", `chain-${size}`);
 const dbDir = join(ROOT, "bench", "data", `db-${size}`, "regtest");
 if (!existsSync(join(dbDir, "index.sqlite"))) throw new Error(`${dbDir} not found: run bun bench/index-bench.ts --sizes ${size} --keep-db first`);
@@ -52,7 +59,7 @@ const blkFiles = openBlockReader(linkDir, readXorKey(linkDir), { maxOpenFiles: 8
 // The indexer's own timing of each step of a block (fetch, parse, index, commit), summed per block.
 const steps = new Map<string, number>();
 const metrics: SyncMetrics = { ...noopSyncMetrics, observeStep: (step, seconds) => void steps.set(step, (steps.get(step) ?? 0) + seconds * 1000) };
-const indexer = new Indexer(db, log, metrics, { indexUnspendables: false, blkFiles });
+const indexer = new Indexer(db, log, metrics, { indexUnspendables: false, blkFiles, recentMergeRows: tailRows });
 if (!indexer.initialSyncDone) throw new Error("the index's initial sync is not done");
 const files = openBlkFileIndex(linkDir, NETWORKS.regtest.magic, log);
 const source = offlineSource(files, NETWORKS.regtest.genesisHashHex, log);
@@ -69,13 +76,18 @@ for (const s of scripts) {
 if (utxos.length < txsPerBlock * blocks) throw new Error(`only ${utxos.length} unspent outputs found for ${txsPerBlock * blocks} payments`);
 
 const mib = (bytes: number) => (bytes / 1048576).toFixed(1);
-const liveTail = openRecentLevel(db);
-const recentRows = () => liveTail.countRows();
+const recentRows = () => indexer.levelRows[0]!;
 let lastMergeBlock = 0;
+/** Each merge run: its level, rows moved, rows its target level held before, bytes written, ms. */
+const merges: { level: number; moved: number; target: number; written: number; ms: number }[] = [];
+const blockWrites: number[] = [];
+const blockRows: number[] = [];
+const blockMs: number[] = [];
 const io = () => ({ read: Number(procField("/proc/self/io", "read_bytes")), write: Number(procField("/proc/self/io", "write_bytes")) });
 
 console.log(`machine: ${JSON.stringify(machineInfo())}`);
 let tip = indexer.reader.tip()!;
+const baseTxs = indexer.reader.txCount();
 let fileIndex = listBlkFiles(linkDir).at(-1)!.index + 1;
 const xorKey = readXorKey(linkDir) ?? new Uint8Array(8);
 for (let b = 0; b < blocks; b++) {
@@ -88,6 +100,7 @@ for (let b = 0; b < blocks; b++) {
   const block = buildNextBlock({ prevHash: tip.hash, height: tip.height + 1, time: time + 600, minerScriptHex: scripts[0]!.scriptHex, payments, seed: 1000 + b });
   publishBlockFile(linkDir, fileIndex++, xorKey, block.bytes);
   const before = io();
+  const tailBefore = recentRows();
   steps.clear();
   const t0 = performance.now();
   const r = await indexer.update(source);
@@ -100,29 +113,70 @@ for (let b = 0; b < blocks; b++) {
   const ms = performance.now() - t0;
   const after = io();
   tip = indexer.reader.tip()!;
+  if (b > 0) {
+    blockWrites.push(after.write - before.write);
+    blockMs.push(ms);
+  }
+  blockRows.push(recentRows() - tailBefore);
   console.log(
     `block ${b + 1} (${b === 0 ? "cold" : "warm"}): height ${r.tipHeight}, ${r.txsAdded} txs indexed and committed in ${(tIndexed - t0).toFixed(0)} ms, ` +
       `${touched} touched scripts found in ${(performance.now() - tIndexed).toFixed(0)} ms: ${ms.toFixed(0)} ms in all; ` +
       `read ${mib(after.read - before.read)} MiB, wrote ${mib(after.write - before.write)} MiB; live tail ${recentRows()} rows`,
   );
   console.log(`  steps (ms): ${[...steps].map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ")}`);
-  // The main loop merges the live tail between blocks once it is due (store/recent.ts): its cost is
-  // shown apart, and spread over the blocks since the last merge.
-  if (indexer.mergeDue) {
+  // The main loop runs the merges between blocks once one is due: each one's cost is shown apart.
+  while (indexer.mergeDue) {
     const m0 = performance.now();
     const ioBefore = io();
-    indexer.mergeIfDue();
+    const rowsBefore = [...indexer.levelRows];
+    while (!indexer.mergeStep());
+    const level = indexer.lastMergeLevel!;
     const ioAfter = io();
+    const moved = rowsBefore[level]!;
+    // The base's rows: what the index had before the live blocks, rows per tx as they came.
+    const target = level + 1 < BASE_LEVEL ? rowsBefore[level + 1]! : Math.round(baseTxs * (blockRows.reduce((a, n) => a + n, 0) / (txsPerBlock * blockRows.length)));
+    const m = { level, moved, target, written: ioAfter.write - ioBefore.write, ms: performance.now() - m0 };
+    merges.push(m);
     const blocksSince = b + 1 - lastMergeBlock;
-    lastMergeBlock = b + 1;
+    if (level === 0) lastMergeBlock = b + 1;
     console.log(
-      `  merge of the live tail after ${blocksSince} blocks: ${(performance.now() - m0).toFixed(0)} ms, ` +
-        `read ${mib(ioAfter.read - ioBefore.read)} MiB, wrote ${mib(ioAfter.write - ioBefore.write)} MiB ` +
-        `(${mib((ioAfter.write - ioBefore.write) / blocksSince)} MiB per block)`,
+      `  merge of level ${level} into ${level + 1 === BASE_LEVEL ? "the base" : `level ${level + 1}`} (${level === 0 ? `after ${blocksSince} blocks, ` : ""}` +
+        `${moved} rows into ${target}): ${m.ms.toFixed(0)} ms, read ${mib(ioAfter.read - ioBefore.read)} MiB, wrote ${mib(m.written)} MiB ` +
+        `(${(m.written / moved).toFixed(0)} B per row moved, ${(m.written / (moved + target)).toFixed(1)} B per row of the merged level)`,
     );
   }
 }
-liveTail.finalize();
+
+// What a block costs in all. A row passes MIDDLE_LEVELS + 1 merges on its way to the base. A merge
+// of T rows into a level of S rows rewrites about every page of it (S/T ≤ LEVEL_FANOUT, ~130 rows a
+// page): c·(S + T) bytes, c = bytes written per row of the merged level, measured above on the
+// merges into a non-empty level. A middle level receives LEVEL_FANOUT merges of T before its own
+// (S = 0, T, …, (f − 1)·T), so per row moved it costs c·(f + 1)/2 on average; the merge into the
+// base costs c·(B + T)/T, with B the base's rows then.
+const median = (xs: number[]) => (xs.length === 0 ? NaN : [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!);
+const rewrites = merges.filter((m) => m.target >= m.moved);
+const c = median(rewrites.map((m) => m.written / (m.moved + m.target)));
+const rowsPerBlock = median(blockRows);
+const own = median(blockWrites);
+const f = LEVEL_FANOUT;
+const perRowMiddle = c * (f + 1) / 2;
+const lastMiddleRows = tailRows * f ** MIDDLE_LEVELS;
+console.log(`\nwarm blocks: ${blockMs.length}, median ${median(blockMs).toFixed(0)} ms, max ${Math.max(...blockMs).toFixed(0)} ms; own writes median ${mib(own)} MiB, max ${mib(Math.max(...blockWrites))} MiB; ${rowsPerBlock} rows a block`);
+if (Number.isNaN(c)) console.log("no merge into a non-empty level ran: more --blocks (or a smaller --tail-rows) to measure c");
+else {
+  console.log(`c = ${c.toFixed(1)} B written per row of the merged level (median of ${rewrites.length} merges into a non-empty level)`);
+  for (const [name, baseRows] of [
+    ["this index", Math.round(baseTxs * (rowsPerBlock / txsPerBlock))],
+    ["mainnet (1.2G txs)", Math.round(1.2e9 * (rowsPerBlock / txsPerBlock))],
+  ] as const) {
+    const perRowBase = (c * (baseRows + lastMiddleRows)) / lastMiddleRows;
+    const merged = rowsPerBlock * (MIDDLE_LEVELS * perRowMiddle + perRowBase);
+    console.log(
+      `${name}: base ~${(baseRows / 1e6).toFixed(0)}M rows; per block ${mib(own)} MiB own + ${rowsPerBlock} rows × (${MIDDLE_LEVELS} middle merges × ${perRowMiddle.toFixed(0)} B + base merge ${perRowBase.toFixed(0)} B) ` +
+        `= ${mib(own)} + ${mib(merged)} = ${mib(own + merged)} MiB`,
+    );
+  }
+}
 indexer.close();
 source.close();
 blkFiles.close();

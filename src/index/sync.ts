@@ -15,7 +15,9 @@ import { NO_TRACING, type Span, type Tracing } from "../trace/tracing.ts";
 import { StoreReader } from "../store/read.ts";
 import { IO_SPAN, indexOfId, txnumOfId } from "../store/rows.ts";
 import type { BlkRangeSource } from "../store/tx-bytes.ts";
-import { openRecentLevel, slicesFor, type RecentLevel } from "../store/recent.ts";
+import { openLevelMerger, slicesFor, type LevelMerger } from "../store/recent.ts";
+import { BASE_LEVEL } from "../store/levels.ts";
+import { decodeLevelState, emptyLevelState, encodeLevelState, nextMergeLevel, type LevelState } from "./merge-schedule.ts";
 import { openUtxoSpill, type UtxoSpill } from "../store/utxo-spill.ts";
 import { createWriter, type StoreWriter } from "../store/write.ts";
 import { HeaderChain, findForkHeight } from "./chain.ts";
@@ -54,8 +56,13 @@ export interface IndexerOptions extends IndexOptions {
   readonly utxoCacheBytes?: number;
   /** Where `reader` reads the txs of blocks indexed from the blk files (store/tx-bytes.ts). */
   readonly blkFiles?: BlkRangeSource | null;
-  /** A merge of the live tail (store/recent.ts) is due once its tables hold this many rows (default 400k). */
+  /**
+   * A merge of the live tail (store/recent.ts) is due once its tables hold this many rows (default
+   * 400k); each next level once it holds LEVEL_FANOUT times the rows of the one before (levels.ts).
+   */
   readonly recentMergeRows?: number;
+  /** Tests only: another LEVEL_FANOUT (levels.ts), to push a small chain through every level. */
+  readonly levelFanout?: number;
   /**
    * Failure injection (the crash tests): the process kills itself with SIGKILL at this point, inside
    * the open transaction: "live-commit" (a live block's rows all written, not committed),
@@ -135,6 +142,8 @@ export interface UpdateResult {
 
 const META_INITIAL_SYNC_DONE = "initial_sync_done";
 const META_INITIAL_SYNC_SOURCE = "initial_sync_source";
+/** The levels' rows and merges under way (merge-schedule.ts). */
+const META_LEVELS = "levels";
 
 export class Indexer {
   readonly chain: HeaderChain;
@@ -147,14 +156,16 @@ export class Indexer {
   private readonly stats: PrevoutStats = { evicted: 0, spillHits: 0, evictions: 0, evictSeconds: 0 };
   private stagedSinceGc = 0;
   private readonly spill: UtxoSpill;
-  private readonly recent: RecentLevel;
-  /** Rows in the live tail's tables (counted at open and after each merge, estimated in between). */
-  private recentRows = 0;
-  /** The next slice of the live tail's merge (of mergeSlices, set when it starts); 0 when no merge is under way. */
-  private mergeCursor = 0;
-  private mergeSlices = 16;
-  /** The merge under way: rows moved and seconds spent so far (its slices run between blocks). */
-  private mergeRun = { rows: 0, seconds: 0 };
+  private readonly merger: LevelMerger;
+  /**
+   * Rows of each level below the base and the merges under way (merge-schedule.ts). The live
+   * tail's rows are counted at open, after a reorg and after its merge, estimated in between.
+   */
+  private levels: LevelState = emptyLevelState();
+  /** The level of the last slice mergeStep ran (tests, benchmarks). */
+  lastMergeLevel: number | null = null;
+  /** The merges under way in this process, by level: rows moved and seconds spent so far (for the log line at their end). */
+  private readonly mergeRuns: { rows: number; seconds: number }[] = Array.from({ length: BASE_LEVEL }, () => ({ rows: 0, seconds: 0 }));
   private nextTxnum: number;
   private initialDone: boolean;
   private gcSeconds = 0;
@@ -175,8 +186,8 @@ export class Indexer {
     this.nextTxnum = this.reader.txCount();
     this.initialDone = db.getMeta(META_INITIAL_SYNC_DONE) === "1";
     this.spill = openUtxoSpill(db);
-    this.recent = openRecentLevel(db);
-    if (this.initialDone) this.recentRows = this.recent.countRows();
+    this.merger = openLevelMerger(db);
+    if (this.initialDone) this.loadLevels();
     this.writer.setLive(this.initialDone);
     this.metrics.setTipHeight(this.chain.tipHeight);
   }
@@ -319,7 +330,7 @@ export class Indexer {
         this.notifyCommit(fromHeight, this.chain.tipHeight);
         if (this.initialDone) {
           this.liveTable.clear();
-          this.recentRows += pendingRows;
+          this.levels.rows[0]! += pendingRows;
         }
         pendingRows = 0;
         this.metrics.observeStep("commit", (performance.now() - t) / 1000);
@@ -474,7 +485,7 @@ export class Indexer {
       }
     }
     this.nextTxnum = this.reader.txCount();
-    if (this.initialDone) this.recentRows = this.recent.countRows();
+    if (this.initialDone) this.levels.rows[0] = this.merger.countRows(0);
     // After the initial sync the table holds only a batch: emptying it is enough. (During the
     // initial sync the table's thread is not started yet: update reloads it after this.)
     this.liveTable.clear();
@@ -581,47 +592,84 @@ export class Indexer {
   }
 
   /**
-   * Whether the live tail (store/recent.ts) is due a merge: its tables reached opts.recentMergeRows,
-   * or a merge is under way. The main loop runs it between blocks, one slice at a time.
+   * Whether a level (the live tail or a middle one, store/levels.ts) is due a merge: it reached
+   * its size, or its merge is under way. The main loop runs merges between blocks, one slice at a time.
    */
   get mergeDue(): boolean {
-    if (!this.initialDone) return false;
-    const threshold = this.opts.recentMergeRows ?? DEFAULT_RECENT_MERGE_ROWS;
-    return this.mergeCursor > 0 || (this.recentRows > 0 && this.recentRows >= threshold);
+    return this.initialDone && this.nextMergeLevel() !== null;
   }
 
-  /** Merges the next slice of the live tail (one transaction); returns true when that ends the merge. */
+  /** Rows of each level below the base now (the live tail's estimated since its last count). */
+  get levelRows(): readonly number[] {
+    return this.levels.rows;
+  }
+
+  private nextMergeLevel(): number | null {
+    return nextMergeLevel(this.levels, this.opts.recentMergeRows ?? DEFAULT_RECENT_MERGE_ROWS, this.opts.levelFanout);
+  }
+
+  /** The levels' rows and merges as the last committed slice saved them (merge-schedule.ts); the live tail counted. */
+  private loadLevels(): void {
+    const saved = decodeLevelState(this.db.getMeta(META_LEVELS));
+    this.levels = saved ?? emptyLevelState();
+    // None saved (an index of a build before the middle levels, or just synced): they are empty or small.
+    if (!saved) for (let level = 1; level < BASE_LEVEL; level++) this.levels.rows[level] = this.merger.countRows(level);
+    this.levels.rows[0] = this.merger.countRows(0);
+  }
+
+  /**
+   * Merges the next slice of the level nextMergeLevel names, or of the live tail when no merge is
+   * due (one transaction, which also saves the merge's cursor); returns true when that ends a merge.
+   */
   mergeStep(): boolean {
+    const level = this.nextMergeLevel() ?? 0;
+    this.lastMergeLevel = level;
     const t = performance.now();
-    if (this.mergeCursor === 0) this.mergeSlices = slicesFor(this.recentRows);
-    const attrs = { "merge.slice": this.mergeCursor, "merge.slices": this.mergeSlices };
-    const moved = this.tracing.inSpan("merge live tail", attrs, (span) => {
-      const n = this.db.write(() => {
-        const n = this.recent.mergeSlice(this.mergeCursor, this.mergeSlices);
+    const cursor = this.levels.cursors[level] ?? { slice: 0, slices: slicesFor(this.levels.rows[level]!) };
+    const attrs = { "merge.level": level, "merge.slice": cursor.slice, "merge.slices": cursor.slices };
+    const r = this.tracing.inSpan(level === 0 ? "merge live tail" : "merge level", attrs, (span) => {
+      const r = this.db.write(() => {
+        const r = this.merger.mergeSlice(level, cursor.slice, cursor.slices);
+        const rows = [...this.levels.rows];
+        rows[level] = Math.max(0, rows[level]! - r.moved);
+        if (level + 1 < BASE_LEVEL) rows[level + 1] = Math.max(0, rows[level + 1]! + r.added);
+        const cursors = [...this.levels.cursors];
+        cursors[level] = cursor.slice + 1 < cursor.slices ? { slice: cursor.slice + 1, slices: cursor.slices } : null;
+        // At its end the level holds only what came to it meanwhile (the live tail: blocks): a
+        // count of a small table, which also drops the estimate's drift (reorgs).
+        if (cursors[level] === null) rows[level] = this.merger.countRows(level);
+        this.db.setMeta(META_LEVELS, encodeLevelState({ rows, cursors }));
         this.crashPoint("merge-slice");
-        return n;
+        this.levels = { rows, cursors };
+        return r;
       });
-      span.setAttributes({ "merge.rows": n });
-      return n;
+      span.setAttributes({ "merge.rows": r.moved });
+      return r;
     });
-    this.mergeCursor = (this.mergeCursor + 1) % this.mergeSlices;
-    this.recentRows = this.mergeCursor === 0 ? this.recent.countRows() : Math.max(0, this.recentRows - moved);
+    const done = this.levels.cursors[level] === null;
     const seconds = (performance.now() - t) / 1000;
     this.metrics.observeStep("merge", seconds);
-    this.mergeRun.rows += moved;
-    this.mergeRun.seconds += seconds;
-    if (this.mergeCursor !== 0) return false;
+    const run = this.mergeRuns[level]!;
+    run.rows += r.moved;
+    run.seconds += seconds;
+    if (!done) return false;
+    const into = level + 1 === BASE_LEVEL ? "the base tables" : `level ${level + 1}`;
     this.log.info(
-      `live tail merged: ${this.mergeRun.rows} rows into the sorted tables in ${this.mergeSlices} slices, ${this.mergeRun.seconds.toFixed(2)} s (${this.recentRows} newer rows left)`,
+      `${level === 0 ? "live tail" : `level ${level}`} merged: ${run.rows} rows into ${into} in ${cursor.slices} slices, ` +
+        `${run.seconds.toFixed(2)} s (${this.levels.rows[level]} newer rows left; rows by level: ${this.levels.rows.join(", ")})`,
     );
-    this.mergeRun = { rows: 0, seconds: 0 };
+    this.mergeRuns[level] = { rows: 0, seconds: 0 };
     return true;
   }
 
-  /** Runs a whole merge of the live tail now, if one is due (tests, benchmarks, shutdown-free tools). */
+  /**
+   * Runs the merge due next to its end (and any merge of a lower level that interleaves with it),
+   * if one is due (tests, benchmarks, shutdown-free tools); returns whether one ran.
+   */
   mergeIfDue(): boolean {
-    if (!this.mergeDue) return false;
-    while (!this.mergeStep());
+    const level = this.nextMergeLevel();
+    if (level === null || !this.initialDone) return false;
+    while (this.nextMergeLevel() !== null) if (this.mergeStep() && this.levels.cursors[level] === null) break;
     return true;
   }
 
@@ -650,7 +698,7 @@ export class Indexer {
     void this.stopUtxoThread();
     this.writer.finalize();
     this.spill.finalize();
-    this.recent.finalize();
+    this.merger.finalize();
   }
 }
 

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { StoreError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import { SCHEMA_VERSION } from "./rows.ts";
+import { levelDdl } from "./levels.ts";
 import schemaSql from "./schema.sql" with { type: "text" };
 import indexesSql from "./indexes.sql" with { type: "text" };
 
@@ -99,6 +100,7 @@ export function openDb(opts: OpenOptions): Db {
     sql.exec(`PRAGMA mmap_size = ${READ_MMAP_BYTES}`);
     checkVersion(sql, opts.network, path);
     sql.exec(schemaSql);
+    sql.exec(levelDdl());
   } catch (err) {
     sql.close();
     if (err instanceof StoreError) throw err;

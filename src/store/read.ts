@@ -6,6 +6,7 @@ import type { Database } from "bun:sqlite";
 import { bytesEqual } from "../bitcoin/bytes.ts";
 import { IO_SPAN, TXID_KEY_BYTES, indexOfId, txnumOfId, type BlockRow } from "./rows.ts";
 import { BlockBounds } from "./block-bounds.ts";
+import { LEVELS_OLDEST_FIRST, allLevels, levelTable } from "./levels.ts";
 import { TxBytes, type BlkRangeSource } from "./tx-bytes.ts";
 
 export interface TxLocation {
@@ -69,17 +70,6 @@ interface StatsSqlRow {
 }
 
 /**
- * `select` over a history table, then the same over its `*_recent` twin (schema.sql): the table
- * names in it (funding, spend_history, spends, txid_index) get the suffix in the second arm.
- * `orderBy` ("ORDER BY 1", …) sorts the compound by its first column.
- */
-function both(select: string, orderBy = ""): string {
-  const recent = select.replace(/\b(funding|spend_history|spends|txid_index)\b(?= )/g, (t) => (t === "txid_index" ? "txid_recent" : `${t}_recent`));
-  if (recent === select) throw new Error(`no history table in ${select}`);
-  return `${select} UNION ALL ${recent} ${orderBy}`.trimEnd();
-}
-
-/**
  * The newest of the txs rows filed under a txid's key (in txnum order) whose full txid is `txid`:
  * the latest of BIP30's duplicate txids; a 64-bit key collision is told apart by the full txid.
  */
@@ -88,16 +78,20 @@ function newestWithTxid<R extends { txid: Uint8Array }>(rows: readonly R[], txid
   return null;
 }
 
-/** The txnums filed under a txid key (?1), both levels of txid_index. */
-const TXNUMS_OF_KEY = both("SELECT txnum FROM txid_index WHERE key = ?1");
+/** The txnums filed under a txid key (?1), every level of txid_index. */
+const TXNUMS_OF_KEY = allLevels("SELECT txnum FROM txid_index WHERE key = ?1");
 
 /**
- * Ids of a script's (?1) unspent outputs that meet `where` (more conditions, "AND …"): the merged
- * ones that no recent spend hides, and the recent ones. A compound: an ORDER BY or LIMIT may follow.
+ * Ids of a script's (?1) unspent outputs that meet `where` (more conditions, "AND …"), every level:
+ * a level's rows that no spend of a newer level hides (levels.ts). A compound, oldest level first:
+ * an ORDER BY or LIMIT may follow.
  */
 const unspentIds = (where = "") =>
-  `SELECT id FROM unspent WHERE script = ?1 AND id NOT IN (SELECT prev FROM spend_history_recent WHERE script = ?1) ${where} ` +
-  `UNION ALL SELECT id FROM unspent_recent WHERE script = ?1 ${where}`;
+  LEVELS_OLDEST_FIRST.map((level) => {
+    const newerSpends = Array.from({ length: level }, (_, newer) => `SELECT prev FROM ${levelTable("spend_history", newer)} WHERE script = ?1`);
+    const hidden = newerSpends.length === 0 ? "" : ` AND id NOT IN (${newerSpends.join(" UNION ALL ")})`;
+    return `SELECT id FROM ${levelTable("unspent", level)} WHERE script = ?1${hidden} ${where}`.trimEnd();
+  }).join(" UNION ALL ");
 
 /** electrs' MIN_HISTORY_ITEMS_TO_CACHE: stats of scripts with more rows than this are saved. */
 const MIN_HISTORY_ITEMS_TO_CACHE = 100;
@@ -171,12 +165,12 @@ export class StoreReader {
       // In txnum order with no sort: the IN list is searched in key order (a join kept in the
       // list's order sorted it in a temp B-tree: 1.5-2.0 against 1.4-1.5 ms for 1,000 random txnums).
       txidsOf: s.prepare<{ txnum: number; txid: Uint8Array }, [string]>("SELECT txnum, txid FROM txs WHERE txnum IN (SELECT value FROM json_each(?)) ORDER BY txnum"),
-      // Both levels of each history table (schema.sql: the big sorted tables and their `*_recent`
-      // twins). For one key every recent row is newer than every big one, so SQLite's merge of
-      // the two ordered arms (a compound ORDER BY) costs no sort.
-      // The txnums filed under a txid key, both levels (no read of the txs rows: see txnumOfPrevout).
+      // Every level of each keyed table (levels.ts: the big sorted tables and their newer levels).
+      // For one key a newer level holds only newer rows, so SQLite's merge of the ordered arms (a
+      // compound ORDER BY) costs no sort.
+      // The txnums filed under a txid key, every level (no read of the txs rows: see txnumOfPrevout).
       txnumsOfKey: s.prepare<{ txnum: number }, [Uint8Array]>(TXNUMS_OF_KEY),
-      // The txs rows filed under a txid key, both levels, in txnum order: one statement (an IN
+      // The txs rows filed under a txid key, every level, in txnum order: one statement (an IN
       // list, searched in key order) instead of the keys then a row each: 8.0-8.8 against 9.5-12.4
       // µs a lookup on the 2M-tx bench index. (A join kept in the keys' order took 17 µs.)
       txsOfKey: s.prepare<TxSqlRow, [Uint8Array]>(`SELECT txnum, txid, loc, raw FROM txs WHERE txnum IN (${TXNUMS_OF_KEY}) ORDER BY txnum`),
@@ -184,42 +178,42 @@ export class StoreReader {
       txidsInRange: s.prepare<{ txid: Uint8Array }, [number, number]>("SELECT txid FROM txs WHERE txnum >= ? AND txnum < ? ORDER BY txnum"),
       output: s.prepare<{ script: Uint8Array; value_sat: number }, [number]>("SELECT script, value_sat FROM outputs WHERE id = ?"),
       funding: s.prepare<{ id: number; value_sat: number }, [Uint8Array]>(
-        both("SELECT f.id AS id, o.value_sat AS value_sat FROM funding f JOIN outputs o ON o.id = f.id WHERE f.script = ?1", "ORDER BY 1"),
+        allLevels("SELECT f.id AS id, o.value_sat AS value_sat FROM funding f JOIN outputs o ON o.id = f.id WHERE f.script = ?1", "ORDER BY 1"),
       ),
       // Spending history: one range read of spend_history (it holds prev), the value from outputs.
       spending: s.prepare<{ id: number; prev: number; value_sat: number }, [Uint8Array]>(
-        both(
+        allLevels(
           "SELECT h.id AS id, h.prev AS prev, coalesce(o.value_sat, 0) AS value_sat FROM spend_history h LEFT JOIN outputs o ON o.id = h.prev WHERE h.script = ?1",
           "ORDER BY 1",
         ),
       ),
-      spendOf: s.prepare<{ id: number }, [number]>(both("SELECT id FROM spends WHERE prev = ?1")),
-      fundingDesc: s.prepare<{ id: number }, [Uint8Array, number]>(both("SELECT id FROM funding WHERE script = ?1 AND id < ?2", "ORDER BY 1 DESC")),
-      spendingDesc: s.prepare<{ id: number }, [Uint8Array, number]>(both("SELECT id FROM spend_history WHERE script = ?1 AND id < ?2", "ORDER BY 1 DESC")),
+      spendOf: s.prepare<{ id: number }, [number]>(allLevels("SELECT id FROM spends WHERE prev = ?1")),
+      fundingDesc: s.prepare<{ id: number }, [Uint8Array, number]>(allLevels("SELECT id FROM funding WHERE script = ?1 AND id < ?2", "ORDER BY 1 DESC")),
+      spendingDesc: s.prepare<{ id: number }, [Uint8Array, number]>(allLevels("SELECT id FROM spend_history WHERE script = ?1 AND id < ?2", "ORDER BY 1 DESC")),
       // The same newest-first reads with each row's value (MP's summary): the output's, or the spent output's.
       fundingValuesDesc: s.prepare<{ id: number; value_sat: number }, [Uint8Array, number]>(
-        both("SELECT f.id AS id, o.value_sat AS value_sat FROM funding f JOIN outputs o ON o.id = f.id WHERE f.script = ?1 AND f.id < ?2", "ORDER BY 1 DESC"),
+        allLevels("SELECT f.id AS id, o.value_sat AS value_sat FROM funding f JOIN outputs o ON o.id = f.id WHERE f.script = ?1 AND f.id < ?2", "ORDER BY 1 DESC"),
       ),
       spendingValuesDesc: s.prepare<{ id: number; value_sat: number }, [Uint8Array, number]>(
-        both("SELECT h.id AS id, o.value_sat AS value_sat FROM spend_history h JOIN outputs o ON o.id = h.prev WHERE h.script = ?1 AND h.id < ?2", "ORDER BY 1 DESC"),
+        allLevels("SELECT h.id AS id, o.value_sat AS value_sat FROM spend_history h JOIN outputs o ON o.id = h.prev WHERE h.script = ?1 AND h.id < ?2", "ORDER BY 1 DESC"),
       ),
-      fundingAsc: s.prepare<{ id: number }, [Uint8Array, number]>(both("SELECT id FROM funding WHERE script = ?1 AND id >= ?2", "ORDER BY 1")),
-      spendingAsc: s.prepare<{ id: number }, [Uint8Array, number]>(both("SELECT id FROM spend_history WHERE script = ?1 AND id >= ?2", "ORDER BY 1")),
+      fundingAsc: s.prepare<{ id: number }, [Uint8Array, number]>(allLevels("SELECT id FROM funding WHERE script = ?1 AND id >= ?2", "ORDER BY 1")),
+      spendingAsc: s.prepare<{ id: number }, [Uint8Array, number]>(allLevels("SELECT id FROM spend_history WHERE script = ?1 AND id >= ?2", "ORDER BY 1")),
       fundedIn: s.prepare<{ n: number; sum: number }, [Uint8Array, number, number]>(
         "SELECT count(*) AS n, coalesce(sum(o.value_sat), 0) AS sum FROM (" +
-          both("SELECT id FROM funding WHERE script = ?1 AND id >= ?2 AND id < ?3") +
+          allLevels("SELECT id FROM funding WHERE script = ?1 AND id >= ?2 AND id < ?3") +
           ") f JOIN outputs o ON o.id = f.id",
       ),
       spentIn: s.prepare<{ n: number; sum: number }, [Uint8Array, number, number]>(
         "SELECT count(*) AS n, coalesce(sum(o.value_sat), 0) AS sum FROM (" +
-          both("SELECT prev FROM spend_history WHERE script = ?1 AND id >= ?2 AND id < ?3") +
+          allLevels("SELECT prev FROM spend_history WHERE script = ?1 AND id >= ?2 AND id < ?3") +
           ") h JOIN outputs o ON o.id = h.prev",
       ),
       fundingFrom: s.prepare<{ id: number; value_sat: number }, [Uint8Array, number]>(
-        both("SELECT f.id AS id, o.value_sat AS value_sat FROM funding f JOIN outputs o ON o.id = f.id WHERE f.script = ?1 AND f.id >= ?2"),
+        allLevels("SELECT f.id AS id, o.value_sat AS value_sat FROM funding f JOIN outputs o ON o.id = f.id WHERE f.script = ?1 AND f.id >= ?2"),
       ),
       spendingFrom: s.prepare<{ id: number; value_sat: number }, [Uint8Array, number]>(
-        both("SELECT h.id AS id, o.value_sat AS value_sat FROM spend_history h JOIN outputs o ON o.id = h.prev WHERE h.script = ?1 AND h.id >= ?2"),
+        allLevels("SELECT h.id AS id, o.value_sat AS value_sat FROM spend_history h JOIN outputs o ON o.id = h.prev WHERE h.script = ?1 AND h.id >= ?2"),
       ),
       cachedStats: s.prepare<StatsSqlRow, [Uint8Array]>("SELECT * FROM script_stats WHERE script = ?"),
       saveStats: s.prepare<never, [Uint8Array, number, number, number, number, number, number]>(
@@ -227,7 +221,7 @@ export class StoreReader {
          ON CONFLICT(script) DO UPDATE SET upto_txnum = excluded.upto_txnum, tx_count = excluded.tx_count, funded_count = excluded.funded_count,
          funded_sum = excluded.funded_sum, spent_count = excluded.spent_count, spent_sum = excluded.spent_sum`,
       ),
-      // The UTXO set of a script: the big level's rows that no recent spend hides (schema.sql), then the recent ones.
+      // The UTXO set of a script: each level's rows that no spend of a newer level hides (levels.ts).
       unspentPage: s.prepare<{ id: number; value_sat: number }, [Uint8Array, number, number]>(
         `SELECT u.id AS id, o.value_sat AS value_sat FROM (${unspentIds("AND id > ?2")} ORDER BY 1 LIMIT ?3) u JOIN outputs o ON o.id = u.id ORDER BY u.id`,
       ),
@@ -236,7 +230,7 @@ export class StoreReader {
         "SELECT txnum, txid, loc, raw FROM txs WHERE txnum >= ? AND txnum < ? ORDER BY txnum",
       ),
       // Outspends of one tx: a key range of spends.
-      spendsOfRange: s.prepare<{ id: number; prev: number }, [number, number]>(both("SELECT prev, id FROM spends WHERE prev >= ?1 AND prev < ?2")),
+      spendsOfRange: s.prepare<{ id: number; prev: number }, [number, number]>(allLevels("SELECT prev, id FROM spends WHERE prev >= ?1 AND prev < ?2")),
       addressesFrom: s.prepare<{ address: string }, [string, number]>("SELECT address FROM addresses WHERE address >= ? ORDER BY address LIMIT ?"),
       // max(rowid) is one B-tree descent; every /address query asks it (stats cache bound).
       nextTxnum: s.prepare<{ n: number }, []>("SELECT coalesce(max(txnum) + 1, 0) AS n FROM txs"),

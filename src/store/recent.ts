@@ -1,28 +1,30 @@
 /**
- * The live tail's merge: moves the rows of the small `*_recent` tables (schema.sql) into their big
- * sorted twins, one key range at a time, in key order.
+ * The merges of the levels (store/levels.ts): moving the rows of one level into the next one, one
+ * key range at a time, in key order.
  *
  * Why: after the initial sync every new key of a block lands at a random place of a big B-tree
  * (the txid, script and outpoint keys are hashes or old ids), so a block dirtied one page (then 16 KiB) per
  * row: a 4,000-tx block on the 20M-tx bench index wrote ~300 MiB and took ~0.8 s. Written to small
- * tables, a block dirties their few hundred pages instead; the merge later writes the big tables in
+ * tables, a block dirties their few hundred pages instead; merges later write the bigger levels in
  * key order, many blocks at a time, off the path of a block and its notifications.
  *
- * A merge is a run of transactions ("slices"), one per range of the first two key bytes, about
- * ROWS_PER_SLICE rows each (between two slices the servers answer and a new block may be indexed:
- * a slice is the longest the event loop waits for a merge). A slice moves, for the
- * script keys of its range, the rows of funding, spend_history, spends (found through
- * spend_history_recent, which holds each spend's prev) and unspent together, and deletes from
- * `unspent` the outputs that the moved spends spent; and the txid keys of the same byte range.
- * So the invariants of schema.sql hold between any two transactions, and a crash or a block
- * between two slices leaves a valid index (a restart starts the merge over; merged slices are empty).
+ * A merge of level k is a run of transactions ("slices"), one per range of the first two key
+ * bytes, about ROWS_PER_SLICE rows of level k each (between two slices the servers answer and a new
+ * block may be indexed: a slice is the longest the event loop waits for a merge). A slice moves,
+ * for the script keys of its range, the rows of funding, spend_history, spends (found through
+ * level k's spend_history, which holds each spend's prev) and unspent together, and deletes from
+ * level k+1's unspent the outputs that the moved spends spent; and the txid keys of the same byte
+ * range. So the invariants of levels.ts hold between any two transactions, and a crash or a block
+ * between two slices leaves a valid index (the merge's cursor is saved with each slice: a restart
+ * goes on from there).
  */
 import type { Statement } from "bun:sqlite";
 import type { Db } from "./db.ts";
+import { BASE_LEVEL, levelTable, levelTables, type LeveledTable } from "./levels.ts";
 
 /**
- * Rows a slice moves, about: on the 20M-tx bench index a row costs ~14 µs to merge (page cache
- * warm), so ~60 ms a slice.
+ * Rows a slice moves, about: on the 20M-tx bench index a row of the live tail costs ~14 µs to merge
+ * into the base (page cache warm), so ~60 ms a slice.
  */
 export const ROWS_PER_SLICE = 4096;
 const PREFIXES = 65536;
@@ -45,52 +47,71 @@ export function sliceBounds(slice: number, slices: number): { lo: Uint8Array; hi
   return { lo: prefix(slice * width), hi };
 }
 
-/** The live tail's tables (schema.sql), each the twin of a big sorted table. */
-export const RECENT_TABLES = ["txid_recent", "funding_recent", "spends_recent", "spend_history_recent", "unspent_recent"] as const;
+/** The live tail's tables (level 0 of levels.ts). */
+export const RECENT_TABLES = levelTables(0);
 
-export interface RecentLevel {
-  /** Rows in the five `*_recent` tables now (a count of small tables). */
-  countRows(): number;
-  /** Moves the rows of slice `slice` of `slices` (sliceBounds) into the big tables; returns how many. Inside the caller's transaction. */
-  mergeSlice(slice: number, slices: number): number;
+export interface LevelMerger {
+  /** Rows in the tables of `level` (below the base) now: a count, for the live tail and small levels. */
+  countRows(level: number): number;
+  /**
+   * Moves the rows of slice `slice` of `slices` (sliceBounds) of `level` into level + 1, inside
+   * the caller's transaction; returns the rows that left `level` and those that reached the next one
+   * (fewer: an output and its spend that meet there both go).
+   */
+  mergeSlice(level: number, slice: number, slices: number): { moved: number; added: number };
   finalize(): void;
 }
 
-export function openRecentLevel(db: Db): RecentLevel {
+export function openLevelMerger(db: Db): LevelMerger {
   const sql = db.sql;
-  const count = sql.prepare<{ n: number }, []>(`SELECT ${RECENT_TABLES.map((t) => `(SELECT count(*) FROM ${t})`).join(" + ")} AS n`);
+  const counts = Array.from({ length: BASE_LEVEL }, (_, level) =>
+    sql.prepare<{ n: number }, []>(`SELECT ${levelTables(level).map((t) => `(SELECT count(*) FROM ${t})`).join(" + ")} AS n`),
+  );
   const inRange = (col: string) => `${col} >= ?1 AND ${col} < ?2`;
-  const queries = [
-    // Outputs of merged blocks spent by the slice's recent spends leave `unspent` (their
-    // spend_history_recent rows hid them until now): point deletes driven by the small table.
-    `DELETE FROM unspent WHERE (script, id) IN (SELECT script, prev FROM spend_history_recent WHERE ${inRange("script")})`,
-    `INSERT INTO spends(prev, id) SELECT s.prev, s.id FROM spends_recent s WHERE s.prev IN (SELECT prev FROM spend_history_recent WHERE ${inRange("script")}) ORDER BY s.prev`,
-    `DELETE FROM spends_recent WHERE prev IN (SELECT prev FROM spend_history_recent WHERE ${inRange("script")})`,
-    `INSERT INTO spend_history(script, id, prev) SELECT script, id, prev FROM spend_history_recent WHERE ${inRange("script")} ORDER BY script, id`,
-    `DELETE FROM spend_history_recent WHERE ${inRange("script")}`,
-    `INSERT INTO unspent(script, id) SELECT script, id FROM unspent_recent WHERE ${inRange("script")} ORDER BY script, id`,
-    `DELETE FROM unspent_recent WHERE ${inRange("script")}`,
-    `INSERT INTO funding(script, id) SELECT script, id FROM funding_recent WHERE ${inRange("script")} ORDER BY script, id`,
-    `DELETE FROM funding_recent WHERE ${inRange("script")}`,
-    `INSERT INTO txid_index(key, txnum) SELECT key, txnum FROM txid_recent WHERE ${inRange("key")} ORDER BY key, txnum`,
-    `DELETE FROM txid_recent WHERE ${inRange("key")}`,
-  ];
-  // The deletes from the recent tables count what a slice moved.
-  const steps: { stmt: Statement; moves: boolean }[] = queries.map((q) => ({ stmt: sql.prepare(q), moves: /^DELETE FROM \w+_recent /.test(q) }));
+  const stepsOf = (level: number) => {
+    const from = (t: LeveledTable) => levelTable(t, level);
+    const to = (t: LeveledTable) => levelTable(t, level + 1);
+    const spentPrevs = `SELECT prev FROM ${from("spend_history")} WHERE ${inRange("script")}`;
+    const queries: { q: string; counts: "moved" | "added" | "removed" | null }[] = [
+      // Outputs of the next level spent by the slice's spends leave its unspent table (the spends'
+      // rows hid them until now; an output and its spend never share a level): point deletes
+      // driven by the smaller table.
+      { q: `DELETE FROM ${to("unspent")} WHERE (script, id) IN (SELECT script, prev FROM ${from("spend_history")} WHERE ${inRange("script")})`, counts: "removed" },
+      { q: `INSERT INTO ${to("spends")}(prev, id) SELECT s.prev, s.id FROM ${from("spends")} s WHERE s.prev IN (${spentPrevs}) ORDER BY s.prev`, counts: "added" },
+      { q: `DELETE FROM ${from("spends")} WHERE prev IN (${spentPrevs})`, counts: "moved" },
+      {
+        q: `INSERT INTO ${to("spend_history")}(script, id, prev) SELECT script, id, prev FROM ${from("spend_history")} WHERE ${inRange("script")} ORDER BY script, id`,
+        counts: "added",
+      },
+      { q: `DELETE FROM ${from("spend_history")} WHERE ${inRange("script")}`, counts: "moved" },
+      { q: `INSERT INTO ${to("unspent")}(script, id) SELECT script, id FROM ${from("unspent")} WHERE ${inRange("script")} ORDER BY script, id`, counts: "added" },
+      { q: `DELETE FROM ${from("unspent")} WHERE ${inRange("script")}`, counts: "moved" },
+      { q: `INSERT INTO ${to("funding")}(script, id) SELECT script, id FROM ${from("funding")} WHERE ${inRange("script")} ORDER BY script, id`, counts: "added" },
+      { q: `DELETE FROM ${from("funding")} WHERE ${inRange("script")}`, counts: "moved" },
+      { q: `INSERT INTO ${to("txid_index")}(key, txnum) SELECT key, txnum FROM ${from("txid_index")} WHERE ${inRange("key")} ORDER BY key, txnum`, counts: "added" },
+      { q: `DELETE FROM ${from("txid_index")} WHERE ${inRange("key")}`, counts: "moved" },
+    ];
+    return queries.map(({ q, counts }) => ({ stmt: sql.prepare(q), counts }));
+  };
+  // Prepared on a level's first merge: a small index may never merge its older levels.
+  const steps: ({ stmt: Statement; counts: "moved" | "added" | "removed" | null }[] | undefined)[] = [];
   return {
-    countRows: () => count.get()!.n,
-    mergeSlice(slice, slices) {
+    countRows: (level) => counts[level]!.get()!.n,
+    mergeSlice(level, slice, slices) {
+      if (!Number.isInteger(level) || level < 0 || level >= BASE_LEVEL) throw new RangeError(`level ${level} is not merged (0 to ${BASE_LEVEL - 1})`);
       const { lo, hi } = sliceBounds(slice, slices);
-      let moved = 0;
-      for (const { stmt, moves } of steps) {
+      const r = { moved: 0, added: 0 };
+      for (const { stmt, counts } of (steps[level] ??= stepsOf(level))) {
         const changes = stmt.run(lo, hi).changes;
-        if (moves) moved += changes;
+        if (counts === "moved") r.moved += changes;
+        else if (counts === "added") r.added += changes;
+        else if (counts === "removed") r.added -= changes;
       }
-      return moved;
+      return r;
     },
     finalize() {
-      count.finalize();
-      for (const { stmt } of steps) stmt.finalize();
+      for (const c of counts) c.finalize();
+      for (const level of steps) for (const { stmt } of level ?? []) stmt.finalize();
     },
   };
 }

@@ -98,40 +98,13 @@ CREATE TABLE IF NOT EXISTS funding (
   PRIMARY KEY (script, id)
 ) WITHOUT ROWID;
 
--- The live tail (a small LSM level; store/recent.ts). After the initial sync, a new block's keys go
--- to these tables, not to the big sorted ones above: they stay small (merged every so many rows),
--- so a block dirties a few hundred pages instead of one page of a big B-tree per row. Every query
--- reads both levels (read.ts). Invariants, per script key (a merge moves whole key ranges, in one
--- transaction each, so they hold between any two transactions):
---  - every row of a *_recent table is newer (higher id) than every row of its big twin for that key;
---  - a spend of an output still in `unspent` (merged) does not delete it there: its
---    spend_history_recent row (script, prev) hides it from queries until the merge deletes both;
---  - a spend of an output of unspent_recent deletes it there at once.
-CREATE TABLE IF NOT EXISTS txid_recent (
-  key   BLOB NOT NULL,
-  txnum INTEGER NOT NULL,
-  PRIMARY KEY (key, txnum)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS funding_recent (
-  script BLOB NOT NULL,
-  id     INTEGER NOT NULL,
-  PRIMARY KEY (script, id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS spends_recent (
-  prev INTEGER PRIMARY KEY,
-  id   INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS spend_history_recent (
-  script BLOB NOT NULL,
-  id     INTEGER NOT NULL,
-  prev   INTEGER NOT NULL,
-  PRIMARY KEY (script, id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS unspent_recent (
-  script BLOB NOT NULL,
-  id     INTEGER NOT NULL,
-  PRIMARY KEY (script, id)
-) WITHOUT ROWID;
+-- The newer levels of txid_index, funding, spends, spend_history and unspent (a leveled LSM tree:
+-- store/levels.ts creates them with the same columns, and states their invariants). After the
+-- initial sync a new block's keys go to level 0, the live tail (`txid_recent`, `funding_recent`,
+-- `spends_recent`, `spend_history_recent`, `unspent_recent`), not to the big sorted tables above:
+-- it stays small, so a block dirties a few hundred pages instead of one page of a big B-tree per
+-- row. Each level is merged into the next one (`*_l1` … `*_l4`, then these tables) once it holds
+-- LEVEL_FANOUT times the rows of the one before it (store/recent.ts). Every query reads every level (read.ts).
 
 -- electrs' `A` rows: a script's chain stats up to (not including) tx number upto_txnum, saved for
 -- scripts with a long history so that the next query only reads the rows after it. Rows that a

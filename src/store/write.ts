@@ -7,6 +7,7 @@ import { parseTxExact, type Tx } from "../bitcoin/block.ts";
 import type { Db } from "./db.ts";
 import type { StoreReader } from "./read.ts";
 import { IO_SPAN, TXID_KEY_BYTES, inputId, txidKey, type BlockRow } from "./rows.ts";
+import { LEVEL_COUNT, levelTable } from "./levels.ts";
 
 export interface StoreWriter {
   /** Writes buffered rows; called before a commit and before reading rows of the open transaction. */
@@ -59,7 +60,7 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
   const delOuts = prep("DELETE FROM outputs WHERE id >= ?");
   const delStaged = prep("DELETE FROM spends_staging WHERE id >= ?");
   const insAddress = prep("INSERT OR IGNORE INTO addresses(address) VALUES (?)");
-  // Live mode: keys go to the small `*_recent` tables (schema.sql), never to the big sorted ones.
+  // Live mode: keys go to the live tail (level 0 of levels.ts), never to the bigger levels.
   // Immediate (unbuffered) statements for unspent_recent, so that an output created and spent in
   // one batch is inserted before it is deleted; the others are only read after a flush.
   const txidRecent = rowBuffer(sql, "txid_recent(key, txnum)", 2, stmts);
@@ -67,37 +68,42 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
   const spendsRecent = rowBuffer(sql, "spends_recent(prev, id)", 2, stmts);
   const historyRecent = rowBuffer(sql, "spend_history_recent(script, id, prev)", 3, stmts);
   const insUnspent = prep("INSERT INTO unspent_recent(script, id) VALUES (?, ?)");
-  // An output of a merged block stays in `unspent`: its spend_history_recent row hides it (recent.ts).
+  // An output of an older level stays in its unspent table: its spend_history_recent row hides it (levels.ts).
   const delUnspent = prep("DELETE FROM unspent_recent WHERE script = ? AND id = ?");
-  // A live reorg, per input of a removed tx (see removeLiveSpends): the spend's rows in either level…
-  const delSpendRecent = prep("DELETE FROM spends_recent WHERE prev = ? AND id = ?");
-  const delSpend = prep("DELETE FROM spends WHERE prev = ? AND id = ?");
+  // A live reorg, per input of a removed tx (see removeLiveSpends): the spend's rows, in whichever
+  // level they are (levels.ts)…
+  const levels = Array.from({ length: LEVEL_COUNT }, (_, level) => level);
+  const perLevel = (q: (level: number) => string) => levels.map((level) => prep(q(level)));
+  const delSpend = perLevel((l) => `DELETE FROM ${levelTable("spends", l)} WHERE prev = ? AND id = ?`);
   const scriptOf = sql.prepare<{ script: Uint8Array }, [number]>("SELECT script FROM outputs WHERE id = ?");
   stmts.push(scriptOf);
-  const delHistoryRecent = prep("DELETE FROM spend_history_recent WHERE script = ? AND id = ?");
-  const delHistory = prep("DELETE FROM spend_history WHERE script = ? AND id = ?");
-  // …and the output it spent, below the fork, is unspent again: in the level it is listed in.
-  const isRecentOutput = sql.prepare<{ one: number }, [Uint8Array, number]>("SELECT 1 AS one FROM funding_recent WHERE script = ? AND id = ?");
-  stmts.push(isRecentOutput);
-  const restoreUnspentRecent = prep("INSERT OR IGNORE INTO unspent_recent(script, id) VALUES (?, ?)");
-  const restoreUnspent = prep("INSERT OR IGNORE INTO unspent(script, id) VALUES (?, ?)");
-  // (the fallback: full scans of the four tables)
-  const delSpendsFrom = prep("DELETE FROM spends WHERE id >= ?");
-  const delSpendsRecentFrom = prep("DELETE FROM spends_recent WHERE id >= ?");
-  const scanHistoryFrom = sql.prepare<{ script: Uint8Array; prev: number; recent: number }, [number]>(
-    "SELECT script, prev, 0 AS recent FROM spend_history WHERE id >= ?1 UNION ALL SELECT script, prev, 1 FROM spend_history_recent WHERE id >= ?1",
+  const delHistory = perLevel((l) => `DELETE FROM ${levelTable("spend_history", l)} WHERE script = ? AND id = ?`);
+  // …and the output it spent, below the fork, is unspent again: in the level its funding row is in.
+  const fundingLevelOf = sql.prepare<{ level: number }, [Uint8Array, number]>(
+    levels.map((l) => `SELECT ${l} AS level FROM ${levelTable("funding", l)} WHERE script = ?1 AND id = ?2`).join(" UNION ALL "),
+  );
+  stmts.push(fundingLevelOf);
+  const restoreUnspent = perLevel((l) => `INSERT OR IGNORE INTO ${levelTable("unspent", l)}(script, id) VALUES (?, ?)`);
+  // (the fallback: full scans of the spend tables of every level)
+  const delSpendsFrom = perLevel((l) => `DELETE FROM ${levelTable("spends", l)} WHERE id >= ?`);
+  const scanHistoryFrom = sql.prepare<{ script: Uint8Array; prev: number; level: number }, [number]>(
+    levels.map((l) => `SELECT script, prev, ${l} AS level FROM ${levelTable("spend_history", l)} WHERE id >= ?1`).join(" UNION ALL "),
   );
   stmts.push(scanHistoryFrom);
-  const delHistoryFrom = prep("DELETE FROM spend_history WHERE id >= ?");
-  const delHistoryRecentFrom = prep("DELETE FROM spend_history_recent WHERE id >= ?");
-  // …and the removed blocks' own rows leave both levels: the recent tables are small (scanned), the
-  // big ones are probed with the keys of the removed txs and outputs (their rowid ranges).
-  const delUnspentFrom = prep("DELETE FROM unspent WHERE (script, id) IN (SELECT script, id FROM outputs WHERE id >= ?)");
-  const delUnspentRecentFrom = prep("DELETE FROM unspent_recent WHERE id >= ?");
-  const delFundingFrom = prep("DELETE FROM funding WHERE (script, id) IN (SELECT script, id FROM outputs WHERE id >= ?)");
-  const delFundingRecentFrom = prep("DELETE FROM funding_recent WHERE id >= ?");
-  const delTxidsFrom = prep(`DELETE FROM txid_index WHERE (key, txnum) IN (SELECT substr(txid, 1, ${TXID_KEY_BYTES}), txnum FROM txs WHERE txnum >= ?)`);
-  const delTxidsRecentFrom = prep("DELETE FROM txid_recent WHERE txnum >= ?");
+  const delHistoryFrom = perLevel((l) => `DELETE FROM ${levelTable("spend_history", l)} WHERE id >= ?`);
+  // …and the removed blocks' own rows leave every level: the live tail is small (scanned), the
+  // others are probed with the keys of the removed txs and outputs (their rowid ranges).
+  const delUnspentFrom = perLevel((l) =>
+    l === 0 ? `DELETE FROM ${levelTable("unspent", l)} WHERE id >= ?` : `DELETE FROM ${levelTable("unspent", l)} WHERE (script, id) IN (SELECT script, id FROM outputs WHERE id >= ?)`,
+  );
+  const delFundingFrom = perLevel((l) =>
+    l === 0 ? `DELETE FROM ${levelTable("funding", l)} WHERE id >= ?` : `DELETE FROM ${levelTable("funding", l)} WHERE (script, id) IN (SELECT script, id FROM outputs WHERE id >= ?)`,
+  );
+  const delTxidsFrom = perLevel((l) =>
+    l === 0
+      ? `DELETE FROM ${levelTable("txid_index", l)} WHERE txnum >= ?`
+      : `DELETE FROM ${levelTable("txid_index", l)} WHERE (key, txnum) IN (SELECT substr(txid, 1, ${TXID_KEY_BYTES}), txnum FROM txs WHERE txnum >= ?)`,
+  );
   const delStaleStats = prep("DELETE FROM script_stats WHERE upto_txnum > ?");
   let live = false;
   const buffers = [txs, outs, staged, txidRecent, fundingRecent, spendsRecent, historyRecent];
@@ -118,7 +124,7 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
 
   /**
    * Live mode: the spends of every tx at or above `firstTxnum` (the blocks from `height`) leave
-   * spends and spend_history (either level: the big tables or their `*_recent` twins), and the
+   * spends and spend_history (whichever level of levels.ts they are in), and the
    * outputs below the fork they spent are unspent again.
    *
    * Neither table is keyed by the spending id, so a range of spending ids is no key range there.
@@ -132,7 +138,7 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
    * Each delete checks the spending id too: an input whose row is not found where its prevout says,
    * or a block whose txs cannot all be read (an inconsistent index, or blk files that changed since
    * indexing: reading them then fails, see tx-bytes.ts), makes the rest fall back to full scans of
-   * the four tables (slow on a big index, but correct). Returns whether it did.
+   * the spend tables of every level (slow on a big index, but correct). Returns whether it did.
    */
   function removeLiveSpends(height: number, firstTxnum: number): boolean {
     if (!reader) throw new Error("a live writer needs a reader to remove the spends of a reorg");
@@ -155,36 +161,34 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
             consistent = false;
             break;
           }
-          // Each row is in one of the two levels. The spend_history row decides what the output's
-          // unspent row went through: a merged one had it deleted by the merge (recent.ts).
-          const spendFound = delSpendRecent.run(prev, id).changes + delSpend.run(prev, id).changes === 1;
-          const historyWasRecent = delHistoryRecent.run(script, id).changes === 1;
-          if (!spendFound || (!historyWasRecent && delHistory.run(script, id).changes !== 1)) {
+          // Each row is in one level. The spend_history row's level decides what the output's
+          // unspent row went through (restoreOutput).
+          const spendFound = delSpend.reduce((n, d) => n + d.run(prev, id).changes, 0) === 1;
+          const historyLevel = delHistory.findIndex((d) => d.run(script, id).changes === 1);
+          if (!spendFound || historyLevel < 0) {
             consistent = false;
             break;
           }
-          if (prev < firstId) restoreOutput(script, prev, !historyWasRecent);
+          if (prev < firstId) restoreOutput(script, prev, historyLevel);
         }
         if (!consistent) break;
       }
     }
     if (consistent) return false;
-    for (const r of scanHistoryFrom.all(firstId)) if (r.prev < firstId) restoreOutput(r.script, r.prev, r.recent === 0);
-    delHistoryFrom.run(firstId);
-    delHistoryRecentFrom.run(firstId);
-    delSpendsFrom.run(firstId);
-    delSpendsRecentFrom.run(firstId);
+    for (const r of scanHistoryFrom.all(firstId)) if (r.prev < firstId) restoreOutput(r.script, r.prev, r.level);
+    for (const d of [...delHistoryFrom, ...delSpendsFrom]) d.run(firstId);
     return true;
   }
 
   /**
-   * Output `prev` (below the fork) is unspent again once its spend is gone. An output of a recent
-   * block goes back to unspent_recent; a merged one is still in `unspent` unless the spend was
-   * merged too (the merge deleted it there).
+   * Output `prev` (below the fork) is unspent again once its spend (whose spend_history row was in
+   * `spendLevel`) is gone. Its unspent row was deleted when the spend reached its level (levels.ts):
+   * if the spend was in the level of the output's funding row, the unspent row goes back there;
+   * if in a newer one, the unspent row is still in its level (the spend only hid it).
    */
-  function restoreOutput(script: Uint8Array, prev: number, spendWasMerged: boolean): void {
-    if (isRecentOutput.get(script, prev)) restoreUnspentRecent.run(script, prev);
-    else if (spendWasMerged) restoreUnspent.run(script, prev);
+  function restoreOutput(script: Uint8Array, prev: number, spendLevel: number): void {
+    const funded = fundingLevelOf.get(script, prev);
+    if (funded && funded.level === spendLevel) restoreUnspent[spendLevel]!.run(script, prev);
   }
 
   return {
@@ -227,12 +231,8 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
       let spendsScanned = false;
       if (live) {
         spendsScanned = removeLiveSpends(height, first.first_txnum);
-        delUnspentFrom.run(firstId);
-        delUnspentRecentFrom.run(firstId);
-        delFundingFrom.run(firstId);
-        delFundingRecentFrom.run(firstId);
-        delTxidsFrom.run(first.first_txnum);
-        delTxidsRecentFrom.run(first.first_txnum);
+        for (const d of [...delUnspentFrom, ...delFundingFrom]) d.run(firstId);
+        for (const d of delTxidsFrom) d.run(first.first_txnum);
       } else {
         // During the initial sync the spends are in id order in the staging table: a range delete.
         delStaged.run(firstId);

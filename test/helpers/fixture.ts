@@ -86,6 +86,7 @@ export interface FixtureIndexerOptions {
   readonly batchBlocks?: number;
   readonly utxoCacheBytes?: number;
   readonly recentMergeRows?: number;
+  readonly levelFanout?: number;
 }
 
 /**
@@ -102,6 +103,7 @@ export function openFixtureIndexer(opts: FixtureIndexerOptions, cleanups: (() =>
     blkFiles,
     utxoCacheBytes: opts.utxoCacheBytes,
     recentMergeRows: opts.recentMergeRows,
+    levelFanout: opts.levelFanout,
   });
   const source = offlineSource(openBlkFileIndex(blocksDir, NETWORKS.regtest.magic, opts.log), NETWORKS.regtest.genesisHashHex, opts.log);
   let closed = false;

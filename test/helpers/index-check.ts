@@ -6,6 +6,7 @@ import type { StoreReader } from "../../src/store/read.ts";
 import { outputId, scriptKeyOf } from "../../src/store/rows.ts";
 import { parseTxExact } from "../../src/bitcoin/block.ts";
 import type { Expected } from "./fixture.ts";
+import { BASE_LEVEL, LEVELS_OLDEST_FIRST, levelTable, type LeveledTable } from "../../src/store/levels.ts";
 
 export function checkBlocks(reader: StoreReader, expected: Expected): void {
   expect(hashToHex(reader.tip()!.hash)).toBe(expected.tip.hash);
@@ -134,15 +135,18 @@ export function checkReorg(reader: StoreReader, expected: Expected): void {
   expect(reconfirmed).toBe(3);
 }
 
-/** The rows of a history table and of its live-tail twin (schema.sql `*_recent`): the table's content. */
-const bothLevels = (table: string, cols: string, recent = `${table}_recent`) => `SELECT ${cols} FROM ${table} UNION ALL SELECT ${cols} FROM ${recent}`;
-/** The UTXO set by script: merged rows no recent spend hides, and the recent ones (schema.sql). */
-const UNSPENT_SET =
-  "SELECT script, id FROM unspent WHERE (script, id) NOT IN (SELECT script, prev FROM spend_history_recent) UNION ALL SELECT script, id FROM unspent_recent";
+/** The rows of a keyed table at every level (store/levels.ts): the table's content. */
+const allLevels = (table: LeveledTable, cols: string) => LEVELS_OLDEST_FIRST.map((l) => `SELECT ${cols} FROM ${levelTable(table, l)}`).join(" UNION ALL ");
+/** The spend_history rows of the levels newer than `level`. */
+const newerSpends = (level: number) => Array.from({ length: level }, (_, l) => `SELECT script, prev FROM ${levelTable("spend_history", l)}`).join(" UNION ALL ");
+/** The UTXO set by script: each level's unspent rows that no spend of a newer level hides (levels.ts). */
+const UNSPENT_SET = LEVELS_OLDEST_FIRST.map((l) =>
+  l === 0 ? `SELECT script, id FROM ${levelTable("unspent", l)}` : `SELECT script, id FROM ${levelTable("unspent", l)} WHERE (script, id) NOT IN (${newerSpends(l)})`,
+).join(" UNION ALL ");
 
 /**
  * SHA-256 over every row of every index table in key order, the secondary indexes' presence and
- * the sync state: equal digests mean equal indexes. The live tail and the big tables are digested
+ * the sync state: equal digests mean equal indexes. The levels of a keyed table are digested
  * as one (whether a merge ran or not is no difference of content). A synced index must have an
  * empty spends_staging.
  */
@@ -156,10 +160,10 @@ export function digestIndex(sql: Database): string {
     "SELECT height, hash, header, first_txnum, tx_count, size, weight FROM blocks ORDER BY height",
     "SELECT txnum, txid, raw FROM txs ORDER BY txnum",
     "SELECT id, script, value_sat FROM outputs ORDER BY id",
-    `${bothLevels("txid_index", "key, txnum", "txid_recent")} ORDER BY 1, 2`,
-    `${bothLevels("funding", "script, id")} ORDER BY 1, 2`,
-    `${bothLevels("spends", "prev, id")} ORDER BY 1`,
-    `${bothLevels("spend_history", "script, id, prev")} ORDER BY 1, 2`,
+    `${allLevels("txid_index", "key, txnum")} ORDER BY 1, 2`,
+    `${allLevels("funding", "script, id")} ORDER BY 1, 2`,
+    `${allLevels("spends", "prev, id")} ORDER BY 1`,
+    `${allLevels("spend_history", "script, id, prev")} ORDER BY 1, 2`,
     "SELECT id, prev, script FROM spends_staging ORDER BY id",
     `${UNSPENT_SET} ORDER BY 1, 2`,
     "SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name",
@@ -175,13 +179,14 @@ export function digestIndex(sql: Database): string {
  * The spend tables of a synced index agree with each other and with outputs: spends and
  * spend_history hold the same edges, each with its spent output's script, every spending tx is
  * indexed, `unspent` is exactly the outputs no row spends, and the txid and funding keys are those
- * of txs and outputs. Each of them read as both levels; and the live tail keeps its invariants
- * (schema.sql): per key its rows are newer than the merged ones, and it hides merged outputs only.
+ * of txs and outputs. Each of them read as every level; and the levels keep their invariants
+ * (store/levels.ts): per key a newer level's rows are newer, an output's unspent row is in the level
+ * of its funding row, its spend there or in a newer one, and never beside the unspent row.
  */
 export function checkSpendTables(sql: Database): void {
   const n = (q: string) => (sql.prepare(q).get() as { n: number }).n;
-  const spendsAll = `(${bothLevels("spends", "prev, id")})`;
-  const historyAll = `(${bothLevels("spend_history", "script, id, prev")})`;
+  const spendsAll = `(${allLevels("spends", "prev, id")})`;
+  const historyAll = `(${allLevels("spend_history", "script, id, prev")})`;
   const spends = n(`SELECT count(*) AS n FROM ${spendsAll}`);
   expect(n(`SELECT count(*) AS n FROM ${historyAll}`)).toBe(spends);
   expect(n(`SELECT count(*) AS n FROM ${spendsAll} s JOIN ${historyAll} h ON h.id = s.id AND h.prev = s.prev`)).toBe(spends);
@@ -195,21 +200,31 @@ export function checkSpendTables(sql: Database): void {
     expect(n(`SELECT count(*) AS n FROM (${a})`)).toBe(n(`SELECT count(*) AS n FROM (${b})`));
   };
   same(`SELECT script, id FROM outputs WHERE id NOT IN (SELECT prev FROM ${spendsAll})`, UNSPENT_SET);
-  same("SELECT script, id FROM outputs", bothLevels("funding", "script, id"));
-  same("SELECT substr(txid, 1, 8), txnum FROM txs", bothLevels("txid_index", "key, txnum", "txid_recent"));
+  same("SELECT script, id FROM outputs", allLevels("funding", "script, id"));
+  same("SELECT substr(txid, 1, 8), txnum FROM txs", allLevels("txid_index", "key, txnum"));
+  // The invariants of levels.ts. Per key, a newer level holds only newer rows than every older one.
   for (const [table, key, id] of [
     ["funding", "script", "id"],
     ["spend_history", "script", "id"],
     ["unspent", "script", "id"],
     ["txid_index", "key", "txnum"],
+    ["spends", "prev", "id"],
   ] as const) {
-    const recent = table === "txid_index" ? "txid_recent" : `${table}_recent`;
-    expect(n(`SELECT count(*) AS n FROM ${recent} r JOIN ${table} t ON t.${key} = r.${key} AND t.${id} >= r.${id}`)).toBe(0);
+    for (let newer = 0; newer < BASE_LEVEL; newer++)
+      for (let older = newer + 1; older <= BASE_LEVEL; older++)
+        expect(n(`SELECT count(*) AS n FROM ${levelTable(table, newer)} r JOIN ${levelTable(table, older)} t ON t.${key} = r.${key} AND t.${id} >= r.${id}`)).toBe(0);
   }
-  // A recent spend hides a merged output (still in unspent) or none: its output was in unspent_recent and left it.
-  expect(n("SELECT count(*) AS n FROM spend_history_recent h JOIN unspent_recent u ON u.script = h.script AND u.id = h.prev")).toBe(0);
+  for (let level = 0; level <= BASE_LEVEL; level++) {
+    const at = (t: LeveledTable) => levelTable(t, level);
+    // An output's unspent row is in the level of its funding row…
+    expect(n(`SELECT count(*) AS n FROM ${at("unspent")} u WHERE NOT EXISTS (SELECT 1 FROM ${at("funding")} f WHERE f.script = u.script AND f.id = u.id)`)).toBe(0);
+    // …its spend in that level or a newer one…
+    const older = Array.from({ length: level }, (_, l) => `SELECT script, id FROM ${levelTable("funding", l)}`).join(" UNION ALL ");
+    if (level > 0) expect(n(`SELECT count(*) AS n FROM ${at("spend_history")} h WHERE (h.script, h.prev) IN (${older})`)).toBe(0);
+    // …and a spend never shares a level with the unspent row of the output it spends.
+    expect(n(`SELECT count(*) AS n FROM ${at("spend_history")} h JOIN ${at("unspent")} u ON u.script = h.script AND u.id = h.prev`)).toBe(0);
+  }
 }
-
 /** digestIndex of an index file, opened read-only. */
 export function digestIndexFile(path: string): string {
   const sql = new Database(path, { readonly: true });

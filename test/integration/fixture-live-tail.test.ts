@@ -9,6 +9,8 @@ import { afterEach, describe, expect, test } from "bun:test";
 import type { Indexer } from "../../src/index/sync.ts";
 import { createLogger } from "../../src/log.ts";
 import { RECENT_TABLES, ROWS_PER_SLICE, sliceBounds, slicesFor } from "../../src/store/recent.ts";
+import { BASE_LEVEL, levelTables } from "../../src/store/levels.ts";
+import type { ChainSource } from "../../src/daemon/sources.ts";
 import { loadExpected, openFixtureIndexer } from "../helpers/fixture.ts";
 import { checkBlocks, checkOutspends, checkReorg, checkScripts, checkSpendTables, checkTxs, digestIndex } from "../helpers/index-check.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -155,4 +157,66 @@ describe("the live tail", () => {
     checkAll(again);
     expect(digestIndex(again.db.sql)).toBe(await freshDigest());
   });
+});
+
+/** `source` as if its best chain ended at `height`: the blocks above it are not there yet. */
+function cappedAt(source: ChainSource, height: number): ChainSource {
+  return {
+    name: source.name,
+    async bestTip() {
+      await source.bestTip(); // (the offline source reads the blk files' new blocks here)
+      const [hash] = await source.hashesAt([height]);
+      return { height, hash: hash! };
+    },
+    hashesAt: async (heights) => (await source.hashesAt(heights)).map((h, i) => (heights[i]! > height ? null : h)),
+    blocks: (first, hashes) => source.blocks(first, hashes),
+    close: () => {},
+  };
+}
+
+const levelRows = (db: ReturnType<typeof open>["db"], level: number) => levelTables(level).reduce((n, t) => n + count(db, t), 0);
+
+describe("the levels (store/levels.ts)", () => {
+  // Thresholds so small that the fixture's live blocks go through every level into the base.
+  for (const { tail, fanout, slicesPerBlock } of [
+    { tail: 8, fanout: 2, slicesPerBlock: Infinity },
+    { tail: 8, fanout: 2, slicesPerBlock: 5 },
+    { tail: 4, fanout: 3, slicesPerBlock: 9 },
+  ]) {
+    test(`blocks one at a time, merges ${slicesPerBlock === Infinity ? "run to their end" : `of ${slicesPerBlock} slices between blocks`}, reorgs meanwhile (tail ${tail} rows, fanout ${fanout}): same answers, same index`, async () => {
+      using tmp = tempDir();
+      let o = openFixtureIndexer({ dbDir: tmp.path, log, recentMergeRows: tail, levelFanout: fanout }, cleanups);
+      await o.indexer.update(cappedAt(o.source, 30));
+      const merged = new Set<number>(); // levels that finished a merge
+      for (let h = 31; h <= expected.tip.height; h++) {
+        await o.indexer.update(cappedAt(o.source, h));
+        for (let n = 0; n < slicesPerBlock && o.indexer.mergeDue; n++) if (o.indexer.mergeStep()) merged.add(o.indexer.lastMergeLevel!);
+        if (h % 17 === 0) {
+          // A reorg of 4 blocks, whatever merges are under way; the same blocks come back.
+          rollback(o.indexer, h - 3);
+          checkSpendTables(o.db.sql);
+          await o.indexer.update(cappedAt(o.source, h));
+        }
+        if (h === 90) {
+          // A restart in the middle: the levels' rows and merges under way are read back from the index.
+          const rows = [...o.indexer.levelRows];
+          o.close();
+          o = openFixtureIndexer({ dbDir: tmp.path, log, recentMergeRows: tail, levelFanout: fanout }, cleanups);
+          expect(o.indexer.levelRows[0]).toBe(rows[0]!);
+        }
+      }
+      const firstLiveId = o.indexer.reader.blockAt(31)!.firstTxnum * 2 ** 20;
+      checkAll(o);
+      expect(digestIndex(o.db.sql)).toBe(await freshDigest());
+      // And once every merge ran to its end, the same again.
+      while (o.indexer.mergeDue) if (o.indexer.mergeStep()) merged.add(o.indexer.lastMergeLevel!);
+      checkAll(o);
+      expect(digestIndex(o.db.sql)).toBe(await freshDigest());
+      // Every level got rows and was merged into the next one, the last into the base.
+      expect([...merged].sort()).toEqual(Array.from({ length: BASE_LEVEL }, (_, level) => level));
+      expect((o.db.sql.prepare("SELECT count(*) AS n FROM funding WHERE id >= ?").get(firstLiveId) as { n: number }).n).toBeGreaterThan(0);
+      // The middle levels' row counts kept for scheduling are those of the tables (no reorg left rows behind here that they miss by more than the reorgs' own).
+      for (let level = 1; level < BASE_LEVEL; level++) expect(Math.abs(o.indexer.levelRows[level]! - levelRows(o.db, level))).toBeLessThan(400);
+    });
+  }
 });
