@@ -148,32 +148,63 @@ for (let b = 0; b < blocks; b++) {
 }
 
 // What a block costs in all. A row passes MIDDLE_LEVELS + 1 merges on its way to the base. A merge
-// of T rows into a level of S rows rewrites about every page of it (S/T ≤ LEVEL_FANOUT, ~130 rows a
-// page): c·(S + T) bytes, c = bytes written per row of the merged level, measured above on the
-// merges into a non-empty level. A middle level receives LEVEL_FANOUT merges of T before its own
-// (S = 0, T, …, (f − 1)·T), so per row moved it costs c·(f + 1)/2 on average; the merge into the
-// base costs c·(B + T)/T, with B the base's rows then.
+// of T rows into a level of S rows writes about a·T + b·S bytes: a per row moved (its new place,
+// the source's freed pages, the WAL), b per row of the target (whose pages it rewrites: with
+// S/T ≤ LEVEL_FANOUT each target page gets many rows). a and b are fitted (least squares) to the
+// merges measured above. A middle level receives LEVEL_FANOUT merges of T before its own (S = 0,
+// T, …, (f − 1)·T), so per row moved it costs a + b·(f − 1)/2 on average; the merge into the base
+// costs a + b·B/T, with B the base's rows then and T the last middle level's size.
 const median = (xs: number[]) => (xs.length === 0 ? NaN : [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!);
-const rewrites = merges.filter((m) => m.target >= m.moved);
-const c = median(rewrites.map((m) => m.written / (m.moved + m.target)));
+function fit(ms: typeof merges): { a: number; b: number } | null {
+  let tt = 0, ts = 0, ss = 0, tw = 0, sw = 0;
+  for (const m of ms) {
+    tt += m.moved * m.moved;
+    ts += m.moved * m.target;
+    ss += m.target * m.target;
+    tw += m.moved * m.written;
+    sw += m.target * m.written;
+  }
+  const det = tt * ss - ts * ts;
+  if (ms.length < 2 || Math.abs(det) < 1e-9 * tt * ss) return null;
+  return { a: (tw * ss - sw * ts) / det, b: (sw * tt - tw * ts) / det };
+}
+const model = fit(merges);
 const rowsPerBlock = median(blockRows);
 const own = median(blockWrites);
 const f = LEVEL_FANOUT;
-const perRowMiddle = c * (f + 1) / 2;
 const lastMiddleRows = tailRows * f ** MIDDLE_LEVELS;
-console.log(`\nwarm blocks: ${blockMs.length}, median ${median(blockMs).toFixed(0)} ms, max ${Math.max(...blockMs).toFixed(0)} ms; own writes median ${mib(own)} MiB, max ${mib(Math.max(...blockWrites))} MiB; ${rowsPerBlock} rows a block`);
-if (Number.isNaN(c)) console.log("no merge into a non-empty level ran: more --blocks (or a smaller --tail-rows) to measure c");
+console.log(
+  `\nwarm blocks: ${blockMs.length}, median ${median(blockMs).toFixed(0)} ms, max ${Math.max(...blockMs).toFixed(0)} ms; ` +
+    `own writes median ${mib(own)} MiB, max ${mib(Math.max(...blockWrites))} MiB; ${rowsPerBlock} rows a block`,
+);
+if (!model) console.log("fewer than two merges into levels of different sizes: more --blocks (or a smaller --tail-rows) to fit a and b");
 else {
-  console.log(`c = ${c.toFixed(1)} B written per row of the merged level (median of ${rewrites.length} merges into a non-empty level)`);
+  const { a, b } = model;
+  const worst = Math.max(...merges.map((m) => Math.abs(m.written - a * m.moved - b * m.target) / m.written));
+  console.log(`fit over ${merges.length} merges (S/T up to ${Math.max(...merges.map((m) => m.target / m.moved)).toFixed(1)}): a = ${a.toFixed(1)} B per row moved, b = ${b.toFixed(1)} B per row of the target; worst misfit ${(worst * 100).toFixed(0)} %`);
+  // Where whole cycles of the live tail's merges ran (f merges into a level that was empty before
+  // the first), their bytes per row moved are the middle levels' cost measured, not modelled.
+  const cycles: number[] = [];
+  for (let i = 0; i + f <= merges.length; i++) {
+    const run = merges.slice(i, i + f);
+    if (run[0]!.target !== 0 || !run.every((m) => m.level === run[0]!.level)) continue;
+    cycles.push(run.reduce((n, m) => n + m.written, 0) / run.reduce((n, m) => n + m.moved, 0));
+  }
+  const fitted = a + (b * (f - 1)) / 2;
+  const perRowMiddle = cycles.length > 0 ? Math.max(...cycles) : fitted;
+  console.log(
+    `a middle level's whole cycle (S = 0 … ${f - 1}·T): ${cycles.length > 0 ? `${cycles.map((c) => c.toFixed(0)).join(", ")} B per row moved, measured` : "not seen in this run"}; ` +
+      `the fit gives ${fitted.toFixed(0)} B; ${perRowMiddle.toFixed(0)} B used below`,
+  );
   for (const [name, baseRows] of [
     ["this index", Math.round(baseTxs * (rowsPerBlock / txsPerBlock))],
     ["mainnet (1.2G txs)", Math.round(1.2e9 * (rowsPerBlock / txsPerBlock))],
   ] as const) {
-    const perRowBase = (c * (baseRows + lastMiddleRows)) / lastMiddleRows;
+    const perRowBase = a + (b * baseRows) / lastMiddleRows;
     const merged = rowsPerBlock * (MIDDLE_LEVELS * perRowMiddle + perRowBase);
     console.log(
-      `${name}: base ~${(baseRows / 1e6).toFixed(0)}M rows; per block ${mib(own)} MiB own + ${rowsPerBlock} rows × (${MIDDLE_LEVELS} middle merges × ${perRowMiddle.toFixed(0)} B + base merge ${perRowBase.toFixed(0)} B) ` +
-        `= ${mib(own)} + ${mib(merged)} = ${mib(own + merged)} MiB`,
+      `${name}: base ~${(baseRows / 1e6).toFixed(0)}M rows; per block ${mib(own)} MiB own + ${rowsPerBlock} rows × ` +
+        `(${MIDDLE_LEVELS} middle merges × ${perRowMiddle.toFixed(0)} B + base merge ${perRowBase.toFixed(0)} B) = ${mib(own)} + ${mib(merged)} = ${mib(own + merged)} MiB`,
     );
   }
 }
