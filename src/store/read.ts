@@ -6,7 +6,7 @@ import type { Database } from "bun:sqlite";
 import { bytesEqual } from "../bitcoin/bytes.ts";
 import { IO_SPAN, TXID_KEY_BYTES, indexOfId, txnumOfId, type BlockRow } from "./rows.ts";
 import { BlockBounds } from "./block-bounds.ts";
-import { LEVELS_OLDEST_FIRST, allLevels, levelTable } from "./levels.ts";
+import { BASE_LEVEL, LEVELS_OLDEST_FIRST, allLevels, levelTable } from "./levels.ts";
 import { TxBytes, type BlkRangeSource } from "./tx-bytes.ts";
 
 export interface TxLocation {
@@ -82,16 +82,19 @@ function newestWithTxid<R extends { txid: Uint8Array }>(rows: readonly R[], txid
 const TXNUMS_OF_KEY = allLevels("SELECT txnum FROM txid_index WHERE key = ?1");
 
 /**
- * Ids of a script's (?1) unspent outputs that meet `where` (more conditions, "AND …"), every level:
- * a level's rows that no spend of a newer level hides (levels.ts). A compound, oldest level first:
+ * Ids of a script's (?1) unspent outputs that meet `where` (more conditions, "AND …"), every level,
+ * less those a spend of a level above the base hides (levels.ts). One filter for all levels: a
+ * spend is in its output's level or a newer one and never beside the output's unspent row, so an
+ * unspent row with a spend_history row anywhere has it in a newer level, never in the base.
+ * (An arm per level, each filtered by the levels newer than its own, took 90–116 µs against 55–71
+ * for a 10-tx script's page on the 2M bench index: 15 subquery arms instead of 5.) A plain SELECT:
  * an ORDER BY or LIMIT may follow.
  */
 const unspentIds = (where = "") =>
-  LEVELS_OLDEST_FIRST.map((level) => {
-    const newerSpends = Array.from({ length: level }, (_, newer) => `SELECT prev FROM ${levelTable("spend_history", newer)} WHERE script = ?1`);
-    const hidden = newerSpends.length === 0 ? "" : ` AND id NOT IN (${newerSpends.join(" UNION ALL ")})`;
-    return `SELECT id FROM ${levelTable("unspent", level)} WHERE script = ?1${hidden} ${where}`.trimEnd();
-  }).join(" UNION ALL ");
+  `SELECT id FROM (${LEVELS_OLDEST_FIRST.map((l) => `SELECT id FROM ${levelTable("unspent", l)} WHERE script = ?1 ${where}`.trimEnd()).join(" UNION ALL ")}) ` +
+  `WHERE id NOT IN (${LEVELS_OLDEST_FIRST.filter((l) => l !== BASE_LEVEL)
+    .map((l) => `SELECT prev FROM ${levelTable("spend_history", l)} WHERE script = ?1`)
+    .join(" UNION ALL ")})`;
 
 /** electrs' MIN_HISTORY_ITEMS_TO_CACHE: stats of scripts with more rows than this are saved. */
 const MIN_HISTORY_ITEMS_TO_CACHE = 100;
