@@ -11,10 +11,10 @@
  * The indexer runs in this process, as the server's main loop runs it (offline source, one update
  * per block); the first block is the cold one (nothing of the index in the page cache but what the
  * sync left), the others warm. After each block it finds the script keys the block touched (what
- * the Electrum notifications start from; the status of each subscribed script is a history query,
- * bench:electrum's concern). When a level is due a merge (store/levels.ts, store/recent.ts) it
- * runs it, as the main loop does between blocks, and prints its cost apart: rows moved, rows the
- * target level held, MiB written. At the end it prints what a block costs in all with its merges
+ * the Electrum notifications start from) and computes each one's new status as if a client had
+ * subscribed to it before the blocks (query/status-cache.ts keeps them up to date). When a level
+ * is due a merge (store/levels.ts, store/recent.ts) it runs it, as the main loop does between
+ * blocks, and prints its cost apart: rows moved, rows the target level held, MiB written. At the end it prints what a block costs in all with its merges
  * spread over it: its own writes, plus for each level a row passes on its way to the base the
  * bytes its merges write per row (measured here, in the regime the levels are sized for: a target
  * with many rows per page of it), with the arithmetic.
@@ -31,6 +31,10 @@ import { DEFAULT_RECENT_MERGE_ROWS, Indexer, noopSyncMetrics, type SyncMetrics }
 import { BASE_LEVEL, LEVEL_FANOUT, MIDDLE_LEVELS } from "../src/store/levels.ts";
 import { createLogger } from "../src/log.ts";
 import { PendingElectrumUpdate } from "../src/electrum/pending-update.ts";
+import { Mempool } from "../src/mempool/mempool.ts";
+import { mempoolChainOf, offlineMempoolNode } from "../src/mempool/follow.ts";
+import { noopMempoolMetrics } from "../src/mempool/metrics.ts";
+import { StatusCache } from "../src/query/status-cache.ts";
 import { openDb } from "../src/store/db.ts";
 import { scriptKeyOf } from "../src/store/rows.ts";
 import { countArg, parseArgs, stringArg } from "./lib/args.ts";
@@ -86,6 +90,18 @@ const blockMs: number[] = [];
 const io = () => ({ read: Number(procField("/proc/self/io", "read_bytes")), write: Number(procField("/proc/self/io", "write_bytes")) });
 
 console.log(`machine: ${JSON.stringify(machineInfo())}`);
+// The scripts the new blocks touch, subscribed before them: their statuses read whole once (as a
+// subscription does), then kept up to date by each block. The mempool is empty (offline).
+const mempoolChain = mempoolChainOf(indexer.reader, () => indexer.reader.tip()?.hash ?? null);
+const mempool = new Mempool({ node: offlineMempoolNode(mempoolChain), chain: mempoolChain, log, metrics: noopMempoolMetrics(), indexUnspendables: false });
+const statuses = new StatusCache(indexer.reader);
+{
+  const t = performance.now();
+  const subscribed = [...new Set([...scripts.map((p) => p.scriptHex), scripts[0]!.scriptHex])];
+  let entries = 0;
+  for (const hex of subscribed) entries += statuses.status(scriptKeyOf(hexToBytes(hex)), mempool, 0).status === null ? 0 : 1;
+  console.log(`subscribed ${subscribed.length} scripts (${entries} with a history): their statuses read whole in ${(performance.now() - t).toFixed(0)} ms`);
+}
 let tip = indexer.reader.tip()!;
 const baseTxs = indexer.reader.txCount();
 let fileIndex = listBlkFiles(linkDir).at(-1)!.index + 1;
@@ -109,7 +125,13 @@ for (let b = 0; b < blocks; b++) {
   // while indexing it), the input of every subscription's status check.
   const pending = new PendingElectrumUpdate();
   pending.record(r);
-  const touched = pending.take(new Set()).touchedScriptKeysHex.size;
+  const touchedHex = pending.take(new Set()).touchedScriptKeysHex;
+  const touched = touchedHex.size;
+  const tFound = performance.now();
+  // Every touched script as if a client had subscribed to it: its new status (what a notification
+  // sends), from the statuses kept since the subscription (query/status-cache.ts).
+  for (const hex of touchedHex) statuses.status(hexToBytes(hex), mempool, 0);
+  const tStatus = performance.now();
   const ms = performance.now() - t0;
   const after = io();
   tip = indexer.reader.tip()!;
@@ -120,7 +142,7 @@ for (let b = 0; b < blocks; b++) {
   blockRows.push(recentRows() - tailBefore);
   console.log(
     `block ${b + 1} (${b === 0 ? "cold" : "warm"}): height ${r.tipHeight}, ${r.txsAdded} txs indexed and committed in ${(tIndexed - t0).toFixed(0)} ms, ` +
-      `${touched} touched scripts found in ${(performance.now() - tIndexed).toFixed(0)} ms: ${ms.toFixed(0)} ms in all; ` +
+      `${touched} touched scripts found in ${(tFound - tIndexed).toFixed(0)} ms, their statuses in ${(tStatus - tFound).toFixed(0)} ms: ${ms.toFixed(0)} ms in all; ` +
       `read ${mib(after.read - before.read)} MiB, wrote ${mib(after.write - before.write)} MiB; live tail ${recentRows()} rows`,
   );
   console.log(`  steps (ms): ${[...steps].map(([k, v]) => `${k} ${v.toFixed(0)}`).join(", ")}`);

@@ -14,7 +14,8 @@ import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { MempoolView } from "../mempool/types.ts";
 import type { ChainQuery } from "../query/chain-query.ts";
-import { electrumHistory, historyStatus, type ElectrumHistory } from "../query/electrum-history.ts";
+import type { ElectrumHistory } from "../query/electrum-history.ts";
+import { StatusCache } from "../query/status-cache.ts";
 import { electrumHistorySliced, historyStatusSliced } from "../query/sliced-history.ts";
 import type { StoreReader } from "../store/read.ts";
 import { Dispatcher } from "./dispatch.ts";
@@ -129,14 +130,14 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
   const { log, reader, mempool, config } = opts;
   const m = opts.metrics;
   const clients = m.gauge("electrum_clients", "Number of connected Electrum clients");
+  const statuses = new StatusCache(reader);
   const subs = new Subscriptions({
     limit: limits.maxSubscriptions,
     perIpLimit: limits.maxSubsPerIp,
-    status: (key) => {
-      const h = electrumHistory(reader, mempool, key, config.txsLimit);
-      return { status: historyStatus(h), hasMempoolParent: hasMempoolParent(h) };
-    },
+    // Long histories' statuses are kept and brought up to date by each block (query/status-cache.ts).
+    status: (key) => statuses.status(key, mempool, config.txsLimit),
     statusSliced: async (key) => {
+      if (statuses.has(key)) return statuses.status(key, mempool, config.txsLimit);
       const h = await electrumHistorySliced(reader, mempool, key, config.txsLimit, undefined);
       return { status: await historyStatusSliced(h), hasMempoolParent: hasMempoolParent(h) };
     },

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { readFileSync } from "node:fs";
 import { NETWORKS } from "../../src/bitcoin/network.ts";
 import { openBlockReader, readXorKey, type BlockReader } from "../../src/daemon/blkfiles.ts";
-import { offlineSource, openBlkFileIndex } from "../../src/daemon/sources.ts";
+import { offlineSource, openBlkFileIndex, type ChainSource } from "../../src/daemon/sources.ts";
 import { Indexer, noopSyncMetrics } from "../../src/index/sync.ts";
 import type { Logger } from "../../src/log.ts";
 import { openDb } from "../../src/store/db.ts";
@@ -117,4 +117,19 @@ export function openFixtureIndexer(opts: FixtureIndexerOptions, cleanups: (() =>
   };
   cleanups.push(close);
   return { db, indexer, source, close };
+}
+
+/** `source` as if its best chain ended at `height`: the blocks above it are not there yet. */
+export function cappedAt(source: ChainSource, height: number): ChainSource {
+  return {
+    name: source.name,
+    async bestTip() {
+      await source.bestTip(); // (the offline source reads the blk files' new blocks here)
+      const [hash] = await source.hashesAt([height]);
+      return { height, hash: hash! };
+    },
+    hashesAt: async (heights) => (await source.hashesAt(heights)).map((h, i) => (heights[i]! > height ? null : h)),
+    blocks: (first, hashes) => source.blocks(first, hashes),
+    close: () => {},
+  };
 }

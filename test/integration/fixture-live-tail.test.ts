@@ -10,8 +10,7 @@ import type { Indexer } from "../../src/index/sync.ts";
 import { createLogger } from "../../src/log.ts";
 import { RECENT_TABLES, ROWS_PER_SLICE, sliceBounds, slicesFor } from "../../src/store/recent.ts";
 import { BASE_LEVEL, levelTables } from "../../src/store/levels.ts";
-import type { ChainSource } from "../../src/daemon/sources.ts";
-import { loadExpected, openFixtureIndexer } from "../helpers/fixture.ts";
+import { cappedAt, loadExpected, openFixtureIndexer } from "../helpers/fixture.ts";
 import { checkBlocks, checkOutspends, checkReorg, checkScripts, checkSpendTables, checkTxs, digestIndex } from "../helpers/index-check.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
@@ -158,21 +157,6 @@ describe("the live tail", () => {
     expect(digestIndex(again.db.sql)).toBe(await freshDigest());
   });
 });
-
-/** `source` as if its best chain ended at `height`: the blocks above it are not there yet. */
-function cappedAt(source: ChainSource, height: number): ChainSource {
-  return {
-    name: source.name,
-    async bestTip() {
-      await source.bestTip(); // (the offline source reads the blk files' new blocks here)
-      const [hash] = await source.hashesAt([height]);
-      return { height, hash: hash! };
-    },
-    hashesAt: async (heights) => (await source.hashesAt(heights)).map((h, i) => (heights[i]! > height ? null : h)),
-    blocks: (first, hashes) => source.blocks(first, hashes),
-    close: () => {},
-  };
-}
 
 const levelRows = (db: ReturnType<typeof open>["db"], level: number) => levelTables(level).reduce((n, t) => n + count(db, t), 0);
 
