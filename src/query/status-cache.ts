@@ -45,7 +45,7 @@ export class StatusCache {
   private readonly entries = new Map<string, Entry>();
   private readonly maxEntries: number;
   private readonly minEntries: number;
-  /** Reads of a whole history, and updates of a kept one (tests, metrics). */
+  /** Reads of a whole history, and updates of a kept one (for the tests). */
   readonly counts = { full: 0, incremental: 0 };
 
   constructor(

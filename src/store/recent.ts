@@ -62,6 +62,9 @@ export interface LevelMerger {
   finalize(): void;
 }
 
+/** What a merge step's changed rows count as: rows that left the level, rows added to the next, rows deleted there. */
+type SliceCount = "moved" | "added" | "removed";
+
 export function openLevelMerger(db: Db): LevelMerger {
   const sql = db.sql;
   const counts = Array.from({ length: BASE_LEVEL }, (_, level) =>
@@ -72,7 +75,7 @@ export function openLevelMerger(db: Db): LevelMerger {
     const from = (t: LeveledTable) => levelTable(t, level);
     const to = (t: LeveledTable) => levelTable(t, level + 1);
     const spentPrevs = `SELECT prev FROM ${from("spend_history")} WHERE ${inRange("script")}`;
-    const queries: { q: string; counts: "moved" | "added" | "removed" | null }[] = [
+    const queries: { q: string; counts: SliceCount }[] = [
       // Outputs of the next level spent by the slice's spends leave its unspent table (the spends'
       // rows hid them until now; an output and its spend never share a level): point deletes
       // driven by the smaller table.
@@ -94,7 +97,7 @@ export function openLevelMerger(db: Db): LevelMerger {
     return queries.map(({ q, counts }) => ({ stmt: sql.prepare(q), counts }));
   };
   // Prepared on a level's first merge: a small index may never merge its older levels.
-  const steps: ({ stmt: Statement; counts: "moved" | "added" | "removed" | null }[] | undefined)[] = [];
+  const steps: ({ stmt: Statement; counts: SliceCount }[] | undefined)[] = [];
   return {
     countRows: (level) => counts[level]!.get()!.n,
     mergeSlice(level, slice, slices) {
@@ -105,7 +108,7 @@ export function openLevelMerger(db: Db): LevelMerger {
         const changes = stmt.run(lo, hi).changes;
         if (counts === "moved") r.moved += changes;
         else if (counts === "added") r.added += changes;
-        else if (counts === "removed") r.added -= changes;
+        else r.added -= changes;
       }
       return r;
     },
