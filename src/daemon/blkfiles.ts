@@ -21,6 +21,13 @@ import type { Logger } from "../log.ts";
 export const MAX_BLOCK_RECORD_SIZE = 4_000_000 + 256 * 1024;
 /** Scan window: big enough to cover many small blocks per read, small enough to skip big bodies. */
 export const DEFAULT_SCAN_CHUNK = 256 * 1024;
+/**
+ * A read after a jump (over a block's body) starts this small and doubles while the scan goes on
+ * reading where the last read ended (many small blocks, or garbage passed byte by byte), up to the
+ * window. A full window after each jump read a 256 KiB piece of every block: on the bench's
+ * ~730 KB blocks a third of the files, ~0.8 s of a 2M-tx sync.
+ */
+const FIRST_SCAN_READ = 16 * 1024;
 const XOR_KEY_SIZE = 8;
 /** magic + size */
 const RECORD_PREFIX = 8;
@@ -180,6 +187,7 @@ class Window {
   private readonly buf: Uint8Array;
   private start = 0;
   private len = 0;
+  private readSize = 0;
 
   constructor(
     private readonly io: FileIO,
@@ -194,7 +202,9 @@ class Window {
   /** Makes [pos, pos+n) resident; the caller guarantees pos + n <= fileSize and n <= chunk. */
   private ensure(pos: number, n: number): void {
     if (pos >= this.start && pos + n <= this.start + this.len) return;
-    const want = Math.min(this.buf.length, this.fileSize - pos);
+    const onward = pos === this.start + this.len;
+    this.readSize = Math.min(this.buf.length, onward ? Math.max(FIRST_SCAN_READ, this.readSize * 2) : FIRST_SCAN_READ);
+    const want = Math.min(Math.max(n, this.readSize), this.fileSize - pos);
     let got = 0;
     while (got < want) {
       const r = this.io.read(this.fd, this.buf.subarray(got, want), pos + got);

@@ -436,4 +436,30 @@ describe("bounded memory", () => {
     expect(r.locations[0]!.size).toBe(3_000_000);
     expect(bytesRead).toBeLessThan(2 * 65536 + 1000);
   });
+
+  test("after a jump over a body the next read is small: blocks below the window are not read whole", () => {
+    const dir = newDir();
+    // Ten fake 200 kB blocks (real headers, padded bodies): with the default 256 KiB window a full
+    // window per record would read nearly the whole file.
+    const blocks = Array.from({ length: 10 }, (_, i) => {
+      const b = new Uint8Array(200_000).fill(0x5a); // not zeros: a zero tail is space Core preallocated
+      b.set(sample[i % sample.length]!.subarray(0, 80));
+      return record(b);
+    });
+    const file = concatBytes(...blocks);
+    const path = writeBlk(dir, 0, file, KEY);
+    let bytesRead = 0;
+    const io: FileIO = {
+      ...nodeFileIO,
+      read(fd, buf, pos) {
+        const n = nodeFileIO.read(fd, buf, pos);
+        bytesRead += n;
+        return n;
+      },
+    };
+    const r = scanBlkFile(path, 0, MAGIC, KEY, { io });
+    expect(r.locations.length).toBe(10);
+    expect(r.locations.map((l) => l.size)).toEqual(Array(10).fill(200_000));
+    expect(bytesRead).toBeLessThan(file.length / 4);
+  });
 });
