@@ -3,7 +3,6 @@
  * main loop → clean shutdown. Every part is built here and passed to the parts that use it.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { addressOf } from "./bitcoin/address.ts";
 import { NETWORKS, type NetworkParams } from "./bitcoin/network.ts";
 import { formatAddr, formatConfig, type Config, type SocketAddr } from "./config.ts";
 import { freeSocketPath, reservePorts } from "./listen.ts";
@@ -135,7 +134,7 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
       crashAt: process.env.ELECTRS_BUN_TEST_CRASH_AT ?? null,
       // …and for the status page's tests: the initial sync stalls after its first batch until SIGUSR2.
       holdAfterInitialBatch: process.env.ELECTRS_BUN_TEST_HOLD_SYNC === "1" ? holdUntilSigusr2(waiter.signal) : null,
-      addressOf: config.addressSearch ? (script) => addressOf(script, network) : undefined,
+      addressSearch: config.addressSearch ? network.name : undefined,
       blkFiles,
       tracing,
     });

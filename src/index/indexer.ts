@@ -3,19 +3,21 @@
  * and one per spend. Rows go straight to the writer (no intermediate arrays: this is the hot path).
  * The spends wait for the UTXO table's answer (prevouts.ts), so they are written in a second step.
  */
+import { addressOf } from "../bitcoin/address.ts";
 import { HEADER_SIZE, type Block } from "../bitcoin/block.ts";
 import { bytesToHex } from "../bitcoin/bytes.ts";
+import { NETWORKS, type NetworkName } from "../bitcoin/network.ts";
 import { ChainError } from "../errors.ts";
 import type { StoreWriter } from "../store/write.ts";
-import { SCRIPT_KEY_BYTES, TX_LOC_SPAN, encodeTxLoc, inputId, isUnspendable, outputId, scriptKeyOf, type BlkFilePos } from "../store/rows.ts";
+import { SCRIPT_KEY_BYTES, encodeTxLoc, inputId, isUnspendable, locatedIn, outputId, scriptKeyOf, type BlkFilePos } from "../store/rows.ts";
 import { SPENT_KEY, SPENT_WORDS, type Eviction, type OpsWriter, type Resolved } from "./prevout-ops.ts";
 import { describeOutpoint, type ResolvedPrevout } from "./prevouts.ts";
 
 export interface IndexOptions {
   /** --index-unspendables: also index OP_RETURN (and oversize) outputs. */
   readonly indexUnspendables: boolean;
-  /** --address-search: the address of an output script (null when it has none); absent = off. */
-  readonly addressOf?: ((script: Uint8Array) => string | null) | undefined;
+  /** --address-search: the network whose addresses are indexed; absent = off. */
+  readonly addressSearch?: NetworkName | undefined;
 }
 
 export interface IndexedCounts {
@@ -41,8 +43,7 @@ export function indexBlock(
   /** Collects the hex of every script key the block's outputs pay (live blocks: what Electrum notifications start from). */
   touched: Set<string> | null = null,
 ): IndexedCounts {
-  // A block too large for a tx location (no valid block is) keeps its bytes in the index.
-  const located = file !== null && block.size < TX_LOC_SPAN ? file : null;
+  const located = locatedIn(file, block.size);
   const base = located ? blockByteOffset(block) : 0;
   writer.insertBlock({
     height,
@@ -55,7 +56,7 @@ export function indexBlock(
     file: located,
   });
   let outputs = 0;
-  const addressOf = opts.addressOf;
+  const network = opts.addressSearch ? NETWORKS[opts.addressSearch] : null;
   for (let pos = 0; pos < block.txs.length; pos++) {
     const tx = block.txs[pos]!;
     const txnum = firstTxnum + pos;
@@ -64,8 +65,8 @@ export function indexBlock(
     if (!tx.isCoinbase) for (const input of tx.inputs) ops.spend(input.prevTxid, input.prevVout);
     for (let vout = 0; vout < tx.outputs.length; vout++) {
       const out = tx.outputs[vout]!;
-      if (addressOf) {
-        const address = addressOf(out.script);
+      if (network) {
+        const address = addressOf(out.script, network);
         if (address !== null) writer.insertAddress(address);
       }
       if (!opts.indexUnspendables && isUnspendable(out.script)) continue;
@@ -113,19 +114,32 @@ export function writeSpends(
     for (let vin = 0; vin < tx.inputs.length; vin++, n++) {
       while (e < evictions.length && evictions[e]!.atSpend <= n) sources.evicted(evictions[e++]!);
       const input = tx.inputs[vin]!;
-      const p = n * SPENT_WORDS;
-      const txnumPlus1 = spent[p]!;
-      const prev = txnumPlus1 !== 0 ? { id: outputId(txnumPlus1 - 1, input.prevVout), scriptKey: spentBytes.slice((p + SPENT_KEY) * 4, (p + SPENT_KEY) * 4 + SCRIPT_KEY_BYTES) } : sources.missed(input.prevTxid, input.prevVout);
-      if (!prev) {
-        throw new ChainError(`missing previous output ${describeOutpoint(input.prevTxid, input.prevVout)} spent by tx #${pos} of block ${height}`);
-      }
+      const prev = answeredPrevout(spent, spentBytes, n, input.prevVout) ?? sources.missed(input.prevTxid, input.prevVout);
+      if (!prev) throw missingPrevout(input.prevTxid, input.prevVout, pos, height);
       writer.insertSpend(inputId(firstTxnum + pos, vin), prev.id, prev.scriptKey);
       touched?.add(bytesToHex(prev.scriptKey));
     }
   }
-  if (n * SPENT_WORDS !== spent.length) throw new RangeError(`the UTXO table answered ${spent.length / SPENT_WORDS} spends for the ${n} inputs of block ${height}`);
+  checkSpendCount(spent, n, height);
   while (e < evictions.length) sources.evicted(evictions[e++]!);
   return n;
+}
+
+/** The output the `n`th spend of a block spends, from the UTXO table's answer; null when the table did not hold it (ask SpendSources.missed). */
+export function answeredPrevout(spent: Uint32Array, spentBytes: Uint8Array, n: number, prevVout: number): ResolvedPrevout | null {
+  const p = n * SPENT_WORDS;
+  const txnumPlus1 = spent[p]!;
+  if (txnumPlus1 === 0) return null;
+  return { id: outputId(txnumPlus1 - 1, prevVout), scriptKey: spentBytes.slice((p + SPENT_KEY) * 4, (p + SPENT_KEY) * 4 + SCRIPT_KEY_BYTES) };
+}
+
+export function missingPrevout(prevTxid: Uint8Array, prevVout: number, pos: number, height: number): ChainError {
+  return new ChainError(`missing previous output ${describeOutpoint(prevTxid, prevVout)} spent by tx #${pos} of block ${height}`);
+}
+
+/** The table answers one spend per input: anything else is a bug, never rows to write. */
+export function checkSpendCount(spent: Uint32Array, inputs: number, height: number): void {
+  if (inputs * SPENT_WORDS !== spent.length) throw new RangeError(`the UTXO table answered ${spent.length / SPENT_WORDS} spends for the ${inputs} inputs of block ${height}`);
 }
 
 /**

@@ -4,7 +4,7 @@
  * many blocks to a transaction. Everything a block adds commits together with the block row, so a
  * crash at any moment leaves an index that ends at a whole block; the next run continues there.
  */
-import { parseBlock, type Block } from "../bitcoin/block.ts";
+import { parseBlock, parseHeader } from "../bitcoin/block.ts";
 import { bytesEqual, hashToHex } from "../bitcoin/bytes.ts";
 import type { ChainSource } from "../daemon/sources.ts";
 import { ChainError } from "../errors.ts";
@@ -13,7 +13,7 @@ import type { IndexStep } from "../metrics/metrics.ts";
 import type { Db } from "../store/db.ts";
 import { NO_TRACING, type Span, type Tracing } from "../trace/tracing.ts";
 import { StoreReader } from "../store/read.ts";
-import { IO_SPAN, indexOfId, txnumOfId } from "../store/rows.ts";
+import { IO_SPAN, indexOfId, locatedIn, txnumOfId, type BlkFilePos } from "../store/rows.ts";
 import type { BlkRangeSource } from "../store/tx-bytes.ts";
 import { openLevelMerger, slicesFor, type LevelMerger } from "../store/recent.ts";
 import { BASE_LEVEL } from "../store/levels.ts";
@@ -21,8 +21,9 @@ import { decodeLevelState, emptyLevelState, encodeLevelState, nextMergeLevel, ty
 import { openUtxoSpill, type UtxoSpill } from "../store/utxo-spill.ts";
 import { createWriter, type StoreWriter } from "../store/write.ts";
 import { HeaderChain, findForkHeight } from "./chain.ts";
+import { writeFlatBlock } from "./flat-block.ts";
 import { indexBlock, writeSpends, type IndexOptions, type SpendSources } from "./indexer.ts";
-import { EntryReader, OpsWriter, type Eviction, type Resolved } from "./prevout-ops.ts";
+import { EntryReader, OpsWriter, type Eviction } from "./prevout-ops.ts";
 import { applyOps, type PrevoutStats, type ResolvedPrevout } from "./prevouts.ts";
 import { UtxoTable } from "./utxo-table.ts";
 import { UtxoThread } from "./utxo-thread.ts";
@@ -119,12 +120,14 @@ const TABLE_CHUNK = 65_536;
  */
 const GC_EVERY_ROWS = 1_000_000;
 
-/** A block whose rows are written but its spends, until the table answers. */
+/** A block of the initial sync on the table's thread: its rows are written once it answers. */
 interface InFlight {
-  readonly block: Block;
   readonly height: number;
-  readonly firstTxnum: number;
-  readonly resolved: Promise<Resolved>;
+  readonly hash: Uint8Array;
+  readonly header: Uint8Array;
+  readonly size: number;
+  readonly file: BlkFilePos | null;
+  readonly indexed: ReturnType<UtxoThread["indexBlock"]>;
 }
 
 export interface UpdateResult {
@@ -283,28 +286,31 @@ export class Indexer {
     const progress = new Progress(this.log, this.metrics, from, to, this.opts.progressMs ?? 5000);
     const ops = new OpsWriter();
     const spendSources = this.spendSources();
-    // The initial sync's table answers on its own thread while the next blocks are parsed; the
-    // live table at once, on this one.
+    // The initial sync's blocks are parsed and applied to the UTXO table on its thread while this
+    // one writes the rows of the blocks before them (flat-block.ts); live blocks are parsed and
+    // resolved here, against the live table.
     const thread = this.utxoThread;
-    const resolve = thread ? (o: Uint32Array) => thread.resolve(o) : (o: Uint32Array) => Promise.resolve(applyOps(this.liveTable, o, "clear"));
-    const maxInFlight = thread ? BLOCKS_IN_FLIGHT : 0;
     const inFlight: InFlight[] = [];
     const collect = this.initialDone ? touched : null;
     let pendingRows = 0; // rows the open transaction adds to the live tail's tables (after the initial sync)
-    /** Writes the spends of the oldest blocks in flight until at most `max` are left. */
+    let pendingTxs = 0;
+    let txs = 0;
+    /** Writes the rows of the oldest blocks on the table's thread until at most `max` are left. */
     const settle = async (max: number) => {
       while (inFlight.length > max) {
         const f = inFlight[0]!;
-        const resolved = await f.resolved;
+        const r = await f.indexed;
         inFlight.shift();
         const t = performance.now();
-        // A spends and a spend_history key per input.
-        pendingRows += 2 * writeSpends(f.block, f.height, f.firstTxnum, resolved, this.writer, spendSources, collect);
+        if (r.firstTxnum !== this.nextTxnum) throw new Error(`the UTXO table's thread numbered block ${f.height}'s txs from ${r.firstTxnum}, the store from ${this.nextTxnum}`);
+        writeFlatBlock(r.flat, { header: f.header, size: f.size, bytes: r.bytes }, f.height, f.hash, r.firstTxnum, f.file, r.resolved, this.writer, spendSources);
+        this.nextTxnum += r.flat.txCount;
+        pendingTxs += r.flat.txCount;
+        txs += r.flat.txCount;
         this.metrics.observeStep("index", (performance.now() - t) / 1000);
       }
     };
     let blocks = 0;
-    let txs = 0;
     let bytes = 0;
     let bytesSinceGc = 0;
     const HASH_CHUNK = 50_000;
@@ -314,7 +320,6 @@ export class Indexer {
       const hashes = await source.hashesAt(heights);
       if (hashes.some((h) => h === null)) break; // the source's chain got shorter meanwhile: the next update reorgs
       let pending: Uint8Array[] = []; // hashes written in the open transaction
-      let pendingTxs = 0;
       let batchSpan: Span | null = null; // the open transaction's
       let tFetch = performance.now();
       const commit = async () => {
@@ -346,36 +351,52 @@ export class Indexer {
         for await (const raw of source.blocks(start, hashes as Uint8Array[])) {
           const tParse = performance.now();
           this.metrics.observeStep("fetch", (tParse - tFetch) / 1000);
-          // The index never reads witnesses (tx.raw keeps them): skipping their views is ~25 % of the parse.
-          const block = parseBlock(raw.bytes, { witness: false });
-          this.checkLink(raw.height, raw.hash, block.header.hash, block.header.prevHash, pending);
-          const tIndex = performance.now();
-          this.metrics.observeStep("parse", (tIndex - tParse) / 1000);
+          const size = raw.bytes.length; // (the bytes go to the table's thread: read their size first)
           if (pending.length === 0) {
             this.db.sql.exec("BEGIN IMMEDIATE");
             batchSpan = this.tracing.startSpan("index batch", { "index.from_height": raw.height });
           }
-          const counts = indexBlock(block, raw.height, this.nextTxnum, this.writer, this.opts, raw.file ?? null, ops, collect);
-          // A txid key per tx; a funding and an unspent key per output.
-          pendingRows += counts.txs + 2 * counts.outputs;
-          const resolved = resolve(ops.take());
-          // Awaited in order by settle; one failing after an earlier failure must not go unhandled.
-          resolved.catch(() => {});
-          inFlight.push({ block, height: raw.height, firstTxnum: this.nextTxnum, resolved });
-          this.nextTxnum += counts.txs;
-          this.metrics.observeStep("index", (performance.now() - tIndex) / 1000);
-          pending.push(block.header.hash);
-          pendingTxs += counts.txs;
+          const file = raw.file ?? null;
+          let hash: Uint8Array;
+          if (thread) {
+            // The header is linked here, before the block goes to the thread: a wrong block is
+            // refused before anything of it reaches the table.
+            const header = parseHeader(raw.bytes);
+            hash = header.hash;
+            this.checkLink(raw.height, raw.hash, hash, header.prevHash, pending);
+            const headerBytes = header.raw.slice();
+            const indexed = thread.indexBlock(raw.bytes, locatedIn(file, size) === null);
+            // Awaited in order by settle; one failing after an earlier failure must not go unhandled.
+            indexed.catch(() => {});
+            inFlight.push({ height: raw.height, hash, header: headerBytes, size, file, indexed });
+            this.metrics.observeStep("parse", (performance.now() - tParse) / 1000);
+          } else {
+            // The index never reads witnesses (tx.raw keeps them): skipping their views is ~25 % of the parse.
+            const block = parseBlock(raw.bytes, { witness: false });
+            hash = block.header.hash;
+            this.checkLink(raw.height, raw.hash, hash, block.header.prevHash, pending);
+            const tIndex = performance.now();
+            this.metrics.observeStep("parse", (tIndex - tParse) / 1000);
+            const counts = indexBlock(block, raw.height, this.nextTxnum, this.writer, this.opts, file, ops, collect);
+            const resolved = applyOps(this.liveTable, ops.take(), "clear");
+            // A txid key per tx, a funding and an unspent key per output; a spends and a spend_history key per input.
+            pendingRows += counts.txs + 2 * counts.outputs;
+            pendingRows += 2 * writeSpends(block, raw.height, this.nextTxnum, resolved, this.writer, spendSources, collect);
+            this.nextTxnum += counts.txs;
+            pendingTxs += counts.txs;
+            txs += counts.txs;
+            this.metrics.observeStep("index", (performance.now() - tIndex) / 1000);
+          }
+          pending.push(hash);
           blocks++;
-          txs += counts.txs;
-          bytes += raw.bytes.length;
-          await settle(maxInFlight);
+          bytes += size;
+          await settle(BLOCKS_IN_FLIGHT);
           if (pendingTxs >= batchTxs || pending.length >= batchBlocks || signal?.aborted) await commit();
           progress.report(raw.height, txs, bytes);
           if (signal?.aborted) break;
           // Only during the initial sync: afterwards a forced full collection every ~20 live
           // blocks would only pause the servers.
-          if (!this.initialDone && (bytesSinceGc += raw.bytes.length) >= GC_EVERY_BYTES) {
+          if (!this.initialDone && (bytesSinceGc += size) >= GC_EVERY_BYTES) {
             bytesSinceGc = 0;
             const tGc = performance.now();
             Bun.gc(true);
@@ -503,7 +524,8 @@ export class Indexer {
   private async loadUtxos(): Promise<void> {
     if (this.utxoThread) return;
     const t = performance.now();
-    const thread = new UtxoThread(UtxoTable.slotsFor(this.opts.utxoCacheBytes ?? DEFAULT_UTXO_CACHE_BYTES));
+    const flatten = { indexUnspendables: this.opts.indexUnspendables, addressSearch: this.opts.addressSearch };
+    const thread = new UtxoThread(UtxoTable.slotsFor(this.opts.utxoCacheBytes ?? DEFAULT_UTXO_CACHE_BYTES), this.nextTxnum, flatten);
     this.utxoThread = thread;
     if (this.chain.tipHeight < 0) return;
     let loaded = 0;

@@ -5,15 +5,31 @@
  * else: terminating it gives the memory back.
  */
 import { ChainError, ParseError } from "../errors.ts";
+import type { FlatBlock, FlattenOptions } from "./flat-block.ts";
 import { ENTRY_WORDS, type Resolved } from "./prevout-ops.ts";
 
 export type ThreadRequest =
-  | { readonly type: "open"; readonly slots: number }
+  /** `nextTxnum`: the txnum of the first tx of the first block sent (the store's tx count). */
+  | { readonly type: "open"; readonly slots: number; readonly nextTxnum: number; readonly flatten: FlattenOptions }
   | { readonly type: "ops"; readonly seq: number; readonly ops: Uint32Array }
+  /**
+   * A block's bytes (the whole of their buffer, transferred): parsed, flattened and applied to the
+   * table there; `keepBytes`: send a copy of them back (its txs' bytes are stored).
+   */
+  | { readonly type: "block"; readonly seq: number; readonly bytes: Uint8Array; readonly keepBytes: boolean }
   | { readonly type: "dump"; readonly seq: number; readonly fromSlot: number; readonly perChunk: number };
 
 export type ThreadReply =
   | { readonly type: "resolved"; readonly seq: number; readonly resolved: Resolved }
+  /** A block sent: its flat form, the table's answer to its ops, its txs' first txnum, and a copy of its bytes if asked. */
+  | {
+      readonly type: "indexed";
+      readonly seq: number;
+      readonly flat: FlatBlock;
+      readonly resolved: Resolved;
+      readonly firstTxnum: number;
+      readonly bytes: Uint8Array | null;
+    }
   /** A chunk of the table's outputs and the slot the next one starts at (-1: that was the last). */
   | { readonly type: "dumped"; readonly seq: number; readonly entries: Uint32Array; readonly next: number }
   | { readonly type: "error"; readonly seq: number; readonly name: string; readonly message: string };
@@ -33,15 +49,18 @@ export class UtxoThread {
   private failure: Error | null = null;
   private readonly closed: Promise<void>;
 
-  /** Starts the worker with an empty table of `slots` slots. */
-  constructor(slots: number) {
+  /**
+   * Starts the worker with an empty table of `slots` slots; the blocks it is sent (indexBlock)
+   * number their txs from `nextTxnum` on.
+   */
+  constructor(slots: number, nextTxnum: number, flatten: FlattenOptions) {
     // A literal URL next to this file: `bun build --compile` embeds the worker as a second entry point (build.ts).
     this.worker = new Worker(new URL("./utxo-worker.ts", import.meta.url).href);
     this.closed = new Promise((resolve) => this.worker.addEventListener("close", () => resolve(), { once: true }));
     this.worker.addEventListener("message", (event: MessageEvent<ThreadReply>) => this.onReply(event.data));
     this.worker.addEventListener("error", (event: ErrorEvent) => this.fail(new Error(`the UTXO table's thread failed: ${event.message}`)));
     this.worker.addEventListener("close", () => this.fail(new Error("the UTXO table's thread stopped")));
-    this.post({ type: "open", slots });
+    this.post({ type: "open", slots, nextTxnum, flatten });
   }
 
   /** The table's answer to a block's ops (the buffer is transferred: `ops` is unusable afterwards). */
@@ -50,6 +69,20 @@ export class UtxoThread {
     const reply = await this.request(seq, { type: "ops", seq, ops }, [ops.buffer as ArrayBuffer]);
     if (reply.type !== "resolved") throw new Error(`the UTXO table's thread answered ${reply.type} to ops`);
     return reply.resolved;
+  }
+
+  /**
+   * Parses and flattens a block on the worker, which applies it to the table (flat-block.ts). The
+   * bytes' buffer is transferred there (`bytes` is unusable afterwards); with `keepBytes` the
+   * reply holds a copy of them. Blocks are numbered in the order they are sent.
+   */
+  async indexBlock(bytes: Uint8Array, keepBytes: boolean): Promise<Extract<ThreadReply, { type: "indexed" }>> {
+    // Only a buffer of its own can be transferred without taking its neighbours along.
+    const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : bytes.slice();
+    const seq = ++this.seq;
+    const reply = await this.request(seq, { type: "block", seq, bytes: own, keepBytes }, [own.buffer as ArrayBuffer]);
+    if (reply.type !== "indexed") throw new Error(`the UTXO table's thread answered ${reply.type} to a block`);
+    return reply;
   }
 
   /** Hands every output the table holds to `onChunk`, in chunks of at most `perChunk`; returns how many. */

@@ -106,6 +106,14 @@ export interface BlockRow {
 export const TX_LOC_BITS = 22;
 export const TX_LOC_SPAN = 2 ** TX_LOC_BITS;
 
+/**
+ * Where a block's txs are read from: its place in the blk files when it has one and its txs'
+ * offsets fit a tx location (no valid block is too large), else null (its txs' bytes are stored).
+ */
+export function locatedIn(file: BlkFilePos | null, blockSize: number): BlkFilePos | null {
+  return file !== null && blockSize < TX_LOC_SPAN ? file : null;
+}
+
 export interface TxLoc {
   /** From the block's first (header) byte. */
   readonly byteOffset: number;

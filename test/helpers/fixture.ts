@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { readFileSync } from "node:fs";
 import { NETWORKS } from "../../src/bitcoin/network.ts";
 import { openBlockReader, readXorKey, type BlockReader } from "../../src/daemon/blkfiles.ts";
-import { offlineSource, openBlkFileIndex, type ChainSource } from "../../src/daemon/sources.ts";
+import { offlineSource, openBlkFileIndex, type ChainSource, type RawBlock } from "../../src/daemon/sources.ts";
 import { Indexer, noopSyncMetrics } from "../../src/index/sync.ts";
 import type { Logger } from "../../src/log.ts";
 import { openDb } from "../../src/store/db.ts";
@@ -132,4 +132,14 @@ export function cappedAt(source: ChainSource, height: number): ChainSource {
     blocks: (first, hashes) => source.blocks(first, hashes),
     close: () => {},
   };
+}
+
+/** Every best-chain block of `source`, in height order (the source is closed afterwards). */
+export async function fixtureBestChain(source: ChainSource): Promise<RawBlock[]> {
+  const tip = await source.bestTip();
+  const hashes = (await source.hashesAt(Array.from({ length: tip.height + 1 }, (_, h) => h))) as Uint8Array[];
+  const out: RawBlock[] = [];
+  for await (const raw of source.blocks(0, hashes)) out.push(raw);
+  source.close();
+  return out;
 }

@@ -18,23 +18,13 @@ import { UtxoThread } from "../../src/index/utxo-thread.ts";
 import { silentLogger } from "../../src/log.ts";
 import { openDb } from "../../src/store/db.ts";
 import { createWriter } from "../../src/store/write.ts";
-import { FIXTURE_BLOCKS, openBlkFiles } from "../helpers/fixture.ts";
+import { FIXTURE_BLOCKS, fixtureBestChain, openBlkFiles } from "../helpers/fixture.ts";
 import { digestIndex } from "../helpers/index-check.ts";
 
 const log = silentLogger();
 const blkFiles = openBlkFiles();
 const fixtureSource = () => offlineSource(openBlkFileIndex(FIXTURE_BLOCKS, NETWORKS.regtest.magic, log), NETWORKS.regtest.genesisHashHex, log);
-
-/** Every best-chain block of the fixture, in height order. */
-async function fixtureBlocks(): Promise<RawBlock[]> {
-  const source = fixtureSource();
-  const tip = await source.bestTip();
-  const hashes = (await source.hashesAt(Array.from({ length: tip.height + 1 }, (_, h) => h))) as Uint8Array[];
-  const out: RawBlock[] = [];
-  for await (const raw of source.blocks(0, hashes)) out.push(raw);
-  source.close();
-  return out;
-}
+const fixtureBlocks = () => fixtureBestChain(fixtureSource());
 
 /** The fixture's source with the bytes of the block at `height` edited. */
 function tampered(height: number, edit: (bytes: Uint8Array) => Uint8Array): ChainSource {
@@ -84,7 +74,7 @@ describe("the table's thread", () => {
     const db = openDb({ dir: ":memory:", network: "regtest", log });
     const writer = createWriter(db);
     const slots = 64; // small enough to evict many times
-    const thread = new UtxoThread(slots);
+    const thread = new UtxoThread(slots, 0, { indexUnspendables: false });
     const local = new UtxoTable(slots);
     const ops = new OpsWriter();
     let txnum = 0;
@@ -113,7 +103,7 @@ describe("the table's thread", () => {
   });
 
   test("an error in the thread comes back as its class, and a stopped thread refuses work", async () => {
-    const thread = new UtxoThread(16);
+    const thread = new UtxoThread(16, 0, { indexUnspendables: false });
     await expect(thread.resolve(new Uint32Array(11))).rejects.toThrow(RangeError);
     await expect(thread.resolve(new Uint32Array(11))).rejects.toThrow(/in the UTXO table's thread: 11 words are not a whole number of ops/);
     await thread.terminate();

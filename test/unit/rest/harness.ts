@@ -3,7 +3,6 @@
  * to a chosen height), the real Mempool over a scripted node (the node is the only double), a
  * ChainQuery, and a REST server on 127.0.0.1 port 0 with a scripted RestNode.
  */
-import { addressOf } from "../../../src/bitcoin/address.ts";
 import { hashToHex, hexToBytes, hexToHash } from "../../../src/bitcoin/bytes.ts";
 import { NETWORKS } from "../../../src/bitcoin/network.ts";
 import { offlineSource, openBlkFileIndex, type ChainSource } from "../../../src/daemon/sources.ts";
@@ -88,7 +87,7 @@ export async function openFixture(
   const indexer = new Indexer(db, log, noopSyncMetrics, {
     indexUnspendables: false,
     blkFiles,
-    addressOf: opts.addressSearch ? (script) => addressOf(script, regtest) : undefined,
+    addressSearch: opts.addressSearch ? "regtest" : undefined,
   });
   const files = () => offlineSource(openBlkFileIndex(blocksDir, regtest.magic, log), regtest.genesisHashHex, log);
   const source = files();
