@@ -107,9 +107,9 @@ export const DEFAULT_UTXO_CACHE_BYTES = 768 * 1048576;
 /** After the initial sync the table only holds a batch's outputs (9 MiB): misses ask the txid index. */
 const LIVE_TABLE_SLOTS = 2 ** 18;
 /**
- * Blocks parsed and written whose spends wait for the UTXO table's thread: enough that neither
+ * Blocks sent to the UTXO table's thread whose rows are not written yet: enough that neither
  * thread waits for the other on an uneven block, few enough that memory stays flat (each holds
- * its bytes and parsed txs until its spends are written).
+ * its bytes, then its flat form, until its rows are written).
  */
 const BLOCKS_IN_FLIGHT = 4;
 /** Outputs per message when the table is loaded from the store or dumped to it. */

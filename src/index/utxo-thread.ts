@@ -1,8 +1,9 @@
 /**
  * The main thread's end of the UTXO table's worker (utxo-worker.ts). The initial sync hands it a
- * block's ops and carries on with the next blocks; the answer comes back as a promise. Buffers
- * are transferred both ways, never copied. The worker holds the table (--db-cache-mb) and nothing
- * else: terminating it gives the memory back.
+ * block's bytes (or, when the table is loaded from the store, ops) and carries on with the next
+ * blocks; the answer comes back as a promise. Buffers are transferred, never copied, except a
+ * block's bytes on their way back (utxo-worker.ts says why). The worker holds the table
+ * (--db-cache-mb) and the blocks in flight: terminating it gives the memory back.
  */
 import { ChainError, ParseError } from "../errors.ts";
 import type { FlatBlock, FlattenOptions } from "./flat-block.ts";

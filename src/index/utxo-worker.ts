@@ -1,8 +1,9 @@
 /**
  * The initial sync's UTXO table on a thread of its own (entry of a Worker, see utxo-thread.ts): it
- * answers each block's ops (prevouts.ts applyOps) while the main thread parses the next blocks and
- * writes their rows. Everything that touches the store (the spill) stays on the main thread, in
- * its transactions: this thread only holds the table.
+ * parses each block, flattens it (flat-block.ts) and applies its ops to the table (prevouts.ts
+ * applyOps) while the main thread writes the rows of the blocks before it. Everything that touches
+ * the store (the spill) stays on the main thread, in its transactions: this thread holds the table
+ * and the blocks in flight.
  */
 import { parseBlock } from "../bitcoin/block.ts";
 import { flatBuffers, flattenBlock, type FlattenOptions } from "./flat-block.ts";
