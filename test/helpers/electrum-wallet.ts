@@ -11,6 +11,9 @@ import { spawnCommand, type AppProcess } from "./app-process.ts";
 
 export const ELECTRUM_BIN = "electrum";
 const CLI_TIMEOUT_MS = 20_000;
+/** How long a daemon may answer load_wallet with "false" before it is replaced, and how many are started. */
+const LOAD_FALSE_MS = 3_000;
+const DAEMON_STARTS = 3;
 
 export class ElectrumCliError extends Error {}
 
@@ -108,8 +111,11 @@ export async function restoreWallet(dir: string, seed: string): Promise<Electrum
     }
   };
 
-  const startDaemon = async (host: string, port: number) => {
-    if (daemon !== null) throw new Error("the electrum daemon is already running");
+  /**
+   * Starts the daemon and loads the wallet; true once loaded, false if the daemon answered
+   * load_wallet with "false" for LOAD_FALSE_MS (it is then stopped, for the caller to start anew).
+   */
+  const startOnce = async (host: string, port: number): Promise<boolean> => {
     // Foreground (no -d): the daemon is our child, so afterAll can always kill it by its pid.
     const started = spawnCommand([...base, "-v", "daemon", "-s", `${host}:${port}:t`, "-1"]);
     daemon = lastDaemon = started;
@@ -118,24 +124,38 @@ export async function restoreWallet(dir: string, seed: string): Promise<Electrum
     });
     // The CLI finds the daemon through its lockfile; until it is written, commands answer "Daemon not running".
     const deadline = performance.now() + CLI_TIMEOUT_MS;
+    let falseSince: number | null = null;
     for (;;) {
       const d = daemon;
       if (d === null) throw new Error("the electrum daemon was stopped while starting");
       const gone = await Promise.race([d.exited, Bun.sleep(0).then(() => null)]);
       if (gone !== null) throw new Error(`the electrum daemon exited with ${gone}:\n${d.log()}`);
       try {
-        if ((await cli(["load_wallet"])) === "true") return;
-        // Seen in about one of ten runs of the suite, right after the daemon took its lockfile
-        // (Electrum 4.3.4): retried until the deadline as "Daemon not running" is.
-        throw new ElectrumCliError("load_wallet answered false");
+        if ((await cli(["load_wallet"])) === "true") return true;
+        // Seen in CI runs of the whole suite (2 of 3 on a fresh clone; never when the file runs
+        // alone): a daemon that answers every load_wallet with false, without opening the wallet
+        // file (its log has no "wallet path" line). A new daemon loads it.
+        falseSince ??= performance.now();
+        if (performance.now() - falseSince > LOAD_FALSE_MS) {
+          console.error(`electrum load_wallet answered false for ${LOAD_FALSE_MS} ms: restarting the daemon; its log:\n${d.log()}`);
+          await stop();
+          return false;
+        }
       } catch (err) {
-        const transient = err instanceof ElectrumCliError && /Daemon not running|load_wallet answered false/.test(err.message);
-        if (!transient || performance.now() > deadline) {
+        if (!(err instanceof ElectrumCliError) || !/Daemon not running/.test(err.message) || performance.now() > deadline) {
           throw new Error(`electrum load_wallet: ${(err as Error).message}\ndaemon log:\n${d.log()}`);
         }
       }
       await Bun.sleep(100);
     }
+  };
+
+  const startDaemon = async (host: string, port: number) => {
+    if (daemon !== null) throw new Error("the electrum daemon is already running");
+    for (let attempt = 1; attempt <= DAEMON_STARTS; attempt++) {
+      if (await startOnce(host, port)) return;
+    }
+    throw new Error(`electrum load_wallet: the wallet was not loaded by ${DAEMON_STARTS} daemons in a row\nlast daemon log:\n${lastDaemon?.log() ?? ""}`);
   };
 
   const out = await cli(["--offline", "restore", seed]);
