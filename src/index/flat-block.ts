@@ -24,7 +24,7 @@ import { addressOf } from "../bitcoin/address.ts";
 import type { Block } from "../bitcoin/block.ts";
 import { NETWORKS, type NetworkName } from "../bitcoin/network.ts";
 import type { StoreWriter } from "../store/write.ts";
-import { SCRIPT_KEY_BYTES, encodeTxLoc, inputId, isUnspendable, locatedIn, outputId, type BlkFilePos } from "../store/rows.ts";
+import { SCRIPT_KEY_BYTES, encodeTxLoc, inputId, isUnspendable, locatedIn, outputId, scriptKeyInto, type BlkFilePos } from "../store/rows.ts";
 import { answeredPrevout, checkSpendCount, missingPrevout, type SpendSources } from "./indexer.ts";
 import type { OpsWriter, Resolved } from "./prevout-ops.ts";
 
@@ -58,8 +58,6 @@ export interface FlattenOptions {
 export function flatBuffers(f: FlatBlock): ArrayBuffer[] {
   return [f.txs, f.txids, f.outVouts, f.outKeys, f.outValues, f.prevTxids, f.prevVouts].map((a) => a.buffer as ArrayBuffer);
 }
-
-const keyHash = new Uint8Array(32);
 
 /**
  * Flattens a block parsed from its bytes (parseBlock: every tx.raw a view of them, the header at
@@ -108,9 +106,8 @@ export function flattenBlock(block: Block, firstTxnum: number, opts: FlattenOpti
         if (address !== null) addresses!.push(address);
       }
       if (!opts.indexUnspendables && isUnspendable(out.script)) continue;
-      Bun.SHA256.hash(out.script, keyHash);
       const key = outKeys.subarray(o * SCRIPT_KEY_BYTES, (o + 1) * SCRIPT_KEY_BYTES);
-      key.set(keyHash.subarray(0, SCRIPT_KEY_BYTES));
+      scriptKeyInto(out.script, key);
       outVouts[o] = vout;
       outValues[o++] = out.valueSat;
       ops.add(tx.txid, txnum, vout, key);

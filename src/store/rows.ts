@@ -48,8 +48,15 @@ export function scriptKeyFromHash(scriptHashBytes: Uint8Array): Uint8Array {
 const keyScratch = new Uint8Array(32);
 
 export function scriptKeyOf(script: Uint8Array): Uint8Array {
+  const key = new Uint8Array(SCRIPT_KEY_BYTES);
+  scriptKeyInto(script, key);
+  return key;
+}
+
+/** scriptKeyOf written into `out` (its first SCRIPT_KEY_BYTES bytes), for a caller that packs keys into one array. */
+export function scriptKeyInto(script: Uint8Array, out: Uint8Array): void {
   Bun.SHA256.hash(script, keyScratch);
-  return keyScratch.slice(0, SCRIPT_KEY_BYTES);
+  out.set(keyScratch.subarray(0, SCRIPT_KEY_BYTES));
 }
 
 /**
