@@ -566,7 +566,9 @@ export class Indexer {
     const inMemory = await this.tracing.inSpan("utxo dump", undefined, () =>
       this.db.writeAsync(async () => {
         this.spill.dropStaged();
-        return await thread.dump(TABLE_CHUNK, (entries) => this.stageEntries(entries));
+        const n = await thread.dump(TABLE_CHUNK, (entries) => this.stageEntries(entries));
+        this.spill.flushStaged();
+        return n;
       }),
     );
     // Give the big table back before the index build, whose sorts want the memory.

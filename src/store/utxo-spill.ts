@@ -6,14 +6,17 @@
  */
 import type { Statement } from "bun:sqlite";
 import type { Db } from "./db.ts";
+import { rowBuffer } from "./row-buffer.ts";
 import { IO_SPAN, UTXO_TXID_PREFIX_BYTES, indexOfId } from "./rows.ts";
 
 /** meta key: every output with an id below this was evicted to utxo_spill (or spent). */
 const META_SPILL_BOUND = "utxo_spill_bound";
 
 export interface UtxoSpill {
-  /** Appends an evicted output to the staging table (copies the views). */
+  /** Appends an evicted output to the staging table (copies the views); buffered until flushStaged or commitStaged. */
   stage(txidPrefix: Uint8Array, id: number, scriptKey: Uint8Array): void;
+  /** Writes the staged outputs still buffered (before utxo_staging is read). */
+  flushStaged(): void;
   /** Sorts what was staged into utxo_spill (one pass in key order) and records the new id bound. */
   commitStaged(bound: number): void;
   /** Removes and returns a spilled output, or null. */
@@ -32,7 +35,8 @@ export function openUtxoSpill(db: Db): UtxoSpill {
   const sql = db.sql;
   const stmts: Statement[] = [];
   const keep = <S extends Statement>(s: S): S => (stmts.push(s), s);
-  const stageStmt = keep(sql.prepare("INSERT INTO utxo_staging(txid, vout, id, script) VALUES (?, ?, ?, ?)"));
+  // 64 rows a statement: the end-of-sync dump of 1.3M outputs (2M-tx bench) took 0.8 s a row at a time.
+  const staged = rowBuffer(sql, "utxo_staging(txid, vout, id, script)", 4, stmts);
   const mergeStaged = keep(
     sql.prepare("INSERT OR REPLACE INTO utxo_spill(txid, vout, id, script) SELECT txid, vout, id, script FROM utxo_staging ORDER BY txid, vout"),
   );
@@ -53,9 +57,11 @@ export function openUtxoSpill(db: Db): UtxoSpill {
 
   return {
     stage(txidPrefix, id, scriptKey) {
-      stageStmt.run(txidPrefix, indexOfId(id), id, scriptKey);
+      staged.add(txidPrefix.slice(), indexOfId(id), id, scriptKey.slice());
     },
+    flushStaged: () => staged.flush(),
     commitStaged(newBound) {
+      staged.flush();
       mergeStaged.run();
       clearStaged.run();
       db.setMeta(META_SPILL_BOUND, String(Math.max(readBound(), newBound)));
@@ -72,9 +78,11 @@ export function openUtxoSpill(db: Db): UtxoSpill {
       return count.get()!.n;
     },
     dropStaged() {
+      staged.discard();
       clearStaged.run();
     },
     reset() {
+      staged.discard();
       clearSpill.run();
       clearStaged.run();
       db.setMeta(META_SPILL_BOUND, "0");
