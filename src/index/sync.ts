@@ -26,7 +26,7 @@ import { indexBlock, writeSpends, type IndexOptions, type SpendSources } from ".
 import { EntryReader, OpsWriter, type Eviction } from "./prevout-ops.ts";
 import { applyOps, type PrevoutStats, type ResolvedPrevout } from "./prevouts.ts";
 import { UtxoTable } from "./utxo-table.ts";
-import { UtxoThread } from "./utxo-thread.ts";
+import { GC_EVERY_BYTES, UtxoThread } from "./utxo-thread.ts";
 
 /** What the indexer reports; the metrics module implements it (a no-op twin in tests). */
 export interface SyncMetrics {
@@ -91,17 +91,6 @@ export type CrashPoint = "live-commit" | "merge-slice" | "build-indexes";
  * a merge every ~14 blocks of 4,000 txs.
  */
 export const DEFAULT_RECENT_MERGE_ROWS = 400_000;
-
-/**
- * A full collection after every this many block bytes parsed. JSC sizes its collection budget by
- * the heap it sees, and the UTXO table's arrays count: with a 1 GiB table it let 1.7 GB of parse
- * garbage pile up before collecting (2M-tx bench, peak RSS 2.8 GB). Collecting is cheap here (the
- * table's contents are not scanned): 40-70 ms a pass, 4-6 % of the load. Every 64 MiB halved
- * that but raised the peak by ~300 MiB (2M and 20M-tx benches). Since the table moved to its own
- * thread (utxo-thread.ts) this heap no longer holds it; without these collections the 2M-tx peak
- * was 1,159 MiB instead of 1,072 for the same load time (12.6 vs 12.7 s): kept.
- */
-const GC_EVERY_BYTES = 32 * 1048576;
 
 export const DEFAULT_UTXO_CACHE_BYTES = 768 * 1048576;
 /** After the initial sync the table only holds a batch's outputs (9 MiB): misses ask the txid index. */

@@ -9,7 +9,7 @@ import { parseBlock } from "../bitcoin/block.ts";
 import { flatBuffers, flattenBlock, type FlattenOptions } from "./flat-block.ts";
 import { OpsWriter, type Resolved } from "./prevout-ops.ts";
 import { applyOps, dumpChunk } from "./prevouts.ts";
-import type { ThreadReply, ThreadRequest } from "./utxo-thread.ts";
+import { GC_EVERY_BYTES, type ThreadReply, type ThreadRequest } from "./utxo-thread.ts";
 import { UtxoTable } from "./utxo-table.ts";
 
 declare const self: Worker;
@@ -23,9 +23,6 @@ let bytesSinceGc = 0;
 const post = (reply: ThreadReply, transfer: ArrayBuffer[] = []) => self.postMessage(reply, transfer);
 
 const resolvedBuffers = (r: Resolved) => [r.spent.buffer as ArrayBuffer, ...r.evictions.map((e) => e.entries.buffer as ArrayBuffer)];
-
-/** As sync.ts: a full collection every 32 MiB of blocks parsed. */
-const GC_EVERY_BYTES = 32 * 1048576;
 
 function handle(req: ThreadRequest): void {
   if (req.type === "open") {
@@ -52,7 +49,7 @@ function handle(req: ThreadRequest): void {
       ...resolvedBuffers(r),
       ...(bytes ? [bytes.buffer as ArrayBuffer] : []),
     ]);
-    // This thread's heap collects the parse garbage as the main thread's did (sync.ts GC_EVERY_BYTES).
+    // This thread's heap collects the parse garbage as the main thread's did (utxo-thread.ts GC_EVERY_BYTES).
     if ((bytesSinceGc += req.bytes.length) >= GC_EVERY_BYTES) {
       bytesSinceGc = 0;
       Bun.gc(true);
