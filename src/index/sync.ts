@@ -20,6 +20,7 @@ import { BASE_LEVEL } from "../store/levels.ts";
 import { decodeLevelState, emptyLevelState, encodeLevelState, nextMergeLevel, type LevelState } from "./merge-schedule.ts";
 import { openUtxoSpill, type UtxoSpill } from "../store/utxo-spill.ts";
 import { createWriter, type StoreWriter } from "../store/write.ts";
+import { repairTxids } from "./txid-repair.ts";
 import { HeaderChain, findForkHeight } from "./chain.ts";
 import { writeFlatBlock } from "./flat-block.ts";
 import { indexBlock, writeSpends, type IndexOptions, type SpendSources } from "./indexer.ts";
@@ -172,6 +173,7 @@ export class Indexer {
     private readonly opts: IndexerOptions,
   ) {
     this.tracing = opts.tracing ?? NO_TRACING;
+    repairTxids(db, opts.blkFiles ?? null, log);
     this.reader = new StoreReader(db, opts.blkFiles ?? null);
     this.writer = createWriter(db, this.reader);
     this.chain = new HeaderChain(this.reader.chainHashes());
@@ -317,7 +319,7 @@ export class Indexer {
         const t = performance.now();
         this.writer.flush();
         if (this.initialDone) this.crashPoint("live-commit");
-        this.db.sql.exec("COMMIT");
+        this.db.commit();
         const fromHeight = this.chain.tipHeight + 1;
         for (const h of pending) this.chain.push(h);
         this.metrics.setTipHeight(this.chain.tipHeight);
@@ -342,7 +344,7 @@ export class Indexer {
           this.metrics.observeStep("fetch", (tParse - tFetch) / 1000);
           const size = raw.bytes.length; // (the bytes go to the table's thread: read their size first)
           if (pending.length === 0) {
-            this.db.sql.exec("BEGIN IMMEDIATE");
+            this.db.begin();
             batchSpan = this.tracing.startSpan("index batch", { "index.from_height": raw.height });
           }
           const file = raw.file ?? null;
@@ -398,7 +400,7 @@ export class Indexer {
         batchSpan?.fail(err);
         batchSpan?.end();
         this.writer.discard();
-        if (this.db.sql.inTransaction) this.db.sql.exec("ROLLBACK");
+        this.db.rollback();
         // The in-memory state may hold rows of the rolled-back transaction (and the initial
         // sync's table outputs of blocks after them): rebuilt from the store by the next update.
         this.nextTxnum = this.reader.txCount();

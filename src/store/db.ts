@@ -11,8 +11,11 @@ import { SCHEMA_VERSION } from "./rows.ts";
 import { levelDdl } from "./levels.ts";
 import schemaSql from "./schema.sql" with { type: "text" };
 import indexesSql from "./indexes.sql" with { type: "text" };
+import { TXID_FILE, openTxidFile, type TxidFile, type TxidView } from "./txid-file.ts";
 
 export const DB_FILE = "index.sqlite";
+/** Meta key: the first txid record written after its commit (txid-file.ts); present only after a crash in between. */
+export const META_TXIDS_REPAIR_FROM = "txids_repair_from";
 const BULK_CACHE_MIB = 32;
 /**
  * Page cache while indexes.sql runs. SQLite's sorter cuts its input into runs of the page cache's
@@ -46,8 +49,16 @@ export interface OpenOptions {
 export interface Db {
   readonly sql: Database;
   readonly path: string;
+  /** The txid of each txnum (txid-file.ts): written with the txs rows, committed with them by `commit`. */
+  readonly txids: TxidFile;
   getMeta(key: string): string | null;
   setMeta(key: string, value: string): void;
+  /** BEGIN IMMEDIATE. */
+  begin(): void;
+  /** COMMIT, with the txid file's records (every commit goes through here, see txid-file.ts). */
+  commit(): void;
+  /** ROLLBACK (if a transaction is open), and the txid file forgets the transaction's records. */
+  rollback(): void;
   /** Runs fn inside BEGIN IMMEDIATE … COMMIT (ROLLBACK on a throw). */
   write<T>(fn: () => T): T;
   /** `write` of an async fn: nothing else may use this connection until it settles (the indexer's sync awaits another thread inside). */
@@ -116,36 +127,64 @@ export function openDb(opts: OpenOptions): Db {
     throw new StoreError(`cannot use the index ${path}: ${(err as Error).message}`);
   }
 
+  let txids: TxidFile;
+  try {
+    txids = openTxidFile(inMemory ? null : join(opts.dir, TXID_FILE));
+  } catch (err) {
+    sql.close();
+    throw err;
+  }
+  txids.setCommittedCount(sql.query<{ n: number }, []>("SELECT coalesce(max(txnum) + 1, 0) AS n FROM txs").get()!.n);
   const getMetaStmt = sql.prepare<{ value: string }, [string]>("SELECT value FROM meta WHERE key = ?");
   const setMetaStmt = sql.prepare("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
+  const deleteMetaStmt = sql.prepare("DELETE FROM meta WHERE key = ?");
+  let bulk = false;
   const db: Db = {
     sql,
     path,
+    txids,
     getMeta: (key) => getMetaStmt.get(key)?.value ?? null,
     setMeta: (key, value) => void setMetaStmt.run(key, value),
-    write<T>(fn: () => T): T {
+    begin() {
       sql.exec("BEGIN IMMEDIATE");
+    },
+    commit() {
+      // The initial sync syncs nothing (bulk mode: neither does SQLite); afterwards the txids are
+      // on disk before the rows that name them.
+      const repairFrom = txids.beforeCommit(!bulk && !inMemory);
+      if (repairFrom !== null) setMetaStmt.run(META_TXIDS_REPAIR_FROM, String(repairFrom));
+      sql.exec("COMMIT");
+      txids.afterCommit();
+      if (repairFrom !== null) deleteMetaStmt.run(META_TXIDS_REPAIR_FROM);
+    },
+    rollback() {
+      if (sql.inTransaction) sql.exec("ROLLBACK");
+      txids.afterRollback();
+    },
+    write<T>(fn: () => T): T {
+      db.begin();
       try {
         const out = fn();
-        sql.exec("COMMIT");
+        db.commit();
         return out;
       } catch (err) {
-        if (sql.inTransaction) sql.exec("ROLLBACK");
+        db.rollback();
         throw err;
       }
     },
     async writeAsync<T>(fn: () => Promise<T>): Promise<T> {
-      sql.exec("BEGIN IMMEDIATE");
+      db.begin();
       try {
         const out = await fn();
-        sql.exec("COMMIT");
+        db.commit();
         return out;
       } catch (err) {
-        if (sql.inTransaction) sql.exec("ROLLBACK");
+        db.rollback();
         throw err;
       }
     },
     setBulkMode(on) {
+      bulk = on;
       setRollbackJournal(sql, inMemory, on);
       sql.exec(`PRAGMA synchronous = ${on ? "OFF" : "NORMAL"}`);
       sql.exec(`PRAGMA mmap_size = ${on ? 0 : READ_MMAP_BYTES}`);
@@ -179,7 +218,9 @@ export function openDb(opts: OpenOptions): Db {
     close() {
       getMetaStmt.finalize();
       setMetaStmt.finalize();
+      deleteMetaStmt.finalize();
       sql.close();
+      txids.close();
     },
   };
   return db;
@@ -214,6 +255,8 @@ function sqlStatements(script: string): string[] {
 /** A connection of the query side: sees only committed blocks (WAL snapshots), never the indexer's open batch. */
 export interface ReadDb {
   readonly sql: Database;
+  /** The txids of the last commit (the writer's open transaction is not seen here either). */
+  readonly txids: TxidView;
   close(): void;
 }
 
@@ -233,7 +276,7 @@ export function openReadDb(db: Db, cacheMiB = 64): ReadDb {
   // is thousands of txid lookups): through a memory map each is a page access instead of a read()
   // call, 2-3× faster measured on the 2M-tx bench index. SQLite caps the size at its compile-time limit.
   sql.exec(`PRAGMA mmap_size = ${READ_MMAP_BYTES}`);
-  return { sql, close: () => sql.close() };
+  return { sql, txids: db.txids.committed, close: () => sql.close() };
 }
 
 /** An index written by another schema version or for another network is refused, never reused. */

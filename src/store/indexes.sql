@@ -4,8 +4,9 @@
 -- this, every insert would land at a random place of an ever-growing B-tree, and the sync would slow
 -- down as the index outgrows the cache.
 
--- tx by txid (its first 8 bytes; rows.ts TXID_KEY_BYTES).
-INSERT INTO txid_index(key, txnum) SELECT substr(txid, 1, 8), txnum FROM txs ORDER BY 1, 2;
+-- tx by txid (its first 8 bytes; rows.ts TXID_KEY_BYTES), from the keys the sync staged in txnum order.
+INSERT INTO txid_index(key, txnum) SELECT key, txnum FROM txid_staging ORDER BY 1, 2;
+DELETE FROM txid_staging;
 -- Funding history of a script, in chain order.
 INSERT INTO funding(script, id) SELECT script, id FROM outputs ORDER BY script, id;
 

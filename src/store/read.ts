@@ -8,6 +8,7 @@ import { IO_SPAN, TXID_KEY_BYTES, indexOfId, txnumOfId, type BlockRow } from "./
 import { BlockBounds } from "./block-bounds.ts";
 import { BASE_LEVEL, LEVELS_OLDEST_FIRST, allLevels, levelTable } from "./levels.ts";
 import { TxBytes, type BlkRangeSource } from "./tx-bytes.ts";
+import type { TxidView } from "./txid-file.ts";
 
 export interface TxLocation {
   readonly txnum: number;
@@ -112,12 +113,15 @@ interface BlockSqlRow {
   data_pos: number | null;
 }
 
+/** A txs row (where its bytes are), with its txid from the txid file. */
 interface TxSqlRow {
   txnum: number;
   txid: Uint8Array;
   loc: number | null;
   raw: Uint8Array | null;
 }
+
+type TxLocRow = Omit<TxSqlRow, "txid">;
 
 const toBlockRow = (r: BlockSqlRow): BlockRow => ({
   height: r.height,
@@ -142,13 +146,15 @@ export class StoreReader {
   private readonly q;
   private readonly bytes: TxBytes;
   private readonly bounds: BlockBounds | null;
+  private readonly txids: TxidView;
 
   /**
    * Any connection: the indexer's own, or a ReadDb (db.ts) for queries that must see committed blocks only.
    * `blkFiles`: where the txs of blocks located in Core's blk files are read (none: such reads fail).
    */
-  constructor(db: { readonly sql: Database }, blkFiles: BlkRangeSource | null = null, opts: StoreReaderOptions = {}) {
+  constructor(db: { readonly sql: Database; readonly txids: TxidView }, blkFiles: BlkRangeSource | null = null, opts: StoreReaderOptions = {}) {
     this.bytes = new TxBytes(blkFiles);
+    this.txids = db.txids;
     const s = db.sql;
     this.q = {
       tip: s.prepare<BlockSqlRow, []>("SELECT * FROM blocks ORDER BY height DESC LIMIT 1"),
@@ -158,16 +164,12 @@ export class StoreReader {
       firstTxnumsFrom: s.prepare<{ height: number; first_txnum: number }, [number]>("SELECT height, first_txnum FROM blocks WHERE height >= ? ORDER BY height"),
       hashesFrom: s.prepare<{ hash: Uint8Array }, [number, number]>("SELECT hash FROM blocks WHERE height >= ? AND height < ? ORDER BY height"),
       allHashes: s.prepare<{ height: number; hash: Uint8Array }, []>("SELECT height, hash FROM blocks ORDER BY height"),
-      txByNum: s.prepare<TxSqlRow, [number]>("SELECT txnum, txid, loc, raw FROM txs WHERE txnum = ?"),
-      txidByNum: s.prepare<{ txid: Uint8Array }, [number]>("SELECT txid FROM txs WHERE txnum = ?"),
+      txByNum: s.prepare<TxLocRow, [number]>("SELECT txnum, loc, raw FROM txs WHERE txnum = ?"),
       // One statement for a whole list (a JSON array): SQLite's loop costs ~1 µs a row, a call per row ~4 µs.
-      txidsHeights: s.prepare<{ txid: Uint8Array; height: number | null }, [string]>(
-        "SELECT t.txid AS txid, (SELECT height FROM blocks WHERE first_txnum <= j.value ORDER BY first_txnum DESC LIMIT 1) AS height " +
+      heightsOf: s.prepare<{ txnum: number; height: number | null }, [string]>(
+        "SELECT t.txnum AS txnum, (SELECT height FROM blocks WHERE first_txnum <= j.value ORDER BY first_txnum DESC LIMIT 1) AS height " +
           "FROM json_each(?) j JOIN txs t ON t.txnum = j.value ORDER BY j.key",
       ),
-      // In txnum order with no sort: the IN list is searched in key order (a join kept in the
-      // list's order sorted it in a temp B-tree: 1.5-2.0 against 1.4-1.5 ms for 1,000 random txnums).
-      txidsOf: s.prepare<{ txnum: number; txid: Uint8Array }, [string]>("SELECT txnum, txid FROM txs WHERE txnum IN (SELECT value FROM json_each(?)) ORDER BY txnum"),
       // Every level of each keyed table (levels.ts: the big sorted tables and their newer levels).
       // For one key a newer level holds only newer rows, so SQLite's merge of the ordered arms (a
       // compound ORDER BY) costs no sort.
@@ -176,9 +178,7 @@ export class StoreReader {
       // The txs rows filed under a txid key, every level, in txnum order: one statement (an IN
       // list, searched in key order) instead of the keys then a row each: 8.0-8.8 against 9.5-12.4
       // µs a lookup on the 2M-tx bench index. (A join kept in the keys' order took 17 µs.)
-      txsOfKey: s.prepare<TxSqlRow, [Uint8Array]>(`SELECT txnum, txid, loc, raw FROM txs WHERE txnum IN (${TXNUMS_OF_KEY}) ORDER BY txnum`),
-      txidsOfKey: s.prepare<{ txnum: number; txid: Uint8Array }, [Uint8Array]>(`SELECT txnum, txid FROM txs WHERE txnum IN (${TXNUMS_OF_KEY}) ORDER BY txnum`),
-      txidsInRange: s.prepare<{ txid: Uint8Array }, [number, number]>("SELECT txid FROM txs WHERE txnum >= ? AND txnum < ? ORDER BY txnum"),
+      txsOfKey: s.prepare<TxLocRow, [Uint8Array]>(`SELECT txnum, loc, raw FROM txs WHERE txnum IN (${TXNUMS_OF_KEY}) ORDER BY txnum`),
       output: s.prepare<{ script: Uint8Array; value_sat: number }, [number]>("SELECT script, value_sat FROM outputs WHERE id = ?"),
       funding: s.prepare<{ id: number; value_sat: number }, [Uint8Array]>(
         allLevels("SELECT f.id AS id, o.value_sat AS value_sat FROM funding f JOIN outputs o ON o.id = f.id WHERE f.script = ?1", "ORDER BY 1"),
@@ -229,9 +229,7 @@ export class StoreReader {
         `SELECT u.id AS id, o.value_sat AS value_sat FROM (${unspentIds("AND id > ?2")} ORDER BY 1 LIMIT ?3) u JOIN outputs o ON o.id = u.id ORDER BY u.id`,
       ),
       unspentCount: s.prepare<{ n: number }, [Uint8Array, number]>(`SELECT count(*) AS n FROM (${unspentIds()} LIMIT ?2)`),
-      txsInRange: s.prepare<TxSqlRow, [number, number]>(
-        "SELECT txnum, txid, loc, raw FROM txs WHERE txnum >= ? AND txnum < ? ORDER BY txnum",
-      ),
+      txsInRange: s.prepare<TxLocRow, [number, number]>("SELECT txnum, loc, raw FROM txs WHERE txnum >= ? AND txnum < ? ORDER BY txnum"),
       // Outspends of one tx: a key range of spends.
       spendsOfRange: s.prepare<{ id: number; prev: number }, [number, number]>(allLevels("SELECT prev, id FROM spends WHERE prev >= ?1 AND prev < ?2")),
       addressesFrom: s.prepare<{ address: string }, [string, number]>("SELECT address FROM addresses WHERE address >= ? ORDER BY address LIMIT ?"),
@@ -292,12 +290,14 @@ export class StoreReader {
 
   /** Txids of a block in block order. */
   blockTxids(block: BlockRow): Uint8Array[] {
-    return this.q.txidsInRange.all(block.firstTxnum, block.firstTxnum + block.txCount).map((r) => r.txid);
+    return Array.from({ length: block.txCount }, (_, i) => this.txids.txidAt(block.firstTxnum + i));
   }
 
   /** The txnum of a confirmed txid (the latest one for BIP30 duplicates), or null. */
   txnumOf(txid: Uint8Array): number | null {
-    return newestWithTxid(this.q.txidsOfKey.all(txid.subarray(0, TXID_KEY_BYTES)), txid)?.txnum ?? null;
+    const rows = this.q.txnumsOfKey.all(txid.subarray(0, TXID_KEY_BYTES)).map((r) => r.txnum);
+    rows.sort((a, b) => a - b);
+    return newestWithTxid(rows.map((txnum) => ({ txnum, txid: this.txids.txidAt(txnum) })), txid)?.txnum ?? null;
   }
 
   /**
@@ -314,13 +314,17 @@ export class StoreReader {
   }
 
   tx(txid: Uint8Array): TxLocation | null {
-    const row = newestWithTxid(this.q.txsOfKey.all(txid.subarray(0, TXID_KEY_BYTES)), txid);
+    const row = newestWithTxid(this.q.txsOfKey.all(txid.subarray(0, TXID_KEY_BYTES)).map((r) => this.withTxid(r)), txid);
     return row === null ? null : this.located(row);
   }
 
   txAt(txnum: number): TxLocation | null {
     const t = this.q.txByNum.get(txnum);
-    return t ? this.located(t) : null;
+    return t ? this.located(this.withTxid(t)) : null;
+  }
+
+  private withTxid(r: TxLocRow): TxSqlRow {
+    return { txnum: r.txnum, txid: this.txids.txidAt(r.txnum), loc: r.loc, raw: r.raw };
   }
 
   private located(t: TxSqlRow): TxLocation | null {
@@ -469,7 +473,7 @@ export class StoreReader {
     const from = block.firstTxnum + Math.max(0, start);
     const to = block.firstTxnum + Math.min(block.txCount, start + count);
     if (to <= from) return [];
-    const rows = this.q.txsInRange.all(from, to);
+    const rows = this.q.txsInRange.all(from, to).map((r) => this.withTxid(r));
     const raws = this.bytes.ofMany(rows, block.file);
     return rows.map((r, i) => ({ txnum: r.txnum, txid: r.txid, raw: raws[i]! }));
   }
@@ -512,28 +516,28 @@ export class StoreReader {
   txidsAndHeights(txnums: readonly number[]): { txid: Uint8Array; height: number }[] {
     if (txnums.length === 0) return [];
     if (this.bounds) {
-      const txids = new Map<number, Uint8Array>();
-      for (const r of this.q.txidsOf.all(JSON.stringify(txnums))) txids.set(r.txnum, r.txid);
+      // The txid file may hold records past the last tx (a reorg's or a rolled-back batch's): a tx
+      // number past the tip block's last one is no tx.
+      const tip = this.bounds.blockAt(this.bounds.height);
+      const end = tip ? tip.firstTxnum + tip.txCount : 0;
       return txnums.map((txnum) => {
-        const txid = txids.get(txnum);
-        if (txid === undefined) throw new Error(`index inconsistency: tx number ${txnum} not found`);
         const height = this.bounds!.heightOf(txnum);
         if (height < 0) throw new Error("index inconsistency: a tx number below the first block");
-        return { txid, height };
+        if (txnum >= end) throw new Error(`index inconsistency: tx number ${txnum} not found`);
+        return { txid: this.txids.txidAt(txnum), height };
       });
     }
-    const rows = this.q.txidsHeights.all(JSON.stringify(txnums));
+    const rows = this.q.heightsOf.all(JSON.stringify(txnums));
     if (rows.length !== txnums.length) throw new Error(`index inconsistency: ${txnums.length - rows.length} of ${txnums.length} tx numbers not found`);
     return rows.map((r) => {
       if (r.height === null) throw new Error("index inconsistency: a tx number below the first block");
-      return { txid: r.txid, height: r.height };
+      return { txid: this.txids.txidAt(r.txnum), height: r.height };
     });
   }
 
+  /** The txid of a tx number of the index (from the txid file: store/txid-file.ts). */
   txidAt(txnum: number): Uint8Array {
-    const r = this.q.txidByNum.get(txnum);
-    if (!r) throw new Error(`index inconsistency: no tx number ${txnum}`);
-    return r.txid;
+    return this.txids.txidAt(txnum);
   }
 
   /** @internal used by BlockLocator */

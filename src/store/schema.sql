@@ -24,14 +24,21 @@ CREATE UNIQUE INDEX IF NOT EXISTS blocks_by_hash ON blocks(hash);
 -- The block holding a txnum (every tx lookup): a range probe instead of a scan of the blocks.
 CREATE UNIQUE INDEX IF NOT EXISTS blocks_by_first_txnum ON blocks(first_txnum);
 
--- Every transaction of the best chain, by its global number. Exactly one of loc and raw is set:
--- loc when its block has a blk file location (blocks.file), raw otherwise (--jsonrpc-import, a block
--- fetched over RPC). A NULL column takes no bytes, so a located tx costs its txid and a few bytes.
+-- Every transaction of the best chain, by its global number; its txid is in the txid file next to
+-- this one (store/txid-file.ts, record txnum). Exactly one of loc and raw is set: loc when its block
+-- has a blk file location (blocks.file), raw otherwise (--jsonrpc-import, a block fetched over RPC).
+-- A NULL column takes no bytes, so a located tx costs a few bytes here.
 CREATE TABLE IF NOT EXISTS txs (
   txnum INTEGER PRIMARY KEY,
-  txid  BLOB NOT NULL, -- internal byte order; checked against the bytes read through loc
   loc   INTEGER,       -- byte offset in the block (from its header's first byte) * 2^22 + byte length (rows.ts encodeTxLoc)
   raw   BLOB           -- consensus serialization, with witness
+);
+
+-- The initial sync's txid keys, in txnum order (appended); sorted into txid_index at its end
+-- (indexes.sql), then emptied. Afterwards new keys go to txid_recent (levels.ts).
+CREATE TABLE IF NOT EXISTS txid_staging (
+  txnum INTEGER PRIMARY KEY,
+  key   BLOB NOT NULL  -- rows.ts txidKey
 );
 
 -- Spendable outputs (and, with --index-unspendables, unspendable ones). id = txnum*2^20 + vout.
@@ -84,7 +91,7 @@ CREATE TABLE IF NOT EXISTS unspent (
 -- and outputs alone (appends) and put their keys in the small `*_recent` tables below instead.
 
 -- tx by txid: the first 8 internal-order txid bytes (rows.ts TXID_KEY_BYTES); the full txid is
--- compared in the txs row, so a prefix collision costs one more row read, never a wrong answer.
+-- compared in the txid file, so a prefix collision costs one more record read, never a wrong answer.
 CREATE TABLE IF NOT EXISTS txid_index (
   key   BLOB NOT NULL,
   txnum INTEGER NOT NULL,

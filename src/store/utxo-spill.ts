@@ -7,7 +7,7 @@
 import type { Statement } from "bun:sqlite";
 import type { Db } from "./db.ts";
 import { rowBuffer } from "./row-buffer.ts";
-import { IO_SPAN, UTXO_TXID_PREFIX_BYTES, indexOfId } from "./rows.ts";
+import { UTXO_TXID_PREFIX_BYTES, indexOfId, txnumOfId } from "./rows.ts";
 
 /** meta key: every output with an id below this was evicted to utxo_spill (or spent). */
 const META_SPILL_BOUND = "utxo_spill_bound";
@@ -45,9 +45,8 @@ export function openUtxoSpill(db: Db): UtxoSpill {
     sql.prepare<{ id: number; script: Uint8Array }, [Uint8Array, number]>("DELETE FROM utxo_spill WHERE txid = ? AND vout = ? RETURNING id, script"),
   );
   const sinceBound = keep(
-    sql.prepare<{ id: number; script: Uint8Array; txid: Uint8Array }, [number, number]>(
-      `SELECT o.id AS id, o.script AS script, t.txid AS txid FROM outputs o JOIN txs t ON t.txnum = o.id / ${IO_SPAN}
-     WHERE o.id >= ?1 AND o.id NOT IN (SELECT prev FROM spends_staging WHERE id >= ?2) ORDER BY o.id`,
+    sql.prepare<{ id: number; script: Uint8Array }, [number, number]>(
+      "SELECT o.id AS id, o.script AS script FROM outputs o WHERE o.id >= ?1 AND o.id NOT IN (SELECT prev FROM spends_staging WHERE id >= ?2) ORDER BY o.id",
     ),
   );
   const count = keep(sql.prepare<{ n: number }, []>("SELECT count(*) AS n FROM utxo_spill"));
@@ -72,7 +71,7 @@ export function openUtxoSpill(db: Db): UtxoSpill {
     },
     *unspentSinceBound() {
       const bound = readBound();
-      for (const r of sinceBound.iterate(bound, bound)) yield { id: r.id, scriptKey: r.script, txid: r.txid };
+      for (const r of sinceBound.iterate(bound, bound)) yield { id: r.id, scriptKey: r.script, txid: db.txids.txidAt(txnumOfId(r.id)) };
     },
     get spilledCount() {
       return count.get()!.n;

@@ -6,7 +6,7 @@ import type { Statement } from "bun:sqlite";
 import { parseTxExact, type Tx } from "../bitcoin/block.ts";
 import type { Db } from "./db.ts";
 import type { StoreReader } from "./read.ts";
-import { IO_SPAN, TXID_KEY_BYTES, inputId, txidKey, type BlockRow } from "./rows.ts";
+import { IO_SPAN, inputId, txidKey, type BlockRow } from "./rows.ts";
 import { LEVEL_COUNT, levelTable } from "./levels.ts";
 import { rowBuffer } from "./row-buffer.ts";
 
@@ -50,7 +50,10 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
     return s;
   };
   const insBlock = prep("INSERT INTO blocks(height, hash, header, first_txnum, tx_count, size, weight, file, data_pos) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
-  const txs = rowBuffer(sql, "txs(txnum, txid, loc, raw)", 4, stmts);
+  const txids = db.txids;
+  const txs = rowBuffer(sql, "txs(txnum, loc, raw)", 3, stmts);
+  // The initial sync appends its txid keys here in txnum order (sorted into txid_index at its end).
+  const stagedKeys = rowBuffer(sql, "txid_staging(txnum, key)", 2, stmts);
   const outs = rowBuffer(sql, "outputs(id, script, value_sat)", 3, stmts);
   // The initial sync appends its spends here in id order (sorted into spends and spend_history at its end).
   const staged = rowBuffer(sql, "spends_staging(id, prev, script)", 3, stmts);
@@ -60,6 +63,9 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
   const delTxs = prep("DELETE FROM txs WHERE txnum >= ?");
   const delOuts = prep("DELETE FROM outputs WHERE id >= ?");
   const delStaged = prep("DELETE FROM spends_staging WHERE id >= ?");
+  const delStagedKeys = prep("DELETE FROM txid_staging WHERE txnum >= ?");
+  const txnumsFrom = sql.prepare<{ txnum: number }, [number]>("SELECT txnum FROM txs WHERE txnum >= ?");
+  stmts.push(txnumsFrom);
   const insAddress = prep("INSERT OR IGNORE INTO addresses(address) VALUES (?)");
   // Live mode: keys go to the live tail (level 0 of levels.ts), never to the bigger levels.
   // Immediate (unbuffered) statements for unspent_recent, so that an output created and spent in
@@ -100,14 +106,12 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
   const delFundingFrom = perLevel((l) =>
     l === 0 ? `DELETE FROM ${levelTable("funding", l)} WHERE id >= ?` : `DELETE FROM ${levelTable("funding", l)} WHERE (script, id) IN (SELECT script, id FROM outputs WHERE id >= ?)`,
   );
-  const delTxidsFrom = perLevel((l) =>
-    l === 0
-      ? `DELETE FROM ${levelTable("txid_index", l)} WHERE txnum >= ?`
-      : `DELETE FROM ${levelTable("txid_index", l)} WHERE (key, txnum) IN (SELECT substr(txid, 1, ${TXID_KEY_BYTES}), txnum FROM txs WHERE txnum >= ?)`,
-  );
+  // (txid keys: the live tail is scanned, the other levels probed with each removed tx's key from the txid file)
+  const delTxidsFrom = prep(`DELETE FROM ${levelTable("txid_index", 0)} WHERE txnum >= ?`);
+  const delTxidKey = perLevel((l) => `DELETE FROM ${levelTable("txid_index", l)} WHERE key = ? AND txnum = ?`).slice(1);
   const delStaleStats = prep("DELETE FROM script_stats WHERE upto_txnum > ?");
   let live = false;
-  const buffers = [txs, outs, staged, txidRecent, fundingRecent, spendsRecent, historyRecent];
+  const buffers = [txs, stagedKeys, outs, staged, txidRecent, fundingRecent, spendsRecent, historyRecent];
   const flushAll = () => {
     for (const b of buffers) b.flush();
   };
@@ -195,9 +199,11 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
   return {
     insertBlock: (r) => void insBlock.run(r.height, r.hash, r.header, r.firstTxnum, r.txCount, r.size, r.weight, r.file?.index ?? null, r.file?.dataPos ?? null),
     insertTx(txnum, txid, raw, loc) {
-      if (loc === null) txs.add(txnum, txid, null, raw);
-      else txs.add(txnum, txid, loc, null);
+      txids.put(txnum, txid);
+      if (loc === null) txs.add(txnum, null, raw);
+      else txs.add(txnum, loc, null);
       if (live) txidRecent.add(txidKey(txid), txnum);
+      else stagedKeys.add(txnum, txidKey(txid));
     },
     insertOutput(id, key, valueSat) {
       outs.add(id, key, valueSat);
@@ -233,15 +239,21 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
       if (live) {
         spendsScanned = removeLiveSpends(height, first.first_txnum);
         for (const d of [...delUnspentFrom, ...delFundingFrom]) d.run(firstId);
-        for (const d of delTxidsFrom) d.run(first.first_txnum);
+        delTxidsFrom.run(first.first_txnum);
+        for (const { txnum } of txnumsFrom.all(first.first_txnum)) {
+          const key = txidKey(txids.txidAt(txnum));
+          for (const d of delTxidKey) d.run(key, txnum);
+        }
       } else {
-        // During the initial sync the spends are in id order in the staging table: a range delete.
+        // During the initial sync the spends and txid keys are in id order in their staging tables: range deletes.
         delStaged.run(firstId);
+        delStagedKeys.run(first.first_txnum);
       }
       delStaleStats.run(first.first_txnum);
       const blocks = delBlocks.run(height).changes;
       const txs = delTxs.run(first.first_txnum).changes;
       delOuts.run(firstId);
+      txids.truncate(first.first_txnum);
       return { blocks, txs, spendsScanned };
     },
     finalize() {

@@ -6,6 +6,8 @@ import type { StoreReader } from "../../src/store/read.ts";
 import { outputId, scriptKeyOf } from "../../src/store/rows.ts";
 import { parseTxExact } from "../../src/bitcoin/block.ts";
 import type { Expected } from "./fixture.ts";
+import { dirname, join } from "node:path";
+import { TXID_FILE, openTxidFile, type TxidView } from "../../src/store/txid-file.ts";
 import { BASE_LEVEL, LEVELS_OLDEST_FIRST, levelTable, type LeveledTable } from "../../src/store/levels.ts";
 
 export function checkBlocks(reader: StoreReader, expected: Expected): void {
@@ -135,6 +137,12 @@ export function checkReorg(reader: StoreReader, expected: Expected): void {
   expect(reconfirmed).toBe(3);
 }
 
+/** An index's SQLite connection and its txid file (store/db.ts Db, or a file opened for the check). */
+export interface IndexFiles {
+  readonly sql: Database;
+  readonly txids: TxidView;
+}
+
 /** The rows of a keyed table at every level (store/levels.ts): the table's content. */
 const allLevels = (table: LeveledTable, cols: string) => LEVELS_OLDEST_FIRST.map((l) => `SELECT ${cols} FROM ${levelTable(table, l)}`).join(" UNION ALL ");
 /** The spend_history rows of the levels newer than `level`. */
@@ -150,7 +158,8 @@ const UNSPENT_SET = LEVELS_OLDEST_FIRST.map((l) =>
  * as one (whether a merge ran or not is no difference of content). A synced index must have an
  * empty spends_staging.
  */
-export function digestIndex(sql: Database): string {
+export function digestIndex(db: IndexFiles): string {
+  const sql = db.sql;
   // After the initial sync every spend is in spends and spend_history; the staging table is empty.
   const done = sql.prepare("SELECT value FROM meta WHERE key = 'initial_sync_done'").get() as { value: string } | null;
   if (done?.value === "1") expect((sql.prepare("SELECT count(*) AS n FROM spends_staging").get() as { n: number }).n).toBe(0);
@@ -158,7 +167,7 @@ export function digestIndex(sql: Database): string {
   const feed = (v: unknown) => h.update(v instanceof Uint8Array ? bytesToHex(v) + "|" : `${String(v)}|`);
   for (const q of [
     "SELECT height, hash, header, first_txnum, tx_count, size, weight FROM blocks ORDER BY height",
-    "SELECT txnum, txid, raw FROM txs ORDER BY txnum",
+    "SELECT txnum, raw FROM txs ORDER BY txnum",
     "SELECT id, script, value_sat FROM outputs ORDER BY id",
     `${allLevels("txid_index", "key, txnum")} ORDER BY 1, 2`,
     `${allLevels("funding", "script, id")} ORDER BY 1, 2`,
@@ -172,6 +181,9 @@ export function digestIndex(sql: Database): string {
     h.update(q);
     for (const row of sql.prepare(q).values()) for (const v of row) feed(v);
   }
+  // …and the txid of every tx, from the txid file (store/txid-file.ts).
+  h.update("txids");
+  for (const [txnum] of sql.prepare("SELECT txnum FROM txs ORDER BY txnum").values()) feed(db.txids.txidAt(txnum as number));
   return h.digest("hex");
 }
 
@@ -183,7 +195,8 @@ export function digestIndex(sql: Database): string {
  * (store/levels.ts): per key a newer level's rows are newer, an output's unspent row is in the level
  * of its funding row, its spend there or in a newer one, and never beside the unspent row.
  */
-export function checkSpendTables(sql: Database): void {
+export function checkSpendTables(db: IndexFiles): void {
+  const sql = db.sql;
   const n = (q: string) => (sql.prepare(q).get() as { n: number }).n;
   const spendsAll = `(${allLevels("spends", "prev, id")})`;
   const historyAll = `(${allLevels("spend_history", "script, id, prev")})`;
@@ -201,7 +214,10 @@ export function checkSpendTables(sql: Database): void {
   };
   same(`SELECT script, id FROM outputs WHERE id NOT IN (SELECT prev FROM ${spendsAll})`, UNSPENT_SET);
   same("SELECT script, id FROM outputs", allLevels("funding", "script, id"));
-  same("SELECT substr(txid, 1, 8), txnum FROM txs", allLevels("txid_index", "key, txnum"));
+  // The txid keys: one per tx, its txid's first 8 bytes (from the txid file).
+  const keysOfTxs = (sql.prepare("SELECT txnum FROM txs ORDER BY txnum").values() as [number][]).map(([t]) => `${bytesToHex(db.txids.txidAt(t).subarray(0, 8))}|${t}`);
+  const keysIndexed = (sql.prepare(allLevels("txid_index", "key, txnum")).values() as [Uint8Array, number][]).map(([k, t]) => `${bytesToHex(k)}|${t}`);
+  expect(keysIndexed.sort()).toEqual(keysOfTxs.sort());
   // The invariants of levels.ts. Per key, a newer level holds only newer rows than every older one.
   for (const [table, key, id] of [
     ["funding", "script", "id"],
@@ -228,10 +244,12 @@ export function checkSpendTables(sql: Database): void {
 /** digestIndex of an index file, opened read-only. */
 export function digestIndexFile(path: string): string {
   const sql = new Database(path, { readonly: true });
+  const txids = openTxidFile(join(dirname(path), TXID_FILE));
   try {
-    return digestIndex(sql);
+    return digestIndex({ sql, txids });
   } finally {
     sql.close();
+    txids.close();
   }
 }
 

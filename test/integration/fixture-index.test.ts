@@ -94,7 +94,7 @@ describe("the same fixture through a 16-slot UTXO table: the oldest outputs spil
     checkOutspends(small.indexer.reader, expected);
   });
   test("row for row the index of the default table, with the spill left empty", () => {
-    expect(digestIndex(small.db.sql)).toBe(digestIndex(db.sql));
+    expect(digestIndex(small.db)).toBe(digestIndex(db));
     expect(small.db.sql.prepare("SELECT (SELECT count(*) FROM utxo_spill) + (SELECT count(*) FROM utxo_staging) AS n").get()).toEqual({ n: 0 });
   });
 });

@@ -35,7 +35,7 @@ async function freshDigest(): Promise<string> {
   const f = open();
   await f.indexer.update(f.source);
   expect(recentRows(f.db)).toBe(0); // an initial sync fills the big tables only
-  fresh = digestIndex(f.db.sql);
+  fresh = digestIndex(f.db);
   return fresh;
 }
 
@@ -46,7 +46,7 @@ function checkAll(o: ReturnType<typeof open>) {
   checkScripts(o.indexer.reader, expected);
   checkOutspends(o.indexer.reader, expected);
   checkReorg(o.indexer.reader, expected);
-  checkSpendTables(o.db.sql);
+  checkSpendTables(o.db);
 }
 
 /** A synced fixture index whose blocks from `height` on were indexed live (their keys in the live tail). */
@@ -85,7 +85,7 @@ describe("the live tail", () => {
     // Below the default threshold no merge is due.
     expect(o.indexer.mergeDue).toBe(false);
     checkAll(o);
-    expect(digestIndex(o.db.sql)).toBe(await freshDigest());
+    expect(digestIndex(o.db)).toBe(await freshDigest());
   });
 
   test("a whole merge empties the live tail into the big tables: same answers, same index", async () => {
@@ -95,7 +95,7 @@ describe("the live tail", () => {
     expect(recentRows(o.db)).toBe(0);
     expect(o.indexer.mergeDue).toBe(false);
     checkAll(o);
-    expect(digestIndex(o.db.sql)).toBe(await freshDigest());
+    expect(digestIndex(o.db)).toBe(await freshDigest());
   });
 
   for (const slices of [1, 7, 15]) {
@@ -106,15 +106,15 @@ describe("the live tail", () => {
       const left = recentRows(o.db);
       expect(left).toBeGreaterThan(0);
       checkAll(o);
-      expect(digestIndex(o.db.sql)).toBe(await freshDigest());
+      expect(digestIndex(o.db)).toBe(await freshDigest());
 
       // A deep rollback (to below the live blocks): rows of merged slices and of the tail both leave.
       rollback(o.indexer, 30);
       expect(logged.filter((l) => /found by full scans/.test(l))).toEqual([]);
-      checkSpendTables(o.db.sql);
+      checkSpendTables(o.db);
       expect(await o.indexer.update(o.source)).toMatchObject({ tipHeight: expected.tip.height, blocksAdded: expected.tip.height - 29 });
       checkAll(o);
-      expect(digestIndex(o.db.sql)).toBe(await freshDigest());
+      expect(digestIndex(o.db)).toBe(await freshDigest());
       // The merge goes on from where it stopped; the slices it had done got the re-added blocks'
       // keys meanwhile, which stay for the next merge.
       while (!o.indexer.mergeStep());
@@ -122,8 +122,8 @@ describe("the live tail", () => {
       checkAll(o);
       while (!o.indexer.mergeStep());
       expect(recentRows(o.db)).toBe(0);
-      checkSpendTables(o.db.sql);
-      expect(digestIndex(o.db.sql)).toBe(await freshDigest());
+      checkSpendTables(o.db);
+      expect(digestIndex(o.db)).toBe(await freshDigest());
     });
   }
 
@@ -135,10 +135,10 @@ describe("the live tail", () => {
     await o.indexer.update(o.source);
     expect(recentRows(o.db)).toBeGreaterThan(0);
     rollback(o.indexer, 80);
-    checkSpendTables(o.db.sql);
+    checkSpendTables(o.db);
     await o.indexer.update(o.source);
     checkAll(o);
-    expect(digestIndex(o.db.sql)).toBe(await freshDigest());
+    expect(digestIndex(o.db)).toBe(await freshDigest());
   });
 
   test("a restart finds the live tail and a merge under way as it left them", async () => {
@@ -154,7 +154,7 @@ describe("the live tail", () => {
     expect(again.indexer.mergeIfDue()).toBe(true);
     expect(recentRows(again.db)).toBe(0);
     checkAll(again);
-    expect(digestIndex(again.db.sql)).toBe(await freshDigest());
+    expect(digestIndex(again.db)).toBe(await freshDigest());
   });
 });
 
@@ -178,7 +178,7 @@ describe("the levels (store/levels.ts)", () => {
         if (h % 17 === 0) {
           // A reorg of 4 blocks, whatever merges are under way; the same blocks come back.
           rollback(o.indexer, h - 3);
-          checkSpendTables(o.db.sql);
+          checkSpendTables(o.db);
           await o.indexer.update(cappedAt(o.source, h));
         }
         if (h === 90) {
@@ -191,11 +191,11 @@ describe("the levels (store/levels.ts)", () => {
       }
       const firstLiveId = o.indexer.reader.blockAt(31)!.firstTxnum * 2 ** 20;
       checkAll(o);
-      expect(digestIndex(o.db.sql)).toBe(await freshDigest());
+      expect(digestIndex(o.db)).toBe(await freshDigest());
       // And once every merge ran to its end, the same again.
       while (o.indexer.mergeDue) if (o.indexer.mergeStep()) merged.add(o.indexer.lastMergeLevel!);
       checkAll(o);
-      expect(digestIndex(o.db.sql)).toBe(await freshDigest());
+      expect(digestIndex(o.db)).toBe(await freshDigest());
       // Every level got rows and was merged into the next one, the last into the base.
       expect([...merged].sort()).toEqual(Array.from({ length: BASE_LEVEL }, (_, level) => level));
       expect((o.db.sql.prepare("SELECT count(*) AS n FROM funding WHERE id >= ?").get(firstLiveId) as { n: number }).n).toBeGreaterThan(0);

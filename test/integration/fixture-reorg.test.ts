@@ -67,7 +67,7 @@ let cacheBytes: number | undefined;
 async function freshDigest(): Promise<string> {
   const fresh = open(FIXTURE_BLOCKS, ":memory:", undefined, undefined);
   await fresh.indexer.update(fresh.source);
-  return digestIndex(fresh.db.sql);
+  return digestIndex(fresh.db);
 }
 
 for (const [variant, bytes] of [["default UTXO table", undefined], ["16-slot UTXO table (spill)", TINY_UTXO_TABLE_BYTES]] as const) {
@@ -105,27 +105,27 @@ for (const [variant, bytes] of [["default UTXO table", undefined], ["16-slot UTX
         checkTxs(indexer.reader, expected);
         checkScripts(indexer.reader, expected);
         checkReorg(indexer.reader, expected);
-        checkSpendTables(db.sql);
+        checkSpendTables(db);
         // The removed spends were found from the removed txs' inputs, not by the fallback's scans.
         expect(logged.filter((l) => FULL_SCANS.test(l))).toEqual([]);
         expect(logged.some((l) => /reorg: removed 2 blocks/.test(l))).toBe(true);
 
-        expect(digestIndex(db.sql)).toBe(await freshDigest());
+        expect(digestIndex(db)).toBe(await freshDigest());
       });
 
       test("a deep live rollback (37 blocks) unspends what the removed txs spent; growing back gives the same index", async () => {
         const { db, indexer, source } = open(FIXTURE_BLOCKS);
         await indexer.update(source);
         expect(indexer.initialSyncDone).toBe(true);
-        checkSpendTables(db.sql);
+        checkSpendTables(db);
         // What a reorg does first, without a new branch: the blocks from height 101 leave.
         (indexer as unknown as { rollback(height: number): void }).rollback(101);
         expect(indexer.reader.tip()!.height).toBe(100);
-        checkSpendTables(db.sql); // among others: the outputs below the fork that the removed txs spent are unspent again
+        checkSpendTables(db); // among others: the outputs below the fork that the removed txs spent are unspent again
         expect(logged.filter((l) => FULL_SCANS.test(l))).toEqual([]);
         expect(await indexer.update(source)).toMatchObject({ tipHeight: 137, blocksAdded: 37, blocksRemoved: 0 });
-        checkSpendTables(db.sql);
-        expect(digestIndex(db.sql)).toBe(await freshDigest());
+        checkSpendTables(db);
+        expect(digestIndex(db)).toBe(await freshDigest());
       });
 
       // Failure injection on the reader the live reorg takes the removed txs from: either way the rest
@@ -150,8 +150,8 @@ for (const [variant, bytes] of [["default UTXO table", undefined], ["16-slot UTX
           files.growTo();
           expect(await indexer.update(source)).toMatchObject({ tipHeight: 137, blocksRemoved: 2, blocksAdded: 9 });
           expect(logged.filter((l) => FULL_SCANS.test(l)).length).toBe(1);
-          checkSpendTables(db.sql);
-          expect(digestIndex(db.sql)).toBe(await freshDigest());
+          checkSpendTables(db);
+          expect(digestIndex(db)).toBe(await freshDigest());
         });
       }
 
@@ -176,7 +176,7 @@ for (const [variant, bytes] of [["default UTXO table", undefined], ["16-slot UTX
         expect(indexer.initialSyncDone).toBe(true);
         checkScripts(indexer.reader, expected);
         checkReorg(indexer.reader, expected);
-        expect(digestIndex(db.sql)).toBe(await freshDigest());
+        expect(digestIndex(db)).toBe(await freshDigest());
       });
     });
 
@@ -204,7 +204,7 @@ for (const [variant, bytes] of [["default UTXO table", undefined], ["16-slot UTX
         const r = await indexer.update(source);
         expect(r).toMatchObject({ tipHeight: 137, blocksAdded: 76, blocksRemoved: 0 });
         checkScripts(indexer.reader, expected);
-        expect(digestIndex(db.sql)).toBe(await freshDigest());
+        expect(digestIndex(db)).toBe(await freshDigest());
       });
 
       test("a corrupt block mid-batch rolls back its batch; the next update completes the same index", async () => {
@@ -224,7 +224,7 @@ for (const [variant, bytes] of [["default UTXO table", undefined], ["16-slot UTX
 
         source.blocks = good;
         expect(await indexer.update(source)).toMatchObject({ tipHeight: 137, blocksAdded: 19 });
-        expect(digestIndex(db.sql)).toBe(await freshDigest());
+        expect(digestIndex(db)).toBe(await freshDigest());
       });
     });
   });

@@ -142,11 +142,12 @@ describe("blk files that changed after indexing", () => {
 
   /** The file and offset of a byte in the middle of `txidHex`. */
   function middleOf(txidHex: string): { path: string; offset: number; fileName: string } {
+    const txnum = new StoreReader(fx.db).txnumOf(hexToHash(txidHex))!;
     const r = fx.db.sql
-      .query<{ loc: number; file: number; data_pos: number }, [Uint8Array]>(
-        "SELECT t.loc AS loc, b.file AS file, b.data_pos AS data_pos FROM txs t JOIN blocks b ON b.first_txnum <= t.txnum AND t.txnum < b.first_txnum + b.tx_count WHERE t.txid = ?",
+      .query<{ loc: number; file: number; data_pos: number }, [number]>(
+        "SELECT t.loc AS loc, b.file AS file, b.data_pos AS data_pos FROM txs t JOIN blocks b ON b.first_txnum <= t.txnum AND t.txnum < b.first_txnum + b.tx_count WHERE t.txnum = ?",
       )
-      .get(hexToHash(txidHex))!;
+      .get(txnum)!;
     const { byteOffset, byteLength } = decodeTxLoc(r.loc);
     const fileName = `blk${String(r.file).padStart(5, "0")}.dat`;
     return { path: join(blocksDir, fileName), offset: r.data_pos + byteOffset + Math.floor(byteLength / 2), fileName };
@@ -236,12 +237,17 @@ describe("blk files that changed after indexing", () => {
   });
 });
 
-test("an index of schema version 4 (SQLite indexes for txids and funding, no live tail) is refused with the reindex message", () => {
-  using tmp = tempDir();
-  const db = openDb({ dir: tmp.path, network: "regtest", log });
-  db.setMeta("schema_version", "4");
-  db.close();
-  expect(SCHEMA_VERSION).toBe(5);
-  expect(() => openDb({ dir: tmp.path, network: "regtest", log })).toThrow(StoreError);
-  expect(() => openDb({ dir: tmp.path, network: "regtest", log })).toThrow(/schema version 4, this build uses 5.*Please reindex/);
-});
+for (const [old, what] of [
+  ["4", "SQLite indexes for txids and funding, no live tail"],
+  ["5", "txids in the txs table, no txid file"],
+] as const) {
+  test(`an index of schema version ${old} (${what}) is refused with the reindex message`, () => {
+    using tmp = tempDir();
+    const db = openDb({ dir: tmp.path, network: "regtest", log });
+    db.setMeta("schema_version", old);
+    db.close();
+    expect(SCHEMA_VERSION).toBe(6);
+    expect(() => openDb({ dir: tmp.path, network: "regtest", log })).toThrow(StoreError);
+    expect(() => openDb({ dir: tmp.path, network: "regtest", log })).toThrow(new RegExp(`schema version ${old}, this build uses 6.*Please reindex`));
+  });
+}

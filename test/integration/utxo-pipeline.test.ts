@@ -55,7 +55,7 @@ beforeAll(async () => {
   const source = fixtureSource();
   await straight.indexer.update(source);
   source.close();
-  reference = digestIndex(straight.db.sql);
+  reference = digestIndex(straight.db);
   for (const raw of blocks) {
     if (raw.height < 25) continue;
     const block = parseBlock(raw.bytes, { witness: false });
@@ -132,7 +132,7 @@ describe("the initial sync through the pipeline", () => {
       await x.indexer.update(source);
       source.close();
       expect(x.indexer.tableThreadRunning).toBe(false);
-      expect(digestIndex(x.db.sql)).toBe(reference);
+      expect(digestIndex(x.db)).toBe(reference);
     });
   }
 
@@ -158,6 +158,6 @@ describe("the initial sync through the pipeline", () => {
     await x.indexer.update(source);
     source.close();
     expect(x.indexer.initialSyncDone).toBe(true);
-    expect(digestIndex(x.db.sql)).toBe(reference);
+    expect(digestIndex(x.db)).toBe(reference);
   });
 });

@@ -64,7 +64,7 @@ function indexWith(path: "objects" | "flat", opts: FlattenOptions, located: bool
     writer.flush();
     db.sql.exec("COMMIT");
     const addresses = db.sql.query<{ address: string }, []>("SELECT address FROM addresses ORDER BY address").all().map((r) => r.address);
-    return { digest: digestIndex(db.sql), addresses };
+    return { digest: digestIndex(db), addresses };
   } finally {
     writer.finalize();
     db.close();

@@ -13,10 +13,13 @@ function txid(fill: number, tail = 0): Uint8Array {
 
 function indexWith(rows: { txnum: number; txid: Uint8Array; recent: boolean }[]) {
   const db = openDb({ dir: ":memory:", network: "regtest", log: silentLogger() });
-  for (const r of rows) {
-    db.sql.prepare("INSERT INTO txs(txnum, txid, loc, raw) VALUES (?, ?, NULL, ?)").run(r.txnum, r.txid, new Uint8Array([1]));
-    db.sql.prepare(`INSERT INTO ${r.recent ? "txid_recent" : "txid_index"}(key, txnum) VALUES (?, ?)`).run(r.txid.subarray(0, TXID_KEY_BYTES), r.txnum);
-  }
+  db.write(() => {
+    for (const r of rows) {
+      db.sql.prepare("INSERT INTO txs(txnum, loc, raw) VALUES (?, NULL, ?)").run(r.txnum, new Uint8Array([1]));
+      db.txids.put(r.txnum, r.txid);
+      db.sql.prepare(`INSERT INTO ${r.recent ? "txid_recent" : "txid_index"}(key, txnum) VALUES (?, ?)`).run(r.txid.subarray(0, TXID_KEY_BYTES), r.txnum);
+    }
+  });
   return { db, reader: new StoreReader(db) };
 }
 
