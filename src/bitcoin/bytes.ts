@@ -49,6 +49,15 @@ export function hashToHex(hash: Uint8Array): string {
   return reversed(hash).toHex();
 }
 
+/** Reused by hashHexAt: the reversed hash lives only until its hex is made. */
+const hashScratch = new Uint8Array(32);
+
+/** hashToHex of the 32 bytes at `offset` of `bytes`, with no copy of them (a txid read in place: store/txid-file.ts). */
+export function hashHexAt(bytes: Uint8Array, offset: number): string {
+  for (let i = 0; i < 32; i++) hashScratch[i] = bytes[offset + 31 - i]!;
+  return hashScratch.toHex();
+}
+
 /** Display hex (txid, block hash) → internal-order bytes; requires exactly 64 hex characters. */
 export function hexToHash(hex: string): Uint8Array {
   if (hex.length !== 64) throw new ParseError(`hash must be 64 hex characters, got ${hex.length}`);

@@ -118,7 +118,7 @@ export const METHODS: ReadonlyMap<string, MethodSpec> = new Map<string, MethodSp
       const key = scriptHash(required(c.args, 0, "scripthash")).key;
       // A big history is read and serialized a slice at a time, yielding to the other clients in between.
       const h = await electrumHistorySliced(c.ctx.reader, c.ctx.mempool, key, c.ctx.config.txsLimit, c.ctx.maxResponseBytes);
-      return arrayResult([...h.confirmed.map((e) => ({ tx_hash: e.txidHex, height: e.height })), ...h.mempool.map(mempoolJson)]);
+      return arrayResult([...h.confirmed.map((e) => `{"tx_hash":"${e.txidHex}","height":${e.height}}`), ...h.mempool.map(mempoolEntryJson)]);
     }),
   ],
   [
@@ -137,7 +137,9 @@ export const METHODS: ReadonlyMap<string, MethodSpec> = new Map<string, MethodSp
     m(V1_4, ["scripthash"], async (c) => {
       const key = scriptHash(required(c.args, 0, "scripthash")).key;
       const utxos = await c.ctx.query.utxosSliced(key, c.ctx.config.utxosLimit, SLICE_ROWS, macrotask);
-      return arrayResult(utxos.map((u) => ({ tx_hash: hashToHex(u.txid), tx_pos: u.vout, height: u.status.confirmed ? u.status.height : 0, value: u.valueSat })));
+      return arrayResult(
+        utxos.map((u) => `{"tx_hash":"${hashToHex(u.txid)}","tx_pos":${u.vout},"height":${u.status.confirmed ? u.status.height : 0},"value":${u.valueSat}}`),
+      );
     }),
   ],
   ["blockchain.scripthash.subscribe", m(V1_4, ["scripthash"], (c) => c.ctx.subs.subscribeScript(c.session, scriptHash(required(c.args, 0, "scripthash"))))],
@@ -151,13 +153,22 @@ export const METHODS: ReadonlyMap<string, MethodSpec> = new Map<string, MethodSp
   ["blockchain.transaction.id_from_pos", m(V1_4, ["height", "tx_pos", "merkle"], (c) => transactionIdFromPos(c.ctx, c.args))],
 ]);
 
-/** An array result as is, or serialized a slice at a time when it is big (sliced-history.ts). */
-async function arrayResult(items: readonly object[]): Promise<readonly object[] | JsonBytes> {
-  return items.length <= SLICE_ROWS ? items : new JsonBytes(await jsonArraySliced(items, (item) => JSON.stringify(item)));
+/**
+ * An array result from its elements' JSON texts, joined a slice at a time when it is big
+ * (sliced-history.ts). The history and UTXO entries are written by template, not JSON.stringify of
+ * an object each (the same text: hex strings and integers need no escaping), and are ASCII.
+ */
+async function arrayResult(items: readonly string[]): Promise<JsonBytes> {
+  return items.length <= SLICE_ROWS ? JsonBytes.of(`[${items.join(",")}]`) : new JsonBytes(await jsonArraySliced(items, (item) => item, macrotask, SLICE_ROWS, true));
 }
 
 function mempoolJson(e: { txidHex: string; height: number; feeSat?: number }): { tx_hash: string; height: number; fee: number } {
   return { tx_hash: e.txidHex, height: e.height, fee: e.feeSat ?? 0 };
+}
+
+/** JSON.stringify(mempoolJson(e)), by template. */
+function mempoolEntryJson(e: { txidHex: string; height: number; feeSat?: number }): string {
+  return `{"tx_hash":"${e.txidHex}","height":${e.height},"fee":${e.feeSat ?? 0}}`;
 }
 
 async function estimateFee(c: Call): Promise<number> {

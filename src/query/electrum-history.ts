@@ -4,7 +4,6 @@
  * canonical order) and its balance.
  * Reads are synchronous, so one answer sees one committed state.
  */
-import { hashToHex } from "../bitcoin/bytes.ts";
 import type { MempoolView } from "../mempool/types.ts";
 import type { StoreReader } from "../store/read.ts";
 import { QueryError } from "./errors.ts";
@@ -51,7 +50,7 @@ export function electrumHistory(reader: StoreReader, mempool: MempoolView, key: 
   if (maxReplyBytes !== undefined && (txnums.length + pool.length) * MIN_HISTORY_ENTRY_BYTES > maxReplyBytes) {
     throw responseTooLarge(maxReplyBytes);
   }
-  const confirmed = reader.txidsAndHeights(txnums).map((r) => ({ txidHex: hashToHex(r.txid), height: r.height }));
+  const confirmed = reader.txidHexesAndHeights(txnums);
   return { confirmed, mempool: pool };
 }
 

@@ -12,7 +12,7 @@
  * at the end, and the read starts over if it left the best chain (after MAX_RESTARTS, once in a
  * single step).
  */
-import { bytesEqual, hashToHex } from "../bitcoin/bytes.ts";
+import { bytesEqual } from "../bitcoin/bytes.ts";
 import type { MempoolView } from "../mempool/types.ts";
 import type { StoreReader } from "../store/read.ts";
 import type { BlockRow } from "../store/rows.ts";
@@ -118,7 +118,7 @@ async function readOnce(
   const confirmed: ElectrumHistoryEntry[] = [];
   for (let i = 0; i < txnums.length; i += sliceRows) {
     if (i > 0) await pause();
-    for (const r of reader.txidsAndHeights(txnums.slice(i, i + sliceRows))) confirmed.push({ txidHex: hashToHex(r.txid), height: r.height });
+    for (const e of reader.txidHexesAndHeights(txnums.slice(i, i + sliceRows))) confirmed.push(e);
   }
   // One slice: read in one step, nothing to check.
   if (txnums.length > sliceRows && !stillInChain(reader, start)) return null;
@@ -146,14 +146,21 @@ export async function historyStatusSliced(h: ElectrumHistory, pause: Pause = mac
  * is never made (joining and encoding 9 MB took ~20 ms more). `toJson` must give what
  * JSON.stringify would for one element.
  */
-export async function jsonArraySliced<T>(items: readonly T[], toJson: (item: T) => string, pause: Pause = macrotask, sliceRows = SLICE_ROWS): Promise<Buffer[]> {
+export async function jsonArraySliced<T>(
+  items: readonly T[],
+  toJson: (item: T) => string,
+  pause: Pause = macrotask,
+  sliceRows = SLICE_ROWS,
+  /** Every text toJson gives is ASCII (hex strings and integers): encoded as Latin-1, ~1.3-3× faster than as UTF-8. */
+  ascii = false,
+): Promise<Buffer[]> {
   const parts: Buffer[] = [];
   for (let i = 0; i < items.length; i += sliceRows) {
     if (i > 0) await pause();
     const end = Math.min(items.length, i + sliceRows);
     const chunk: string[] = [];
     for (let j = i; j < end; j++) chunk.push(toJson(items[j]!));
-    parts.push(Buffer.from((i === 0 ? "[" : ",") + chunk.join(","), "utf8"));
+    parts.push(Buffer.from((i === 0 ? "[" : ",") + chunk.join(","), ascii ? "latin1" : "utf8"));
   }
   parts.push(Buffer.from(parts.length === 0 ? "[]" : "]"));
   return parts;

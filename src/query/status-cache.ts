@@ -11,7 +11,7 @@
  * ones cost a read of a few rows anyway). Answers are those of electrum-history.ts: the same
  * statuses, the same "too-large" refusals.
  */
-import { bytesEqual, bytesToHex, hashToHex } from "../bitcoin/bytes.ts";
+import { bytesEqual, bytesToHex } from "../bitcoin/bytes.ts";
 import type { MempoolView } from "../mempool/types.ts";
 import type { StoreReader } from "../store/read.ts";
 import { mempoolEntries, tooLarge } from "./electrum-history.ts";
@@ -123,6 +123,6 @@ export class StatusCache {
   }
 
   private hashConfirmed(hasher: Bun.CryptoHasher, txnums: readonly number[]): void {
-    for (const r of this.reader.txidsAndHeights(txnums)) hasher.update(`${hashToHex(r.txid)}:${r.height}:`);
+    for (const r of this.reader.txidHexesAndHeights(txnums)) hasher.update(`${r.txidHex}:${r.height}:`);
   }
 }

@@ -514,6 +514,15 @@ export class StoreReader {
 
   /** The txid and block height of each tx number, in the order given. */
   txidsAndHeights(txnums: readonly number[]): { txid: Uint8Array; height: number }[] {
+    return this.locateTxnums(txnums, (txnum, height) => ({ txid: this.txids.txidAt(txnum), height }));
+  }
+
+  /** The same with each txid as display hex, made from the txid file's record in place (long histories). */
+  txidHexesAndHeights(txnums: readonly number[]): { txidHex: string; height: number }[] {
+    return this.locateTxnums(txnums, (txnum, height) => ({ txidHex: this.txids.txidHexAt(txnum), height }));
+  }
+
+  private locateTxnums<T>(txnums: readonly number[], make: (txnum: number, height: number) => T): T[] {
     if (txnums.length === 0) return [];
     if (this.bounds) {
       // The txid file may hold records past the last tx (a reorg's or a rolled-back batch's): a tx
@@ -524,14 +533,14 @@ export class StoreReader {
         const height = this.bounds!.heightOf(txnum);
         if (height < 0) throw new Error("index inconsistency: a tx number below the first block");
         if (txnum >= end) throw new Error(`index inconsistency: tx number ${txnum} not found`);
-        return { txid: this.txids.txidAt(txnum), height };
+        return make(txnum, height);
       });
     }
     const rows = this.q.heightsOf.all(JSON.stringify(txnums));
     if (rows.length !== txnums.length) throw new Error(`index inconsistency: ${txnums.length - rows.length} of ${txnums.length} tx numbers not found`);
     return rows.map((r) => {
       if (r.height === null) throw new Error("index inconsistency: a tx number below the first block");
-      return { txid: this.txids.txidAt(r.txnum), height: r.height };
+      return make(r.txnum, r.height);
     });
   }
 

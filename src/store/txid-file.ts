@@ -21,6 +21,7 @@
  * Live commits sync the file before the SQLite commit (Db.commit with `durable`).
  */
 import { closeSync, constants, fdatasyncSync, fstatSync, openSync, writeSync } from "node:fs";
+import { hashHexAt } from "../bitcoin/bytes.ts";
 import { StoreError } from "../errors.ts";
 
 export const TXID_FILE = "txids.bin";
@@ -46,6 +47,8 @@ interface RecordStore {
 export interface TxidView {
   /** The txid of `txnum` (a copy), or a StoreError "index inconsistency" when the file lacks it. */
   txidAt(txnum: number): Uint8Array;
+  /** Its display hex (hashToHex), made from the record in place. */
+  txidHexAt(txnum: number): string;
 }
 
 export interface TxidFile extends TxidView {
@@ -88,7 +91,7 @@ class Txids implements TxidFile {
   readonly committed: TxidView;
 
   constructor(private readonly store: RecordStore) {
-    this.committed = { txidAt: (txnum) => this.stored(txnum) };
+    this.committed = { txidAt: (txnum) => this.stored(txnum), txidHexAt: (txnum) => hashHexAt(this.storedView(txnum), 0) };
   }
 
   get storedCount(): number {
@@ -108,10 +111,18 @@ class Txids implements TxidFile {
     return this.stored(txnum);
   }
 
+  txidHexAt(txnum: number): string {
+    return hashHexAt(this.txidAt(txnum), 0);
+  }
+
   private stored(txnum: number): Uint8Array {
+    return this.storedView(txnum).slice();
+  }
+
+  private storedView(txnum: number): Uint8Array {
     const v = this.store.view(txnum);
     if (v === null) throw new StoreError(`index inconsistency: no txid for tx number ${txnum} in ${TXID_FILE} (Please reindex)`);
-    return v.slice();
+    return v;
   }
 
   put(txnum: number, txid: Uint8Array): void {
