@@ -93,7 +93,17 @@ const TABLE_NAMES = new RegExp(`\\b(${LEVELED_TABLES.join("|")})\\b(?= )`, "g");
  * (`orderBy`: "ORDER BY 1", …) is a merge of ordered arms, with no sort.
  */
 export function allLevels(select: string, orderBy = ""): string {
-  const arms = LEVELS_OLDEST_FIRST.map((level) => select.replace(TABLE_NAMES, (t) => levelTable(t as LeveledTable, level)));
+  const arms = levelSelects(select);
   if (arms[0] === arms[1]) throw new Error(`no leveled table in ${select}`);
   return `${arms.join(" UNION ALL ")} ${orderBy}`.trimEnd();
+}
+
+/**
+ * `select` once per level, oldest first (the arms of allLevels). Read one after the other, each in
+ * its key order, they give a key's rows in chain order (newest first when each is read descending
+ * and the levels newest first) with no merge at all: on a 28k-row history ~30 % less than SQLite's
+ * merge of the arms (store/read.ts historyTxnumsAsc).
+ */
+export function levelSelects(select: string): string[] {
+  return LEVELS_OLDEST_FIRST.map((level) => select.replace(TABLE_NAMES, (t) => levelTable(t as LeveledTable, level)));
 }

@@ -2,11 +2,11 @@
  * Read queries over the index, one function per query shape. Rows of the best chain only exist,
  * so no query needs a best-chain filter.
  */
-import type { Database } from "bun:sqlite";
+import type { Database, Statement } from "bun:sqlite";
 import { bytesEqual } from "../bitcoin/bytes.ts";
 import { IO_SPAN, TXID_KEY_BYTES, indexOfId, txnumOfId, type BlockRow } from "./rows.ts";
 import { BlockBounds } from "./block-bounds.ts";
-import { BASE_LEVEL, LEVELS_OLDEST_FIRST, allLevels, levelTable } from "./levels.ts";
+import { BASE_LEVEL, LEVELS_OLDEST_FIRST, allLevels, levelSelects, levelTable } from "./levels.ts";
 import { TxBytes, type BlkRangeSource } from "./tx-bytes.ts";
 import type { TxidView } from "./txid-file.ts";
 
@@ -156,6 +156,11 @@ export class StoreReader {
     this.bytes = new TxBytes(blkFiles);
     this.txids = db.txids;
     const s = db.sql;
+    // Levels oldest first for an ascending read, newest first for a descending one.
+    const perLevel = <R>(select: string, dir: 1 | -1): Statement<R, [Uint8Array, number]>[] => {
+      const stmts = levelSelects(select).map((q) => s.prepare<R, [Uint8Array, number]>(q));
+      return dir === 1 ? stmts : stmts.reverse();
+    };
     this.q = {
       tip: s.prepare<BlockSqlRow, []>("SELECT * FROM blocks ORDER BY height DESC LIMIT 1"),
       blockAt: s.prepare<BlockSqlRow, [number]>("SELECT * FROM blocks WHERE height = ?"),
@@ -191,17 +196,21 @@ export class StoreReader {
         ),
       ),
       spendOf: s.prepare<{ id: number }, [number]>(allLevels("SELECT id FROM spends WHERE prev = ?1")),
-      fundingDesc: s.prepare<{ id: number }, [Uint8Array, number]>(allLevels("SELECT id FROM funding WHERE script = ?1 AND id < ?2", "ORDER BY 1 DESC")),
-      spendingDesc: s.prepare<{ id: number }, [Uint8Array, number]>(allLevels("SELECT id FROM spend_history WHERE script = ?1 AND id < ?2", "ORDER BY 1 DESC")),
+      // A script's history rows in chain order, newest first or oldest first: one statement per
+      // level (levels.ts levelSelects), read one after the other (inChainOrder).
+      fundingDesc: perLevel<{ id: number }>("SELECT id FROM funding WHERE script = ?1 AND id < ?2 ORDER BY id DESC", -1),
+      spendingDesc: perLevel<{ id: number }>("SELECT id FROM spend_history WHERE script = ?1 AND id < ?2 ORDER BY id DESC", -1),
       // The same newest-first reads with each row's value (MP's summary): the output's, or the spent output's.
-      fundingValuesDesc: s.prepare<{ id: number; value_sat: number }, [Uint8Array, number]>(
-        allLevels("SELECT f.id AS id, o.value_sat AS value_sat FROM funding f JOIN outputs o ON o.id = f.id WHERE f.script = ?1 AND f.id < ?2", "ORDER BY 1 DESC"),
+      fundingValuesDesc: perLevel<{ id: number; value_sat: number }>(
+        "SELECT f.id AS id, o.value_sat AS value_sat FROM funding f JOIN outputs o ON o.id = f.id WHERE f.script = ?1 AND f.id < ?2 ORDER BY f.id DESC",
+        -1,
       ),
-      spendingValuesDesc: s.prepare<{ id: number; value_sat: number }, [Uint8Array, number]>(
-        allLevels("SELECT h.id AS id, o.value_sat AS value_sat FROM spend_history h JOIN outputs o ON o.id = h.prev WHERE h.script = ?1 AND h.id < ?2", "ORDER BY 1 DESC"),
+      spendingValuesDesc: perLevel<{ id: number; value_sat: number }>(
+        "SELECT h.id AS id, o.value_sat AS value_sat FROM spend_history h JOIN outputs o ON o.id = h.prev WHERE h.script = ?1 AND h.id < ?2 ORDER BY h.id DESC",
+        -1,
       ),
-      fundingAsc: s.prepare<{ id: number }, [Uint8Array, number]>(allLevels("SELECT id FROM funding WHERE script = ?1 AND id >= ?2", "ORDER BY 1")),
-      spendingAsc: s.prepare<{ id: number }, [Uint8Array, number]>(allLevels("SELECT id FROM spend_history WHERE script = ?1 AND id >= ?2", "ORDER BY 1")),
+      fundingAsc: perLevel<{ id: number }>("SELECT id FROM funding WHERE script = ?1 AND id >= ?2 ORDER BY id", 1),
+      spendingAsc: perLevel<{ id: number }>("SELECT id FROM spend_history WHERE script = ?1 AND id >= ?2 ORDER BY id", 1),
       fundedIn: s.prepare<{ n: number; sum: number }, [Uint8Array, number, number]>(
         "SELECT count(*) AS n, coalesce(sum(o.value_sat), 0) AS sum FROM (" +
           allLevels("SELECT id FROM funding WHERE script = ?1 AND id >= ?2 AND id < ?3") +
@@ -425,7 +434,7 @@ export class StoreReader {
    */
   historyTxnumsDesc(scriptKey: Uint8Array, beforeTxnum: number | null, limit: number): number[] {
     const bound = beforeTxnum === null ? NO_BOUND : beforeTxnum * IO_SPAN;
-    return mergeTxnums(this.q.fundingDesc.iterate(scriptKey, bound), this.q.spendingDesc.iterate(scriptKey, bound), limit, -1);
+    return mergeTxnums(inChainOrder(this.q.fundingDesc, scriptKey, bound), inChainOrder(this.q.spendingDesc, scriptKey, bound), limit, -1);
   }
 
   /**
@@ -435,14 +444,14 @@ export class StoreReader {
   historyDeltasDesc(scriptKey: Uint8Array, beforeTxnum: number | null, limit: number): TxnumDelta[] {
     const bound = beforeTxnum === null ? NO_BOUND : beforeTxnum * IO_SPAN;
     const deltas: number[] = [];
-    const txnums = mergeTxnums(this.q.fundingValuesDesc.iterate(scriptKey, bound), this.q.spendingValuesDesc.iterate(scriptKey, bound), limit, -1, deltas);
+    const txnums = mergeTxnums(inChainOrder(this.q.fundingValuesDesc, scriptKey, bound), inChainOrder(this.q.spendingValuesDesc, scriptKey, bound), limit, -1, deltas);
     return txnums.map((txnum, i) => ({ txnum, deltaSat: deltas[i]! }));
   }
 
   /** Distinct txnums of a script's confirmed history, oldest first, strictly above `afterTxnum`. */
   historyTxnumsAsc(scriptKey: Uint8Array, afterTxnum: number | null, limit: number): number[] {
     const bound = afterTxnum === null ? 0 : (afterTxnum + 1) * IO_SPAN;
-    return mergeTxnums(this.q.fundingAsc.iterate(scriptKey, bound), this.q.spendingAsc.iterate(scriptKey, bound), limit, 1);
+    return mergeTxnums(inChainOrder(this.q.fundingAsc, scriptKey, bound), inChainOrder(this.q.spendingAsc, scriptKey, bound), limit, 1);
   }
 
   /** Whether tx `txnum` funds or spends from the script (a paging cursor must be in the history). */
@@ -579,6 +588,11 @@ class BlockLocator {
  * in direction `dir`, merged in that order: at most `limit`. With `deltas`, it also gets each
  * txnum's funded minus spent `value_sat` (every row of a listed txnum is read).
  */
+/** The rows of per-level statements (perLevel), one statement after the other: a key's rows in chain order. */
+function* inChainOrder<R>(stmts: readonly Statement<R, [Uint8Array, number]>[], key: Uint8Array, bound: number): Generator<R> {
+  for (const s of stmts) yield* s.iterate(key, bound);
+}
+
 function mergeTxnums(a: Iterator<{ id: number; value_sat?: number }>, b: Iterator<{ id: number; value_sat?: number }>, limit: number, dir: 1 | -1, deltas?: number[]): number[] {
   const out: number[] = [];
   try {

@@ -37,8 +37,10 @@ interface RecordStore {
   /** Bytes written so far (the file's size). */
   readonly length: number;
   write(position: number, bytes: Uint8Array): void;
-  /** A view of record `txnum` or null when the store is shorter. */
-  view(txnum: number): Uint8Array | null;
+  /** Records per array that `arrayOf` gives: record `txnum` is at byte (txnum % this) * 32 of it. */
+  readonly recordsPerArray: number;
+  /** The array holding record `txnum` (whole), or null when the store is shorter. No view per record: a read makes none. */
+  arrayOf(txnum: number): Uint8Array | null;
   sync(): void;
   close(): void;
 }
@@ -91,7 +93,7 @@ class Txids implements TxidFile {
   readonly committed: TxidView;
 
   constructor(private readonly store: RecordStore) {
-    this.committed = { txidAt: (txnum) => this.stored(txnum), txidHexAt: (txnum) => hashHexAt(this.storedView(txnum), 0) };
+    this.committed = { txidAt: (txnum) => this.stored(txnum), txidHexAt: (txnum) => hashHexAt(this.storedArray(txnum), this.storedOffset(txnum)) };
   }
 
   get storedCount(): number {
@@ -116,13 +118,18 @@ class Txids implements TxidFile {
   }
 
   private stored(txnum: number): Uint8Array {
-    return this.storedView(txnum).slice();
+    const offset = this.storedOffset(txnum);
+    return this.storedArray(txnum).slice(offset, offset + TXID_BYTES);
   }
 
-  private storedView(txnum: number): Uint8Array {
-    const v = this.store.view(txnum);
-    if (v === null) throw new StoreError(`index inconsistency: no txid for tx number ${txnum} in ${TXID_FILE} (Please reindex)`);
-    return v;
+  private storedArray(txnum: number): Uint8Array {
+    const a = this.store.arrayOf(txnum);
+    if (a === null) throw new StoreError(`index inconsistency: no txid for tx number ${txnum} in ${TXID_FILE} (Please reindex)`);
+    return a;
+  }
+
+  private storedOffset(txnum: number): number {
+    return (txnum % this.store.recordsPerArray) * TXID_BYTES;
   }
 
   put(txnum: number, txid: Uint8Array): void {
@@ -216,17 +223,19 @@ class FileRecords implements RecordStore {
     this.size = Math.max(this.size, position + bytes.length);
   }
 
-  view(txnum: number): Uint8Array | null {
+  readonly recordsPerArray = SEGMENT_RECORDS;
+
+  arrayOf(txnum: number): Uint8Array | null {
     const seg = Math.floor(txnum / SEGMENT_RECORDS);
-    const from = (txnum - seg * SEGMENT_RECORDS) * TXID_BYTES;
+    const end = (txnum - seg * SEGMENT_RECORDS + 1) * TXID_BYTES;
     let map = this.maps[seg];
-    if (map === undefined || map.length < from + TXID_BYTES) {
-      if (this.size < seg * SEGMENT_BYTES + from + TXID_BYTES) return null;
+    if (map === undefined || map.length < end) {
+      if (this.size < seg * SEGMENT_BYTES + end) return null;
       map = Bun.mmap(this.path, { offset: seg * SEGMENT_BYTES, size: SEGMENT_BYTES, shared: true });
       this.maps[seg] = map;
-      if (map.length < from + TXID_BYTES) return null;
+      if (map.length < end) return null;
     }
-    return map.subarray(from, from + TXID_BYTES);
+    return map;
   }
 
   sync(): void {
@@ -258,9 +267,10 @@ class MemoryRecords implements RecordStore {
     this.size = Math.max(this.size, end);
   }
 
-  view(txnum: number): Uint8Array | null {
-    const from = txnum * TXID_BYTES;
-    return from + TXID_BYTES <= this.size ? this.bytes.subarray(from, from + TXID_BYTES) : null;
+  readonly recordsPerArray = Number.POSITIVE_INFINITY;
+
+  arrayOf(txnum: number): Uint8Array | null {
+    return (txnum + 1) * TXID_BYTES <= this.size ? this.bytes : null;
   }
 
   sync(): void {}
