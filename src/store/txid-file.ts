@@ -17,10 +17,11 @@
  *   recomputes those txids from the txs' bytes at the next start.
  * - A file shorter than the committed count (a power failure during the initial sync, which does
  *   not sync) is repaired the same way from its end.
- * - The file never shrinks while open: a mapped page past the end of a file is a SIGBUS.
+ * - The file never shrinks while open (a mapped page past the end of a file is a SIGBUS): records
+ *   past the count that a reorg left are dropped at the next open.
  * Live commits sync the file before the SQLite commit (Db.commit with `durable`).
  */
-import { closeSync, constants, fdatasyncSync, fstatSync, openSync, writeSync } from "node:fs";
+import { closeSync, constants, fdatasyncSync, fstatSync, ftruncateSync, openSync, writeSync } from "node:fs";
 import { hashHexAt } from "../bitcoin/bytes.ts";
 import { StoreError } from "../errors.ts";
 
@@ -42,6 +43,8 @@ interface RecordStore {
   /** The array holding record `txnum` (whole), or null when the store is shorter. No view per record: a read makes none. */
   arrayOf(txnum: number): Uint8Array | null;
   sync(): void;
+  /** Cuts the store to `length` bytes (only while nothing is mapped: at open). */
+  truncate(length: number): void;
   close(): void;
 }
 
@@ -70,7 +73,7 @@ export interface TxidFile extends TxidView {
   afterCommit(): void;
   /** After ROLLBACK: forgets the open transaction's records. */
   afterRollback(): void;
-  /** The committed count after open (the txs table's); set once by the Db. */
+  /** The committed count after open (the txs table's); set once by the Db, which drops the records past it (a reorg's leftovers). */
   setCommittedCount(count: number): void;
   /** Writes records outside any transaction (index/txid-repair.ts); `sync`: then syncs the file. */
   repair(txnum: number, txids: readonly Uint8Array[], sync: boolean): void;
@@ -103,6 +106,7 @@ class Txids implements TxidFile {
   setCommittedCount(count: number): void {
     this.committedCount = count;
     this.count = count;
+    if (this.store.length > count * TXID_BYTES) this.store.truncate(count * TXID_BYTES);
   }
 
   txidAt(txnum: number): Uint8Array {
@@ -202,6 +206,7 @@ class FileRecords implements RecordStore {
   private size: number;
   /** Memory maps of the file by segment; a segment mapped before it was full is mapped again when a read passes its end. */
   private readonly maps: (Uint8Array | undefined)[] = [];
+  private closed = false;
 
   constructor(private readonly path: string) {
     try {
@@ -242,7 +247,15 @@ class FileRecords implements RecordStore {
     fdatasyncSync(this.fd);
   }
 
+  truncate(length: number): void {
+    if (this.maps.length > 0) throw new Error("the txid file cannot shrink while it is mapped");
+    ftruncateSync(this.fd, length);
+    this.size = length;
+  }
+
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
     this.maps.length = 0;
     closeSync(this.fd);
   }
@@ -274,6 +287,10 @@ class MemoryRecords implements RecordStore {
   }
 
   sync(): void {}
+
+  truncate(length: number): void {
+    this.size = Math.min(this.size, length);
+  }
 
   close(): void {}
 }

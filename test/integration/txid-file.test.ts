@@ -64,6 +64,17 @@ describe("txid file: the open transaction and the last commit", () => {
       expect(f.txidAt(2)).toEqual(txid(3));
       expect(f.committed.txidAt(2)).toEqual(txid(3));
       expect(() => f.committed.txidAt(1000)).toThrow(/no txid for tx number 1000/);
+      if (where === "file") {
+        // Records past the count (a reorg to a shorter chain leaves them) are dropped at the next open.
+        f.close();
+        const again = openTxidFile(join(tmp.path, TXID_FILE));
+        cleanups.push(() => again.close());
+        expect(again.storedCount).toBe(10);
+        again.setCommittedCount(7);
+        expect(again.storedCount).toBe(7);
+        expect(again.committed.txidAt(6)).toEqual(txid(60));
+        expect(() => again.committed.txidAt(7)).toThrow(/no txid/);
+      }
     });
   }
 });
