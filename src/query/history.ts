@@ -241,20 +241,34 @@ function mempoolUtxoViews(utxos: readonly MempoolUtxo[]): UtxoView[] {
  * most `limit`: reads pages until it has enough, so a few mempool spends cost a second read at most.
  */
 function chainUtxos(r: Resolver, key: Uint8Array, afterId: number | null, limit: number): UtxoView[] {
+  return chainUtxosCounted(r, key, afterId, limit).views;
+}
+
+/**
+ * chainUtxos, with the confirmed rows read (mempool-spent ones included: electrs' cap counts the
+ * confirmed set) and whether they ran out (`exhausted`: no confirmed output after the last one).
+ */
+function chainUtxosCounted(r: Resolver, key: Uint8Array, afterId: number | null, limit: number): { views: UtxoView[]; rows: number; exhausted: boolean } {
   const out: UtxoView[] = [];
   let cursor = afterId;
+  let rows = 0;
+  let exhausted = false;
   while (out.length < limit) {
     const need = limit - out.length;
     const page = r.reader.utxosPage(key, cursor, need);
+    rows += page.length;
     for (const u of page) {
       if (r.mempool.spendOf(u.txid, u.vout)) continue;
       out.push({ txid: u.txid, vout: u.vout, status: r.statusAt(u.height), valueSat: u.valueSat });
     }
-    if (page.length < need) break;
+    if (page.length < need) {
+      exhausted = true;
+      break;
+    }
     const last = page[page.length - 1]!;
     cursor = outputId(r.reader.txnumOf(last.txid)!, last.vout);
   }
-  return out;
+  return { views: out, rows, exhausted };
 }
 
 /**
@@ -277,7 +291,6 @@ export async function allUtxosSliced(resolver: () => Resolver, key: Uint8Array, 
     async () => {
       // A fresh resolver each time: its block cache must not outlive a reorg.
       const r = resolver();
-      if (r.reader.utxoCount(key, cap + 1) > cap) throw new QueryError("too-large", "Too many unspent outputs");
       const tipHex = () => {
         const t = r.reader.tip();
         return t ? bytesToHex(t.hash) : null;
@@ -285,11 +298,16 @@ export async function allUtxosSliced(resolver: () => Resolver, key: Uint8Array, 
       const before = tipHex();
       const out: UtxoView[] = [];
       let cursor: number | null = null;
+      // The cap is checked on the rows read (no count beforehand: a set within one page is read
+      // once); a set over it is refused after reading at most cap + sliceRows rows.
+      let rows = 0;
       for (;;) {
-        const page = chainUtxos(r, key, cursor, sliceRows);
-        out.push(...page);
-        if (page.length < sliceRows) break;
-        const last = page[page.length - 1]!;
+        const page = chainUtxosCounted(r, key, cursor, sliceRows);
+        rows += page.rows;
+        if (rows > cap) throw new QueryError("too-large", "Too many unspent outputs");
+        out.push(...page.views);
+        if (page.exhausted) break;
+        const last = page.views[page.views.length - 1]!;
         cursor = outputId(r.reader.txnumOf(last.txid)!, last.vout);
         await pause();
       }
