@@ -1,7 +1,9 @@
 /**
  * Big histories never stall the others: while client A pulls a big script's history (and its
  * listunspent and subscribe) over and over, client B sends server.ping and get_balance one at a
- * time; B's latencies are what this prints (p50, p99, worst), next to A's answer times.
+ * time; B's latencies are what this prints (p50, p99, worst), next to A's answer times. A runs in
+ * a process of its own (bench/lib/fairness-puller.ts), so that reading its big answers never
+ * delays B's measurements.
  *
  *   bun bench/fairness-bench.ts [--chain bench/data/chain-2m] [--db bench/data/db-2m]
  *                               [--role popular-1] [--seconds 20] [--entry src/main.ts]
@@ -48,18 +50,15 @@ try {
   const first = performance.now();
   const entries = ((await a.call<unknown[]>("blockchain.scripthash.get_history", [big])) as unknown[]).length;
   console.log(`big script ${role}: ${entries} history entries, first answer ${(performance.now() - first).toFixed(0)} ms`);
+  a.close();
   const deadline = performance.now() + seconds * 1000;
-  const aTimes: Record<string, number[]> = { get_history: [], listunspent: [], subscribe: [] };
-  const pull = (async () => {
-    const methods = ["get_history", "listunspent", "subscribe"] as const;
-    for (let i = 0; performance.now() < deadline; i++) {
-      const m = methods[i % methods.length]!;
-      const t = performance.now();
-      await a.call(m === "subscribe" ? "blockchain.scripthash.subscribe" : `blockchain.scripthash.${m}`, [big]);
-      if (m === "subscribe") await a.call("blockchain.scripthash.unsubscribe", [big]);
-      aTimes[m]!.push(performance.now() - t);
-    }
-  })();
+  // A in a process of its own (bench/lib/fairness-puller.ts): parsing its 10 MB answers here would
+  // hold this loop, and B's times would measure the bench, not the server.
+  const puller = Bun.spawn([process.execPath, join(ROOT, "bench", "lib", "fairness-puller.ts"), String(electrumPort), big, String(seconds)], {
+    stdout: "pipe",
+    stderr: "inherit",
+  });
+  const pull = new Response(puller.stdout).text().then((out) => JSON.parse(out.trim().split("\n").pop()!) as Record<string, number[]>);
   const bTimes: Record<string, number[]> = { "server.ping": [], "blockchain.scripthash.get_balance": [] };
   while (performance.now() < deadline) {
     for (const method of Object.keys(bTimes)) {
@@ -69,14 +68,14 @@ try {
     }
     await Bun.sleep(2);
   }
-  await pull;
+  const aTimes = await pull;
+  if ((await puller.exited) !== 0) throw new Error("client A (fairness-puller.ts) failed");
   for (const [m, xs] of Object.entries(aTimes)) {
     if (xs.length) console.log(`A ${m.padEnd(12)} n=${xs.length} p50 ${pct(xs, 50).toFixed(0)} ms, worst ${Math.max(...xs).toFixed(0)} ms`);
   }
   for (const [m, xs] of Object.entries(bTimes)) {
     console.log(`B ${m.padEnd(34)} n=${xs.length} p50 ${pct(xs, 50).toFixed(2)} ms, p99 ${pct(xs, 99).toFixed(2)} ms, worst ${Math.max(...xs).toFixed(1)} ms`);
   }
-  a.close();
   b.close();
 } finally {
   await stop();

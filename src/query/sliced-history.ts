@@ -140,11 +140,17 @@ export async function historyStatusSliced(h: ElectrumHistory, pause: Pause = mac
   return hasher.digest("hex");
 }
 
+/** Elements of a JSON array and the JSON text of each (what JSON.stringify would give). */
+export interface JsonSegment<T> {
+  readonly items: readonly T[];
+  readonly toJson: (item: T) => string;
+}
+
 /**
  * A JSON array built a slice of elements at a time (JSON.stringify of 100k entries is ~30 ms in
  * one step), as UTF-8 bytes, one part per slice: their concatenation is the array's text, and it
  * is never made (joining and encoding 9 MB took ~20 ms more). `toJson` must give what
- * JSON.stringify would for one element.
+ * JSON.stringify would for one element; it runs a slice at a time too.
  */
 export async function jsonArraySliced<T>(
   items: readonly T[],
@@ -154,14 +160,35 @@ export async function jsonArraySliced<T>(
   /** Every text toJson gives is ASCII (hex strings and integers): encoded as Latin-1, ~1.3-3× faster than as UTF-8. */
   ascii = false,
 ): Promise<Buffer[]> {
+  return jsonSegmentsSliced([{ items, toJson } as unknown as JsonSegment<never>], pause, sliceRows, ascii);
+}
+
+/**
+ * jsonArraySliced of the segments' elements one after the other (a history's confirmed part, then
+ * its mempool part). Each segment has its own element type, erased here (`never`: cast at the call).
+ */
+export async function jsonSegmentsSliced(
+  segments: readonly JsonSegment<never>[],
+  pause: Pause = macrotask,
+  sliceRows = SLICE_ROWS,
+  ascii = false,
+): Promise<Buffer[]> {
   const parts: Buffer[] = [];
-  for (let i = 0; i < items.length; i += sliceRows) {
-    if (i > 0) await pause();
-    const end = Math.min(items.length, i + sliceRows);
-    const chunk: string[] = [];
-    for (let j = i; j < end; j++) chunk.push(toJson(items[j]!));
-    parts.push(Buffer.from((i === 0 ? "[" : ",") + chunk.join(","), ascii ? "latin1" : "utf8"));
+  let chunk: string[] = [];
+  const flush = () => {
+    parts.push(Buffer.from((parts.length === 0 ? "[" : ",") + chunk.join(","), ascii ? "latin1" : "utf8"));
+    chunk = [];
+  };
+  for (const { items, toJson } of segments) {
+    for (const item of items) {
+      if (chunk.length === sliceRows) {
+        flush();
+        await pause();
+      }
+      chunk.push(toJson(item));
+    }
   }
+  if (chunk.length > 0) flush();
   parts.push(Buffer.from(parts.length === 0 ? "[]" : "]"));
   return parts;
 }
