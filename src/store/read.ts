@@ -178,10 +178,6 @@ export class StoreReader {
       // compound ORDER BY) costs no sort.
       // The txnums filed under a txid key, every level (no read of the txs rows: see txnumOfPrevout).
       txnumsOfKey: s.prepare<{ txnum: number }, [Uint8Array]>(TXNUMS_OF_KEY),
-      // The txs rows filed under a txid key, every level, in txnum order: one statement (an IN
-      // list, searched in key order) instead of the keys then a row each: 8.0-8.8 against 9.5-12.4
-      // µs a lookup on the 2M-tx bench index. (A join kept in the keys' order took 17 µs.)
-      txsOfKey: s.prepare<TxLocRow, [Uint8Array]>(`SELECT txnum, loc, raw FROM txs WHERE txnum IN (${TXNUMS_OF_KEY}) ORDER BY txnum`),
       output: s.prepare<{ script: Uint8Array; value_sat: number }, [number]>("SELECT script, value_sat FROM outputs WHERE id = ?"),
       // A row's value is read by a scalar subquery, not a JOIN of outputs: a join opens its cursor on
       // outputs at every run, rows or not, ~3.5 µs (2M-tx bench index; an empty level's arm 4.6 µs
@@ -328,8 +324,11 @@ export class StoreReader {
   }
 
   tx(txid: Uint8Array): TxLocation | null {
-    const row = newestWithTxid(this.q.txsOfKey.all(txid.subarray(0, TXID_KEY_BYTES)).map((r) => this.withTxid(r)), txid);
-    return row === null ? null : this.located(row);
+    // The txnums under the key, told apart by the txid file; the txs row read only for the one found.
+    const txnum = this.txnumOf(txid);
+    if (txnum === null) return null;
+    const t = this.q.txByNum.get(txnum);
+    return t ? this.located({ txnum, txid: txid.slice(), loc: t.loc, raw: t.raw }) : null;
   }
 
   txAt(txnum: number): TxLocation | null {
