@@ -16,12 +16,14 @@
  *   prevVouts  per such input
  *   addresses  with --address-search, the address of every output that has one, in block order
  *
- * flattenBlock writes the block's UTXO-table ops in the order indexer.ts indexBlock does (per tx,
- * its spends and then its indexed outputs' adds), and writeFlatBlock writes the rows indexBlock
- * and writeSpends write: the two paths give the same index (test/unit/index/flat-block.test.ts).
+ * flattenBlock writes the block's UTXO-table ops (per tx, its spends and then its indexed outputs'
+ * adds), and writeFlatBlock writes the block's rows from the table's answer. Every block goes this
+ * way: the initial sync's on the worker (utxo-worker.ts), live blocks on the main thread (sync.ts).
  */
 import { addressOf } from "../bitcoin/address.ts";
-import type { Block } from "../bitcoin/block.ts";
+import { HEADER_SIZE, type Block } from "../bitcoin/block.ts";
+import { bytesToHex } from "../bitcoin/bytes.ts";
+import { ChainError } from "../errors.ts";
 import { NETWORKS, type NetworkName } from "../bitcoin/network.ts";
 import type { StoreWriter } from "../store/write.ts";
 import { SCRIPT_KEY_BYTES, encodeTxLoc, inputId, isUnspendable, locatedIn, outputId, scriptKeyInto, type BlkFilePos } from "../store/rows.ts";
@@ -140,9 +142,17 @@ export interface FlatBlockBytes {
   readonly bytes: Uint8Array | null;
 }
 
+/** What writeFlatBlock wrote: the counts of its txs, indexed outputs and spends. */
+export interface FlatBlockCounts {
+  readonly txs: number;
+  readonly outputs: number;
+  readonly spends: number;
+}
+
 /**
- * Writes every row of a flattened block (indexBlock's and writeSpends' together); `resolved` is
- * the UTXO table's answer to its ops. Returns the number of spends.
+ * Writes every row of a flattened block; `resolved` is the UTXO table's answer to its ops: the
+ * inputs in block order, each either answered or looked up in `sources`. Evictions are handed to
+ * `sources` where they happened in that order, so a later spend finds what they moved out.
  */
 export function writeFlatBlock(
   flat: FlatBlock,
@@ -154,10 +164,13 @@ export function writeFlatBlock(
   resolved: Resolved,
   writer: StoreWriter,
   sources: SpendSources,
-): number {
+  /** Collects the hex of every script key the block pays or spends from (live blocks: what Electrum notifications start from). */
+  touched: Set<string> | null = null,
+): FlatBlockCounts {
   const located = locatedIn(file, raw.size);
   const bytes = raw.bytes;
   if (!located && !bytes) throw new Error(`block ${height} is not located in a blk file and its bytes were not kept`);
+  if (located) checkTxSpans(flat, raw.size);
   writer.insertBlock({
     height,
     hash,
@@ -180,10 +193,12 @@ export function writeFlatBlock(
     if (located) writer.insertTx(txnum, txid, NO_BYTES, encodeTxLoc(start, length));
     else writer.insertTx(txnum, txid, bytes!.subarray(start, start + length), null);
     for (let end = o + txs[t + TX_OUTPUTS]!; o < end; o++) {
-      writer.insertOutput(outputId(txnum, outVouts[o]!), outKeys.subarray(o * SCRIPT_KEY_BYTES, (o + 1) * SCRIPT_KEY_BYTES), outValues[o]!);
+      const key = outKeys.subarray(o * SCRIPT_KEY_BYTES, (o + 1) * SCRIPT_KEY_BYTES);
+      writer.insertOutput(outputId(txnum, outVouts[o]!), key, outValues[o]!);
+      touched?.add(bytesToHex(key));
     }
   }
-  // The spends, as writeSpends: evictions handed to `sources` where they happened.
+  // The spends: evictions handed to `sources` where they happened.
   const { spent, evictions } = resolved;
   const spentBytes = new Uint8Array(spent.buffer, spent.byteOffset, spent.byteLength);
   let e = 0;
@@ -200,9 +215,21 @@ export function writeFlatBlock(
         if (!prev) throw missingPrevout(txid, vout, pos, height);
       }
       writer.insertSpend(inputId(firstTxnum + pos, vin), prev.id, prev.scriptKey);
+      touched?.add(bytesToHex(prev.scriptKey));
     }
   }
   checkSpendCount(spent, n, height);
   while (e < evictions.length) sources.evicted(evictions[e++]!);
-  return n;
+  return { txs: flat.txCount, outputs: o, spends: n };
+}
+
+/**
+ * The txs' places are those of views of the block's bytes (parseBlock): the first after the
+ * header, the last ending where the block does. Otherwise they cannot be located in the blk file.
+ */
+function checkTxSpans(flat: FlatBlock, size: number): void {
+  const last = (flat.txCount - 1) * TX_WORDS;
+  if (flat.txCount === 0 || flat.txs[TX_OFFSET]! <= HEADER_SIZE || flat.txs[last + TX_OFFSET]! + flat.txs[last + TX_LENGTH]! !== size) {
+    throw new ChainError("the parsed txs are not views of their block's bytes: cannot locate them in the blk file");
+  }
 }

@@ -22,8 +22,8 @@ import { openUtxoSpill, type UtxoSpill } from "../store/utxo-spill.ts";
 import { createWriter, type StoreWriter } from "../store/write.ts";
 import { repairTxids } from "./txid-repair.ts";
 import { HeaderChain, findForkHeight } from "./chain.ts";
-import { writeFlatBlock } from "./flat-block.ts";
-import { indexBlock, writeSpends, type IndexOptions, type SpendSources } from "./indexer.ts";
+import { flattenBlock, writeFlatBlock } from "./flat-block.ts";
+import type { IndexOptions, SpendSources } from "./indexer.ts";
 import { EntryReader, OpsWriter, type Eviction } from "./prevout-ops.ts";
 import { applyOps, type PrevoutStats, type ResolvedPrevout } from "./prevouts.ts";
 import { UtxoTable } from "./utxo-table.ts";
@@ -368,11 +368,13 @@ export class Indexer {
             this.checkLink(raw.height, raw.hash, hash, block.header.prevHash, pending);
             const tIndex = performance.now();
             this.metrics.observeStep("parse", (tIndex - tParse) / 1000);
-            const counts = indexBlock(block, raw.height, this.nextTxnum, this.writer, this.opts, file, ops, collect);
+            // The same steps as the initial sync's blocks on the worker, here on the main thread.
+            const flat = flattenBlock(block, this.nextTxnum, this.opts, ops);
             const resolved = applyOps(this.liveTable, ops.take(), "clear");
+            const bytes = { header: block.header.raw, size, bytes: raw.bytes };
+            const counts = writeFlatBlock(flat, bytes, raw.height, hash, this.nextTxnum, file, resolved, this.writer, spendSources, collect);
             // A txid key per tx, a funding and an unspent key per output; a spends and a spend_history key per input.
-            pendingRows += counts.txs + 2 * counts.outputs;
-            pendingRows += 2 * writeSpends(block, raw.height, this.nextTxnum, resolved, this.writer, spendSources, collect);
+            pendingRows += counts.txs + 2 * counts.outputs + 2 * counts.spends;
             this.nextTxnum += counts.txs;
             pendingTxs += counts.txs;
             txs += counts.txs;
@@ -412,7 +414,7 @@ export class Indexer {
     return { blocks, txs, bytes };
   }
 
-  /** Where writeSpends finds what the table did not hold, and puts what it evicted. */
+  /** Where writeFlatBlock finds what the table did not hold, and puts what it evicted. */
   private spendSources(): SpendSources {
     if (this.initialDone) {
       return {

@@ -9,7 +9,7 @@ import { parseBlock } from "../../src/bitcoin/block.ts";
 import { NETWORKS } from "../../src/bitcoin/network.ts";
 import { offlineSource, openBlkFileIndex, type ChainSource, type RawBlock } from "../../src/daemon/sources.ts";
 import { ChainError, ParseError } from "../../src/errors.ts";
-import { indexBlock } from "../../src/index/indexer.ts";
+import { flattenBlock } from "../../src/index/flat-block.ts";
 import { OpsWriter, type Resolved } from "../../src/index/prevout-ops.ts";
 import { applyOps } from "../../src/index/prevouts.ts";
 import { Indexer, noopSyncMetrics } from "../../src/index/sync.ts";
@@ -17,7 +17,6 @@ import { SLOT_BYTES, UtxoTable } from "../../src/index/utxo-table.ts";
 import { UtxoThread } from "../../src/index/utxo-thread.ts";
 import { silentLogger } from "../../src/log.ts";
 import { openDb } from "../../src/store/db.ts";
-import { createWriter } from "../../src/store/write.ts";
 import { FIXTURE_BLOCKS, fixtureBestChain, openBlkFiles } from "../helpers/fixture.ts";
 import { digestIndex } from "../helpers/index-check.ts";
 
@@ -71,8 +70,6 @@ afterAll(() => blkFiles.close());
 
 describe("the table's thread", () => {
   test("answers every fixture block's ops as the same table on this thread, evictions included", async () => {
-    const db = openDb({ dir: ":memory:", network: "regtest", log });
-    const writer = createWriter(db);
     const slots = 64; // small enough to evict many times
     const thread = new UtxoThread(slots, 0, { indexUnspendables: false });
     const local = new UtxoTable(slots);
@@ -82,7 +79,7 @@ describe("the table's thread", () => {
     try {
       for (const raw of blocks) {
         const block = parseBlock(raw.bytes, { witness: false });
-        txnum += indexBlock(block, raw.height, txnum, writer, { indexUnspendables: false }, raw.file ?? null, ops).txs;
+        txnum += flattenBlock(block, txnum, { indexUnspendables: false }, ops).txCount;
         const words = ops.take();
         const expected = applyOps(local, words.slice(), "evict");
         const got: Resolved = await thread.resolve(words);
@@ -97,8 +94,6 @@ describe("the table's thread", () => {
       expect(dumped.length).toBe(local.size * 9);
     } finally {
       await thread.terminate();
-      writer.finalize();
-      db.close();
     }
   });
 

@@ -1,27 +1,32 @@
 /**
- * The initial sync's flat blocks (index/flat-block.ts): the layout of what the table's thread hands
- * back, and the same index whether a block goes through indexBlock + writeSpends (live blocks) or
- * through flattenBlock + writeFlatBlock (the initial sync), with and without --index-unspendables
- * and --address-search, for blocks located in the blk files and for blocks whose bytes are stored.
+ * Flat blocks (index/flat-block.ts), the one way every block is indexed: the layout of what
+ * flattenBlock gives (the initial sync's worker hands it back), and the fixture indexed block by
+ * block through flattenBlock + writeFlatBlock into a live index (as the main loop indexes new
+ * blocks) is the fixture's ground truth (Core's RPC), with and without --index-unspendables and
+ * --address-search, for blocks located in the blk files and for blocks whose bytes are stored;
+ * and the script keys it collects for the notifications are those its rows name.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { addressOf } from "../../../src/bitcoin/address.ts";
 import { parseBlock } from "../../../src/bitcoin/block.ts";
 import { NETWORKS } from "../../../src/bitcoin/network.ts";
 import { offlineSource, openBlkFileIndex, type RawBlock } from "../../../src/daemon/sources.ts";
 import { TX_INPUTS, TX_LENGTH, TX_OFFSET, TX_OUTPUTS, TX_WORDS, flattenBlock, writeFlatBlock, type FlattenOptions } from "../../../src/index/flat-block.ts";
-import { indexBlock, writeSpends, type SpendSources } from "../../../src/index/indexer.ts";
+import type { SpendSources } from "../../../src/index/indexer.ts";
 import { OpsWriter } from "../../../src/index/prevout-ops.ts";
 import { applyOps } from "../../../src/index/prevouts.ts";
 import { UtxoTable } from "../../../src/index/utxo-table.ts";
 import { silentLogger } from "../../../src/log.ts";
 import { openDb } from "../../../src/store/db.ts";
+import { StoreReader } from "../../../src/store/read.ts";
 import { SCRIPT_KEY_BYTES, isUnspendable, scriptKeyOf } from "../../../src/store/rows.ts";
 import { createWriter } from "../../../src/store/write.ts";
-import { FIXTURE_BLOCKS, fixtureBestChain, openBlkFiles } from "../../helpers/fixture.ts";
-import { digestIndex } from "../../helpers/index-check.ts";
+import { FIXTURE_BLOCKS, fixtureBestChain, loadExpected, openBlkFiles } from "../../helpers/fixture.ts";
+import { checkBlocks, checkOutspends, checkScripts, checkSpendTables, checkTxs, scriptKeysOfBlocks } from "../../helpers/index-check.ts";
 
 const log = silentLogger();
 const blkFiles = openBlkFiles();
+const expected = loadExpected();
 let blocks: RawBlock[];
 
 beforeAll(async () => {
@@ -39,48 +44,55 @@ const noSpill: SpendSources = {
   },
 };
 
-/** The fixture indexed block by block through one path; its digest and its addresses. */
-function indexWith(path: "objects" | "flat", opts: FlattenOptions, located: boolean): { digest: string; addresses: string[] } {
-  const db = openDb({ dir: ":memory:", network: "regtest", log });
-  const writer = createWriter(db);
-  const table = new UtxoTable(1 << 14);
-  const ops = new OpsWriter();
-  let txnum = 0;
-  try {
-    db.sql.exec("BEGIN");
-    for (const raw of blocks) {
-      const block = parseBlock(raw.bytes, { witness: false });
-      const file = located ? (raw.file ?? null) : null;
-      if (path === "objects") {
-        const counts = indexBlock(block, raw.height, txnum, writer, opts, file, ops);
-        writeSpends(block, raw.height, txnum, applyOps(table, ops.take(), "evict"), writer, noSpill);
-        txnum += counts.txs;
-      } else {
-        const flat = flattenBlock(block, txnum, opts, ops);
-        writeFlatBlock(flat, { header: raw.bytes.slice(0, 80), size: raw.bytes.length, bytes: file ? null : raw.bytes }, raw.height, block.header.hash, txnum, file, applyOps(table, ops.take(), "evict"), writer, noSpill);
-        txnum += flat.txCount;
-      }
-    }
-    writer.flush();
-    db.sql.exec("COMMIT");
-    const addresses = db.sql.query<{ address: string }, []>("SELECT address FROM addresses ORDER BY address").all().map((r) => r.address);
-    return { digest: digestIndex(db), addresses };
-  } finally {
-    writer.finalize();
-    db.close();
-  }
-}
-
 describe("flat blocks", () => {
-  for (const opts of [{ indexUnspendables: false }, { indexUnspendables: true, addressSearch: "regtest" as const }]) {
+  for (const opts of [{ indexUnspendables: false }, { indexUnspendables: true, addressSearch: "regtest" as const }] satisfies FlattenOptions[]) {
     for (const located of [true, false]) {
-      test(`give the index indexBlock and writeSpends give (${JSON.stringify(opts)}, ${located ? "located in the blk files" : "bytes stored"})`, () => {
-        const objects = indexWith("objects", opts, located);
-        const flat = indexWith("flat", opts, located);
-        expect(flat.digest).toBe(objects.digest);
-        expect(flat.addresses).toEqual(objects.addresses);
-        if (opts.addressSearch) expect(flat.addresses.length).toBeGreaterThan(10);
-        else expect(flat.addresses).toEqual([]);
+      test(`indexed one by one into a live index: the fixture's ground truth (${JSON.stringify(opts)}, ${located ? "located in the blk files" : "bytes stored"})`, () => {
+        const db = openDb({ dir: ":memory:", network: "regtest", log });
+        const reader = new StoreReader(db, located ? blkFiles : null);
+        const writer = createWriter(db, reader);
+        writer.setLive(true);
+        const table = new UtxoTable(1 << 14);
+        const ops = new OpsWriter();
+        const touched: Set<string>[] = [];
+        const addresses = new Set<string>();
+        let txnum = 0;
+        try {
+          for (const raw of blocks) {
+            db.write(() => {
+              const block = parseBlock(raw.bytes, { witness: false });
+              const file = located ? (raw.file ?? null) : null;
+              const flat = flattenBlock(block, txnum, opts, ops);
+              const keys = new Set<string>();
+              const bytes = { header: block.header.raw, size: raw.bytes.length, bytes: raw.bytes };
+              const counts = writeFlatBlock(flat, bytes, raw.height, block.header.hash, txnum, file, applyOps(table, ops.take(), "clear"), writer, noSpill, keys);
+              expect(counts.txs).toBe(block.txs.length);
+              touched.push(keys);
+              txnum += counts.txs;
+              writer.flush();
+              if (opts.addressSearch) {
+                for (const tx of block.txs) for (const out of tx.outputs) {
+                  const a = addressOf(out.script, NETWORKS.regtest);
+                  if (a !== null) addresses.add(a);
+                }
+              }
+            });
+          }
+          checkBlocks(reader, expected);
+          checkTxs(reader, expected);
+          if (!opts.indexUnspendables) {
+            checkScripts(reader, expected);
+            checkOutspends(reader, expected);
+          }
+          checkSpendTables(db);
+          blocks.forEach((raw, i) => expect({ height: raw.height, keys: [...touched[i]!].sort() }).toEqual({ height: raw.height, keys: [...scriptKeysOfBlocks(reader, raw.height, raw.height)].sort() }));
+          const stored = db.sql.query<{ address: string }, []>("SELECT address FROM addresses ORDER BY address").all().map((r) => r.address);
+          expect(stored).toEqual([...addresses].sort());
+          if (opts.addressSearch) expect(stored.length).toBeGreaterThan(10);
+        } finally {
+          writer.finalize();
+          db.close();
+        }
       });
     }
   }
