@@ -180,7 +180,8 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     closer.add("query connection", () => readDb.close());
     // With the block boundaries in memory (store/block-bounds.ts), kept exact by the indexer's
     // commit and rollback listeners, registered first so that nothing reads before they ran.
-    const queryReader = new StoreReader(readDb, blkFiles, { blockBounds: true });
+    // It skips the levels that hold no rows (store/level-reads.ts): this connection never writes them.
+    const queryReader = new StoreReader(readDb, blkFiles, { blockBounds: true, skipEmptyLevels: true });
     indexer.onCommit((from) => queryReader.blocksChanged(from));
     indexer.onRollback((from) => queryReader.blocksChanged(from));
     const chainView = mempoolChainOf(queryReader, () => indexer.chain.tipHash);

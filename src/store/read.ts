@@ -2,13 +2,14 @@
  * Read queries over the index, one function per query shape. Rows of the best chain only exist,
  * so no query needs a best-chain filter.
  */
-import type { Database, Statement } from "bun:sqlite";
+import type { Database } from "bun:sqlite";
 import { bytesEqual } from "../bitcoin/bytes.ts";
 import { IO_SPAN, TXID_KEY_BYTES, indexOfId, txnumOfId, type BlockRow } from "./rows.ts";
 import { BlockBounds } from "./block-bounds.ts";
-import { BASE_LEVEL, LEVELS_OLDEST_FIRST, allLevels, levelSelects, levelTable } from "./levels.ts";
+import { BASE_LEVEL, LEVELS_OLDEST_FIRST, allLevels, levelSelects, levelTable, type LeveledTable } from "./levels.ts";
 import { TxBytes, type BlkRangeSource } from "./tx-bytes.ts";
 import type { TxidView } from "./txid-file.ts";
+import { LevelReads, NonEmptyLevels } from "./level-reads.ts";
 
 export interface TxLocation {
   readonly txnum: number;
@@ -138,6 +139,11 @@ export interface StoreReaderOptions {
    * `blocksChanged` after every commit and rollback of blocks (the query side, app.ts).
    */
   readonly blockBounds?: boolean;
+  /**
+   * Skip the levels that hold no rows (level-reads.ts): only for a connection that never writes
+   * the levels (the query connection, db.ts openReadDb).
+   */
+  readonly skipEmptyLevels?: boolean;
 }
 
 export class StoreReader {
@@ -145,6 +151,7 @@ export class StoreReader {
   private readonly bytes: TxBytes;
   private readonly bounds: BlockBounds | null;
   private readonly txids: TxidView;
+  private readonly levels: NonEmptyLevels | null;
 
   /**
    * Any connection: the indexer's own, or a ReadDb (db.ts) for queries that must see committed blocks only.
@@ -154,10 +161,11 @@ export class StoreReader {
     this.bytes = new TxBytes(blkFiles);
     this.txids = db.txids;
     const s = db.sql;
+    this.levels = opts.skipEmptyLevels ? new NonEmptyLevels(s) : null;
     // Levels oldest first for an ascending read, newest first for a descending one.
-    const perLevel = <R>(select: string, dir: 1 | -1): Statement<R, [Uint8Array, number]>[] => {
-      const stmts = levelSelects(select).map((q) => s.prepare<R, [Uint8Array, number]>(q));
-      return dir === 1 ? stmts : stmts.reverse();
+    const perLevel = <R>(table: LeveledTable, select: string, dir: 1 | -1): LevelReads<R, [Uint8Array, number]> => {
+      const byLevel = levelSelects(select).map((q, i) => ({ level: LEVELS_OLDEST_FIRST[i]!, stmt: s.prepare<R, [Uint8Array, number]>(q) }));
+      return new LevelReads(table, dir === 1 ? byLevel : byLevel.reverse(), this.levels);
     };
     this.q = {
       tip: s.prepare<BlockSqlRow, []>("SELECT * FROM blocks ORDER BY height DESC LIMIT 1"),
@@ -195,21 +203,23 @@ export class StoreReader {
       spendOf: s.prepare<{ id: number }, [number]>(allLevels("SELECT id FROM spends WHERE prev = ?1")),
       // A script's history rows in chain order, newest first or oldest first: one statement per
       // level (levels.ts levelSelects), read one after the other (inChainOrder).
-      fundingDesc: perLevel<{ id: number }>("SELECT id FROM funding WHERE script = ?1 AND id < ?2 ORDER BY id DESC", -1),
-      spendingDesc: perLevel<{ id: number }>("SELECT id FROM spend_history WHERE script = ?1 AND id < ?2 ORDER BY id DESC", -1),
+      fundingDesc: perLevel<{ id: number }>("funding", "SELECT id FROM funding WHERE script = ?1 AND id < ?2 ORDER BY id DESC", -1),
+      spendingDesc: perLevel<{ id: number }>("spend_history", "SELECT id FROM spend_history WHERE script = ?1 AND id < ?2 ORDER BY id DESC", -1),
       // The same newest-first reads with each row's value (MP's summary): the output's, or the spent output's.
       fundingValuesDesc: perLevel<{ id: number; value_sat: number }>(
+        "funding",
         "SELECT f.id AS id, (SELECT value_sat FROM outputs WHERE id = f.id) AS value_sat FROM funding f WHERE f.script = ?1 AND f.id < ?2 ORDER BY f.id DESC",
         -1,
       ),
       spendingValuesDesc: perLevel<{ id: number; value_sat: number }>(
+        "spend_history",
         "SELECT h.id AS id, (SELECT value_sat FROM outputs WHERE id = h.prev) AS value_sat FROM spend_history h WHERE h.script = ?1 AND h.id < ?2 ORDER BY h.id DESC",
         -1,
       ),
       // (Ascending: with no ORDER BY, which costs ~2 µs a run even where it sorts nothing. A range of
       // the primary key, the only plan for these, reads it in key order; the fixture tests pin the order.)
-      fundingAsc: perLevel<{ id: number }>("SELECT id FROM funding WHERE script = ?1 AND id >= ?2", 1),
-      spendingAsc: perLevel<{ id: number }>("SELECT id FROM spend_history WHERE script = ?1 AND id >= ?2", 1),
+      fundingAsc: perLevel<{ id: number }>("funding", "SELECT id FROM funding WHERE script = ?1 AND id >= ?2", 1),
+      spendingAsc: perLevel<{ id: number }>("spend_history", "SELECT id FROM spend_history WHERE script = ?1 AND id >= ?2", 1),
       fundedIn: s.prepare<{ n: number; sum: number }, [Uint8Array, number, number]>(
         "SELECT count(*) AS n, coalesce(sum((SELECT value_sat FROM outputs WHERE id = f.id)), 0) AS sum FROM (" +
           allLevels("SELECT id FROM funding WHERE script = ?1 AND id >= ?2 AND id < ?3") +
@@ -233,11 +243,16 @@ export class StoreReader {
          funded_sum = excluded.funded_sum, spent_count = excluded.spent_count, spent_sum = excluded.spent_sum`,
       ),
       // The UTXO set of a script: each level's rows that no spend of a newer level hides (levels.ts).
-      unspentAsc: perLevel<{ id: number }>(UNSPENT_ASC, 1),
-      unspentValuesAsc: perLevel<{ id: number; value_sat: number }>(UNSPENT_VALUES_ASC, 1),
+      unspentAsc: perLevel<{ id: number }>("unspent", UNSPENT_ASC, 1),
+      unspentValuesAsc: perLevel<{ id: number; value_sat: number }>("unspent", UNSPENT_VALUES_ASC, 1),
       // (the base level holds no spend that hides an unspent row)
-      hidingSpends: LEVELS_OLDEST_FIRST.filter((l) => l !== BASE_LEVEL).map((l) =>
-        s.prepare<{ prev: number }, [Uint8Array]>(HIDING_SPENDS.replace("spend_history", levelTable("spend_history", l))),
+      hidingSpends: new LevelReads(
+        "spend_history",
+        LEVELS_OLDEST_FIRST.filter((l) => l !== BASE_LEVEL).map((level) => ({
+          level,
+          stmt: s.prepare<{ prev: number }, [Uint8Array]>(HIDING_SPENDS.replace("spend_history", levelTable("spend_history", level))),
+        })),
+        this.levels,
       ),
       txsInRange: s.prepare<TxLocRow, [number, number]>("SELECT txnum, loc, raw FROM txs WHERE txnum >= ? AND txnum < ? ORDER BY txnum"),
       // Outspends of one tx: a key range of spends.
@@ -478,11 +493,11 @@ export class StoreReader {
   }
 
   /** A script's unspent rows above `afterId`, ascending, at most `limit` (see UNSPENT_ASC). */
-  private unspentAfter<R extends { id: number }>(levels: readonly Statement<R, [Uint8Array, number]>[], scriptKey: Uint8Array, afterId: number, limit: number): R[] {
+  private unspentAfter<R extends { id: number }>(levels: LevelReads<R, [Uint8Array, number]>, scriptKey: Uint8Array, afterId: number, limit: number): R[] {
     const out: R[] = [];
     if (limit <= 0) return out;
     let hidden: Set<number> | null = null;
-    for (const s of this.q.hidingSpends) for (const r of s.iterate(scriptKey)) (hidden ??= new Set()).add(r.prev);
+    for (const s of this.q.hidingSpends.statements()) for (const r of s.iterate(scriptKey)) (hidden ??= new Set()).add(r.prev);
     for (const r of inChainOrder(levels, scriptKey, afterId)) {
       if (hidden?.has(r.id)) continue;
       out.push(r);
@@ -607,8 +622,8 @@ class BlockLocator {
  * txnum's funded minus spent `value_sat` (every row of a listed txnum is read).
  */
 /** The rows of per-level statements (perLevel), one statement after the other: a key's rows in chain order. */
-function* inChainOrder<R>(stmts: readonly Statement<R, [Uint8Array, number]>[], key: Uint8Array, bound: number): Generator<R> {
-  for (const s of stmts) yield* s.iterate(key, bound);
+function* inChainOrder<R>(reads: LevelReads<R, [Uint8Array, number]>, key: Uint8Array, bound: number): Generator<R> {
+  for (const s of reads.statements()) yield* s.iterate(key, bound);
 }
 
 function mergeTxnums(a: Iterator<{ id: number; value_sat?: number }>, b: Iterator<{ id: number; value_sat?: number }>, limit: number, dir: 1 | -1, deltas?: number[]): number[] {
