@@ -134,6 +134,54 @@ export function parseTxExact(bytes: Uint8Array, options?: ParseOptions): Tx {
   return tx;
 }
 
+/**
+ * The txid of a whole serialized transaction, read for its structure only: no object per input or
+ * output, no view per field (what a stored tx's check against its txid needs, store/tx-bytes.ts).
+ * The same checks as parseTxExact (counts against the bytes left, the segwit flag, an all-empty
+ * witness record, no trailing bytes), but for the output values' range, which it does not read.
+ * 0.25 µs a tx against 0.46 for parseTxExact(…, { witness: false }).txid (the fixture's 769 txs).
+ */
+export function txidOfExact(bytes: Uint8Array): Uint8Array {
+  const r = new Reader(bytes, 0);
+  r.skip(4, "tx version");
+  let bodyStart = r.pos;
+  let inCount = r.varint("input count");
+  let hasWitness = false;
+  if (inCount === 0) {
+    const flag = r.u8("segwit flag");
+    if (flag !== 1) throw new ParseError(`unknown transaction optional data (flag 0x${flag.toString(16)}) at offset ${r.pos - 1}`);
+    hasWitness = true;
+    bodyStart = r.pos;
+    inCount = r.varint("input count");
+  }
+  if (inCount * MIN_INPUT_SIZE > r.remaining) throw new ParseError(`input count ${inCount} at offset ${bodyStart} exceeds the ${r.remaining} bytes left`);
+  for (let i = 0; i < inCount; i++) {
+    r.skip(36, "prevout");
+    r.skip(r.varint("scriptSig"), "scriptSig");
+    r.skip(4, "sequence");
+  }
+  const outCount = r.varint("output count");
+  if (outCount * MIN_OUTPUT_SIZE > r.remaining) throw new ParseError(`output count ${outCount} at offset ${r.pos} exceeds the ${r.remaining} bytes left`);
+  for (let i = 0; i < outCount; i++) {
+    r.skip(8, "output value");
+    r.skip(r.varint("scriptPubKey"), "scriptPubKey");
+  }
+  const outputsEnd = r.pos;
+  if (hasWitness) {
+    let anyWitness = false;
+    for (let i = 0; i < inCount; i++) {
+      const n = r.varint("witness item count");
+      if (n > 0) anyWitness = true;
+      for (let j = 0; j < n; j++) r.skip(r.varint("witness item"), "witness item");
+    }
+    if (!anyWitness) throw new ParseError("superfluous witness record in transaction at offset 0");
+  }
+  const lockTimePos = r.pos;
+  r.skip(4, "lock time");
+  if (r.pos !== bytes.length) throw new ParseError(`${bytes.length - r.pos} trailing bytes after transaction at offset ${r.pos}`);
+  return hasWitness ? segwitTxid(bytes, 0, bodyStart, outputsEnd, lockTimePos, 4 + (outputsEnd - bodyStart) + 4) : sha256dView(bytes);
+}
+
 /** Parses a serialized block; it must span `bytes` exactly. */
 export function parseBlock(bytes: Uint8Array, options?: ParseOptions): Block {
   const keepWitness = options?.witness !== false;

@@ -4,7 +4,7 @@
  * a power failure during the initial sync cut short) are recomputed from the txs' own bytes, read
  * where queries read them (Core's blk files, or the txs row). Nothing else is trusted for a txid.
  */
-import { parseBlock, parseTxExact } from "../bitcoin/block.ts";
+import { parseBlock, txidOfExact } from "../bitcoin/block.ts";
 import { bytesEqual, hashToHex } from "../bitcoin/bytes.ts";
 import { StoreError } from "../errors.ts";
 import type { Logger } from "../log.ts";
@@ -69,5 +69,5 @@ function blockTxids(
   }
   const rows = rawTxs.all(b.first_txnum, b.first_txnum + b.tx_count);
   if (rows.length !== b.tx_count || rows.some((r) => r.raw === null)) throw reindex("its txs rows are incomplete");
-  return rows.map((r) => parseTxExact(r.raw!, { witness: false }).txid);
+  return rows.map((r) => txidOfExact(r.raw!));
 }

@@ -5,7 +5,7 @@
  * (a file gone or shorter, other bytes at that place, no readable files) is a
  * BlockFilesChangedError: never other bytes.
  */
-import { parseTxExact } from "../bitcoin/block.ts";
+import { txidOfExact } from "../bitcoin/block.ts";
 import { bytesEqual, hashToHex } from "../bitcoin/bytes.ts";
 import { blkFileName } from "../daemon/blkfiles.ts";
 import { BlockFilesChangedError, StoreError } from "../errors.ts";
@@ -68,7 +68,7 @@ export class TxBytes {
       const bytes = span.subarray(from, from + loc.byteLength);
       let txid: Uint8Array;
       try {
-        txid = parseTxExact(bytes, { witness: false }).txid;
+        txid = txidOfExact(bytes);
       } catch (err) {
         throw changed(i, `the bytes there are not a transaction: ${(err as Error).message}`, err);
       }

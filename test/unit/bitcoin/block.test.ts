@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { computeWtxid, parseBlock, parseHeader, parseTx, parseTxExact, type Tx } from "../../../src/bitcoin/block.ts";
+import { computeWtxid, parseBlock, parseHeader, parseTx, parseTxExact, txidOfExact, type Tx } from "../../../src/bitcoin/block.ts";
 import { bytesEqual, concatBytes, hashToHex, hexToBytes } from "../../../src/bitcoin/bytes.ts";
 import { sha256d } from "../../../src/bitcoin/hash.ts";
 import { ParseError } from "../../../src/errors.ts";
@@ -134,6 +134,25 @@ describe("parseTx on every fixture tx", () => {
   });
 });
 
+describe("txidOfExact (the structure only)", () => {
+  test("every fixture tx: its txid", () => {
+    for (const [txidHex, t] of txEntries) expect(hashToHex(txidOfExact(hexToBytes(t.hex)))).toBe(txidHex);
+  });
+
+  test("malformed: every truncation, trailing bytes, a bad segwit flag, a superfluous witness record", () => {
+    for (const id of [legacyTxid!, segwitTxid!, coinbaseTxid]) {
+      const raw = hexToBytes(expectedTx(id).hex);
+      for (let n = 0; n < raw.length; n++) expectParseError(() => txidOfExact(raw.subarray(0, n)), `${id} truncated to ${n}`);
+      expect(() => txidOfExact(concatBytes(raw, Uint8Array.of(0)))).toThrow(/1 trailing bytes after transaction/);
+    }
+    const raw = hexToBytes(expectedTx(legacyTxid!).hex);
+    expect(() => txidOfExact(concatBytes(raw.subarray(0, 4), Uint8Array.of(0, 2), raw.subarray(4)))).toThrow(/unknown transaction optional data/);
+    const n = parsed(legacyTxid!).inputs.length;
+    const emptyWitness = concatBytes(raw.subarray(0, 4), Uint8Array.of(0, 1), raw.subarray(4, raw.length - 4), new Uint8Array(n), raw.subarray(raw.length - 4));
+    expect(() => txidOfExact(emptyWitness)).toThrow(/superfluous witness record/);
+  });
+});
+
 describe("parse options", () => {
   test("witness: false gives the same txids, sizes and weights with empty witnesses", () => {
     for (const b of expected.blocks) {
@@ -170,6 +189,7 @@ describe("synthetic large segwit tx", () => {
     const legacy = concatBytes(parts[0]!, ...body, lockTime);
     const segwit = concatBytes(parts[0]!, Uint8Array.of(0, 1), ...body, ...witness, lockTime);
     const tx = parseTxExact(segwit);
+    expect(txidOfExact(segwit)).toEqual(tx.txid);
     expect(legacy.length).toBeGreaterThan(16 * 1024);
     expect(bytesEqual(tx.txid, sha256d(legacy))).toBe(true);
     expect(bytesEqual(tx.txid, parseTxExact(legacy).txid)).toBe(true);
