@@ -144,17 +144,7 @@ export function parseTxExact(bytes: Uint8Array, options?: ParseOptions): Tx {
 export function txidOfExact(bytes: Uint8Array): Uint8Array {
   const r = new Reader(bytes, 0);
   r.skip(4, "tx version");
-  let bodyStart = r.pos;
-  let inCount = r.varint("input count");
-  let hasWitness = false;
-  if (inCount === 0) {
-    const flag = r.u8("segwit flag");
-    if (flag !== 1) throw new ParseError(`unknown transaction optional data (flag 0x${flag.toString(16)}) at offset ${r.pos - 1}`);
-    hasWitness = true;
-    bodyStart = r.pos;
-    inCount = r.varint("input count");
-  }
-  if (inCount * MIN_INPUT_SIZE > r.remaining) throw new ParseError(`input count ${inCount} at offset ${bodyStart} exceeds the ${r.remaining} bytes left`);
+  const { bodyStart, inCount, hasWitness } = readInputCount(r);
   for (let i = 0; i < inCount; i++) {
     r.skip(36, "prevout");
     r.skip(r.varint("scriptSig"), "scriptSig");
@@ -213,11 +203,12 @@ interface TxInBuild {
   witness: readonly Uint8Array[];
 }
 
-function readTx(r: Reader, keepWitness: boolean): Tx {
-  const data = r.data;
-  const start = r.pos;
-  const version = r.i32le("tx version");
-  // Start of the input count: the non-witness serialization resumes here after marker and flag.
+/**
+ * After a tx's version: the segwit marker and flag if any, then the input count, checked against
+ * the bytes left. `bodyStart`: where the input count is, the non-witness serialization resuming
+ * there after marker and flag.
+ */
+function readInputCount(r: Reader): { bodyStart: number; inCount: number; hasWitness: boolean } {
   let bodyStart = r.pos;
   let inCount = r.varint("input count");
   let hasWitness = false;
@@ -233,6 +224,14 @@ function readTx(r: Reader, keepWitness: boolean): Tx {
   if (inCount * MIN_INPUT_SIZE > r.remaining) {
     throw new ParseError(`input count ${inCount} at offset ${bodyStart} exceeds the ${r.remaining} bytes left`);
   }
+  return { bodyStart, inCount, hasWitness };
+}
+
+function readTx(r: Reader, keepWitness: boolean): Tx {
+  const data = r.data;
+  const start = r.pos;
+  const version = r.i32le("tx version");
+  const { bodyStart, inCount, hasWitness } = readInputCount(r);
 
   const inputs: TxInBuild[] = [];
   for (let i = 0; i < inCount; i++) {
