@@ -2,10 +2,10 @@
  * The query connection's reader skips the levels that hold no rows (store/level-reads.ts). It
  * must answer as a reader that reads every level, whatever the indexer did since its last read:
  * live blocks filling the tail, a merge moving them to level 1 (in part, then whole), a reorg
- * removing rows from both, more live blocks. Compared for every script of the fixture.
+ * removing rows from both, more live blocks. Compared for every script and tx of the fixture.
  */
 import { afterEach, expect, test } from "bun:test";
-import { hexToBytes } from "../../src/bitcoin/bytes.ts";
+import { hexToBytes, hexToHash } from "../../src/bitcoin/bytes.ts";
 import type { Indexer } from "../../src/index/sync.ts";
 import { silentLogger } from "../../src/log.ts";
 import { openReadDb } from "../../src/store/db.ts";
@@ -24,6 +24,8 @@ afterEach(() => {
 
 const rollback = (indexer: Indexer, height: number) => (indexer as unknown as { rollback(height: number): void }).rollback(height);
 const keys = expected.scripts.map((s) => scriptKeyOf(hexToBytes(s.script)));
+// Every tx Core reported, stale ones included (not found once a reorg removed them, found again after).
+const txids = Object.keys(expected.txs).map(hexToHash);
 
 /** Everything the levels answer, for every script: the skipping reader against the reader of every level. */
 function same(skipping: StoreReader, every: StoreReader, stage: string): void {
@@ -39,6 +41,7 @@ function same(skipping: StoreReader, every: StoreReader, stage: string): void {
     });
     expect(read(skipping)).toEqual(read(every));
   }
+  for (const txid of txids) expect({ stage, txnum: skipping.txnumOf(txid) }).toEqual({ stage, txnum: every.txnumOf(txid) });
 }
 
 test("a reader that skips empty levels answers as one that reads them all: live blocks, merges, a reorg", async () => {
