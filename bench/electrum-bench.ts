@@ -7,6 +7,8 @@
  *                               [--per-conn 20] [--touched 2000,2000,20] [--main-loop-delay 50]
  *                               [--requests 200] [--case-seconds 20] [--pipeline 32]
  *                               [--connect-concurrency 200] [--notify-timeout 120] [--settle 1000]
+ *                               [--throughput-connections 200] [--throughput-pipeline 50]
+ *                               [--throughput-seconds 8]
  *                               [--reindex] [--keep] [--verbose] [--out bench/data/electrum-results.json]
  *
  * What a run does:
@@ -59,6 +61,11 @@
  *    warm-up request. A reply over the server's 8 MB response limit
  *    (DEFAULT_LIMITS.maxResponseBytes) is an error reply: such rows are flagged, their latency is
  *    that of the error.
+ * 8b. Throughput: --throughput-connections connections, each writing --throughput-pipeline
+ *    get_balance requests of the subscription scripts at once and waiting for every reply, again
+ *    and again for --throughput-seconds after a 1 s warm-up: the server's request rate (issue #10's
+ *    "200 connections × 50 pipelined get_balance"). Replies are counted by their newlines, not
+ *    parsed, so that the bench does not limit the rate.
  * 9. Peak RSS: VmHWM of the server at the end, and VmRSS, RssAnon and RssFile sampled every 100 ms
  *    (per phase and row). The query connection memory-maps the index file, so VmRSS (and VmHWM)
  *    include the index pages it touched (RssFile: page cache the kernel can reclaim); RssAnon is
@@ -111,6 +118,9 @@ interface Options {
   caseSeconds: number;
   pipeline: number;
   connectConcurrency: number;
+  throughputConnections: number;
+  throughputPipeline: number;
+  throughputSeconds: number;
   notifyTimeoutMs: number;
   settleMs: number;
   reindex: boolean;
@@ -140,6 +150,9 @@ function options(args: Args): Options {
     caseSeconds: num("case-seconds", 20),
     pipeline: count("pipeline", 32),
     connectConcurrency: count("connect-concurrency", 200),
+    throughputConnections: count("throughput-connections", 200),
+    throughputPipeline: count("throughput-pipeline", 50),
+    throughputSeconds: num("throughput-seconds", 8),
     notifyTimeoutMs: num("notify-timeout", 120) * 1000,
     settleMs: num("settle", 1000),
     reindex: args.get("reindex") === true,
@@ -343,6 +356,89 @@ async function planBlocks(control: ElectrumConn, scripts: readonly string[], opt
     planned.push({ block, touchedScripts: touchedCount, touched });
   }
   return planned;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Throughput: many connections, each pipelining get_balance
+
+interface ThroughputResult {
+  connections: number;
+  pipeline: number;
+  scripts: number;
+  seconds: number;
+  replies: number;
+  reqPerSec: number;
+  errors: number;
+  cpu: CpuShares;
+}
+
+/**
+ * `connections` connections each send `pipeline` get_balance requests at once (one write), wait
+ * for every reply, and again, for `seconds` after a 1 s warm-up: the server's request rate (the
+ * issue's "200 connections × 50 pipelined get_balance"). The replies are counted by their newlines
+ * and checked for an error member, not parsed: the bench must not be what limits the rate.
+ */
+async function throughputPhase(host: string, port: number, scripts: readonly string[], opts: Options, serverPid: number): Promise<ThroughputResult> {
+  await quiet(serverPid, "throughput");
+  const { throughputConnections: n, throughputPipeline: pipeline } = opts;
+  let replies = 0;
+  let errors = 0;
+  let counting = false;
+  const warmEnd = performance.now() + 1000;
+  const end = warmEnd + opts.throughputSeconds * 1000;
+  let cpu: CpuWindow | null = null;
+  const ERROR = Buffer.from('"error"');
+  const one = async (c: number) => {
+    let pending = 0;
+    let wake: (() => void) | null = null;
+    let tail = Buffer.alloc(0);
+    const sock = await Bun.connect({
+      hostname: host,
+      port,
+      socket: {
+        data(_s, d) {
+          const buf = tail.length ? Buffer.concat([tail, d]) : d;
+          let start = 0;
+          for (let nl = buf.indexOf(10); nl >= 0; nl = buf.indexOf(10, start)) {
+            if (counting) {
+              replies++;
+              if (buf.subarray(start, nl).includes(ERROR)) errors++;
+            }
+            pending--;
+            start = nl + 1;
+          }
+          tail = Buffer.from(buf.subarray(start));
+          if (pending === 0 && wake) {
+            const w = wake;
+            wake = null;
+            w();
+          }
+        },
+      },
+    });
+    let id = 0;
+    while (performance.now() < end) {
+      let msg = "";
+      for (let k = 0; k < pipeline; k++) {
+        const h = scripts[(c * pipeline + id) % scripts.length]!;
+        msg += `{"jsonrpc":"2.0","id":${++id},"method":"blockchain.scripthash.get_balance","params":["${h}"]}\n`;
+      }
+      pending = pipeline;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        sock.write(msg);
+      });
+    }
+    sock.end();
+  };
+  const warm = setTimeout(() => {
+    counting = true;
+    cpu = new CpuWindow(serverPid);
+  }, warmEnd - performance.now());
+  await Promise.all(Array.from({ length: n }, (_, c) => one(c)));
+  clearTimeout(warm);
+  const shares = (cpu as CpuWindow | null)?.end() ?? new CpuWindow(serverPid).end();
+  return { connections: n, pipeline, scripts: scripts.length, seconds: shares.seconds, replies, reqPerSec: replies / shares.seconds, errors, cpu: shares };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -910,6 +1006,12 @@ async function main(): Promise<number> {
     const overLimit = latency.filter((r) => r.errors > 0);
     for (const r of overLimit) console.log(`  note: ${r.method} for ${r.size}: ${r.errors} error replies (${r.errorSample})`);
 
+    const throughput = await throughputPhase(host, port, sample.subscriptions.map(electrumHash), opts, server.pid);
+    console.log(
+      `\nthroughput: ${throughput.connections} connections × ${throughput.pipeline} pipelined get_balance (${throughput.scripts} subscription scripts, ${throughput.seconds.toFixed(1)} s): ` +
+        `${Math.round(throughput.reqPerSec)} req/s, ${throughput.errors} errors; server CPU ${pct(throughput.cpu.serverCpu)}, bench CPU ${pct(throughput.cpu.benchCpu)}, other ${pct(throughput.cpu.otherCpu)}`,
+    );
+
     control.close();
     control = null;
     const vmHwm = procMemBytes(server.pid, "VmHWM") ?? 0;
@@ -935,6 +1037,10 @@ async function main(): Promise<number> {
         `idle after start ${fmtMem(rssIdle)}, after subscribing ${fmtMem(sub.rssAfter)}, after the blocks ${fmtMem(rssAfterBlocks)}`,
     );
     console.log("  (VmRSS counts the pages of the index file the read connection maps (RssFile): page cache the kernel can reclaim; RssAnon is the process's own memory)");
+    console.log(
+      `throughput: ${throughput.connections} connections × ${throughput.pipeline} pipelined get_balance: ${Math.round(throughput.reqPerSec)} req/s ` +
+        `(server CPU ${pct(throughput.cpu.serverCpu)}, bench CPU ${pct(throughput.cpu.benchCpu)}; one server process)`,
+    );
     printMachine(machine);
 
     writeFileSync(
@@ -961,6 +1067,7 @@ async function main(): Promise<number> {
           closeSeconds,
           idleServerCpu: { beforeBlocks: idleCpuBefore, afterBlocks: idleCpuAfter },
           latency,
+          throughput,
           memoryBytes: { idle: rssIdle, afterSubscribe: sub.rssAfter, afterBlocks: rssAfterBlocks, maxSampled: rssMaxSampled, vmHwm },
         },
         null,
