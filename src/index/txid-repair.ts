@@ -24,11 +24,11 @@ interface BlockSpan {
 
 /** Returns the number of txids recomputed (0 when the file was whole). */
 export function repairTxids(db: Db, blkFiles: BlkRangeSource | null, log: Logger): number {
-  const count = db.sql.query<{ n: number }, []>("SELECT coalesce(max(txnum) + 1, 0) AS n FROM txs").get()!.n;
+  const count = db.txids.committedCount;
   const marker = db.getMeta(META_TXIDS_REPAIR_FROM);
   const from = Math.min(marker === null ? count : Number(marker), db.txids.storedCount);
   if (from >= count) {
-    if (marker !== null) db.sql.run("DELETE FROM meta WHERE key = ?", [META_TXIDS_REPAIR_FROM]);
+    if (marker !== null) db.deleteMeta(META_TXIDS_REPAIR_FROM);
     return 0;
   }
   log.warn(`${TXID_FILE}: recomputing the txids of tx numbers ${from} to ${count - 1} from the txs' bytes (left unwritten by a crash)`);
@@ -40,12 +40,12 @@ export function repairTxids(db: Db, blkFiles: BlkRangeSource | null, log: Logger
   for (const b of blocks.iterate(from)) {
     const txids = blockTxids(b, blkFiles, rawTxs);
     const skip = Math.max(0, from - b.first_txnum);
-    db.txids.repair(b.first_txnum + skip, txids.slice(skip), false);
+    db.txids.repair(b.first_txnum + skip, txids.slice(skip));
     done += txids.length - skip;
   }
   if (done !== count - from) throw new StoreError(`index inconsistency: the blocks hold ${done} of the ${count - from} txs from tx number ${from}. Please reindex.`);
-  db.txids.repair(count, [], true);
-  db.sql.run("DELETE FROM meta WHERE key = ?", [META_TXIDS_REPAIR_FROM]);
+  db.txids.sync();
+  db.deleteMeta(META_TXIDS_REPAIR_FROM);
   return done;
 }
 

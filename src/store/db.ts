@@ -53,6 +53,7 @@ export interface Db {
   readonly txids: TxidFile;
   getMeta(key: string): string | null;
   setMeta(key: string, value: string): void;
+  deleteMeta(key: string): void;
   /** BEGIN IMMEDIATE. */
   begin(): void;
   /** COMMIT, with the txid file's records (every commit goes through here, see txid-file.ts). */
@@ -145,6 +146,7 @@ export function openDb(opts: OpenOptions): Db {
     txids,
     getMeta: (key) => getMetaStmt.get(key)?.value ?? null,
     setMeta: (key, value) => void setMetaStmt.run(key, value),
+    deleteMeta: (key) => void deleteMetaStmt.run(key),
     begin() {
       sql.exec("BEGIN IMMEDIATE");
     },
@@ -152,10 +154,10 @@ export function openDb(opts: OpenOptions): Db {
       // The initial sync syncs nothing (bulk mode: neither does SQLite); afterwards the txids are
       // on disk before the rows that name them.
       const repairFrom = txids.beforeCommit(!bulk && !inMemory);
-      if (repairFrom !== null) setMetaStmt.run(META_TXIDS_REPAIR_FROM, String(repairFrom));
+      if (repairFrom !== null) db.setMeta(META_TXIDS_REPAIR_FROM, String(repairFrom));
       sql.exec("COMMIT");
       txids.afterCommit();
-      if (repairFrom !== null) deleteMetaStmt.run(META_TXIDS_REPAIR_FROM);
+      if (repairFrom !== null) db.deleteMeta(META_TXIDS_REPAIR_FROM);
     },
     rollback() {
       if (sql.inTransaction) sql.exec("ROLLBACK");

@@ -59,6 +59,8 @@ export interface TxidView {
 export interface TxidFile extends TxidView {
   /** The view of the last commit (the query connection's): never the open transaction's records. */
   readonly committed: TxidView;
+  /** Txs of the last commit (the txs table's count at open). */
+  readonly committedCount: number;
   /** Records on disk (file size / 32): below the committed count only after a crash (repairTxids). */
   readonly storedCount: number;
   /** Txid of `txnum` in the open transaction (the writer's). */
@@ -75,8 +77,9 @@ export interface TxidFile extends TxidView {
   afterRollback(): void;
   /** The committed count after open (the txs table's); set once by the Db, which drops the records past it (a reorg's leftovers). */
   setCommittedCount(count: number): void;
-  /** Writes records outside any transaction (index/txid-repair.ts); `sync`: then syncs the file. */
-  repair(txnum: number, txids: readonly Uint8Array[], sync: boolean): void;
+  /** Writes records outside any transaction (index/txid-repair.ts); `sync` makes them durable. */
+  repair(txnum: number, txids: readonly Uint8Array[]): void;
+  sync(): void;
   close(): void;
 }
 
@@ -86,7 +89,7 @@ export function openTxidFile(path: string | null): TxidFile {
 
 class Txids implements TxidFile {
   /** Txs of the last commit, and of the open transaction. */
-  private committedCount = 0;
+  private lastCommitCount = 0;
   private count = 0;
   /** Records of the open transaction below committedCount: written after its commit. */
   private readonly waiting = new Map<number, Uint8Array>();
@@ -99,12 +102,16 @@ class Txids implements TxidFile {
     this.committed = { txidAt: (txnum) => this.stored(txnum), txidHexAt: (txnum) => hashHexAt(this.storedArray(txnum), this.storedOffset(txnum)) };
   }
 
+  get committedCount(): number {
+    return this.lastCommitCount;
+  }
+
   get storedCount(): number {
     return Math.floor(this.store.length / TXID_BYTES);
   }
 
   setCommittedCount(count: number): void {
-    this.committedCount = count;
+    this.lastCommitCount = count;
     this.count = count;
     if (this.store.length > count * TXID_BYTES) this.store.truncate(count * TXID_BYTES);
   }
@@ -139,7 +146,7 @@ class Txids implements TxidFile {
   put(txnum: number, txid: Uint8Array): void {
     if (txid.length !== TXID_BYTES) throw new Error(`a txid is ${TXID_BYTES} bytes, not ${txid.length}`);
     this.count = Math.max(this.count, txnum + 1);
-    if (txnum < this.committedCount) {
+    if (txnum < this.lastCommitCount) {
       this.waiting.set(txnum, txid.slice());
       return;
     }
@@ -180,20 +187,23 @@ class Txids implements TxidFile {
       this.waiting.clear();
       this.store.sync();
     }
-    this.committedCount = this.count;
+    this.lastCommitCount = this.count;
   }
 
   afterRollback(): void {
     this.waiting.clear();
     this.appendLength = 0;
-    this.count = this.committedCount;
+    this.count = this.lastCommitCount;
   }
 
-  repair(txnum: number, txids: readonly Uint8Array[], sync: boolean): void {
+  repair(txnum: number, txids: readonly Uint8Array[]): void {
     const bytes = new Uint8Array(txids.length * TXID_BYTES);
     txids.forEach((t, i) => bytes.set(t, i * TXID_BYTES));
     this.store.write(txnum * TXID_BYTES, bytes);
-    if (sync) this.store.sync();
+  }
+
+  sync(): void {
+    this.store.sync();
   }
 
   close(): void {
