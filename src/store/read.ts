@@ -2,11 +2,11 @@
  * Read queries over the index, one function per query shape. Rows of the best chain only exist,
  * so no query needs a best-chain filter.
  */
-import type { Database } from "bun:sqlite";
+import type { Database, SQLQueryBindings } from "bun:sqlite";
 import { bytesEqual } from "../bitcoin/bytes.ts";
 import { IO_SPAN, TXID_KEY_BYTES, indexOfId, txnumOfId, type BlockRow } from "./rows.ts";
 import { BlockBounds } from "./block-bounds.ts";
-import { BASE_LEVEL, LEVELS_OLDEST_FIRST, allLevels, levelSelects, levelTable, type LeveledTable } from "./levels.ts";
+import { BASE_LEVEL, LEVELS_OLDEST_FIRST, allLevels, levelSelects, type LeveledTable } from "./levels.ts";
 import { TxBytes, type BlkRangeSource } from "./tx-bytes.ts";
 import type { TxidView } from "./txid-file.ts";
 import { LevelReads, NonEmptyLevels } from "./level-reads.ts";
@@ -87,14 +87,13 @@ const TXNUMS_OF_KEY = allLevels("SELECT txnum FROM txid_index WHERE key = ?1");
  * A script's unspent outputs are each level's unspent rows (levels.ts) less those a spend of a
  * level above the base hides: a spend is in its output's level or a newer one and never beside
  * the output's unspent row, so an unspent row with a spend_history row anywhere has it in a newer
- * level, never in the base. Read as one statement per level and filtered here (unspentIdsAfter):
+ * level, never in the base. Read as one statement per level and filtered here (unspentAfter):
  * the compound statement that did it in SQL (NOT IN over the spend arms) cost 33 µs for a 10-tx
  * script on the 2M bench index, mostly building its NOT IN table, rows or not.
  */
 const UNSPENT_ASC = "SELECT id FROM unspent WHERE script = ?1 AND id > ?2";
 const UNSPENT_VALUES_ASC = "SELECT u.id AS id, (SELECT value_sat FROM outputs WHERE id = u.id) AS value_sat FROM unspent u WHERE u.script = ?1 AND u.id > ?2";
 const HIDING_SPENDS = "SELECT prev FROM spend_history WHERE script = ?1";
-
 
 /** electrs' MIN_HISTORY_ITEMS_TO_CACHE: stats of scripts with more rows than this are saved. */
 const MIN_HISTORY_ITEMS_TO_CACHE = 100;
@@ -162,9 +161,12 @@ export class StoreReader {
     this.txids = db.txids;
     const s = db.sql;
     this.levels = opts.skipEmptyLevels ? new NonEmptyLevels(s) : null;
-    // Levels oldest first for an ascending read, newest first for a descending one.
-    const perLevel = <R>(table: LeveledTable, select: string, dir: 1 | -1): LevelReads<R, [Uint8Array, number]> => {
-      const byLevel = levelSelects(select).map((q, i) => ({ level: LEVELS_OLDEST_FIRST[i]!, stmt: s.prepare<R, [Uint8Array, number]>(q) }));
+    // Levels oldest first for an ascending read, newest first for a descending one; `levels`: which ones.
+    const perLevel = <R, P extends SQLQueryBindings[] = [Uint8Array, number]>(table: LeveledTable, select: string, dir: 1 | -1, levels = (_level: number) => true) => {
+      const byLevel = levelSelects(select)
+        .map((q, i) => ({ level: LEVELS_OLDEST_FIRST[i]!, q }))
+        .filter((l) => levels(l.level))
+        .map(({ level, q }) => ({ level, stmt: s.prepare<R, P>(q) }));
       return new LevelReads(table, dir === 1 ? byLevel : byLevel.reverse(), this.levels);
     };
     this.q = {
@@ -246,14 +248,7 @@ export class StoreReader {
       unspentAsc: perLevel<{ id: number }>("unspent", UNSPENT_ASC, 1),
       unspentValuesAsc: perLevel<{ id: number; value_sat: number }>("unspent", UNSPENT_VALUES_ASC, 1),
       // (the base level holds no spend that hides an unspent row)
-      hidingSpends: new LevelReads(
-        "spend_history",
-        LEVELS_OLDEST_FIRST.filter((l) => l !== BASE_LEVEL).map((level) => ({
-          level,
-          stmt: s.prepare<{ prev: number }, [Uint8Array]>(HIDING_SPENDS.replace("spend_history", levelTable("spend_history", level))),
-        })),
-        this.levels,
-      ),
+      hidingSpends: perLevel<{ prev: number }, [Uint8Array]>("spend_history", HIDING_SPENDS, 1, (level) => level !== BASE_LEVEL),
       txsInRange: s.prepare<TxLocRow, [number, number]>("SELECT txnum, loc, raw FROM txs WHERE txnum >= ? AND txnum < ? ORDER BY txnum"),
       // Outspends of one tx: a key range of spends.
       spendsOfRange: s.prepare<{ id: number; prev: number }, [number, number]>(allLevels("SELECT prev, id FROM spends WHERE prev >= ?1 AND prev < ?2")),
@@ -612,20 +607,17 @@ class BlockLocator {
   }
 }
 
-/**
- * Merges two id streams of one direction (funding and spending rows) into distinct txnums, stopping
- * after `limit`. `dir` is 1 for ascending ids, -1 for descending. The iterators are closed on return.
- */
-/**
- * The distinct txnums of a script's funding rows (`a`) and spending rows (`b`), both ordered by id
- * in direction `dir`, merged in that order: at most `limit`. With `deltas`, it also gets each
- * txnum's funded minus spent `value_sat` (every row of a listed txnum is read).
- */
 /** The rows of per-level statements (perLevel), one statement after the other: a key's rows in chain order. */
 function* inChainOrder<R>(reads: LevelReads<R, [Uint8Array, number]>, key: Uint8Array, bound: number): Generator<R> {
   for (const s of reads.statements()) yield* s.iterate(key, bound);
 }
 
+/**
+ * The distinct txnums of a script's funding rows (`a`) and spending rows (`b`), both ordered by id
+ * in direction `dir` (1 ascending, -1 descending), merged in that order: at most `limit`. With
+ * `deltas`, it also gets each txnum's funded minus spent `value_sat` (every row of a listed txnum
+ * is read). The iterators are closed on return.
+ */
 function mergeTxnums(a: Iterator<{ id: number; value_sat?: number }>, b: Iterator<{ id: number; value_sat?: number }>, limit: number, dir: 1 | -1, deltas?: number[]): number[] {
   const out: number[] = [];
   try {
