@@ -371,8 +371,8 @@ export class Indexer {
             // The same steps as the initial sync's blocks on the worker, here on the main thread.
             const flat = flattenBlock(block, this.nextTxnum, this.opts, ops);
             const resolved = applyOps(this.liveTable, ops.take(), "clear");
-            const bytes = { header: block.header.raw, size, bytes: raw.bytes };
-            const counts = writeFlatBlock(flat, bytes, raw.height, hash, this.nextTxnum, file, resolved, this.writer, spendSources, collect);
+            const blockBytes = { header: block.header.raw, size, bytes: raw.bytes };
+            const counts = writeFlatBlock(flat, blockBytes, raw.height, hash, this.nextTxnum, file, resolved, this.writer, spendSources, collect);
             // A txid key per tx, a funding and an unspent key per output; a spends and a spend_history key per input.
             pendingRows += counts.txs + 2 * counts.outputs + 2 * counts.spends;
             this.nextTxnum += counts.txs;
