@@ -85,7 +85,7 @@ export interface Config {
   readonly mainLoopDelayMs: number;
   /** Blocks written per SQLite transaction (also capped at 200k txs), as electrs' BS-new flag. */
   readonly initialSyncBatchSize: number;
-  /** --db-cache-mb: MiB of the initial sync's in-memory UTXO table (the rest spills to the index). */
+  /** --db-cache-mb: MiB of the initial sync's in-memory UTXO table (what does not fit is evicted; their spends are resolved at the end of the load). */
   readonly dbCacheMb: number;
   /** --db-live-tail-rows: rows of the live tail's tables (store/recent.ts) that make a merge due. */
   readonly dbLiveTailRows: number;
@@ -243,7 +243,7 @@ const OPTIONS = {
     "Most script hash subscriptions of all the Electrum clients of one IP address (0: no limit; Fulcrum's max_subs_per_ip is 75,000); one more is answered with a JSON-RPC error (code 4). Each connection has at most 10,000"),
   electrumBanner: value("electrum-banner", "TEXT", parseText, `Welcome to ${NAME} ${VERSION}`, "Electrum server banner"),
   initialSyncBatchSize: value("initial-sync-batch-size", "BLOCKS", parsePositiveInt, 250, "Blocks indexed per database transaction (at most 200k txs each); a crash loses at most one batch of work, never data"),
-  dbCacheMb: value("db-cache-mb", "MIB", parsePositiveInt, 768, "Memory for the initial sync's table of unspent outputs (like Core's -dbcache); what does not fit spills to the index on disk. Peak RSS is about this plus 400 MiB; it is given back when the sync ends"),
+  dbCacheMb: value("db-cache-mb", "MIB", parsePositiveInt, 768, "Memory for the initial sync's table of unspent outputs (like Core's -dbcache); what does not fit is evicted, and the spends of evicted outputs are resolved in sorted passes at the end of the load. Peak RSS is about this plus 400 MiB; it is given back when the sync ends"),
   dbLiveTailRows: value("db-live-tail-rows", "N", parsePositiveInt, 400_000,
     "After the initial sync, new blocks' keys go to small tables that are merged into the big sorted ones between blocks once they hold this many rows (~45 bytes each): fewer means less written per block, more merges"),
   mainLoopDelay: value("main-loop-delay", "MS", parseNonNegativeInt, 5000, "Main loop wait between polls of bitcoind, in milliseconds (SIGUSR1 or ZMQ cut it short)"),

@@ -27,7 +27,7 @@ import { ChainError } from "../errors.ts";
 import { NETWORKS, type NetworkName } from "../bitcoin/network.ts";
 import type { StoreWriter } from "../store/write.ts";
 import { SCRIPT_KEY_BYTES, encodeTxLoc, inputId, isUnspendable, locatedIn, outputId, scriptKeyInto, type BlkFilePos } from "../store/rows.ts";
-import { answeredPrevout, checkSpendCount, missingPrevout, type SpendSources } from "./indexer.ts";
+import { DEFERRED, answeredPrevout, checkSpendCount, missingPrevout, type SpendSources } from "./indexer.ts";
 import type { OpsWriter, Resolved } from "./prevout-ops.ts";
 
 export const TX_WORDS = 4;
@@ -151,8 +151,9 @@ export interface FlatBlockCounts {
 
 /**
  * Writes every row of a flattened block; `resolved` is the UTXO table's answer to its ops: the
- * inputs in block order, each either answered or looked up in `sources`. Evictions are handed to
- * `sources` where they happened in that order, so a later spend finds what they moved out.
+ * inputs in block order, each either answered or looked up in `sources` (which may defer it: its
+ * row is then written at the end of the initial sync's load). Evictions are handed to `sources`
+ * where they happened in that order: a spend the table missed before the first is a missing prevout.
  */
 export function writeFlatBlock(
   flat: FlatBlock,
@@ -208,13 +209,16 @@ export function writeFlatBlock(
     for (let vin = 0; vin < ins; vin++, n++) {
       while (e < evictions.length && evictions[e]!.atSpend <= n) sources.evicted(evictions[e++]!);
       const vout = flat.prevVouts[n]!;
+      const id = inputId(firstTxnum + pos, vin);
       let prev = answeredPrevout(spent, spentBytes, n, vout);
       if (!prev) {
         const txid = flat.prevTxids.subarray(n * 32, n * 32 + 32);
-        prev = sources.missed(txid, vout);
-        if (!prev) throw missingPrevout(txid, vout, pos, height);
+        const found = sources.missed(txid, vout, id);
+        if (found === DEFERRED) continue;
+        if (!found) throw missingPrevout(txid, vout, pos, height);
+        prev = found;
       }
-      writer.insertSpend(inputId(firstTxnum + pos, vin), prev.id, prev.scriptKey);
+      writer.insertSpend(id, prev.id, prev.scriptKey);
       touched?.add(bytesToHex(prev.scriptKey));
     }
   }

@@ -16,9 +16,13 @@ export interface IndexOptions {
   readonly addressSearch?: NetworkName | undefined;
 }
 
-/** Where the outputs the table did not hold are (the spill, or the store's txid index), and what to do with what it evicted. */
+/** A spend the initial sync resolves at the end of its load (store/utxo-spill.ts). */
+export const DEFERRED = "deferred";
+
+/** Where the outputs the table did not hold are (the store's txid index, or the end of the load), and what to do when it evicted. */
 export interface SpendSources {
-  missed(prevTxid: Uint8Array, vout: number): ResolvedPrevout | null;
+  /** The output input `inputId` spends, DEFERRED (its row is written at the end of the load), or null when there is none. */
+  missed(prevTxid: Uint8Array, vout: number, inputId: number): ResolvedPrevout | typeof DEFERRED | null;
   evicted(eviction: Eviction): void;
 }
 

@@ -17,9 +17,10 @@
  * The answer, SPENT_WORDS words per spend op, in op order:
  *   word 0     txnum + 1 of the output spent, 0 when the table does not hold it (look in the spill)
  *   words 1-3  its 11-byte script key, one byte of padding
- * Outputs the table evicted to make room travel in the slot layout (ENTRY_WORDS words each, word
- * 4 = vout), with the number of spends answered before the eviction: the spends after it may find
- * them in the spill only once the main thread has written them there.
+ * An eviction to make room travels as its id bound and the number of spends answered before it:
+ * a spend after it that the table misses is deferred (store/utxo-spill.ts), one before the first
+ * eviction is a missing prevout. The table's end-of-sync dump travels in the slot layout
+ * (ENTRY_WORDS words each, word 4 = vout).
  */
 import { IO_SPAN, SCRIPT_KEY_BYTES, UTXO_TXID_PREFIX_BYTES } from "../store/rows.ts";
 
@@ -46,7 +47,8 @@ export interface Eviction {
   readonly atSpend: number;
   /** Every output evicted has an id below it, every one kept an id at or above (utxo-table.ts evictOldest). */
   readonly bound: number;
-  readonly entries: Uint32Array;
+  /** Outputs evicted: nothing of them travels, they are in the store's `outputs` already (store/utxo-spill.ts). */
+  readonly count: number;
   readonly seconds: number;
 }
 
@@ -118,7 +120,7 @@ export class OpsWriter {
 }
 
 /**
- * Reads the entries of an eviction or dump (ENTRY_WORDS layout) into two scratch buffers (16 txid
+ * Reads the entries of a dump (ENTRY_WORDS layout) into two scratch buffers (16 txid
  * bytes, 11 key bytes) reused for every entry: a pass over millions of them allocates nothing per entry.
  */
 export class EntryReader {
@@ -151,7 +153,7 @@ export class EntryReader {
   }
 }
 
-/** Outputs in the ENTRY_WORDS layout of prevout-ops.ts, in a buffer of their own. */
+/** Outputs in the ENTRY_WORDS layout, in a buffer of their own. */
 export class EntryWriter {
   private words: Uint32Array;
   private bytes: Uint8Array;

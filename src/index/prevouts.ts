@@ -3,9 +3,10 @@
  * and answers, for each spend, the id and script key of the output it spends.
  *
  * Outputs go into a fixed-size table in typed arrays (utxo-table.ts). When it is full:
- *  - during the initial sync (no txid index yet) the oldest outputs are evicted in one sorted
- *    pass, and handed back with the answer: the main thread writes them to the store's spill
- *    table (store/utxo-spill.ts) in its open transaction, and looks a spend the table missed up there;
+ *  - during the initial sync (no txid index yet) the oldest outputs are evicted in one pass, and
+ *    the id bound below which they all were comes back with the answer: the main thread defers a
+ *    spend the table then misses to the end of the load, where all of them are resolved in sorted
+ *    passes (store/utxo-spill.ts);
  *  - afterwards every output is in the store with its indexes, so the table only spares lookups
  *    within a batch: when full it is emptied, and a miss asks the store's txid index.
  * Memory is the table's size, fixed when it is created, whatever the chain's size.
@@ -23,10 +24,10 @@ export interface ResolvedPrevout {
 }
 
 export interface PrevoutStats {
-  /** Outputs evicted to the spill table so far (this process). */
+  /** Outputs evicted from the table so far (this process). */
   evicted: number;
-  /** Spends resolved from the spill table (this process). */
-  spillHits: number;
+  /** Spends the table missed, deferred to the end of the load (this process). */
+  deferred: number;
   /** Eviction passes and their total time. */
   evictions: number;
   evictSeconds: number;
@@ -63,9 +64,9 @@ export function applyOps(table: UtxoTable, ops: Uint32Array, whenFull: WhenFull)
 
 function evictOldest(table: UtxoTable, atSpend: number): Eviction {
   const t = performance.now();
-  const out = new EntryWriter(table.size);
-  const bound = table.evictOldest(Math.floor(table.capacity * EVICT_TO_LOAD), out.add);
-  return { atSpend, bound, entries: out.entries(), seconds: (performance.now() - t) / 1000 };
+  let count = 0;
+  const bound = table.evictOldest(Math.floor(table.capacity * EVICT_TO_LOAD), () => count++);
+  return { atSpend, bound, count, seconds: (performance.now() - t) / 1000 };
 }
 
 /**

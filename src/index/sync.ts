@@ -4,8 +4,8 @@
  * many blocks to a transaction. Everything a block adds commits together with the block row, so a
  * crash at any moment leaves an index that ends at a whole block; the next run continues there.
  */
-import { parseBlock, parseHeader } from "../bitcoin/block.ts";
-import { bytesEqual, hashToHex } from "../bitcoin/bytes.ts";
+import { parseBlock, parseHeader, parseTx } from "../bitcoin/block.ts";
+import { bytesEqual, bytesToHex, hashToHex } from "../bitcoin/bytes.ts";
 import type { ChainSource } from "../daemon/sources.ts";
 import { ChainError } from "../errors.ts";
 import { describeError, type Logger } from "../log.ts";
@@ -18,12 +18,12 @@ import type { BlkRangeSource } from "../store/tx-bytes.ts";
 import { openLevelMerger, slicesFor, type LevelMerger } from "../store/recent.ts";
 import { BASE_LEVEL } from "../store/levels.ts";
 import { decodeLevelState, emptyLevelState, encodeLevelState, nextMergeLevel, type LevelState } from "./merge-schedule.ts";
-import { openUtxoSpill, type UtxoSpill } from "../store/utxo-spill.ts";
+import { DeferredSpendMissing, openUtxoSpill, type UtxoSpill } from "../store/utxo-spill.ts";
 import { createWriter, type StoreWriter } from "../store/write.ts";
 import { repairTxids } from "./txid-repair.ts";
 import { HeaderChain, findForkHeight } from "./chain.ts";
 import { flattenBlock, writeFlatBlock } from "./flat-block.ts";
-import type { IndexOptions, SpendSources } from "./indexer.ts";
+import { DEFERRED, missingPrevout, type IndexOptions, type SpendSources } from "./indexer.ts";
 import { EntryReader, OpsWriter, type Eviction } from "./prevout-ops.ts";
 import { applyOps, type PrevoutStats, type ResolvedPrevout } from "./prevouts.ts";
 import { UtxoTable } from "./utxo-table.ts";
@@ -146,7 +146,7 @@ export class Indexer {
   private readonly liveTable = new UtxoTable(LIVE_TABLE_SLOTS);
   /** The initial sync's table, on its own thread; only during an update of the initial sync. */
   private utxoThread: UtxoThread | null = null;
-  private readonly stats: PrevoutStats = { evicted: 0, spillHits: 0, evictions: 0, evictSeconds: 0 };
+  private readonly stats: PrevoutStats = { evicted: 0, deferred: 0, evictions: 0, evictSeconds: 0 };
   private stagedSinceGc = 0;
   private readonly spill: UtxoSpill;
   private readonly merger: LevelMerger;
@@ -191,7 +191,7 @@ export class Indexer {
     return this.initialDone;
   }
 
-  /** What the UTXO table did in this process (evictions to the spill table, spends found there). */
+  /** What the UTXO table did in this process (evictions, spends deferred to the end of the load). */
   get utxoStats(): Readonly<PrevoutStats> {
     return this.stats;
   }
@@ -318,6 +318,7 @@ export class Indexer {
         await settle(0);
         const t = performance.now();
         this.writer.flush();
+        this.spill.flush();
         if (this.initialDone) this.crashPoint("live-commit");
         this.db.commit();
         const fromHeight = this.chain.tipHeight + 1;
@@ -402,6 +403,7 @@ export class Indexer {
         batchSpan?.fail(err);
         batchSpan?.end();
         this.writer.discard();
+        this.spill.discard();
         this.db.rollback();
         // The in-memory state may hold rows of the rolled-back transaction (and the initial
         // sync's table outputs of blocks after them): rebuilt from the store by the next update.
@@ -425,30 +427,32 @@ export class Indexer {
       };
     }
     return {
-      missed: (prevTxid, vout) => {
-        const spilled = this.spill.take(prevTxid, vout);
-        if (spilled) this.stats.spillHits++;
-        return spilled;
+      // Before the table's first eviction a miss is an output that does not exist; afterwards it
+      // may be an evicted one: the sorted pass at the end of the load finds it (or fails, cutting
+      // the index back to below the block, finishInitialSync).
+      missed: (prevTxid, vout, inputId) => {
+        if (!this.spill.evictedAny) return null;
+        this.spill.defer(inputId, prevTxid, vout);
+        this.stats.deferred++;
+        return DEFERRED;
       },
       evicted: (e) => this.spillEvicted(e),
     };
   }
 
-  /** Writes what the table evicted to the spill, in the open transaction (the bound moves with it). */
+  /** The table evicted its oldest outputs: only the bound moves (in the open transaction); they are in `outputs`. */
   private spillEvicted(e: Eviction): void {
-    const t = performance.now();
-    const n = this.stageEntries(e.entries);
-    this.spill.commitStaged(e.bound);
-    this.stats.evicted += n;
+    this.spill.raiseBound(e.bound);
+    this.stats.evicted += e.count;
     this.stats.evictions++;
-    this.stats.evictSeconds += e.seconds + (performance.now() - t) / 1000;
+    this.stats.evictSeconds += e.seconds;
   }
 
-  /** Appends table entries (prevout-ops.ts layout) to the spill's staging table; returns how many. */
+  /** Appends the table's dumped entries (prevout-ops.ts layout) to utxo_staging; returns how many. */
   private stageEntries(entries: Uint32Array): number {
     const r = new EntryReader(entries);
     for (let i = 0; i < r.count; i++) {
-      this.spill.stage(r.txidPrefix, r.read(i), r.scriptKey);
+      this.spill.stage(r.read(i), r.scriptKey);
       if (++this.stagedSinceGc % GC_EVERY_ROWS === 0) Bun.gc(true);
     }
     return r.count;
@@ -476,18 +480,19 @@ export class Indexer {
     }
   }
 
-  private rollback(height: number): void {
+  /** Removes the blocks from `height` on (a reorg, or `why`: the blocks' rows cannot stand). */
+  private rollback(height: number, why: string | null = null): void {
     const t = performance.now();
     const oldTip = this.chain.tipHeight;
     const attrs = { "index.from_height": height, "index.blocks_removed": oldTip - height + 1 };
     const r = this.tracing.inSpan("reorg rollback", attrs, () =>
       this.db.write(() => {
-        const removed = this.writer.truncateFrom(height);
-        // During the initial sync, outputs the removed blocks spent are unspent again and some of
-        // them may have been spilled: the whole UTXO table is rebuilt from the store (rare: a reorg
-        // before the first sync ends), in the same transaction as the delete.
-        if (!this.initialDone) this.spill.reset();
-        return removed;
+        // During the initial sync, outputs the removed blocks spent are unspent again: those below
+        // the eviction bound are found by the sorted pass like any evicted output, and the bound
+        // comes down to the removed blocks (the table is reloaded above it by the next update).
+        const first = this.initialDone ? null : (this.reader.blockAt(height)?.firstTxnum ?? null);
+        if (first !== null) this.spill.truncateFrom(first);
+        return this.writer.truncateFrom(height);
       }),
     );
     this.chain.truncate(height);
@@ -504,15 +509,16 @@ export class Indexer {
     // initial sync the table's thread is not started yet: update reloads it after this.)
     this.liveTable.clear();
     this.metrics.observeStep("reorg", (performance.now() - t) / 1000);
-    this.log.warn(`reorg: removed ${oldTip - height + 1} blocks above height ${height - 1} (${r.txs} txs); the new branch follows`);
+    if (why) this.log.warn(`removed ${oldTip - height + 1} blocks above height ${height - 1} (${r.txs} txs): ${why}`);
+    else this.log.warn(`reorg: removed ${oldTip - height + 1} blocks above height ${height - 1} (${r.txs} txs); the new branch follows`);
     if (r.spendsScanned) this.log.warn("reorg: the removed txs' inputs did not give all their spend rows (an index inconsistency): they were found by full scans");
   }
 
   /**
-   * Starts the initial sync's table on its thread. The table holds the young part of the UTXO set
-   * and the spill the old part. After a restart the young part is rebuilt from the store: the
-   * outputs at or above the spill's id bound that no input spends (at most the table's size, the
-   * rest spills again).
+   * Starts the initial sync's table on its thread. The table holds the young part of the UTXO set;
+   * the old part (ids below the eviction bound) is only in the store. After a restart the young
+   * part is rebuilt from the store: the outputs at or above the bound that no input spends (at most
+   * the table's size, the rest is evicted again).
    */
   private async loadUtxos(): Promise<void> {
     if (this.utxoThread) return;
@@ -538,8 +544,33 @@ export class Indexer {
     });
     this.log.info(
       `loaded ${loaded} unspent outputs from the index in ${((performance.now() - t) / 1000).toFixed(1)} s` +
-        ` (${this.spill.spilledCount} older ones stay in the spill table)`,
+        ` (the older ones were evicted; ${this.spill.deferredCount} spends of them wait for the end of the load)`,
     );
+  }
+
+  /**
+   * A deferred spend whose output is nowhere (the sorted pass at the end of the load found none):
+   * the index is cut back to below its block, as a reorg would, so that a later update redoes
+   * that block; the error names the block as one met during the load would.
+   */
+  private cutAtMissingPrevout(missing: DeferredSpendMissing): ChainError {
+    const txnum = txnumOfId(missing.inputId);
+    const vin = indexOfId(missing.inputId);
+    const block = this.reader.blockContaining(txnum);
+    if (!block) return new ChainError(`missing previous output of input ${vin} of tx number ${txnum}, which is not in the index either`);
+    const pos = txnum - block.firstTxnum;
+    // Only the first 16 bytes of the prevout's txid were kept: the whole one is in the spending tx.
+    let prevTxid: Uint8Array | null = null;
+    try {
+      prevTxid = parseTx(this.reader.txAt(txnum)!.raw).tx.inputs[vin]?.prevTxid ?? null;
+    } catch (err) {
+      this.log.warn(`reading tx #${pos} of block ${block.height}: ${describeError(err)}`);
+    }
+    const err = prevTxid
+      ? missingPrevout(prevTxid, missing.prevVout, pos, block.height)
+      : new ChainError(`missing previous output ${bytesToHex(missing.prevTxidPrefix)}…:${missing.prevVout} (txid bytes in internal order) spent by tx #${pos} of block ${block.height}`);
+    this.rollback(block.height, err.message);
+    return err;
   }
 
   private async stopUtxoThread(): Promise<void> {
@@ -551,9 +582,9 @@ export class Indexer {
   private async finishInitialSync(t0: number, txs: number, bytes: number): Promise<void> {
     const t = performance.now();
     this.log.info("building the secondary indexes (txid, script history, spends, unspent outputs)…");
-    // The UTXO set is the table's content plus the spill; both are sorted into `unspent` by
-    // indexes.sql. A restart that finds every block indexed but no indexes yet (a crash in this
-    // pass) has no table in memory: it is rebuilt from the store first.
+    // The UTXO set is the table's content plus the unspent outputs below the eviction bound; both
+    // are sorted into `unspent` by indexes.sql. A restart that finds every block indexed but no
+    // indexes yet (a crash in this pass) has no table in memory: it is rebuilt from the store first.
     await this.loadUtxos();
     const thread = this.utxoThread!;
     const inMemory = await this.tracing.inSpan("utxo dump", undefined, () =>
@@ -569,14 +600,23 @@ export class Indexer {
     Bun.gc(true);
     // (A bigger page cache for this pass was tried: 384 MiB made the 2M-tx build 14 → 23 s.)
     const tBuild = performance.now();
-    const built = this.tracing.inSpan("build indexes", undefined, () =>
-      this.db.write(() => {
-        const seconds = this.db.createIndexes();
-        this.db.setMeta(META_INITIAL_SYNC_DONE, "1");
-        this.crashPoint("build-indexes");
-        return seconds;
-      }),
-    );
+    const deferred = this.spill.deferredCount;
+    let byFullTxid = 0;
+    let built: Map<string, number>;
+    try {
+      built = this.tracing.inSpan("build indexes", undefined, () =>
+        this.db.write(() => {
+          const seconds = this.db.createIndexes((table) => {
+            if (table === "spends_resolved") byFullTxid = this.spill.resolveRest();
+          });
+          this.db.setMeta(META_INITIAL_SYNC_DONE, "1");
+          this.crashPoint("build-indexes");
+          return seconds;
+        }),
+      );
+    } catch (err) {
+      throw err instanceof DeferredSpendMissing ? this.cutAtMissingPrevout(err) : err;
+    }
     this.log.info(`sorted tables built: ${[...built].map(([table, s]) => `${table} ${s.toFixed(1)} s`).join(", ")}`);
     const tVacuum = performance.now();
     this.tracing.inSpan("release free pages", undefined, () => {
@@ -591,7 +631,7 @@ export class Indexer {
     const st = this.stats;
     this.log.info(
       `UTXO table: ${inMemory} outputs in memory at the end, ${st.evicted} evicted in ${st.evictions} passes ` +
-        `(${st.evictSeconds.toFixed(1)} s), ${st.spillHits} spends found in the spill table`,
+        `(${st.evictSeconds.toFixed(1)} s), ${deferred} spends deferred to the sorted pass (${byFullTxid} of them resolved by full txid)`,
     );
     const secs = (a: number, b: number) => ((b - a) / 1000).toFixed(1);
     // One line the benchmark reads (bench/index-bench.ts): the time of each phase, in seconds.

@@ -2,8 +2,8 @@
  * The initial sync's UTXO table on a thread of its own (entry of a Worker, see utxo-thread.ts): it
  * parses each block, flattens it (flat-block.ts) and applies its ops to the table (prevouts.ts
  * applyOps) while the main thread writes the rows of the blocks before it. Everything that touches
- * the store (the spill) stays on the main thread, in its transactions: this thread holds the table
- * and the blocks in flight.
+ * the store stays on the main thread, in its transactions: this thread holds the table and the
+ * blocks in flight.
  */
 import { parseBlock } from "../bitcoin/block.ts";
 import { flatBuffers, flattenBlock, type FlattenOptions } from "./flat-block.ts";
@@ -22,7 +22,7 @@ let bytesSinceGc = 0;
 
 const post = (reply: ThreadReply, transfer: ArrayBuffer[] = []) => self.postMessage(reply, transfer);
 
-const resolvedBuffers = (r: Resolved) => [r.spent.buffer as ArrayBuffer, ...r.evictions.map((e) => e.entries.buffer as ArrayBuffer)];
+const resolvedBuffers = (r: Resolved) => [r.spent.buffer as ArrayBuffer];
 
 function handle(req: ThreadRequest): void {
   if (req.type === "open") {

@@ -132,23 +132,28 @@ CREATE TABLE IF NOT EXISTS addresses (
   address TEXT PRIMARY KEY
 ) WITHOUT ROWID;
 
--- The initial sync's unspent outputs that its in-memory table (index/utxo-table.ts) evicted, the
--- oldest first: keyed by outpoint (the first 16 txid bytes and the vout), so a spend of one is a
--- point lookup. Written and read only before the initial sync is done; empty afterwards.
-CREATE TABLE IF NOT EXISTS utxo_spill (
-  txid   BLOB NOT NULL,    -- first 16 bytes, internal byte order
-  vout   INTEGER NOT NULL,
-  id     INTEGER NOT NULL, -- output id
-  script BLOB NOT NULL,    -- 11-byte script key
-  PRIMARY KEY (txid, vout)
-) WITHOUT ROWID;
+-- The initial sync's spends that its in-memory UTXO table (index/utxo-table.ts) could not answer:
+-- their outputs were evicted (every output below the id bound in meta `utxo_spill_bound` left the
+-- table; they are all in `outputs`). Appended in input id order with the prevout; resolved at the
+-- end of the load in sorted passes (indexes.sql, store/utxo-spill.ts), then emptied.
+CREATE TABLE IF NOT EXISTS spends_deferred (
+  id   INTEGER PRIMARY KEY, -- input id
+  txid BLOB NOT NULL,       -- the prevout's txid, first 16 bytes, internal byte order
+  vout INTEGER NOT NULL
+);
 
--- Staging for sorted passes of the initial sync: evicted outputs are appended here, then sorted
--- into utxo_spill; at the end the in-memory part of the UTXO set is appended here and sorted into
--- `unspent` together with utxo_spill (indexes.sql). Empty between those passes.
+-- The deferred spends resolved (spends_staging's columns, in output id order): sorted into spends
+-- and spend_history together with spends_staging (indexes.sql). Empty outside that pass.
+CREATE TABLE IF NOT EXISTS spends_resolved (
+  id     INTEGER NOT NULL, -- input id
+  prev   INTEGER NOT NULL, -- output id
+  script BLOB NOT NULL     -- 11-byte script key of the output
+);
+
+-- At the end of the initial sync the in-memory part of the UTXO set (the outputs at or above the
+-- bound) is appended here and sorted into `unspent` together with the unspent outputs below the
+-- bound (indexes.sql). Empty outside that pass.
 CREATE TABLE IF NOT EXISTS utxo_staging (
-  txid   BLOB NOT NULL,
-  vout   INTEGER NOT NULL,
-  id     INTEGER NOT NULL,
-  script BLOB NOT NULL
+  id     INTEGER NOT NULL, -- output id
+  script BLOB NOT NULL     -- 11-byte script key
 );

@@ -1,33 +1,72 @@
 /**
- * The initial sync's UTXO spill (schema.sql utxo_spill, utxo_staging): where the in-memory table
- * (index/utxo-table.ts) puts the outputs it evicts, and the rows a restart rebuilds it from.
- * Every call runs inside the indexer's open transaction, so the spill moves with the blocks: a
- * crash or a rollback leaves it as it was at the last commit, together with its id bound in meta.
+ * The initial sync's UTXO spill: what becomes of the outputs the in-memory table
+ * (index/utxo-table.ts) evicts, and of the spends it then cannot answer (schema.sql
+ * spends_deferred, spends_resolved, utxo_staging).
+ *
+ * An eviction writes nothing: every output is in `outputs` already (keyed by id), and the table
+ * evicts the oldest first, so "evicted" is "id below the bound" (in meta). A spend the table misses
+ * is appended to spends_deferred with its prevout (input id order: an append), and they are all
+ * resolved at the end of the load in sorted passes (indexes.sql): sorted by txid key and joined
+ * with txid_index in key order, then sorted by output id and joined with `outputs` in id order.
+ * Until schema v6 each miss was a point lookup and delete in an outpoint-keyed copy of the evicted
+ * outputs, in random order: 16–20 µs each on the 20M-tx chain, and every eviction merged half the
+ * table into that copy's B-tree; on mainnet, where more than a billion spends miss, that was the
+ * bulk of the sync.
+ *
+ * Every call runs inside the indexer's open transaction, so the bound and the deferred spends move
+ * with the blocks: a crash or a rollback leaves them as they were at the last commit.
  */
 import type { Statement } from "bun:sqlite";
+import { bytesEqual } from "../bitcoin/bytes.ts";
 import type { Db } from "./db.ts";
 import { rowBuffer } from "./row-buffer.ts";
-import { UTXO_TXID_PREFIX_BYTES, indexOfId, txnumOfId } from "./rows.ts";
+import { IO_SPAN, TXID_KEY_BYTES, UTXO_TXID_PREFIX_BYTES, outputId, txnumOfId } from "./rows.ts";
 
-/** meta key: every output with an id below this was evicted to utxo_spill (or spent). */
-const META_SPILL_BOUND = "utxo_spill_bound";
+/** meta key: every output with an id below this was evicted from the table (or spent before). */
+export const META_SPILL_BOUND = "utxo_spill_bound";
+
+/** A deferred spend whose output is not in the index (thrown from the end of the load's sorted pass). */
+export class DeferredSpendMissing extends Error {
+  constructor(
+    /** The spending input's id (rows.ts inputId). */
+    readonly inputId: number,
+    /** The first UTXO_TXID_PREFIX_BYTES bytes of the prevout's txid. */
+    readonly prevTxidPrefix: Uint8Array,
+    readonly prevVout: number,
+  ) {
+    super(`no output for the deferred spend of input ${inputId}`);
+  }
+}
 
 export interface UtxoSpill {
-  /** Appends an evicted output to the staging table (copies the views); buffered until flushStaged or commitStaged. */
-  stage(txidPrefix: Uint8Array, id: number, scriptKey: Uint8Array): void;
-  /** Writes the staged outputs still buffered (before utxo_staging is read). */
+  /** Whether the table evicted anything (as far as this process knows): a miss before that is a missing prevout. */
+  readonly evictedAny: boolean;
+  /** Every output with an id below `bound` has left the table (evicted or spent). */
+  raiseBound(bound: number): void;
+  /** Appends a spend the table missed (copies the view); buffered until flush. */
+  defer(inputId: number, prevTxid: Uint8Array, prevVout: number): void;
+  /** Writes the deferred spends still buffered (before a commit). */
+  flush(): void;
+  /** Drops the buffered ones (a rollback). */
+  discard(): void;
+  /** The blocks from `firstTxnum` on leave (a reorg during the initial sync): their deferred spends go, the bound comes down to them. */
+  truncateFrom(firstTxnum: number): void;
+  /** Appends an output of the table's end-of-sync dump to utxo_staging; buffered until flushStaged. */
+  stage(id: number, scriptKey: Uint8Array): void;
   flushStaged(): void;
-  /** Sorts what was staged into utxo_spill (one pass in key order) and records the new id bound. */
-  commitStaged(bound: number): void;
-  /** Removes and returns a spilled output, or null. */
-  take(txid: Uint8Array, vout: number): { id: number; scriptKey: Uint8Array } | null;
-  /** Every output with an id ≥ the bound that no input with an id ≥ the bound spends. */
-  unspentSinceBound(): Generator<{ id: number; scriptKey: Uint8Array; txid: Uint8Array }>;
-  readonly spilledCount: number;
-  /** Empties the staging table (what a pass that did not commit left there). */
+  /** Empties utxo_staging (a dump that did not reach the sorted pass). */
   dropStaged(): void;
-  /** Forgets the spill (a reorg during the initial sync: the whole UTXO set is rebuilt). */
-  reset(): void;
+  /** Every output with an id ≥ the bound that no input with an id ≥ the bound spends: the table's content. */
+  unspentSinceBound(): Generator<{ id: number; scriptKey: Uint8Array; txid: Uint8Array }>;
+  readonly bound: number;
+  readonly deferredCount: number;
+  /**
+   * After indexes.sql resolved the deferred spends it could (those whose txid key has one tx):
+   * resolves the rest one by one against the full txids (a key shared by two txs, or the two
+   * coinbases of BIP 30's duplicate txids), and throws DeferredSpendMissing for the first (lowest
+   * input id) whose output is nowhere. Returns how many were resolved here.
+   */
+  resolveRest(): number;
   finalize(): void;
 }
 
@@ -36,55 +75,100 @@ export function openUtxoSpill(db: Db): UtxoSpill {
   const stmts: Statement[] = [];
   const keep = <S extends Statement>(s: S): S => (stmts.push(s), s);
   // 64 rows a statement: the end-of-sync dump of 1.3M outputs (2M-tx bench) took 0.8 s a row at a time.
-  const staged = rowBuffer(sql, "utxo_staging(txid, vout, id, script)", 4, stmts);
-  const mergeStaged = keep(
-    sql.prepare("INSERT OR REPLACE INTO utxo_spill(txid, vout, id, script) SELECT txid, vout, id, script FROM utxo_staging ORDER BY txid, vout"),
-  );
+  const staged = rowBuffer(sql, "utxo_staging(id, script)", 2, stmts);
+  const deferred = rowBuffer(sql, "spends_deferred(id, txid, vout)", 3, stmts);
   const clearStaged = keep(sql.prepare("DELETE FROM utxo_staging"));
-  const takeStmt = keep(
-    sql.prepare<{ id: number; script: Uint8Array }, [Uint8Array, number]>("DELETE FROM utxo_spill WHERE txid = ? AND vout = ? RETURNING id, script"),
-  );
+  const delDeferredFrom = keep(sql.prepare("DELETE FROM spends_deferred WHERE id >= ?"));
   const sinceBound = keep(
     sql.prepare<{ id: number; script: Uint8Array }, [number, number]>(
       "SELECT o.id AS id, o.script AS script FROM outputs o WHERE o.id >= ?1 AND o.id NOT IN (SELECT prev FROM spends_staging WHERE id >= ?2) ORDER BY o.id",
     ),
   );
-  const count = keep(sql.prepare<{ n: number }, []>("SELECT count(*) AS n FROM utxo_spill"));
-  const clearSpill = keep(sql.prepare("DELETE FROM utxo_spill"));
-  // Read from meta each time: a rolled-back transaction takes an update of the bound with it.
+  const count = keep(sql.prepare<{ n: number }, []>("SELECT count(*) AS n FROM spends_deferred"));
+  const resolvedCount = keep(sql.prepare<{ n: number }, []>("SELECT count(*) AS n FROM spends_resolved"));
+  const unresolved = keep(
+    sql.prepare<{ id: number; txid: Uint8Array; vout: number }, []>(
+      "SELECT id, txid, vout FROM spends_deferred d WHERE NOT EXISTS (SELECT 1 FROM spends_resolved r WHERE r.id = d.id) ORDER BY id",
+    ),
+  );
+  const candidates = keep(sql.prepare<{ txnum: number }, [Uint8Array, number]>("SELECT txnum FROM txid_index WHERE key = ? AND txnum < ? ORDER BY txnum DESC"));
+  const outputScript = keep(sql.prepare<{ script: Uint8Array }, [number]>("SELECT script FROM outputs WHERE id = ?"));
+  const insResolved = keep(sql.prepare("INSERT INTO spends_resolved(id, prev, script) VALUES (?, ?, ?)"));
+  // Read from meta: a rolled-back transaction takes an update of the bound with it.
   const readBound = () => Number(db.getMeta(META_SPILL_BOUND) ?? "0");
+  let evictedAny = readBound() > 0;
+
+  /** The output a deferred spend spends, by its full txid prefix: the latest tx before the spender with that txid. */
+  const resolveOne = (inputId: number, txidPrefix: Uint8Array, vout: number): { id: number; script: Uint8Array } | null => {
+    for (const { txnum } of candidates.iterate(txidPrefix.subarray(0, TXID_KEY_BYTES), txnumOfId(inputId))) {
+      if (!bytesEqual(db.txids.txidAt(txnum).subarray(0, UTXO_TXID_PREFIX_BYTES), txidPrefix)) continue;
+      const id = outputId(txnum, vout);
+      const out = outputScript.get(id);
+      return out ? { id, script: out.script } : null;
+    }
+    return null;
+  };
 
   return {
-    stage(txidPrefix, id, scriptKey) {
-      staged.add(txidPrefix.slice(), indexOfId(id), id, scriptKey.slice());
+    get evictedAny() {
+      return evictedAny;
+    },
+    raiseBound(bound) {
+      if (bound <= readBound()) return;
+      db.setMeta(META_SPILL_BOUND, String(bound));
+      evictedAny = true;
+    },
+    defer(inputId, prevTxid, prevVout) {
+      deferred.add(inputId, prevTxid.slice(0, UTXO_TXID_PREFIX_BYTES), prevVout);
+    },
+    flush: () => deferred.flush(),
+    discard: () => deferred.discard(),
+    truncateFrom(firstTxnum) {
+      deferred.flush();
+      delDeferredFrom.run(firstTxnum * IO_SPAN);
+      if (readBound() > firstTxnum * IO_SPAN) db.setMeta(META_SPILL_BOUND, String(firstTxnum * IO_SPAN));
+      evictedAny = readBound() > 0;
+    },
+    stage(id, scriptKey) {
+      staged.add(id, scriptKey.slice());
     },
     flushStaged: () => staged.flush(),
-    commitStaged(newBound) {
-      staged.flush();
-      mergeStaged.run();
-      clearStaged.run();
-      db.setMeta(META_SPILL_BOUND, String(Math.max(readBound(), newBound)));
-    },
-    take(txid, vout) {
-      const r = takeStmt.get(txid.subarray(0, UTXO_TXID_PREFIX_BYTES), vout);
-      return r ? { id: r.id, scriptKey: r.script } : null;
-    },
-    *unspentSinceBound() {
-      const bound = readBound();
-      for (const r of sinceBound.iterate(bound, bound)) yield { id: r.id, scriptKey: r.script, txid: db.txids.txidAt(txnumOfId(r.id)) };
-    },
-    get spilledCount() {
-      return count.get()!.n;
-    },
     dropStaged() {
       staged.discard();
       clearStaged.run();
     },
-    reset() {
-      staged.discard();
-      clearSpill.run();
-      clearStaged.run();
-      db.setMeta(META_SPILL_BOUND, "0");
+    *unspentSinceBound() {
+      const bound = readBound();
+      evictedAny = bound > 0;
+      for (const r of sinceBound.iterate(bound, bound)) yield { id: r.id, scriptKey: r.script, txid: db.txids.txidAt(txnumOfId(r.id)) };
+    },
+    get bound() {
+      return readBound();
+    },
+    get deferredCount() {
+      return count.get()!.n;
+    },
+    resolveRest() {
+      if (resolvedCount.get()!.n === count.get()!.n) return 0;
+      // Rare (a shared txid key, or a spend of nothing): an index to find the unresolved ones, dropped again.
+      sql.exec("CREATE INDEX spends_resolved_by_id ON spends_resolved(id)");
+      const found: [number, number, Uint8Array][] = [];
+      let missing: DeferredSpendMissing | null = null;
+      try {
+        for (const d of unresolved.iterate()) {
+          const out = resolveOne(d.id, d.txid, d.vout);
+          if (!out) {
+            missing = new DeferredSpendMissing(d.id, d.txid, d.vout);
+            break;
+          }
+          found.push([d.id, out.id, out.script]);
+        }
+      } finally {
+        sql.exec("DROP INDEX spends_resolved_by_id");
+      }
+      if (missing) throw missing;
+      for (const [id, prev, script] of found) insResolved.run(id, prev, script);
+      return found.length;
     },
     finalize() {
       for (const s of stmts) s.finalize();

@@ -58,7 +58,7 @@ const open = (blocksDir: string, dbDir = ":memory:", batchBlocks?: number, utxoC
 
 /**
  * Each case runs twice: with the default UTXO table, and with one of 16 slots, so that almost every
- * output is evicted to the spill table and almost every input resolved from there (store/utxo-spill.ts).
+ * output is evicted and almost every input deferred to the sorted pass at the end (store/utxo-spill.ts).
  */
 const TINY_UTXO_TABLE_BYTES = 16 * SLOT_BYTES;
 let cacheBytes: number | undefined;

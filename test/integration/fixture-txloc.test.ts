@@ -240,14 +240,15 @@ describe("blk files that changed after indexing", () => {
 for (const [old, what] of [
   ["4", "SQLite indexes for txids and funding, no live tail"],
   ["5", "txids in the txs table, no txid file"],
+  ["6", "an outpoint-keyed spill of the evicted outputs"],
 ] as const) {
   test(`an index of schema version ${old} (${what}) is refused with the reindex message`, () => {
     using tmp = tempDir();
     const db = openDb({ dir: tmp.path, network: "regtest", log });
     db.setMeta("schema_version", old);
     db.close();
-    expect(SCHEMA_VERSION).toBe(6);
+    expect(SCHEMA_VERSION).toBe(7);
     expect(() => openDb({ dir: tmp.path, network: "regtest", log })).toThrow(StoreError);
-    expect(() => openDb({ dir: tmp.path, network: "regtest", log })).toThrow(new RegExp(`schema version ${old}, this build uses 6.*Please reindex`));
+    expect(() => openDb({ dir: tmp.path, network: "regtest", log })).toThrow(new RegExp(`schema version ${old}, this build uses 7.*Please reindex`));
   });
 }

@@ -31,7 +31,8 @@ function tampered(height: number, edit: (bytes: Uint8Array) => Uint8Array): Chai
   return {
     ...source,
     async *blocks(first, hashes) {
-      for await (const raw of source.blocks(first, hashes)) yield raw.height === height ? { ...raw, bytes: edit(raw.bytes) } : raw;
+      // The edited bytes are in no blk file: the block comes as one over RPC would.
+      for await (const raw of source.blocks(first, hashes)) yield raw.height === height ? { ...raw, bytes: edit(raw.bytes), file: undefined } : raw;
     },
   };
 }
@@ -85,7 +86,7 @@ describe("the table's thread", () => {
         const got: Resolved = await thread.resolve(words);
         expect(words.length).toBe(0); // transferred
         expect(Array.from(got.spent)).toEqual(Array.from(expected.spent));
-        expect(got.evictions.map((e) => [e.atSpend, e.bound, Array.from(e.entries)])).toEqual(expected.evictions.map((e) => [e.atSpend, e.bound, Array.from(e.entries)]));
+        expect(got.evictions.map((e) => [e.atSpend, e.bound, e.count])).toEqual(expected.evictions.map((e) => [e.atSpend, e.bound, e.count]));
         evictions += got.evictions.length;
       }
       expect(evictions).toBeGreaterThan(10);
@@ -120,8 +121,15 @@ describe("the initial sync through the pipeline", () => {
       expect(err).toBeInstanceOf(ChainError);
       expect((err as Error).message).toMatch(new RegExp(`missing previous output [0-9a-f]{64}:999 spent by tx #\\d+ of block ${target.height}$`));
       expect(x.indexer.tableThreadRunning).toBe(false);
-      // Whole batches of 10 blocks, all below the bad block.
-      expect(x.indexer.chain.tipHeight).toBe(Math.floor(target.height / 10) * 10 - 1);
+      if (cache === undefined) {
+        // Nothing was evicted, so the miss is a missing output at once: whole batches of 10 blocks, all below the bad block.
+        expect(x.indexer.chain.tipHeight).toBe(Math.floor(target.height / 10) * 10 - 1);
+      } else {
+        // The miss came after evictions: deferred to the sorted pass at the end of the load, which
+        // found no output and cut the index back to below the bad block.
+        expect(x.indexer.chain.tipHeight).toBe(target.height - 1);
+        expect(x.indexer.utxoStats.deferred).toBeGreaterThan(100);
+      }
       expect(x.indexer.initialSyncDone).toBe(false);
       const source = fixtureSource();
       await x.indexer.update(source);

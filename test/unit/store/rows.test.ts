@@ -4,7 +4,7 @@ import { SCHEMA_VERSION, TX_LOC_BITS, TX_LOC_SPAN, decodeTxLoc, encodeTxLoc } fr
 
 describe("txs.loc: byte offset in the block * 2^22 + byte length", () => {
   test("the layout", () => {
-    expect(SCHEMA_VERSION).toBe(6);
+    expect(SCHEMA_VERSION).toBe(7);
     expect(TX_LOC_BITS).toBe(22);
     expect(TX_LOC_SPAN).toBe(4_194_304);
     // The coinbase of a block of 1 tx: after the 80-byte header and a 1-byte tx count.
@@ -36,5 +36,18 @@ describe("txs.loc: byte offset in the block * 2^22 + byte length", () => {
     expect(() => encodeTxLoc(-1, 1)).toThrow(RangeError);
     expect(() => encodeTxLoc(1, 0)).toThrow(RangeError);
     expect(() => encodeTxLoc(1.5, 1)).toThrow(RangeError);
+  });
+});
+
+describe("indexes.sql computes ids with rows.ts's constants", () => {
+  test("output id = txnum * IO_SPAN + vout, txnum = id >> IO_BITS, the txid key's bytes, the eviction bound's meta key", async () => {
+    const { IO_BITS, IO_SPAN, TXID_KEY_BYTES } = await import("../../../src/store/rows.ts");
+    const { META_SPILL_BOUND } = await import("../../../src/store/utxo-spill.ts");
+    const text = await Bun.file(new URL("../../../src/store/indexes.sql", import.meta.url)).text();
+    expect(IO_BITS).toBe(20);
+    expect(text).toContain(`t.txnum * ${IO_SPAN} + d.vout`);
+    expect(text).toContain(`(d.id >> ${IO_BITS})`);
+    expect(text).toContain(`substr(txid, 1, ${TXID_KEY_BYTES}) AS key`);
+    expect(text).toContain(`key = '${META_SPILL_BOUND}'`);
   });
 });
