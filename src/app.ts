@@ -30,6 +30,7 @@ import type { ElectrumUpdate } from "./electrum/subscriptions.ts";
 import { parsePrecacheList, precacheStats } from "./query/precache.ts";
 import { restNodeOf } from "./rest/node.ts";
 import { startRestServer } from "./rest/server.ts";
+import { TxJsonCache } from "./rest/tx-json-cache.ts";
 import { openDb, openReadDb, type Db } from "./store/db.ts";
 import { displayUrl, NO_TRACING, type Span, type Tracing, type TracingSettings } from "./trace/tracing.ts";
 import { StoreReader } from "./store/read.ts";
@@ -266,7 +267,11 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     closer.add("Electrum server", () => electrum.stop());
     // Checked again: another process may have bound the path during the sync.
     if (config.httpSocketFile) await freeSocketPath(config.httpSocketFile, "--http-socket-file");
+    // Rendered JSON of confirmed txs: a reorg is the only thing that changes one.
+    const txCache = new TxJsonCache(config.restTxCacheMb * 1048576);
+    indexer.onRollback(() => txCache.clear());
     const rest = startRestServer({
+      txCache,
       addr: config.httpAddr,
       socketFile: config.httpSocketFile,
       query,

@@ -74,6 +74,8 @@ export interface Config {
   readonly indexUnspendables: boolean;
   readonly cors: string | null;
   readonly utxosLimit: number;
+  /** --rest-tx-cache-mb: MiB of rendered JSON of confirmed txs kept for REST (rest/tx-json-cache.ts); 0: none. */
+  readonly restTxCacheMb: number;
   readonly electrumTxsLimit: number;
   /** Bytes of one Electrum answer (a batch's whole array) before it becomes a "response too large" error. */
   readonly electrumMaxResponseBytes: number;
@@ -229,6 +231,8 @@ const OPTIONS = {
   addressSearch: switchOpt("address-search", "Index addresses for prefix search (/address-prefix)"),
   indexUnspendables: switchOpt("index-unspendables", "Also index provably unspendable outputs (OP_RETURN) in the history"),
   cors: optional("cors", "ORIGIN", parseText, "Value of the Access-Control-Allow-Origin header on REST responses"),
+  restTxCacheMb: value("rest-tx-cache-mb", "MIB", parseNonNegativeInt, 32,
+    "Memory for the JSON of confirmed txs that REST answers (/tx/:txid, block tx pages), most recently used kept; emptied on every reorg (0: none)"),
   utxosLimit: value("utxos-limit", "N", parseNonNegativeInt, DEFAULT_ENTRY_LIMIT,
     "Maximum UTXOs of one script: Electrum listunspent, REST /address/:a/utxo without paging (electrs: 500, too few for a busy wallet; Fulcrum's max_history is 125,000)"),
   electrumTxsLimit: value("electrum-txs-limit", "N", parseNonNegativeInt, DEFAULT_ENTRY_LIMIT,
@@ -575,6 +579,7 @@ function toConfig(v: Values, env: Env): Config {
     indexUnspendables: v.indexUnspendables,
     cors: v.cors,
     utxosLimit: v.utxosLimit,
+    restTxCacheMb: v.restTxCacheMb,
     electrumTxsLimit: v.electrumTxsLimit,
     electrumMaxResponseBytes: v.electrumMaxResponseBytes,
     electrumMaxClients: v.electrumMaxClients,

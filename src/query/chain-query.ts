@@ -10,7 +10,7 @@
 import { parseHeader, parseTxExact } from "../bitcoin/block.ts";
 import { merkleBranch } from "../bitcoin/merkle.ts";
 import { compactSize, merkleBlock } from "../bitcoin/merkleblock.ts";
-import { bytesEqual, concatBytes } from "../bitcoin/bytes.ts";
+import { bytesEqual, concatBytes, hashToHex } from "../bitcoin/bytes.ts";
 import type { NetworkParams } from "../bitcoin/network.ts";
 import type { HistogramVec, Metrics } from "../metrics/metrics.ts";
 import type { BacklogStats, MempoolView, TxOverview } from "../mempool/types.ts";
@@ -166,6 +166,15 @@ export class ChainQuery {
   blockTxidAt(block: BlockRow, index: number): Uint8Array | null {
     if (index >= block.txCount) return null;
     return this.timed("get_block_txids", () => this.reader.txidAt(block.firstTxnum + index));
+  }
+
+  /** Display hex of the txids of txs `start` … `start + count - 1` of a block (clipped to the block). */
+  blockTxidHexes(block: BlockRow, start: number, count: number): string[] {
+    return this.timed("get_block_txids", () => {
+      const out: string[] = [];
+      for (let i = start; i < Math.min(block.txCount, start + count); i++) out.push(hashToHex(this.reader.txidAt(block.firstTxnum + i)));
+      return out;
+    });
   }
 
   /** The block as bitcoind serializes it: header, tx count, txs. */

@@ -3,6 +3,7 @@
  * and the `parseX(value, …)` helpers that turn path segments, query params and bodies into typed
  * values at the boundary, with electrs' 400 texts. Nothing here knows about Elysia or Bun.serve.
  */
+import type { TxJsonCache } from "./tx-json-cache.ts";
 import { addressToScript } from "../bitcoin/address.ts";
 import { hexToBytes, hexToHash } from "../bitcoin/bytes.ts";
 import type { NetworkParams } from "../bitcoin/network.ts";
@@ -31,6 +32,8 @@ export interface RestContext {
   /** Makes broadcast txs visible in the mempool answers before the broadcast is answered. */
   readonly onBroadcast: (txidHexes: string[]) => Promise<unknown>;
   readonly log: Logger;
+  /** The JSON of confirmed txs (tx-json-cache.ts), emptied by the app on every reorg. */
+  readonly txCache: TxJsonCache;
 }
 
 export interface RestRequest {

@@ -8,6 +8,7 @@
  * Elysia's router misreads); unknown routes become electrs' 404 in onError; bodies are read by the
  * dispatcher with BS-new's limits instead of Elysia's parsers (`parse: "none"`).
  */
+import { TxJsonCache } from "./tx-json-cache.ts";
 import { bindSocketFile, listenError, removeSocketFile } from "../listen.ts";
 import { Elysia } from "elysia";
 import { NETWORKS } from "../bitcoin/network.ts";
@@ -43,6 +44,8 @@ export interface RestServerOptions {
   onBroadcast?: (txidHexes: string[]) => Promise<unknown>;
   /** A root span per request (route pattern, status); default none. */
   tracing?: Tracing;
+  /** The JSON of confirmed txs (--rest-tx-cache-mb); the caller empties it on reorgs. Default: none stored. */
+  txCache?: TxJsonCache;
 }
 
 export interface RestServer {
@@ -68,6 +71,7 @@ export function startRestServer(opts: RestServerOptions): RestServer {
     network: NETWORKS[config.network],
     onBroadcast: opts.onBroadcast ?? (async () => {}),
     log,
+    txCache: opts.txCache ?? new TxJsonCache(0),
   };
   const dispatcher = new Dispatcher(
     {

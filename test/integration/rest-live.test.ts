@@ -313,6 +313,10 @@ describe("the REST API over a live bcoin node", () => {
     expect(status).toEqual({ confirmed: true, block_height: 111, block_hash: block111, block_time: header.time });
     await untilTip(111);
     expect(await statusOf(tx2.txid)).toEqual(status);
+    // The whole tx confirmed too (its mempool answer was not kept by the cache of confirmed txs'
+    // JSON); this answer is kept, and the reorg below must drop it.
+    for (let i = 0; i < 2; i++) expect((await rest.json<EsploraTx>(`/tx/${tx1.txid}`)).status).toEqual(status);
+    expect((await rest.json<EsploraTx[]>(`/block/${block111}/txs`)).map((t) => [t.txid, t.status])).toContainEqual([tx1.txid, status]);
     const mempool = await untilMempoolMatchesNode();
     expect(mempool).not.toContain(tx1.txid);
     expect(mempool).not.toContain(tx2.txid);
@@ -407,6 +411,7 @@ describe("the REST API over a live bcoin node", () => {
     expect(ours).toEqual(nodeMempool);
 
     const back = nodeMempool.includes(tx1.txid);
+    // Not the answer kept while it was confirmed at 111 (the app empties the cache on a reorg).
     const t = await rest.get(`/tx/${tx1.txid}`);
     if (back) {
       expect(t.status).toBe(200);

@@ -79,6 +79,7 @@ describe("defaults", () => {
       indexUnspendables: false,
       cors: null,
       utxosLimit: 125_000,
+      restTxCacheMb: 32,
       electrumTxsLimit: 125_000,
       electrumMaxResponseBytes: 8_000_000,
       electrumMaxClients: 5000,

@@ -1,5 +1,5 @@
 /** Transaction routes (spec §1.3 rows 18–27, §1.4 `/txs/package`, §1.6 `/txs/test`, `/txs/outspends`). */
-import { bytesToHex } from "../../bitcoin/bytes.ts";
+import { bytesToHex, hashToHex } from "../../bitcoin/bytes.ts";
 import { describeError } from "../../log.ts";
 import type { TxStatus } from "../../query/types.ts";
 import { HttpError } from "../errors.ts";
@@ -8,6 +8,7 @@ import {
   TTL_SHORT,
   binary,
   json,
+  jsonText,
   parseHash,
   parseOptionalF64,
   parseStringArray,
@@ -98,9 +99,15 @@ export const txRoutes: readonly Route[] = [
     path: "/tx/:txid",
     name: "/tx/:txid",
     handler: (req, ctx) => {
-      const tx = ctx.query.tx(parseHash(req.params.txid));
+      const txid = parseHash(req.params.txid);
+      const key = hashToHex(txid);
+      const cached = ctx.txCache.get(key);
+      if (cached) return jsonText(cached.text, ttlByDepth(cached.height, ctx.query.tipHeight()));
+      const tx = ctx.query.tx(txid);
       if (!tx) throw notFound();
-      return json(txJson(tx, ctx.network), depth(tx.status, ctx));
+      const text = JSON.stringify(txJson(tx, ctx.network));
+      if (tx.status.confirmed) ctx.txCache.set(key, text, tx.status.height);
+      return jsonText(text, depth(tx.status, ctx));
     },
   },
   {

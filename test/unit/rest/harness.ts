@@ -15,6 +15,7 @@ import type { MempoolNode } from "../../../src/mempool/types.ts";
 import { ChainQuery } from "../../../src/query/chain-query.ts";
 import type { RestNode } from "../../../src/rest/node.ts";
 import { startRestServer, type RestServer } from "../../../src/rest/server.ts";
+import type { TxJsonCache } from "../../../src/rest/tx-json-cache.ts";
 import type { RestConfig } from "../../../src/rest/route-kit.ts";
 import { openDb, type Db } from "../../../src/store/db.ts";
 import { FIXTURE_BLOCKS, loadExpected, openBlkFiles, type Expected } from "../../helpers/fixture.ts";
@@ -186,7 +187,14 @@ export interface ServerUnderTest {
 
 export function startServer(
   fx: Fixture,
-  opts: { node?: RestNode; config?: Partial<RestConfig>; metrics?: Metrics; bodyTimeoutMs?: number; onBroadcast?: (t: string[]) => Promise<unknown> } = {},
+  opts: {
+    node?: RestNode;
+    config?: Partial<RestConfig>;
+    metrics?: Metrics;
+    bodyTimeoutMs?: number;
+    onBroadcast?: (t: string[]) => Promise<unknown>;
+    txCache?: TxJsonCache;
+  } = {},
 ): ServerUnderTest {
   const { log, lines } = memoryLogger();
   const server = startRestServer({
@@ -198,6 +206,7 @@ export function startServer(
     metrics: opts.metrics ?? noopMetrics(),
     ...(opts.bodyTimeoutMs !== undefined ? { bodyTimeoutMs: opts.bodyTimeoutMs } : {}),
     ...(opts.onBroadcast ? { onBroadcast: opts.onBroadcast } : {}),
+    ...(opts.txCache ? { txCache: opts.txCache } : {}),
   });
   return { server, lines, get: (path, init) => fetch(server.url + path, init) };
 }
