@@ -7,6 +7,7 @@
  *                           [--connections 32] [--duration 10] [--warmup 2] [--timeout 30]
  *                           [--cases tx,addr-hot,…] [--hot-role popular-1] [--hot-min 100k]
  *                           [--small-max 10] [--retries 2] [--reindex] [--verbose] [--self-test]
+ *                           [--rest-tx-cache-mb N]   (passed to the server; 0: every tx answer rendered cold)
  *
  * On a shared machine each run waits (≤ 30 s) for the other processes to use less than a quarter
  * of a core, and a case is run again (≤ --retries times) when they took more than half a core
@@ -60,6 +61,8 @@ interface Options {
   retryAboveOther: number;
   /** Before each run, wait (≤ 30 s) until the rest of the machine uses less than this much of a core. */
   quietMaxOther: number;
+  /** --rest-tx-cache-mb for the server (its default when absent; 0: every answer rendered cold). */
+  restTxCacheMb: number | null;
 }
 
 function options(args: Args): Options {
@@ -84,6 +87,7 @@ function options(args: Args): Options {
     retries: args.has("retries") ? Number(stringArg(args, "retries")) : 2,
     retryAboveOther: 0.5,
     quietMaxOther: 0.25,
+    restTxCacheMb: args.has("rest-tx-cache-mb") ? numberArg(args, "rest-tx-cache-mb", 0, "non-negative") : null,
   };
 }
 
@@ -100,7 +104,7 @@ interface IndexMarker {
   seconds: number;
 }
 
-function appCommand(binary: string, chainDir: string, dbDir: string, httpPort: number, monitoringPort: number, electrumPort: number): string[] {
+function appCommand(binary: string, chainDir: string, dbDir: string, httpPort: number, monitoringPort: number, electrumPort: number, restTxCacheMb: number | null = null): string[] {
   return [
     binary,
     "--offline",
@@ -110,12 +114,13 @@ function appCommand(binary: string, chainDir: string, dbDir: string, httpPort: n
     "--http-addr", `127.0.0.1:${httpPort}`,
     "--monitoring-addr", `127.0.0.1:${monitoringPort}`,
     "--electrum-rpc-addr", `127.0.0.1:${electrumPort}`,
+    ...(restTxCacheMb !== null ? ["--rest-tx-cache-mb", String(restTxCacheMb)] : []),
   ];
 }
 
 async function startApp(binary: string, chainDir: string, dbDir: string, meta: GeneratedMeta, opts: Options, timeoutMs: number): Promise<{ app: ServerProcess; baseUrl: string; seconds: number }> {
   const [http, monitoring, electrum] = [await freePort(), await freePort(), await freePort()];
-  const cmd = appCommand(binary, chainDir, dbDir, http, monitoring, electrum);
+  const cmd = appCommand(binary, chainDir, dbDir, http, monitoring, electrum, opts.restTxCacheMb);
   console.log(`$ ${cmd.map((c) => c.replace(ROOT + "/", "")).join(" ")}`);
   const t0 = performance.now();
   const app = new ServerProcess("electrs-bun", cmd, { cwd: ROOT, echo: opts.verbose });
