@@ -16,7 +16,19 @@ import type { HistogramVec, Metrics } from "../metrics/metrics.ts";
 import type { BacklogStats, MempoolView, TxOverview } from "../mempool/types.ts";
 import type { StoreReader } from "../store/read.ts";
 import { IO_SPAN, type BlockRow } from "../store/rows.ts";
-import { allUtxos, allUtxosSliced, chainHistory, historyPage, mempoolTxViews, mempoolTxids, summarySliced, utxoPage } from "./history.ts";
+import {
+  allUtxos,
+  allUtxosSliced,
+  chainHistory,
+  chainHistoryTxnums,
+  chainTxViews,
+  historyPage,
+  historyPageParts,
+  mempoolTxViews,
+  mempoolTxids,
+  summarySliced,
+  utxoPage,
+} from "./history.ts";
 import { headerTime, Resolver } from "./resolver.ts";
 import type { Pause } from "./sliced-history.ts";
 import {
@@ -266,6 +278,26 @@ export class ChainQuery {
   /** `/txs`: mempool part then chain part, with MP's paging (see history.ts historyPage). */
   history(keys: readonly Uint8Array[], opts: HistoryPageOptions): TxView[] {
     return this.timed("history", (r) => historyPage(r, keys, opts));
+  }
+
+  /** history with its confirmed part as tx numbers (REST renders them through its cache of confirmed txs' JSON). */
+  historyParts(keys: readonly Uint8Array[], opts: HistoryPageOptions): { mempool: TxView[]; chainTxnums: number[] } {
+    return this.timed("history", (r) => historyPageParts(r, keys, opts));
+  }
+
+  /** chainHistory's tx numbers, newest first. */
+  chainHistoryTxnums(keys: readonly Uint8Array[], lastSeen: Uint8Array | null, limit: number): number[] {
+    return this.timed("history", (r) => chainHistoryTxnums(r, keys, lastSeen, limit));
+  }
+
+  /** Display hex of the txid of each tx number. */
+  txidHexesOf(txnums: readonly number[]): string[] {
+    return txnums.map((n) => hashToHex(this.reader.txidAt(n)));
+  }
+
+  /** Confirmed txs by tx number, with prevouts and status (one that left the chain meanwhile is skipped). */
+  chainTxsByNum(txnums: readonly number[]): TxView[] {
+    return this.timed("lookup_txns", (r) => chainTxViews(r, txnums));
   }
 
   /** `/txs/chain[/:last_seen]`: confirmed txs newest first after `lastSeen`. */

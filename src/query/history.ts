@@ -124,6 +124,12 @@ export function mempoolTxViews(r: Resolver, txids: readonly Uint8Array[]): TxVie
  * scripts' history is an error (MP's 422 `after_txid not found`).
  */
 export function historyPage(r: Resolver, keys: readonly Uint8Array[], opts: HistoryPageOptions): TxView[] {
+  const page = historyPageParts(r, keys, opts);
+  return [...page.mempool, ...chainTxViews(r, page.chainTxnums)];
+}
+
+/** historyPage with its confirmed part as tx numbers (the caller renders them, or finds them rendered). */
+export function historyPageParts(r: Resolver, keys: readonly Uint8Array[], opts: HistoryPageOptions): { mempool: TxView[]; chainTxnums: number[] } {
   const pool = mempoolTxids(r, keys);
   let poolPart: Uint8Array[];
   let before: number | null = null;
@@ -143,7 +149,7 @@ export function historyPage(r: Resolver, keys: readonly Uint8Array[], opts: Hist
   }
   if (opts.totalLimit !== null) poolPart = poolPart.slice(0, opts.totalLimit);
   const chainRoom = opts.totalLimit === null ? opts.chainLimit : opts.totalLimit - poolPart.length;
-  return [...mempoolTxViews(r, poolPart), ...chainTxViews(r, chainTxnumsDesc(r, keys, before, chainRoom))];
+  return { mempool: mempoolTxViews(r, poolPart), chainTxnums: chainTxnumsDesc(r, keys, before, chainRoom) };
 }
 
 /**
@@ -151,12 +157,17 @@ export function historyPage(r: Resolver, keys: readonly Uint8Array[], opts: Hist
  * not in these scripts' confirmed history gives an empty page (electrs).
  */
 export function chainHistory(r: Resolver, keys: readonly Uint8Array[], lastSeen: Uint8Array | null, limit: number): TxView[] {
+  return chainTxViews(r, chainHistoryTxnums(r, keys, lastSeen, limit));
+}
+
+/** chainHistory's tx numbers, newest first. */
+export function chainHistoryTxnums(r: Resolver, keys: readonly Uint8Array[], lastSeen: Uint8Array | null, limit: number): number[] {
   let before: number | null = null;
   if (lastSeen !== null) {
     before = cursorTxnum(r, keys, lastSeen);
     if (before === null) return [];
   }
-  return chainTxViews(r, chainTxnumsDesc(r, keys, before, limit));
+  return chainTxnumsDesc(r, keys, before, limit);
 }
 
 /**

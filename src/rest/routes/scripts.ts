@@ -9,6 +9,7 @@ import { scriptStatsJson, summaryJson, txJson, utxoJson } from "../json.ts";
 import {
   TTL_SHORT,
   json,
+  jsonText,
   parseHash,
   parseScriptKey,
   parseStringArray,
@@ -25,6 +26,7 @@ import {
 } from "../route-kit.ts";
 import { macrotask, SLICE_ROWS } from "../../query/sliced-history.ts";
 import { CHAIN_TXS_PER_PAGE } from "./blocks.ts";
+import { confirmedTxTexts } from "../confirmed-txs.ts";
 
 /** electrs' MAX_MEMPOOL_TXS and ADDRESS_SEARCH_LIMIT; MP's MULTI_ADDRESS_LIMIT and summary cap. */
 const MAX_MEMPOOL_TXS = 50;
@@ -57,16 +59,15 @@ function maxTxs(req: RestRequest, cap = MAX_TXS_CAP): number | null {
  */
 function historyReply(keys: readonly Uint8Array[], req: RestRequest, ctx: RestContext) {
   const total = maxTxs(req);
-  const txs = ctx.query.history(keys, {
+  const page = ctx.query.historyParts(keys, {
     afterTxid: tryHash(req.query("after_txid")),
     mempoolLimit: total ?? MAX_MEMPOOL_TXS,
     chainLimit: CHAIN_TXS_PER_PAGE,
     totalLimit: total,
   });
-  return json(
-    txs.map((t) => txJson(t, ctx.network)),
-    TTL_SHORT,
-  );
+  // The confirmed part through the cache of confirmed txs' JSON; mempool txs are rendered each time.
+  const texts = [...page.mempool.map((t) => JSON.stringify(txJson(t, ctx.network))), ...confirmedTxTexts(ctx, page.chainTxnums)];
+  return jsonText(`[${texts.join(",")}]`, TTL_SHORT);
 }
 
 async function summaryReply(keys: readonly Uint8Array[], req: RestRequest, ctx: RestContext) {
@@ -130,11 +131,8 @@ function scriptRoutes(kind: ScriptKind): Route[] {
     ...[`${base}/txs/chain`, `${base}/txs/chain/:last_seen`].map((path) =>
       route("GET", path, (req, ctx) => {
         const key = keyOf(kind, req, ctx);
-        const txs = ctx.query.chainHistory([key], tryHash(req.params.last_seen), maxTxs(req) ?? CHAIN_TXS_PER_PAGE);
-        return json(
-          txs.map((t) => txJson(t, ctx.network)),
-          TTL_SHORT,
-        );
+        const txnums = ctx.query.chainHistoryTxnums([key], tryHash(req.params.last_seen), maxTxs(req) ?? CHAIN_TXS_PER_PAGE);
+        return jsonText(`[${confirmedTxTexts(ctx, txnums).join(",")}]`, TTL_SHORT);
       }),
     ),
     route("GET", `${base}/txs/mempool`, (req, ctx) => {

@@ -1,7 +1,8 @@
 /**
  * The cache of confirmed txs' JSON (src/rest/tx-json-cache.ts): its bound and order, and, on the
- * regtest fixture, answers through it byte for byte those of a server without it, from a cache
- * that holds everything and from one so small that it evicts at every store.
+ * regtest fixture, answers through it (/tx, block pages, script history pages) byte for byte those
+ * of a server without it, from a cache that holds everything and from one so small that it evicts
+ * at every store.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { TxJsonCache } from "../../../src/rest/tx-json-cache.ts";
@@ -109,6 +110,27 @@ describe("REST answers through the cache, on the regtest fixture", () => {
     const hitsBefore = big.hits;
     expect(await answer(cached, `/block/${biggest.hash}/txs`)).toBe(await answer(plain, `/block/${biggest.hash}/txs`));
     expect(big.hits - hitsBefore).toBe(Math.floor(Math.min(25, biggest.nTx) / 2));
+  });
+
+  test("the pages of every script's history (/txs, /txs/chain, their cursors and max_txs): the uncached answer, cold and warm", async () => {
+    big.clear();
+    const scripts = Object.values(expected.scripts);
+    expect(scripts.length).toBeGreaterThan(10);
+    let checked = 0;
+    for (const sc of scripts) {
+      const base = `/scripthash/${sc.scripthash}`;
+      const confirmed = sc.history.filter((h) => h.height > 0);
+      const mid = confirmed[Math.floor(confirmed.length / 2)]?.txid;
+      const paths = [`${base}/txs`, `${base}/txs/chain`, `${base}/txs?max_txs=3`];
+      if (mid) paths.push(`${base}/txs/chain/${mid}`, `${base}/txs?after_txid=${mid}`);
+      for (const path of paths) {
+        const want = await answer(plain, path);
+        for (const s of [cached, cached, tiny, tiny]) expect(await answer(s, path)).toBe(want);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(3 * scripts.length);
+    expect(big.hits).toBeGreaterThan(0);
   });
 
   test("unknown and malformed txids answer as without the cache, and are not stored", async () => {
