@@ -268,7 +268,16 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     // Checked again: another process may have bound the path during the sync.
     if (config.httpSocketFile) await freeSocketPath(config.httpSocketFile, "--http-socket-file");
     // Rendered JSON of confirmed txs: a reorg is the only thing that changes one.
-    const txCache = new TxJsonCache(config.restTxCacheMb * 1048576);
+    const cacheLookups = metrics.counter("electrs_bun_rest_tx_cache_lookups_total", "Lookups in the REST cache of confirmed txs' JSON, by result (hit, miss)", ["result"]);
+    const cacheHeld = metrics.gauge("electrs_bun_rest_tx_cache_held", "What the REST cache of confirmed txs' JSON holds, by unit (entries, bytes)", ["unit"]);
+    const txCache = new TxJsonCache(config.restTxCacheMb * 1048576, {
+      hit: () => cacheLookups.inc(1, { result: "hit" }),
+      miss: () => cacheLookups.inc(1, { result: "miss" }),
+      held: (entries, bytes) => {
+        cacheHeld.set(entries, { unit: "entries" });
+        cacheHeld.set(bytes, { unit: "bytes" });
+      },
+    });
     indexer.onRollback(() => txCache.clear());
     const rest = startRestServer({
       txCache,

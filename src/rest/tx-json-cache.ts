@@ -22,6 +22,16 @@ export interface CachedTxJson {
   readonly height: number;
 }
 
+/** What the cache reports (the app's /metrics; nothing by default). */
+export interface TxJsonCacheObserver {
+  hit(): void;
+  miss(): void;
+  /** After each store, eviction or clear: the entries and bytes held. */
+  held(entries: number, bytes: number): void;
+}
+
+const NO_OBSERVER: TxJsonCacheObserver = { hit() {}, miss() {}, held() {} };
+
 export class TxJsonCache {
   /** Map order is insertion order: re-inserting on a hit makes the first key the least recently used. */
   private readonly entries = new Map<string, CachedTxJson>();
@@ -30,7 +40,10 @@ export class TxJsonCache {
   misses = 0;
 
   /** `maxBytes` 0: nothing is ever stored. */
-  constructor(readonly maxBytes: number) {}
+  constructor(
+    readonly maxBytes: number,
+    private readonly observer: TxJsonCacheObserver = NO_OBSERVER,
+  ) {}
 
   get size(): number {
     return this.entries.size;
@@ -45,9 +58,11 @@ export class TxJsonCache {
     const e = this.entries.get(txidHex);
     if (e === undefined) {
       this.misses++;
+      this.observer.miss();
       return undefined;
     }
     this.hits++;
+    this.observer.hit();
     this.entries.delete(txidHex);
     this.entries.set(txidHex, e);
     return e;
@@ -68,11 +83,13 @@ export class TxJsonCache {
       this.entries.delete(k);
       this.bytes -= e.text.length + ENTRY_OVERHEAD_BYTES;
     }
+    this.observer.held(this.entries.size, this.bytes);
   }
 
   /** A reorg: every entry may name a block that left the chain. */
   clear(): void {
     this.entries.clear();
     this.bytes = 0;
+    this.observer.held(0, 0);
   }
 }

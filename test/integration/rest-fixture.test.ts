@@ -761,5 +761,12 @@ describe("metrics", () => {
     expect(text).toMatch(/mempool_count\{type="txs"\} 0/);
     expect(text).toMatch(/mempool_latency_count\{part="update"\} [1-9]/);
     expect(text).toContain("# TYPE mempool_delta histogram");
+    // The cache of confirmed txs' JSON: the tests above asked for many txs more than once.
+    const series = (re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
+    expect(series(/electrs_bun_rest_tx_cache_lookups_total\{result="hit"\} (\d+)/)).toBeGreaterThan(0);
+    expect(series(/electrs_bun_rest_tx_cache_lookups_total\{result="miss"\} (\d+)/)).toBeGreaterThan(0);
+    const entries = series(/electrs_bun_rest_tx_cache_held\{unit="entries"\} (\d+)/);
+    expect(entries).toBeGreaterThan(0);
+    expect(series(/electrs_bun_rest_tx_cache_held\{unit="bytes"\} (\d+)/)).toBeGreaterThan(entries * 160);
   }, T);
 });
