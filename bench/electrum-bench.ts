@@ -191,7 +191,7 @@ async function freePorts(): Promise<{ http: number; monitoring: number; electrum
 /** A complete index of the chain to copy from: the REST bench's, or our own built once. */
 async function baseIndex(binary: string, meta: GeneratedMeta, opts: Options): Promise<{ dir: string; source: string }> {
   const name = basename(opts.chainDir);
-  for (const prefix of opts.reindex ? ["electrum-db"] : ["rest-db", "electrum-db"]) {
+  for (const prefix of opts.reindex ? [] : ["rest-db", "electrum-db"]) {
     const dir = join(DATA, `${prefix}-${name}`);
     const markerPath = join(DATA, `${prefix}-${name}.json`);
     if (!existsSync(markerPath) || !existsSync(join(dir, "regtest"))) continue;

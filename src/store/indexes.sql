@@ -44,12 +44,14 @@ DELETE FROM spends_resolved;
 -- initial sync's UTXO table (appended to utxo_staging just before: the outputs at or above the
 -- eviction bound that are unspent) and the outputs below the bound that no input spends (`outputs`
 -- and `spends` both read in id order).
+-- The staged part's values come from `outputs`, looked up in id order.
 DELETE FROM unspent;
-INSERT INTO unspent(script, id)
-  SELECT script, id FROM (
-    SELECT script, id FROM utxo_staging
+WITH staged AS MATERIALIZED (SELECT id, script FROM utxo_staging ORDER BY id)
+INSERT INTO unspent(script, id, value_sat)
+  SELECT script, id, value_sat FROM (
+    SELECT s.script AS script, s.id AS id, o.value_sat AS value_sat FROM staged AS s CROSS JOIN outputs AS o ON o.id = s.id
     UNION ALL
-    SELECT o.script, o.id FROM outputs AS o
+    SELECT o.script, o.id, o.value_sat FROM outputs AS o
     WHERE o.id < coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'utxo_spill_bound'), 0)
       AND NOT EXISTS (SELECT 1 FROM spends AS s WHERE s.prev = o.id)
   ) ORDER BY script, id;

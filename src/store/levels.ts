@@ -36,7 +36,12 @@ export const LEVELED = {
     id: "id",
     cols: "script, id, prev",
   },
-  unspent: { columns: "script BLOB NOT NULL, id INTEGER NOT NULL, PRIMARY KEY (script, id)", key: "script", id: "id", cols: "script, id" },
+  unspent: {
+    columns: "script BLOB NOT NULL, id INTEGER NOT NULL, value_sat INTEGER NOT NULL, PRIMARY KEY (script, id)",
+    key: "script",
+    id: "id",
+    cols: "script, id, value_sat",
+  },
 } as const;
 export type LeveledTable = keyof typeof LEVELED;
 export const LEVELED_TABLES = Object.keys(LEVELED) as LeveledTable[];

@@ -92,7 +92,8 @@ const TXNUMS_OF_KEY = allLevels("SELECT txnum FROM txid_index WHERE key = ?1");
  * script on the 2M bench index, mostly building its NOT IN table, rows or not.
  */
 const UNSPENT_ASC = "SELECT id FROM unspent WHERE script = ?1 AND id > ?2";
-const UNSPENT_VALUES_ASC = "SELECT u.id AS id, (SELECT value_sat FROM outputs WHERE id = u.id) AS value_sat FROM unspent u WHERE u.script = ?1 AND u.id > ?2";
+// The value is in the unspent row (schema v7): a scalar subquery into `outputs` per UTXO cost 0.55–0.75 µs of ~1.3.
+const UNSPENT_VALUES_ASC = "SELECT id, value_sat FROM unspent WHERE script = ?1 AND id > ?2";
 const HIDING_SPENDS = "SELECT prev FROM spend_history WHERE script = ?1";
 
 /** electrs' MIN_HISTORY_ITEMS_TO_CACHE: stats of scripts with more rows than this are saved. */

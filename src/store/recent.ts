@@ -87,7 +87,10 @@ export function openLevelMerger(db: Db): LevelMerger {
         counts: "added",
       },
       { q: `DELETE FROM ${from("spend_history")} WHERE ${inRange("script")}`, counts: "moved" },
-      { q: `INSERT INTO ${to("unspent")}(script, id) SELECT script, id FROM ${from("unspent")} WHERE ${inRange("script")} ORDER BY script, id`, counts: "added" },
+      {
+        q: `INSERT INTO ${to("unspent")}(script, id, value_sat) SELECT script, id, value_sat FROM ${from("unspent")} WHERE ${inRange("script")} ORDER BY script, id`,
+        counts: "added",
+      },
       { q: `DELETE FROM ${from("unspent")} WHERE ${inRange("script")}`, counts: "moved" },
       { q: `INSERT INTO ${to("funding")}(script, id) SELECT script, id FROM ${from("funding")} WHERE ${inRange("script")} ORDER BY script, id`, counts: "added" },
       { q: `DELETE FROM ${from("funding")} WHERE ${inRange("script")}`, counts: "moved" },

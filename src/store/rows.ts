@@ -138,4 +138,4 @@ export function decodeTxLoc(loc: number): TxLoc {
 }
 
 /** The schema version stored in meta; bumped on any change of the layouts above or schema.sql. */
-export const SCHEMA_VERSION = 7;
+export const SCHEMA_VERSION = 8;

@@ -81,8 +81,9 @@ CREATE TABLE IF NOT EXISTS spends_staging (
 -- after a cursor) are a range read of this index, not a scan of its whole history. Built in one
 -- sorted pass at the end of the initial sync (indexes.sql); afterwards with unspent_recent below.
 CREATE TABLE IF NOT EXISTS unspent (
-  script BLOB NOT NULL,    -- 11-byte script key
-  id     INTEGER NOT NULL, -- output id
+  script    BLOB NOT NULL,    -- 11-byte script key
+  id        INTEGER NOT NULL, -- output id
+  value_sat INTEGER NOT NULL, -- the output's value (as in `outputs`: a UTXO list reads no other table)
   PRIMARY KEY (script, id)
 ) WITHOUT ROWID;
 

@@ -74,7 +74,7 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
   const fundingRecent = rowBuffer(sql, "funding_recent(script, id)", 2, stmts);
   const spendsRecent = rowBuffer(sql, "spends_recent(prev, id)", 2, stmts);
   const historyRecent = rowBuffer(sql, "spend_history_recent(script, id, prev)", 3, stmts);
-  const insUnspent = prep("INSERT INTO unspent_recent(script, id) VALUES (?, ?)");
+  const insUnspent = prep("INSERT INTO unspent_recent(script, id, value_sat) VALUES (?, ?, ?)");
   // An output of an older level stays in its unspent table: its spend_history_recent row hides it (levels.ts).
   const delUnspent = prep("DELETE FROM unspent_recent WHERE script = ? AND id = ?");
   // A live reorg, per input of a removed tx (see removeLiveSpends): the spend's rows, in whichever
@@ -90,7 +90,9 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
     levels.map((l) => `SELECT ${l} AS level FROM ${levelTable("funding", l)} WHERE script = ?1 AND id = ?2`).join(" UNION ALL "),
   );
   stmts.push(fundingLevelOf);
-  const restoreUnspent = perLevel((l) => `INSERT OR IGNORE INTO ${levelTable("unspent", l)}(script, id) VALUES (?, ?)`);
+  const restoreUnspent = perLevel(
+    (l) => `INSERT OR IGNORE INTO ${levelTable("unspent", l)}(script, id, value_sat) SELECT ?1, ?2, value_sat FROM outputs WHERE id = ?2`,
+  );
   // (the fallback: full scans of the spend tables of every level)
   const delSpendsFrom = perLevel((l) => `DELETE FROM ${levelTable("spends", l)} WHERE id >= ?`);
   const scanHistoryFrom = sql.prepare<{ script: Uint8Array; prev: number; level: number }, [number]>(
@@ -209,7 +211,7 @@ export function createWriter(db: Db, reader: StoreReader | null = null): StoreWr
       outs.add(id, key, valueSat);
       if (!live) return;
       fundingRecent.add(key, id);
-      insUnspent.run(key, id);
+      insUnspent.run(key, id, valueSat);
     },
     insertSpend(id, prevId, key) {
       if (!live) return staged.add(id, prevId, key);

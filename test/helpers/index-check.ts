@@ -239,6 +239,8 @@ export function checkSpendTables(db: IndexFiles): void {
     if (level > 0) expect(n(`SELECT count(*) AS n FROM ${at("spend_history")} h WHERE (h.script, h.prev) IN (${older})`)).toBe(0);
     // …and a spend never shares a level with the unspent row of the output it spends.
     expect(n(`SELECT count(*) AS n FROM ${at("spend_history")} h JOIN ${at("unspent")} u ON u.script = h.script AND u.id = h.prev`)).toBe(0);
+    // An unspent row's value is its output's.
+    expect(n(`SELECT count(*) AS n FROM ${at("unspent")} u WHERE u.value_sat IS NOT (SELECT value_sat FROM outputs WHERE id = u.id)`)).toBe(0);
   }
 }
 /** digestIndex of an index file, opened read-only. */

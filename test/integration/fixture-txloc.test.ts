@@ -241,14 +241,15 @@ for (const [old, what] of [
   ["4", "SQLite indexes for txids and funding, no live tail"],
   ["5", "txids in the txs table, no txid file"],
   ["6", "an outpoint-keyed spill of the evicted outputs"],
+  ["7", "no value in the unspent rows"],
 ] as const) {
   test(`an index of schema version ${old} (${what}) is refused with the reindex message`, () => {
     using tmp = tempDir();
     const db = openDb({ dir: tmp.path, network: "regtest", log });
     db.setMeta("schema_version", old);
     db.close();
-    expect(SCHEMA_VERSION).toBe(7);
+    expect(SCHEMA_VERSION).toBe(8);
     expect(() => openDb({ dir: tmp.path, network: "regtest", log })).toThrow(StoreError);
-    expect(() => openDb({ dir: tmp.path, network: "regtest", log })).toThrow(new RegExp(`schema version ${old}, this build uses 7.*Please reindex`));
+    expect(() => openDb({ dir: tmp.path, network: "regtest", log })).toThrow(new RegExp(`schema version ${old}, this build uses 8.*Please reindex`));
   });
 }

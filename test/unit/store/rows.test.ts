@@ -4,7 +4,7 @@ import { SCHEMA_VERSION, TX_LOC_BITS, TX_LOC_SPAN, decodeTxLoc, encodeTxLoc } fr
 
 describe("txs.loc: byte offset in the block * 2^22 + byte length", () => {
   test("the layout", () => {
-    expect(SCHEMA_VERSION).toBe(7);
+    expect(SCHEMA_VERSION).toBe(8);
     expect(TX_LOC_BITS).toBe(22);
     expect(TX_LOC_SPAN).toBe(4_194_304);
     // The coinbase of a block of 1 tx: after the 80-byte header and a 1-byte tx count.
