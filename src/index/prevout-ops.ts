@@ -19,10 +19,9 @@
  *   words 1-3  its 11-byte script key, one byte of padding
  * An eviction to make room travels as its id bound and the number of spends answered before it:
  * a spend after it that the table misses is deferred (store/utxo-spill.ts), one before the first
- * eviction is a missing prevout. The table's end-of-sync dump travels in the slot layout
- * (ENTRY_WORDS words each, word 4 = vout).
+ * eviction is a missing prevout.
  */
-import { IO_SPAN, SCRIPT_KEY_BYTES, UTXO_TXID_PREFIX_BYTES } from "../store/rows.ts";
+import { SCRIPT_KEY_BYTES, UTXO_TXID_PREFIX_BYTES } from "../store/rows.ts";
 
 export const OP_WORDS = 10;
 export const OP_VOUT = 4;
@@ -35,8 +34,6 @@ export const OP_ADD = 2;
 export const SPENT_WORDS = 4;
 export const SPENT_KEY = 1;
 
-/** An evicted or dumped output: the op layout without the kind word. */
-export const ENTRY_WORDS = 9;
 
 const TXID_WORDS = UTXO_TXID_PREFIX_BYTES / 4;
 /** The largest txnum the answers can carry (txnum + 1 must fit a u32). */
@@ -109,76 +106,6 @@ export class OpsWriter {
     w[b + OP_VOUT] = vout;
     w[b + OP_KIND] = kind;
     return b;
-  }
-
-  private grow(): void {
-    const words = new Uint32Array(this.words.length * 2);
-    words.set(this.words);
-    this.words = words;
-    this.bytes = new Uint8Array(words.buffer);
-  }
-}
-
-/**
- * Reads the entries of a dump (ENTRY_WORDS layout) into two scratch buffers (16 txid
- * bytes, 11 key bytes) reused for every entry: a pass over millions of them allocates nothing per entry.
- */
-export class EntryReader {
-  readonly txidPrefix = new Uint8Array(UTXO_TXID_PREFIX_BYTES);
-  readonly scriptKey = new Uint8Array(SCRIPT_KEY_BYTES);
-  private readonly bytes: Uint8Array;
-
-  constructor(private readonly entries: Uint32Array) {
-    this.bytes = new Uint8Array(entries.buffer, entries.byteOffset, entries.byteLength);
-  }
-
-  get count(): number {
-    return this.entries.length / ENTRY_WORDS;
-  }
-
-  /** Fills the scratch buffers with entry `i` and returns its output id. */
-  read(i: number): number {
-    const e = this.entries;
-    const b = i * ENTRY_WORDS;
-    for (let w = 0; w < TXID_WORDS; w++) {
-      const v = e[b + w]!;
-      this.txidPrefix[w * 4] = v & 0xff;
-      this.txidPrefix[w * 4 + 1] = (v >>> 8) & 0xff;
-      this.txidPrefix[w * 4 + 2] = (v >>> 16) & 0xff;
-      this.txidPrefix[w * 4 + 3] = v >>> 24;
-    }
-    const k = (b + OP_KEY) * 4;
-    for (let j = 0; j < SCRIPT_KEY_BYTES; j++) this.scriptKey[j] = this.bytes[k + j]!;
-    return e[b + OP_TXNUM]! * IO_SPAN + e[b + OP_VOUT]!;
-  }
-}
-
-/** Outputs in the ENTRY_WORDS layout, in a buffer of their own. */
-export class EntryWriter {
-  private words: Uint32Array;
-  private bytes: Uint8Array;
-  count = 0;
-
-  constructor(expected: number) {
-    this.words = new Uint32Array(Math.max(16, expected) * ENTRY_WORDS);
-    this.bytes = new Uint8Array(this.words.buffer);
-  }
-
-  readonly add = (txidPrefix: Uint8Array, id: number, scriptKey: Uint8Array): void => {
-    if ((this.count + 1) * ENTRY_WORDS > this.words.length) this.grow();
-    const b = this.count++ * ENTRY_WORDS;
-    const w = this.words;
-    for (let i = 0; i < TXID_WORDS; i++) w[b + i] = leWord(txidPrefix, i * 4);
-    const txnum = Math.floor(id / IO_SPAN);
-    w[b + OP_VOUT] = id - txnum * IO_SPAN;
-    w[b + OP_TXNUM] = txnum;
-    const k = (b + OP_KEY) * 4;
-    for (let i = 0; i < SCRIPT_KEY_BYTES; i++) this.bytes[k + i] = scriptKey[i]!;
-  };
-
-  /** The entries written (a view of the whole buffer: transfer its `.buffer`). */
-  entries(): Uint32Array {
-    return this.words.subarray(0, this.count * ENTRY_WORDS);
   }
 
   private grow(): void {

@@ -15,7 +15,7 @@
  * the main thread: the same code either way.
  */
 import { hashToHex } from "../bitcoin/bytes.ts";
-import { EntryWriter, OP_ADD, OP_KIND, OP_SPEND, OP_WORDS, SPENT_WORDS, type Eviction, type Resolved } from "./prevout-ops.ts";
+import { OP_ADD, OP_KIND, OP_SPEND, OP_WORDS, SPENT_WORDS, type Eviction, type Resolved } from "./prevout-ops.ts";
 import { EVICT_TO_LOAD, UtxoTable } from "./utxo-table.ts";
 
 export interface ResolvedPrevout {
@@ -67,17 +67,6 @@ function evictOldest(table: UtxoTable, atSpend: number): Eviction {
   let count = 0;
   const bound = table.evictOldest(Math.floor(table.capacity * EVICT_TO_LOAD), () => count++);
   return { atSpend, bound, count, seconds: (performance.now() - t) / 1000 };
-}
-
-/**
- * At most `perChunk` of the table's outputs from slot `fromSlot` on (the end of the initial sync
- * dumps the table one chunk per request, so that no more than one is ever in flight); `next` is
- * the slot to ask for next, -1 after the last.
- */
-export function dumpChunk(table: UtxoTable, fromSlot: number, perChunk: number): { entries: Uint32Array; next: number } {
-  const out = new EntryWriter(Math.min(perChunk, table.size));
-  const next = table.forEachFrom(fromSlot, perChunk, out.add);
-  return { entries: out.entries(), next };
 }
 
 /** For error messages. */

@@ -18,13 +18,13 @@ import type { BlkRangeSource } from "../store/tx-bytes.ts";
 import { openLevelMerger, slicesFor, type LevelMerger } from "../store/recent.ts";
 import { BASE_LEVEL } from "../store/levels.ts";
 import { decodeLevelState, emptyLevelState, encodeLevelState, nextMergeLevel, type LevelState } from "./merge-schedule.ts";
-import { DeferredSpendMissing, openUtxoSpill, type UtxoSpill } from "../store/utxo-spill.ts";
+import { DeferredSpendMissing, META_SPILL_BOUND, openUtxoSpill, type UtxoSpill } from "../store/utxo-spill.ts";
 import { createWriter, type StoreWriter } from "../store/write.ts";
 import { repairTxids } from "./txid-repair.ts";
 import { HeaderChain, findForkHeight } from "./chain.ts";
 import { flattenBlock, writeFlatBlock } from "./flat-block.ts";
 import { DEFERRED, missingPrevout, type IndexOptions, type SpendSources } from "./indexer.ts";
-import { EntryReader, OpsWriter, type Eviction } from "./prevout-ops.ts";
+import { OpsWriter, type Eviction } from "./prevout-ops.ts";
 import { applyOps, type PrevoutStats, type ResolvedPrevout } from "./prevouts.ts";
 import { UtxoTable } from "./utxo-table.ts";
 import { GC_EVERY_BYTES, UtxoThread } from "./utxo-thread.ts";
@@ -102,13 +102,8 @@ const LIVE_TABLE_SLOTS = 2 ** 18;
  * its bytes, then its flat form, until its rows are written).
  */
 const BLOCKS_IN_FLIGHT = 4;
-/** Outputs per message when the table is loaded from the store or dumped to it. */
+/** Outputs per message when the table is loaded from the store after a restart. */
 const TABLE_CHUNK = 65_536;
-/**
- * Each bun:sqlite run() leaves a little garbage, and JSC lets it pile up: writing 13M outputs to
- * the spill took the peak RSS from 1.9 to 3.2 GB. A full collection every million rows keeps it flat.
- */
-const GC_EVERY_ROWS = 1_000_000;
 
 /** A block of the initial sync on the table's thread: its rows are written once it answers. */
 interface InFlight {
@@ -147,7 +142,6 @@ export class Indexer {
   /** The initial sync's table, on its own thread; only during an update of the initial sync. */
   private utxoThread: UtxoThread | null = null;
   private readonly stats: PrevoutStats = { evicted: 0, deferred: 0, evictions: 0, evictSeconds: 0 };
-  private stagedSinceGc = 0;
   private readonly spill: UtxoSpill;
   private readonly merger: LevelMerger;
   /**
@@ -448,15 +442,6 @@ export class Indexer {
     this.stats.evictSeconds += e.seconds;
   }
 
-  /** Appends the table's dumped entries (prevout-ops.ts layout) to utxo_staging; returns how many. */
-  private stageEntries(entries: Uint32Array): number {
-    const r = new EntryReader(entries);
-    for (let i = 0; i < r.count; i++) {
-      this.spill.stage(r.read(i), r.scriptKey);
-      if (++this.stagedSinceGc % GC_EVERY_ROWS === 0) Bun.gc(true);
-    }
-    return r.count;
-  }
 
   /** A failing listener must not undo a commit that already happened. */
   private notifyCommit(fromHeight: number, toHeight: number): void {
@@ -529,7 +514,6 @@ export class Indexer {
     if (this.chain.tipHeight < 0) return;
     let loaded = 0;
     await this.db.writeAsync(async () => {
-      this.spill.dropStaged(); // a crash may have left the end-of-sync dump there
       const ops = new OpsWriter();
       const send = async () => {
         const r = await thread.resolve(ops.take());
@@ -582,24 +566,13 @@ export class Indexer {
   private async finishInitialSync(t0: number, txs: number, bytes: number): Promise<void> {
     const t = performance.now();
     this.log.info("building the secondary indexes (txid, script history, spends, unspent outputs)…");
-    // The UTXO set is the table's content plus the unspent outputs below the eviction bound; both
-    // are sorted into `unspent` by indexes.sql. A restart that finds every block indexed but no
-    // indexes yet (a crash in this pass) has no table in memory: it is rebuilt from the store first.
-    await this.loadUtxos();
-    const thread = this.utxoThread!;
-    const inMemory = await this.tracing.inSpan("utxo dump", undefined, () =>
-      this.db.writeAsync(async () => {
-        this.spill.dropStaged();
-        const n = await thread.dump(TABLE_CHUNK, (entries) => this.stageEntries(entries));
-        this.spill.flushStaged();
-        return n;
-      }),
-    );
-    // Give the big table back before the index build, whose sorts want the memory.
+    // The UTXO set is every output that no spend names: indexes.sql reads it from `outputs` and
+    // `spends` (both in id order), not from the table, so a restart that finds every block indexed
+    // but no sorted tables yet (a crash in this pass) has nothing to rebuild. The table is given
+    // back before the sorts, which want the memory.
     await this.stopUtxoThread();
     Bun.gc(true);
     // (A bigger page cache for this pass was tried: 384 MiB made the 2M-tx build 14 → 23 s.)
-    const tBuild = performance.now();
     const deferred = this.spill.deferredCount;
     let byFullTxid = 0;
     let built: Map<string, number>;
@@ -610,6 +583,7 @@ export class Indexer {
             if (table === "spends_resolved") byFullTxid = this.spill.resolveRest();
           });
           this.db.setMeta(META_INITIAL_SYNC_DONE, "1");
+          this.db.deleteMeta(META_SPILL_BOUND); // the initial sync's table is gone for good
           this.crashPoint("build-indexes");
           return seconds;
         }),
@@ -630,14 +604,13 @@ export class Indexer {
     this.writer.setLive(true);
     const st = this.stats;
     this.log.info(
-      `UTXO table: ${inMemory} outputs in memory at the end, ${st.evicted} evicted in ${st.evictions} passes ` +
+      `UTXO table: ${st.evicted} outputs evicted in ${st.evictions} passes ` +
         `(${st.evictSeconds.toFixed(1)} s), ${deferred} spends deferred to the sorted pass (${byFullTxid} of them resolved by full txid)`,
     );
     const secs = (a: number, b: number) => ((b - a) / 1000).toFixed(1);
     // One line the benchmark reads (bench/index-bench.ts): the time of each phase, in seconds.
     this.log.info(
-      `initial sync phases: load=${secs(t0, t)} gc=${this.gcSeconds.toFixed(1)} utxo_dump=${secs(t, tBuild)} ` +
-        `build_indexes=${secs(tBuild, tVacuum)} vacuum=${secs(tVacuum, tEnd)}`,
+      `initial sync phases: load=${secs(t0, t)} gc=${this.gcSeconds.toFixed(1)} build_indexes=${secs(t, tVacuum)} vacuum=${secs(tVacuum, tEnd)}`,
     );
     this.metrics.setProgress(1);
     const seconds = (tEnd - t0) / 1000;

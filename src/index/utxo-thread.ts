@@ -7,7 +7,7 @@
  */
 import { ChainError, ParseError } from "../errors.ts";
 import type { FlatBlock, FlattenOptions } from "./flat-block.ts";
-import { ENTRY_WORDS, type Resolved } from "./prevout-ops.ts";
+import type { Resolved } from "./prevout-ops.ts";
 
 /**
  * A full collection after every this many block bytes parsed, on each thread that handles them
@@ -29,8 +29,7 @@ export type ThreadRequest =
    * A block's bytes (the whole of their buffer, transferred): parsed, flattened and applied to the
    * table there; `keepBytes`: send a copy of them back (its txs' bytes are stored).
    */
-  | { readonly type: "block"; readonly seq: number; readonly bytes: Uint8Array; readonly keepBytes: boolean }
-  | { readonly type: "dump"; readonly seq: number; readonly fromSlot: number; readonly perChunk: number };
+  | { readonly type: "block"; readonly seq: number; readonly bytes: Uint8Array; readonly keepBytes: boolean };
 
 export type ThreadReply =
   | { readonly type: "resolved"; readonly seq: number; readonly resolved: Resolved }
@@ -43,8 +42,6 @@ export type ThreadReply =
       readonly firstTxnum: number;
       readonly bytes: Uint8Array | null;
     }
-  /** A chunk of the table's outputs and the slot the next one starts at (-1: that was the last). */
-  | { readonly type: "dumped"; readonly seq: number; readonly entries: Uint32Array; readonly next: number }
   | { readonly type: "error"; readonly seq: number; readonly name: string; readonly message: string };
 
 /** Errors cross the thread as name and message: the classes callers tell apart are rebuilt. */
@@ -96,22 +93,6 @@ export class UtxoThread {
     const reply = await this.request(seq, { type: "block", seq, bytes: own, keepBytes }, [own.buffer as ArrayBuffer]);
     if (reply.type !== "indexed") throw new Error(`the UTXO table's thread answered ${reply.type} to a block`);
     return reply;
-  }
-
-  /** Hands every output the table holds to `onChunk`, in chunks of at most `perChunk`; returns how many. */
-  async dump(perChunk: number, onChunk: (entries: Uint32Array) => void): Promise<number> {
-    // One chunk asked for at a time: the worker dumps faster than the store takes the rows, and a
-    // dump pushed in one go queued all of it in this thread (13M outputs: +1 GB of peak RSS).
-    let size = 0;
-    for (let from = 0; from >= 0; ) {
-      const seq = ++this.seq;
-      const reply = await this.request(seq, { type: "dump", seq, fromSlot: from, perChunk }, []);
-      if (reply.type !== "dumped") throw new Error(`the UTXO table's thread answered ${reply.type} to a dump`);
-      onChunk(reply.entries);
-      size += reply.entries.length / ENTRY_WORDS;
-      from = reply.next;
-    }
-    return size;
   }
 
   /** Stops the thread (whatever it was doing) and waits until it is gone. */

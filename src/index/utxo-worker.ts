@@ -8,7 +8,7 @@
 import { parseBlock } from "../bitcoin/block.ts";
 import { flatBuffers, flattenBlock, type FlattenOptions } from "./flat-block.ts";
 import { OpsWriter, type Resolved } from "./prevout-ops.ts";
-import { applyOps, dumpChunk } from "./prevouts.ts";
+import { applyOps } from "./prevouts.ts";
 import { GC_EVERY_BYTES, type ThreadReply, type ThreadRequest } from "./utxo-thread.ts";
 import { UtxoTable } from "./utxo-table.ts";
 
@@ -56,13 +56,8 @@ function handle(req: ThreadRequest): void {
     }
     return;
   }
-  if (req.type === "ops") {
-    const r = applyOps(table, req.ops, "evict");
-    post({ type: "resolved", seq: req.seq, resolved: r }, resolvedBuffers(r));
-    return;
-  }
-  const { entries, next } = dumpChunk(table, req.fromSlot, req.perChunk);
-  post({ type: "dumped", seq: req.seq, entries, next }, [entries.buffer as ArrayBuffer]);
+  const r = applyOps(table, req.ops, "evict");
+  post({ type: "resolved", seq: req.seq, resolved: r }, resolvedBuffers(r));
 }
 
 self.onmessage = (event: MessageEvent<ThreadRequest>) => {

@@ -40,19 +40,10 @@ DELETE FROM spends_staging;
 DELETE FROM spends_deferred;
 DELETE FROM spends_resolved;
 
--- The UTXO set by script (schema.sql `unspent`), in one sorted pass: the in-memory part of the
--- initial sync's UTXO table (appended to utxo_staging just before: the outputs at or above the
--- eviction bound that are unspent) and the outputs below the bound that no input spends (`outputs`
--- and `spends` both read in id order).
--- The staged part's values come from `outputs`, looked up in id order.
+-- The UTXO set by script (schema.sql `unspent`), in one sorted pass: the outputs that no input
+-- spends (`outputs` and `spends` both read in id order), not the initial sync's in-memory table,
+-- which is gone by now (a restart in this pass has nothing to rebuild).
 DELETE FROM unspent;
-WITH staged AS MATERIALIZED (SELECT id, script FROM utxo_staging ORDER BY id)
 INSERT INTO unspent(script, id, value_sat)
-  SELECT script, id, value_sat FROM (
-    SELECT s.script AS script, s.id AS id, o.value_sat AS value_sat FROM staged AS s CROSS JOIN outputs AS o ON o.id = s.id
-    UNION ALL
-    SELECT o.script, o.id, o.value_sat FROM outputs AS o
-    WHERE o.id < coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'utxo_spill_bound'), 0)
-      AND NOT EXISTS (SELECT 1 FROM spends AS s WHERE s.prev = o.id)
-  ) ORDER BY script, id;
-DELETE FROM utxo_staging;
+  SELECT o.script, o.id, o.value_sat FROM outputs AS o WHERE NOT EXISTS (SELECT 1 FROM spends AS s WHERE s.prev = o.id)
+  ORDER BY 1, 2;

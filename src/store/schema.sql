@@ -150,11 +150,3 @@ CREATE TABLE IF NOT EXISTS spends_resolved (
   prev   INTEGER NOT NULL, -- output id
   script BLOB NOT NULL     -- 11-byte script key of the output
 );
-
--- At the end of the initial sync the in-memory part of the UTXO set (the outputs at or above the
--- bound) is appended here and sorted into `unspent` together with the unspent outputs below the
--- bound (indexes.sql). Empty outside that pass.
-CREATE TABLE IF NOT EXISTS utxo_staging (
-  id     INTEGER NOT NULL, -- output id
-  script BLOB NOT NULL     -- 11-byte script key
-);

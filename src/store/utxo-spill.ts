@@ -1,7 +1,7 @@
 /**
  * The initial sync's UTXO spill: what becomes of the outputs the in-memory table
  * (index/utxo-table.ts) evicts, and of the spends it then cannot answer (schema.sql
- * spends_deferred, spends_resolved, utxo_staging).
+ * spends_deferred, spends_resolved).
  *
  * An eviction writes nothing: every output is in `outputs` already (keyed by id), and the table
  * evicts the oldest first, so "evicted" is "id below the bound" (in meta). A spend the table misses
@@ -51,11 +51,6 @@ export interface UtxoSpill {
   discard(): void;
   /** The blocks from `firstTxnum` on leave (a reorg during the initial sync): their deferred spends go, the bound comes down to them. */
   truncateFrom(firstTxnum: number): void;
-  /** Appends an output of the table's end-of-sync dump to utxo_staging; buffered until flushStaged. */
-  stage(id: number, scriptKey: Uint8Array): void;
-  flushStaged(): void;
-  /** Empties utxo_staging (a dump that did not reach the sorted pass). */
-  dropStaged(): void;
   /** Every output with an id ≥ the bound that no input with an id ≥ the bound spends: the table's content. */
   unspentSinceBound(): Generator<{ id: number; scriptKey: Uint8Array; txid: Uint8Array }>;
   readonly bound: number;
@@ -74,10 +69,7 @@ export function openUtxoSpill(db: Db): UtxoSpill {
   const sql = db.sql;
   const stmts: Statement[] = [];
   const keep = <S extends Statement>(s: S): S => (stmts.push(s), s);
-  // 64 rows a statement: the end-of-sync dump of 1.3M outputs (2M-tx bench) took 0.8 s a row at a time.
-  const staged = rowBuffer(sql, "utxo_staging(id, script)", 2, stmts);
   const deferred = rowBuffer(sql, "spends_deferred(id, txid, vout)", 3, stmts);
-  const clearStaged = keep(sql.prepare("DELETE FROM utxo_staging"));
   const delDeferredFrom = keep(sql.prepare("DELETE FROM spends_deferred WHERE id >= ?"));
   const sinceBound = keep(
     sql.prepare<{ id: number; script: Uint8Array }, [number, number]>(
@@ -128,14 +120,6 @@ export function openUtxoSpill(db: Db): UtxoSpill {
       delDeferredFrom.run(firstTxnum * IO_SPAN);
       if (readBound() > firstTxnum * IO_SPAN) db.setMeta(META_SPILL_BOUND, String(firstTxnum * IO_SPAN));
       evictedAny = readBound() > 0;
-    },
-    stage(id, scriptKey) {
-      staged.add(id, scriptKey.slice());
-    },
-    flushStaged: () => staged.flush(),
-    dropStaged() {
-      staged.discard();
-      clearStaged.run();
     },
     *unspentSinceBound() {
       const bound = readBound();

@@ -77,8 +77,9 @@ describe("deferred spends", () => {
     const history = rows(db, "SELECT script, id, prev FROM spend_history ORDER BY id");
     expect(history).toHaveLength(4);
     expect(history).toEqual(rows(db, "SELECT o.script AS script, s.id AS id, s.prev AS prev FROM spends s JOIN outputs o ON o.id = s.prev ORDER BY s.id"));
-    // Below the bound (txs 0..2) the outputs no input spends are unspent; nothing was staged above it.
-    expect(rows(db, "SELECT id FROM unspent ORDER BY id").map((r) => (r as { id: number }).id)).toEqual([outputId(0, 1), outputId(1, 0), outputId(2, 1)]);
+    // The outputs no input spends are unspent, with their values.
+    const unspent = [outputId(0, 1), outputId(1, 0), outputId(2, 1), outputId(3, 0), outputId(3, 1), outputId(4, 0), outputId(5, 0), outputId(5, 1)];
+    expect(rows(db, "SELECT id, value_sat FROM unspent ORDER BY id")).toEqual(unspent.map((id) => ({ id, value_sat: 1000 })));
     expect(rows(db, "SELECT (SELECT count(*) FROM spends_deferred) + (SELECT count(*) FROM spends_resolved) AS n")).toEqual([{ n: 0 }]);
     expect(rows(db, "SELECT name FROM sqlite_master WHERE name = 'spends_resolved_by_id'")).toEqual([]);
   });

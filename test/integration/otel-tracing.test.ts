@@ -154,7 +154,7 @@ test("a block's path from the ZMQ wake-up to the last notification is one trace;
   expect(sync.resource["service.name"]).toBe("electrs-bun-test");
   expect(sync.attributes).toMatchObject({ "index.tip_height": 12, "index.blocks_added": 13, "index.source": "bitcoind RPC" });
   const syncChildren = all().filter((s) => s.parentSpanIdHex === sync.spanIdHex).map((s) => s.name);
-  for (const phase of ["load utxo table", "load blocks", "utxo dump", "build indexes", "release free pages"]) expect(syncChildren).toContain(phase);
+  for (const phase of ["load utxo table", "load blocks", "build indexes", "release free pages"]) expect(syncChildren).toContain(phase);
   const load = all().find((s) => s.name === "load blocks" && s.parentSpanIdHex === sync.spanIdHex)!;
   const batch = all().find((s) => s.name === "index batch" && s.parentSpanIdHex === load.spanIdHex)!;
   expect(batch.attributes).toMatchObject({ "index.from_height": 0, "index.to_height": 12, "index.blocks": 13 });

@@ -4,9 +4,6 @@
  */
 import { describe, expect, test } from "bun:test";
 import {
-  ENTRY_WORDS,
-  EntryReader,
-  EntryWriter,
   OP_ADD,
   OP_KIND,
   OP_SPEND,
@@ -23,10 +20,10 @@ const keyOf = (n: number) => Uint8Array.from({ length: 11 }, (_, i) => (n + i) &
 const hexWords = (w: Uint32Array) => Buffer.from(w.buffer, w.byteOffset, w.byteLength).toString("hex");
 
 describe("op layouts", () => {
-  test("an op is a table slot and a kind word; an answer four words; an entry a slot", () => {
+  test("an op is a table slot and a kind word; an answer four words", () => {
     expect(OP_WORDS).toBe(10);
     expect(SPENT_WORDS).toBe(4);
-    expect(ENTRY_WORDS * 4).toBe(SLOT_BYTES);
+    expect((OP_WORDS - 1) * 4).toBe(SLOT_BYTES);
   });
 
   test("a spend and an add, word for word", () => {
@@ -52,18 +49,6 @@ describe("op layouts", () => {
     expect(() => new OpsWriter().add(txidOf(1), 0xffffffff, 0, keyOf(1))).toThrow(RangeError);
   });
 
-  test("entries round-trip through EntryWriter and EntryReader", () => {
-    const w = new EntryWriter(1);
-    w.add(txidOf(5).subarray(0, 16), 77 * IO_SPAN + 4, keyOf(3));
-    w.add(txidOf(6).subarray(0, 16), 78 * IO_SPAN, keyOf(4));
-    const r = new EntryReader(w.entries());
-    expect(r.count).toBe(2);
-    expect(r.read(1)).toBe(78 * IO_SPAN);
-    expect(r.txidPrefix).toEqual(txidOf(6).subarray(0, 16));
-    expect(r.scriptKey).toEqual(keyOf(4));
-    expect(r.read(0)).toBe(77 * IO_SPAN + 4);
-    expect(r.txidPrefix).toEqual(txidOf(5).subarray(0, 16));
-  });
 });
 
 describe("applyOps", () => {

@@ -40,14 +40,12 @@ describe("txs.loc: byte offset in the block * 2^22 + byte length", () => {
 });
 
 describe("indexes.sql computes ids with rows.ts's constants", () => {
-  test("output id = txnum * IO_SPAN + vout, txnum = id >> IO_BITS, the txid key's bytes, the eviction bound's meta key", async () => {
+  test("output id = txnum * IO_SPAN + vout, txnum = id >> IO_BITS, the txid key's bytes", async () => {
     const { IO_BITS, IO_SPAN, TXID_KEY_BYTES } = await import("../../../src/store/rows.ts");
-    const { META_SPILL_BOUND } = await import("../../../src/store/utxo-spill.ts");
     const text = await Bun.file(new URL("../../../src/store/indexes.sql", import.meta.url)).text();
     expect(IO_BITS).toBe(20);
     expect(text).toContain(`t.txnum * ${IO_SPAN} + d.vout`);
     expect(text).toContain(`(d.id >> ${IO_BITS})`);
     expect(text).toContain(`substr(txid, 1, ${TXID_KEY_BYTES}) AS key`);
-    expect(text).toContain(`key = '${META_SPILL_BOUND}'`);
   });
 });
