@@ -15,7 +15,7 @@
  * Words 0-8 are the UTXO table's slot (utxo-table.ts) but for word 4, which is vout + 1 there.
  *
  * The answer, SPENT_WORDS words per spend op, in op order:
- *   word 0     txnum + 1 of the output spent, 0 when the table does not hold it (look in the spill)
+ *   word 0     txnum + 1 of the output spent, 0 when the table does not hold it (evicted: deferred)
  *   words 1-3  its 11-byte script key, one byte of padding
  * An eviction to make room travels as its id bound and the number of spends answered before it:
  * a spend after it that the table misses is deferred (store/utxo-spill.ts), one before the first

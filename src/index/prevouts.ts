@@ -33,7 +33,7 @@ export interface PrevoutStats {
   evictSeconds: number;
 }
 
-/** What a full table does: evict its oldest half to the spill (initial sync), or empty itself (live). */
+/** What a full table does: evict its oldest half (initial sync: their spends are deferred), or empty itself (live). */
 export type WhenFull = "evict" | "clear";
 
 /** Applies `ops` in order; the table then holds the block's unspent outputs. */

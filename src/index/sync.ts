@@ -54,7 +54,7 @@ export interface IndexerOptions extends IndexOptions {
   readonly batchTxs?: number;
   /** Progress line interval (default 5 s). */
   readonly progressMs?: number;
-  /** Bytes of the initial sync's UTXO table (--db-cache-mb); what does not fit spills to the store. */
+  /** Bytes of the initial sync's UTXO table (--db-cache-mb); what does not fit is evicted (store/utxo-spill.ts). */
   readonly utxoCacheBytes?: number;
   /** Where `reader` reads the txs of blocks indexed from the blk files (store/tx-bytes.ts). */
   readonly blkFiles?: BlkRangeSource | null;

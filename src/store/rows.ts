@@ -60,7 +60,7 @@ export function scriptKeyInto(script: Uint8Array, out: Uint8Array): void {
 }
 
 /**
- * Outpoints of the initial sync's UTXO table and spill (index/utxo-table.ts, spends_deferred) are keyed
+ * Outpoints of the initial sync's UTXO table and deferred spends (index/utxo-table.ts, spends_deferred) are keyed
  * by the first 16 txid bytes and the vout: finding two txids with the same first 128 bits takes
  * ~2^64 work.
  */
