@@ -581,6 +581,7 @@ export class Indexer {
         this.db.write(() => {
           const seconds = this.db.createIndexes((table) => {
             if (table === "spends_resolved") byFullTxid = this.spill.resolveRest();
+            if (table === "unspent" && this.spill.dropOverwrittenCoinbases() > 0) this.log.info("BIP 30: the outputs of coinbases whose txid a later coinbase repeats are not unspent");
           });
           this.db.setMeta(META_INITIAL_SYNC_DONE, "1");
           this.db.deleteMeta(META_SPILL_BOUND); // the initial sync's table is gone for good

@@ -17,7 +17,7 @@
  * with the blocks: a crash or a rollback leaves them as they were at the last commit.
  */
 import type { Statement } from "bun:sqlite";
-import { bytesEqual } from "../bitcoin/bytes.ts";
+import { bytesEqual, bytesToHex } from "../bitcoin/bytes.ts";
 import type { Db } from "./db.ts";
 import { rowBuffer } from "./row-buffer.ts";
 import { IO_SPAN, TXID_KEY_BYTES, UTXO_TXID_PREFIX_BYTES, outputId, txnumOfId } from "./rows.ts";
@@ -62,6 +62,14 @@ export interface UtxoSpill {
    * input id) whose output is nowhere. Returns how many were resolved here.
    */
   resolveRest(): number;
+  /**
+   * After indexes.sql built `unspent` (every output no spend names): removes the outputs of the
+   * older of two coinbases with the same txid (BIP 30's duplicates, two on mainnet, possible only
+   * before BIP 34), which the newer one overwrote in the UTXO set, as in Bitcoin Core. Only
+   * coinbases can repeat a txid (any other tx spends outputs that exist once), so this reads one
+   * txid per block. Returns how many txs' outputs were removed.
+   */
+  dropOverwrittenCoinbases(): number;
   finalize(): void;
 }
 
@@ -86,6 +94,8 @@ export function openUtxoSpill(db: Db): UtxoSpill {
   const candidates = keep(sql.prepare<{ txnum: number }, [Uint8Array, number]>("SELECT txnum FROM txid_index WHERE key = ? AND txnum < ? ORDER BY txnum DESC"));
   const outputScript = keep(sql.prepare<{ script: Uint8Array }, [number]>("SELECT script FROM outputs WHERE id = ?"));
   const insResolved = keep(sql.prepare("INSERT INTO spends_resolved(id, prev, script) VALUES (?, ?, ?)"));
+  const coinbases = keep(sql.prepare<{ first_txnum: number }, []>("SELECT first_txnum FROM blocks ORDER BY height"));
+  const delUnspentOf = keep(sql.prepare("DELETE FROM unspent WHERE (script, id) IN (SELECT script, id FROM outputs WHERE id >= ?1 AND id < ?2)"));
   // Read from meta: a rolled-back transaction takes an update of the bound with it.
   const readBound = () => Number(db.getMeta(META_SPILL_BOUND) ?? "0");
   let evictedAny = readBound() > 0;
@@ -153,6 +163,33 @@ export function openUtxoSpill(db: Db): UtxoSpill {
       if (missing) throw missing;
       for (const [id, prev, script] of found) insResolved.run(id, prev, script);
       return found.length;
+    },
+    dropOverwrittenCoinbases() {
+      // 8 bytes a block (mainnet: ~7 MB), not a map of every coinbase txid: the first 8 bytes of
+      // each, sorted, give the few keys seen twice; only those are compared in full.
+      const txnums: number[] = [];
+      for (const r of coinbases.iterate()) txnums.push(r.first_txnum);
+      const keyOf = (txnum: number) => {
+        const t = db.txids.txidAt(txnum);
+        return new DataView(t.buffer, t.byteOffset, 8).getBigUint64(0);
+      };
+      const keys = BigUint64Array.from(txnums, keyOf).sort();
+      const repeated = new Set<bigint>();
+      for (let i = 1; i < keys.length; i++) if (keys[i] === keys[i - 1]) repeated.add(keys[i]!);
+      if (repeated.size === 0) return 0;
+      const latest = new Map<string, number>(); // full txid hex → the latest coinbase with it so far
+      let dropped = 0;
+      for (const txnum of txnums) {
+        if (!repeated.has(keyOf(txnum))) continue;
+        const hex = bytesToHex(db.txids.txidAt(txnum));
+        const older = latest.get(hex);
+        if (older !== undefined) {
+          delUnspentOf.run(older * IO_SPAN, (older + 1) * IO_SPAN);
+          dropped++;
+        }
+        latest.set(hex, txnum);
+      }
+      return dropped;
     },
     finalize() {
       for (const s of stmts) s.finalize();

@@ -27,8 +27,11 @@ const B = txid(0xaa, 2); // tx 1: the same key as A
 const C = txid(0xcc, 1); // tx 2, and tx 4 again (BIP 30)
 const E = txid(0xee, 1); // tx 5: after the spender
 
-/** Txs 0..5 with two outputs each (tx 3 spends), the eviction bound above tx 2's outputs. */
-function crafted(): { db: Db; spill: UtxoSpill } {
+/**
+ * Txs 0..5 with two outputs each, the eviction bound above tx 2's outputs; with `blocks`, three
+ * blocks whose coinbases are txs 0, 2 and 4 (2 and 4 then repeat a coinbase txid, as BIP 30's did).
+ */
+function crafted(blocks = false): { db: Db; spill: UtxoSpill } {
   const db = openDb({ dir: ":memory:", network: "regtest", log });
   const writer = createWriter(db);
   const spill = openUtxoSpill(db);
@@ -37,21 +40,31 @@ function crafted(): { db: Db; spill: UtxoSpill } {
       writer.insertTx(txnum, t, new Uint8Array([txnum]), null);
       for (let vout = 0; vout < 2; vout++) writer.insertOutput(outputId(txnum, vout), script(txnum * 2 + vout), 1000);
     });
+    if (blocks) {
+      for (const [height, firstTxnum] of [0, 2, 4].entries()) {
+        const hash = new Uint8Array(32).fill(height + 1);
+        writer.insertBlock({ height, hash, header: new Uint8Array(80), firstTxnum, txCount: 2, size: 200, weight: 800, file: null });
+      }
+    }
     writer.flush();
     spill.raiseBound(3 * IO_SPAN);
   });
   return { db, spill };
 }
 
-function build(db: Db, spill: UtxoSpill): number {
-  let byFullTxid = -1;
+/** The sorted pass as finishInitialSync runs it; returns what resolveRest and dropOverwrittenCoinbases did. */
+function buildCounting(db: Db, spill: UtxoSpill): { byFullTxid: number; coinbasesDropped: number } {
+  const r = { byFullTxid: -1, coinbasesDropped: -1 };
   db.write(() =>
     db.createIndexes((table) => {
-      if (table === "spends_resolved") byFullTxid = spill.resolveRest();
+      if (table === "spends_resolved") r.byFullTxid = spill.resolveRest();
+      if (table === "unspent") r.coinbasesDropped = spill.dropOverwrittenCoinbases();
     }),
   );
-  return byFullTxid;
+  return r;
 }
+
+const build = (db: Db, spill: UtxoSpill): number => buildCounting(db, spill).byFullTxid;
 
 const rows = (db: Db, q: string) => db.sql.prepare(q).all();
 
@@ -82,6 +95,22 @@ describe("deferred spends", () => {
     expect(rows(db, "SELECT id, value_sat FROM unspent ORDER BY id")).toEqual(unspent.map((id) => ({ id, value_sat: 1000 })));
     expect(rows(db, "SELECT (SELECT count(*) FROM spends_deferred) + (SELECT count(*) FROM spends_resolved) AS n")).toEqual([{ n: 0 }]);
     expect(rows(db, "SELECT name FROM sqlite_master WHERE name = 'spends_resolved_by_id'")).toEqual([]);
+  });
+
+  test("BIP 30: the outputs of a coinbase whose txid a later coinbase repeats are not unspent; spends resolve to the later one", () => {
+    const { db, spill } = crafted(true);
+    db.write(() => {
+      spill.defer(inputId(5, 0), C, 1); // tx 4's output 1
+      spill.flush();
+    });
+    expect(buildCounting(db, spill)).toEqual({ byFullTxid: 1, coinbasesDropped: 1 });
+    expect(rows(db, "SELECT prev FROM spends")).toEqual([{ prev: outputId(4, 1) }]);
+    // Tx 2's outputs (the older C) are gone from the UTXO set, tx 4's unspent one stays.
+    const unspent = [outputId(0, 0), outputId(0, 1), outputId(1, 0), outputId(1, 1), outputId(3, 0), outputId(3, 1), outputId(4, 0), outputId(5, 0), outputId(5, 1)];
+    expect(rows(db, "SELECT id FROM unspent ORDER BY id").map((r) => (r as { id: number }).id)).toEqual(unspent);
+    // Without repeated coinbase txids nothing is dropped.
+    const plain = crafted(false);
+    expect(buildCounting(plain.db, plain.spill).coinbasesDropped).toBe(0);
   });
 
   test("the common case needs no full txid: one tx per key", () => {
