@@ -442,7 +442,6 @@ export class Indexer {
     this.stats.evictSeconds += e.seconds;
   }
 
-
   /** A failing listener must not undo a commit that already happened. */
   private notifyCommit(fromHeight: number, toHeight: number): void {
     for (const listener of this.commitListeners) {
@@ -528,7 +527,7 @@ export class Indexer {
     });
     this.log.info(
       `loaded ${loaded} unspent outputs from the index in ${((performance.now() - t) / 1000).toFixed(1)} s` +
-        ` (the older ones were evicted; ${this.spill.deferredCount} spends of them wait for the end of the load)`,
+        ` (the older ones, with ids below ${this.spill.bound}, were evicted; their spends wait for the end of the load)`,
     );
   }
 
@@ -579,8 +578,8 @@ export class Indexer {
     try {
       built = this.tracing.inSpan("build indexes", undefined, () =>
         this.db.write(() => {
-          const seconds = this.db.createIndexes((table) => {
-            if (table === "spends_resolved") byFullTxid = this.spill.resolveRest();
+          const seconds = this.db.createIndexes((table, rows) => {
+            if (table === "spends_resolved") byFullTxid = this.spill.resolveRest(deferred, rows);
             if (table === "unspent" && this.spill.dropOverwrittenCoinbases() > 0) this.log.info("BIP 30: the outputs of coinbases whose txid a later coinbase repeats are not unspent");
           });
           this.db.setMeta(META_INITIAL_SYNC_DONE, "1");

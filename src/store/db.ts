@@ -75,10 +75,10 @@ export interface Db {
   setBulkMode(on: boolean): void;
   /**
    * Fills the sorted tables of indexes.sql (inside the caller's transaction); returns the seconds of
-   * each statement, by the table it writes. `afterInsert(table)` runs after each INSERT (a step that
-   * SQL alone cannot do, counted with that table).
+   * each statement, by the table it writes. `afterInsert(table, rows)` runs after each INSERT, with
+   * the rows it inserted (a step that SQL alone cannot do, counted with that table).
    */
-  createIndexes(afterInsert?: (table: string) => void): Map<string, number>;
+  createIndexes(afterInsert?: (table: string, rows: number) => void): Map<string, number>;
   /** Moves the file's free pages to its end and truncates them away (outside a transaction). */
   releaseFreePages(): void;
   close(): void;
@@ -208,10 +208,10 @@ export function openDb(opts: OpenOptions): Db {
       try {
         for (const statement of sqlStatements(indexesSql)) {
           const t = performance.now();
-          sql.exec(statement);
+          const { changes } = sql.exec(statement);
           // (The first INSERT or DELETE: a statement may start with its WITH clause.)
           const [, verb, table = "other"] = /\b(INSERT INTO|DELETE FROM)\s+(\w+)/.exec(statement) ?? [];
-          if (verb === "INSERT INTO") afterInsert?.(table);
+          if (verb === "INSERT INTO") afterInsert?.(table, changes);
           seconds.set(table, (seconds.get(table) ?? 0) + (performance.now() - t) / 1000);
         }
       } finally {

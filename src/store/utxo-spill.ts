@@ -54,14 +54,15 @@ export interface UtxoSpill {
   /** Every output with an id ≥ the bound that no input with an id ≥ the bound spends: the table's content. */
   unspentSinceBound(): Generator<{ id: number; scriptKey: Uint8Array; txid: Uint8Array }>;
   readonly bound: number;
+  /** The deferred spends (a count of the table: read it once, not per block or at every start). */
   readonly deferredCount: number;
   /**
-   * After indexes.sql resolved the deferred spends it could (those whose txid key has one tx):
-   * resolves the rest one by one against the full txids (a key shared by two txs, or the two
-   * coinbases of BIP 30's duplicate txids), and throws DeferredSpendMissing for the first (lowest
-   * input id) whose output is nowhere. Returns how many were resolved here.
+   * After indexes.sql resolved `resolvedBySql` of the `deferred` spends (those whose txid key has
+   * one tx): resolves the rest one by one against the full txids (a key shared by two txs, or the
+   * two coinbases of BIP 30's duplicate txids), and throws DeferredSpendMissing for the first
+   * (lowest input id) whose output is nowhere. Returns how many were resolved here.
    */
-  resolveRest(): number;
+  resolveRest(deferred: number, resolvedBySql: number): number;
   /**
    * After indexes.sql built `unspent` (every output no spend names): removes the outputs of the
    * older of two coinbases with the same txid (BIP 30's duplicates, two on mainnet, possible only
@@ -85,7 +86,6 @@ export function openUtxoSpill(db: Db): UtxoSpill {
     ),
   );
   const count = keep(sql.prepare<{ n: number }, []>("SELECT count(*) AS n FROM spends_deferred"));
-  const resolvedCount = keep(sql.prepare<{ n: number }, []>("SELECT count(*) AS n FROM spends_resolved"));
   const unresolved = keep(
     sql.prepare<{ id: number; txid: Uint8Array; vout: number }, []>(
       "SELECT id, txid, vout FROM spends_deferred d WHERE NOT EXISTS (SELECT 1 FROM spends_resolved r WHERE r.id = d.id) ORDER BY id",
@@ -142,8 +142,8 @@ export function openUtxoSpill(db: Db): UtxoSpill {
     get deferredCount() {
       return count.get()!.n;
     },
-    resolveRest() {
-      if (resolvedCount.get()!.n === count.get()!.n) return 0;
+    resolveRest(deferred, resolvedBySql) {
+      if (resolvedBySql === deferred) return 0;
       // Rare (a shared txid key, or a spend of nothing): an index to find the unresolved ones, dropped again.
       sql.exec("CREATE INDEX spends_resolved_by_id ON spends_resolved(id)");
       const found: [number, number, Uint8Array][] = [];
@@ -173,14 +173,15 @@ export function openUtxoSpill(db: Db): UtxoSpill {
         const t = db.txids.txidAt(txnum);
         return new DataView(t.buffer, t.byteOffset, 8).getBigUint64(0);
       };
-      const keys = BigUint64Array.from(txnums, keyOf).sort();
+      const keys = BigUint64Array.from(txnums, keyOf);
+      const sorted = keys.slice().sort();
       const repeated = new Set<bigint>();
-      for (let i = 1; i < keys.length; i++) if (keys[i] === keys[i - 1]) repeated.add(keys[i]!);
+      for (let i = 1; i < sorted.length; i++) if (sorted[i] === sorted[i - 1]) repeated.add(sorted[i]!);
       if (repeated.size === 0) return 0;
       const latest = new Map<string, number>(); // full txid hex → the latest coinbase with it so far
       let dropped = 0;
-      for (const txnum of txnums) {
-        if (!repeated.has(keyOf(txnum))) continue;
+      for (const [i, txnum] of txnums.entries()) {
+        if (!repeated.has(keys[i]!)) continue;
         const hex = bytesToHex(db.txids.txidAt(txnum));
         const older = latest.get(hex);
         if (older !== undefined) {

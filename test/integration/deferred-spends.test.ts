@@ -55,9 +55,10 @@ function crafted(blocks = false): { db: Db; spill: UtxoSpill } {
 /** The sorted pass as finishInitialSync runs it; returns what resolveRest and dropOverwrittenCoinbases did. */
 function buildCounting(db: Db, spill: UtxoSpill): { byFullTxid: number; coinbasesDropped: number } {
   const r = { byFullTxid: -1, coinbasesDropped: -1 };
+  const deferred = spill.deferredCount;
   db.write(() =>
-    db.createIndexes((table) => {
-      if (table === "spends_resolved") r.byFullTxid = spill.resolveRest();
+    db.createIndexes((table, rows) => {
+      if (table === "spends_resolved") r.byFullTxid = spill.resolveRest(deferred, rows);
       if (table === "unspent") r.coinbasesDropped = spill.dropOverwrittenCoinbases();
     }),
   );
