@@ -180,15 +180,6 @@ export class ChainQuery {
     return this.timed("get_block_txids", () => this.reader.txidAt(block.firstTxnum + index));
   }
 
-  /** Display hex of the txids of txs `start` … `start + count - 1` of a block (clipped to the block). */
-  blockTxidHexes(block: BlockRow, start: number, count: number): string[] {
-    return this.timed("get_block_txids", () => {
-      const out: string[] = [];
-      for (let i = start; i < Math.min(block.txCount, start + count); i++) out.push(hashToHex(this.reader.txidAt(block.firstTxnum + i)));
-      return out;
-    });
-  }
-
   /** The block as bitcoind serializes it: header, tx count, txs. */
   blockRaw(block: BlockRow): Uint8Array {
     return this.timed("get_block_raw", () => {

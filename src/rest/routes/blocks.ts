@@ -2,7 +2,8 @@
 import { bytesToHex, hashToHex } from "../../bitcoin/bytes.ts";
 import type { BlockRow } from "../../store/rows.ts";
 import { HttpError } from "../errors.ts";
-import { blockJsonText, blockStatusJson, txJson } from "../json.ts";
+import { blockJsonText, blockStatusJson } from "../json.ts";
+import { cachedTxTexts } from "../confirmed-txs.ts";
 import {
   TTL_LONG,
   TTL_SHORT,
@@ -65,24 +66,10 @@ function blockTxs(req: RestRequest, ctx: RestContext) {
   const start = tryU32OrZero(req.params.start_index);
   if (start % CHAIN_TXS_PER_PAGE !== 0) throw new HttpError(400, `start index must be a multiple of ${CHAIN_TXS_PER_PAGE}`);
   if (start >= block.txCount) throw new HttpError(400, "start index out of range");
-  // Each tx's JSON from the cache of confirmed txs, the rest rendered a run of neighbours at a time
-  // (one read of their span) and stored.
-  const keys = ctx.query.blockTxidHexes(block, start, CHAIN_TXS_PER_PAGE);
-  const texts = keys.map((k) => ctx.txCache.get(k)?.text);
-  for (let i = 0; i < keys.length; ) {
-    if (texts[i] !== undefined) {
-      i++;
-      continue;
-    }
-    let end = i;
-    while (end < keys.length && texts[end] === undefined) end++;
-    ctx.query.blockTxs(block, start + i, end - i).forEach((t, n) => {
-      const text = JSON.stringify(txJson(t, ctx.network));
-      ctx.txCache.set(keys[i + n]!, text, block.height);
-      texts[i + n] = text;
-    });
-    i = end;
-  }
+  // Each tx's JSON from the cache of confirmed txs; a run of neighbours it misses is read as one span.
+  const count = Math.min(CHAIN_TXS_PER_PAGE, block.txCount - start);
+  const keys = ctx.query.txidHexesOf(Array.from({ length: count }, (_, i) => block.firstTxnum + start + i));
+  const texts = cachedTxTexts(ctx, keys, (from, to) => ctx.query.blockTxs(block, start + from, to - from));
   return jsonText(`[${texts.join(",")}]`, ttlByDepth(block.height, ctx.query.tipHeight()));
 }
 
