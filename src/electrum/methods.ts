@@ -123,13 +123,13 @@ export const METHODS: ReadonlyMap<string, MethodSpec> = new Map<string, MethodSp
   ],
   [
     "blockchain.scripthash.get_mempool",
-    m(V1_4, ["scripthash"], (c) => {
+    m(V1_4, ["scripthash"], async (c) => {
       const entries = mempoolEntries(c.ctx.mempool, scriptHash(required(c.args, 0, "scripthash")).key);
       const limit = c.ctx.config.txsLimit;
       if (limit > 0 && entries.length > limit) {
         throw new RpcError(RPC_CODES.HISTORY_TOO_LARGE, `history too large: more than ${limit} transactions (--electrum-txs-limit)`);
       }
-      return entries.map(mempoolJson);
+      return arrayResult(segment(entries, mempoolEntryJson));
     }),
   ],
   [
@@ -171,11 +171,7 @@ function segment<T>(items: readonly T[], toJson: (item: T) => string): JsonSegme
   return { items, toJson } as unknown as JsonSegment<never>;
 }
 
-function mempoolJson(e: { txidHex: string; height: number; feeSat?: number }): { tx_hash: string; height: number; fee: number } {
-  return { tx_hash: e.txidHex, height: e.height, fee: e.feeSat ?? 0 };
-}
-
-/** JSON.stringify(mempoolJson(e)), by template. */
+/** A mempool entry of a history (`fee` in sat, 0 when unknown), by template. */
 function mempoolEntryJson(e: { txidHex: string; height: number; feeSat?: number }): string {
   return `{"tx_hash":"${e.txidHex}","height":${e.height},"fee":${e.feeSat ?? 0}}`;
 }
