@@ -9,7 +9,7 @@ import type { Logger } from "../log.ts";
 import type { MempoolView } from "../mempool/types.ts";
 import type { ChainQuery } from "../query/chain-query.ts";
 import { electrumBalance, mempoolEntries } from "../query/electrum-history.ts";
-import { electrumHistorySliced, jsonSegmentsSliced, macrotask, SLICE_ROWS, type JsonSegment } from "../query/sliced-history.ts";
+import { electrumHistorySliced, jsonSegment, jsonSegmentsSliced, macrotask, SLICE_ROWS, type JsonSegment } from "../query/sliced-history.ts";
 import type { StoreReader } from "../store/read.ts";
 import type { HeaderMerkleCache } from "./header-merkle.ts";
 import { blockHeader, blockHeaders, type HeaderChunkCache } from "./headers.ts";
@@ -118,7 +118,7 @@ export const METHODS: ReadonlyMap<string, MethodSpec> = new Map<string, MethodSp
       const key = scriptHash(required(c.args, 0, "scripthash")).key;
       // A big history is read and serialized a slice at a time, yielding to the other clients in between.
       const h = await electrumHistorySliced(c.ctx.reader, c.ctx.mempool, key, c.ctx.config.txsLimit, c.ctx.maxResponseBytes);
-      return arrayResult(segment(h.confirmed, (e) => `{"tx_hash":"${e.txidHex}","height":${e.height}}`), segment(h.mempool, mempoolEntryJson));
+      return arrayResult(jsonSegment(h.confirmed, (e) => `{"tx_hash":"${e.txidHex}","height":${e.height}}`), jsonSegment(h.mempool, mempoolEntryJson));
     }),
   ],
   [
@@ -129,7 +129,7 @@ export const METHODS: ReadonlyMap<string, MethodSpec> = new Map<string, MethodSp
       if (limit > 0 && entries.length > limit) {
         throw new RpcError(RPC_CODES.HISTORY_TOO_LARGE, `history too large: more than ${limit} transactions (--electrum-txs-limit)`);
       }
-      return arrayResult(segment(entries, mempoolEntryJson));
+      return arrayResult(jsonSegment(entries, mempoolEntryJson));
     }),
   ],
   [
@@ -138,7 +138,7 @@ export const METHODS: ReadonlyMap<string, MethodSpec> = new Map<string, MethodSp
       const key = scriptHash(required(c.args, 0, "scripthash")).key;
       const utxos = await c.ctx.query.utxosSliced(key, c.ctx.config.utxosLimit, SLICE_ROWS, macrotask);
       return arrayResult(
-        segment(utxos, (u) => `{"tx_hash":"${hashToHex(u.txid)}","tx_pos":${u.vout},"height":${u.status.confirmed ? u.status.height : 0},"value":${u.valueSat}}`),
+        jsonSegment(utxos, (u) => `{"tx_hash":"${hashToHex(u.txid)}","tx_pos":${u.vout},"height":${u.status.confirmed ? u.status.height : 0},"value":${u.valueSat}}`),
       );
     }),
   ],
@@ -164,11 +164,6 @@ async function arrayResult(...segments: JsonSegment<never>[]): Promise<JsonBytes
   for (const s of segments) n += s.items.length;
   if (n <= SLICE_ROWS) return JsonBytes.of(`[${segments.flatMap((s) => s.items.map((x) => s.toJson(x))).join(",")}]`);
   return new JsonBytes(await jsonSegmentsSliced(segments, macrotask, SLICE_ROWS, true));
-}
-
-/** A segment of arrayResult (typed at the call, erased in the list). */
-function segment<T>(items: readonly T[], toJson: (item: T) => string): JsonSegment<never> {
-  return { items, toJson } as unknown as JsonSegment<never>;
 }
 
 /** A mempool entry of a history (`fee` in sat, 0 when unknown), by template. */

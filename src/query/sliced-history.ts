@@ -146,31 +146,23 @@ export interface JsonSegment<T> {
   readonly toJson: (item: T) => string;
 }
 
-/**
- * A JSON array built a slice of elements at a time (JSON.stringify of 100k entries is ~30 ms in
- * one step), as UTF-8 bytes, one part per slice: their concatenation is the array's text, and it
- * is never made (joining and encoding 9 MB took ~20 ms more). `toJson` must give what
- * JSON.stringify would for one element; it runs a slice at a time too.
- */
-export async function jsonArraySliced<T>(
-  items: readonly T[],
-  toJson: (item: T) => string,
-  pause: Pause = macrotask,
-  sliceRows = SLICE_ROWS,
-  /** Every text toJson gives is ASCII (hex strings and integers): encoded as Latin-1, ~1.3-3× faster than as UTF-8. */
-  ascii = false,
-): Promise<Buffer[]> {
-  return jsonSegmentsSliced([{ items, toJson } as unknown as JsonSegment<never>], pause, sliceRows, ascii);
+/** A segment of jsonSegmentsSliced: its element type checked here, erased in the list. */
+export function jsonSegment<T>(items: readonly T[], toJson: (item: T) => string): JsonSegment<never> {
+  return { items, toJson } as unknown as JsonSegment<never>;
 }
 
 /**
- * jsonArraySliced of the segments' elements one after the other (a history's confirmed part, then
- * its mempool part). Each segment has its own element type, erased here (`never`: cast at the call).
+ * A JSON array of the segments' elements one after the other (a history's confirmed part, then
+ * its mempool part), built a slice of elements at a time (JSON.stringify of 100k entries is ~30 ms
+ * in one step), as bytes, one part per slice: their concatenation is the array's text, and it is
+ * never made (joining and encoding 9 MB took ~20 ms more). Each `toJson` must give what
+ * JSON.stringify would for one element; it runs a slice at a time too.
  */
 export async function jsonSegmentsSliced(
   segments: readonly JsonSegment<never>[],
   pause: Pause = macrotask,
   sliceRows = SLICE_ROWS,
+  /** Every text toJson gives is ASCII (hex strings and integers): encoded as Latin-1, ~1.3-3× faster than as UTF-8. */
   ascii = false,
 ): Promise<Buffer[]> {
   const parts: Buffer[] = [];

@@ -10,7 +10,7 @@ import { describe, expect, test } from "bun:test";
 import type { Socket } from "bun";
 import { Connection, LineInbox, StreamWire, type ConnectionEnv, type ConnectionLimits, type Wire } from "../../../src/electrum/connection.ts";
 import { JsonBytes, resultJson, type ReplyMessage } from "../../../src/electrum/jsonrpc.ts";
-import { jsonArraySliced } from "../../../src/query/sliced-history.ts";
+import { jsonSegment, jsonSegmentsSliced } from "../../../src/query/sliced-history.ts";
 import type { Dispatcher } from "../../../src/electrum/dispatch.ts";
 import { TurnScheduler } from "../../../src/electrum/scheduler.ts";
 import type { Subscriptions } from "../../../src/electrum/subscriptions.ts";
@@ -216,7 +216,7 @@ describe("StreamWire: replies as text or as bytes in parts", () => {
     sock.room = Number.MAX_SAFE_INTEGER;
     const wire = new StreamWire(sock as unknown as Socket<unknown>);
     const items = Array.from({ length: 2_500 }, (_, i) => ({ tx_hash: i.toString(16).padStart(64, "0"), height: i }));
-    wire.write(resultJson(3, new JsonBytes(await jsonArraySliced(items, (e) => JSON.stringify(e), async () => {}, 1_000))));
+    wire.write(resultJson(3, new JsonBytes(await jsonSegmentsSliced([jsonSegment(items, (e) => JSON.stringify(e))], async () => {}, 1_000))));
     expect(bytes()).toBe(JSON.stringify({ jsonrpc: "2.0", id: 3, result: items }) + "\n");
   });
 });

@@ -14,7 +14,7 @@ import { electrumHistory, historyStatus } from "../../../src/query/electrum-hist
 import { summary, summarySliced } from "../../../src/query/history.ts";
 import { Resolver } from "../../../src/query/resolver.ts";
 import { QueryError } from "../../../src/query/errors.ts";
-import { electrumHistorySliced, historyStatusSliced, jsonArraySliced } from "../../../src/query/sliced-history.ts";
+import { electrumHistorySliced, historyStatusSliced, jsonSegment, jsonSegmentsSliced } from "../../../src/query/sliced-history.ts";
 import { scriptKeyOf } from "../../../src/store/rows.ts";
 import { expected, openFixture, type Fixture } from "../rest/harness.ts";
 
@@ -60,12 +60,12 @@ test(`the ${popular.history.length}-tx script read in slices of 50: the same his
   expect(await historyStatusSliced(sliced, pause, 50)).toBe(historyStatus(whole));
   expect(await historyStatusSliced(sliced, pause, 50)).toBe(popular.electrum_status);
   const entries = whole.confirmed.map((e) => ({ tx_hash: e.txidHex, height: e.height }));
-  expect(Buffer.concat(await jsonArraySliced(entries, (e) => JSON.stringify(e), pause, 50)).toString()).toBe(JSON.stringify(entries));
-  expect(Buffer.concat(await jsonArraySliced([], (e) => JSON.stringify(e), pause, 50)).toString()).toBe("[]");
+  expect(Buffer.concat(await jsonSegmentsSliced([jsonSegment(entries, (e) => JSON.stringify(e))], pause, 50)).toString()).toBe(JSON.stringify(entries));
+  expect(Buffer.concat(await jsonSegmentsSliced([jsonSegment([], (e) => JSON.stringify(e))], pause, 50)).toString()).toBe("[]");
   // One part per slice and the closing bracket; multi-byte characters are UTF-8.
-  expect((await jsonArraySliced(entries, (e) => JSON.stringify(e), pause, 50)).length).toBe(Math.ceil(entries.length / 50) + 1);
+  expect((await jsonSegmentsSliced([jsonSegment(entries, (e) => JSON.stringify(e))], pause, 50)).length).toBe(Math.ceil(entries.length / 50) + 1);
   const wide = ["é", "✓ ok", "\u{1F600}", 'q"uote'];
-  expect(Buffer.concat(await jsonArraySliced(wide, (e) => JSON.stringify(e), pause, 3)).toString("utf8")).toBe(JSON.stringify(wide));
+  expect(Buffer.concat(await jsonSegmentsSliced([jsonSegment(wide, (e) => JSON.stringify(e))], pause, 3)).toString("utf8")).toBe(JSON.stringify(wide));
 });
 
 test("blocks committed between two slices are in the answer, as an ascending read that goes on sees them", async () => {
