@@ -10,7 +10,7 @@
 import { parseHeader, parseTxExact } from "../bitcoin/block.ts";
 import { merkleBranch } from "../bitcoin/merkle.ts";
 import { compactSize, merkleBlock } from "../bitcoin/merkleblock.ts";
-import { bytesEqual, concatBytes, hashToHex } from "../bitcoin/bytes.ts";
+import { bytesEqual, concatBytes } from "../bitcoin/bytes.ts";
 import type { NetworkParams } from "../bitcoin/network.ts";
 import type { HistogramVec, Metrics } from "../metrics/metrics.ts";
 import type { BacklogStats, MempoolView, TxOverview } from "../mempool/types.ts";
@@ -283,7 +283,7 @@ export class ChainQuery {
 
   /** Display hex of the txid of each tx number. */
   txidHexesOf(txnums: readonly number[]): string[] {
-    return txnums.map((n) => hashToHex(this.reader.txidAt(n)));
+    return txnums.map((n) => this.reader.txidHexAt(n));
   }
 
   /** Confirmed txs by tx number, with prevouts and status (one that left the chain meanwhile is skipped). */

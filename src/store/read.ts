@@ -587,6 +587,11 @@ export class StoreReader {
     return this.txids.txidAt(txnum);
   }
 
+  /** txidAt as display hex, made from the file's record in place. */
+  txidHexAt(txnum: number): string {
+    return this.txids.txidHexAt(txnum);
+  }
+
   /** @internal used by BlockLocator */
   blockContaining(txnum: number): BlockRow | null {
     if (this.bounds) return this.bounds.blockContaining(txnum);
