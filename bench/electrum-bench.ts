@@ -56,7 +56,8 @@
  * 7. Closes the connections and waits until the server's electrum_clients gauge says they are gone.
  * 8. Latency over the control connection, sequential (one request at a time) and pipelined
  *    (--pipeline in flight): get_history, listunspent and get_balance for the 20 scripts closest to
- *    10 history entries (rotating), and the script closest to 10k and the one closest to 100k;
+ *    10 history entries (rotating), and the scripts closest to 10k, to 30k (the issue's 29,930-tx
+ *    Fulcrum case) and to 100k;
  *    --requests per row, at most --case-seconds of sending (requests in flight then finish), after a
  *    warm-up request. A reply over the server's 8 MB response limit
  *    (DEFAULT_LIMITS.maxResponseBytes) is an error reply: such rows are flagged, their latency is
@@ -103,7 +104,7 @@ const TXS_LIMIT = 1_000_000;
 const MAX_RESPONSE_BYTES = 20_000_000;
 const CLIENT_NAME = "electrum-bench";
 /** Latency targets (history entries) and how many ~10-entry scripts rotate. */
-const SIZE_TARGETS = [10, 10_000, 100_000] as const;
+const SIZE_TARGETS = [10, 10_000, 30_000, 100_000] as const;
 const SMALL_ROTATION = 20;
 const METHODS = ["blockchain.scripthash.get_history", "blockchain.scripthash.listunspent", "blockchain.scripthash.get_balance"] as const;
 

@@ -58,6 +58,33 @@ export function hashHexAt(bytes: Uint8Array, offset: number): string {
   return hashScratch.toHex();
 }
 
+/**
+ * Four ASCII hex digits for each pair of bytes (x = first byte * 256 + second), as a little-endian
+ * u32: writeHashHex writes a hash's 64 digits in 16 stores instead of 64 (256 KiB, made once).
+ */
+const HEX_QUADS = (() => {
+  const digits = new TextEncoder().encode("0123456789abcdef");
+  const quads = new Uint32Array(65536);
+  for (let x = 0; x < 65536; x++) {
+    const hi = x >> 8;
+    const lo = x & 255;
+    quads[x] = digits[hi >> 4]! | (digits[hi & 15]! << 8) | (digits[lo >> 4]! << 16) | (digits[lo & 15]! << 24);
+  }
+  return quads;
+})();
+
+/** Bytes writeHashHex writes: a hash's display hex. */
+export const HASH_HEX_BYTES = 64;
+
+/**
+ * hashHexAt's 64 ASCII digits written into `out` at byte `outOffset`, with no string made (long
+ * histories are written as bytes: query/history-bytes.ts). `out` is a view of the target bytes.
+ */
+export function writeHashHex(bytes: Uint8Array, offset: number, out: DataView, outOffset: number): void {
+  let o = outOffset;
+  for (let k = offset + 31; k > offset; k -= 2, o += 4) out.setUint32(o, HEX_QUADS[(bytes[k]! << 8) | bytes[k - 1]!]!, true);
+}
+
 /** Display hex (txid, block hash) → internal-order bytes; requires exactly 64 hex characters. */
 export function hexToHash(hex: string): Uint8Array {
   if (hex.length !== 64) throw new ParseError(`hash must be 64 hex characters, got ${hex.length}`);

@@ -9,7 +9,8 @@ import type { Logger } from "../log.ts";
 import type { MempoolView } from "../mempool/types.ts";
 import type { ChainQuery } from "../query/chain-query.ts";
 import { electrumBalance, mempoolEntries } from "../query/electrum-history.ts";
-import { electrumHistorySliced, jsonSegment, jsonSegmentsSliced, macrotask, SLICE_ROWS, type JsonSegment } from "../query/sliced-history.ts";
+import { electrumHistoryBytesSliced, jsonSegment, jsonSegmentsSliced, macrotask, SLICE_ROWS, type HistoryBytes, type JsonSegment } from "../query/sliced-history.ts";
+import { HISTORY_ENTRY_JSON } from "../query/history-bytes.ts";
 import type { StoreReader } from "../store/read.ts";
 import type { HeaderMerkleCache } from "./header-merkle.ts";
 import { blockHeader, blockHeaders, type HeaderChunkCache } from "./headers.ts";
@@ -116,9 +117,9 @@ export const METHODS: ReadonlyMap<string, MethodSpec> = new Map<string, MethodSp
     "blockchain.scripthash.get_history",
     m(V1_4, ["scripthash"], async (c) => {
       const key = scriptHash(required(c.args, 0, "scripthash")).key;
-      // A big history is read and serialized a slice at a time, yielding to the other clients in between.
-      const h = await electrumHistorySliced(c.ctx.reader, c.ctx.mempool, key, c.ctx.config.txsLimit, c.ctx.maxResponseBytes);
-      return arrayResult(jsonSegment(h.confirmed, (e) => `{"tx_hash":"${e.txidHex}","height":${e.height}}`), jsonSegment(h.mempool, mempoolEntryJson));
+      // A big history is read and written a slice at a time, yielding to the other clients in between.
+      const h = await electrumHistoryBytesSliced(c.ctx.reader, c.ctx.mempool, key, c.ctx.config.txsLimit, c.ctx.maxResponseBytes, HISTORY_ENTRY_JSON);
+      return historyResult(h);
     }),
   ],
   [
@@ -164,6 +165,19 @@ async function arrayResult(...segments: JsonSegment<never>[]): Promise<JsonBytes
   for (const s of segments) n += s.items.length;
   if (n <= SLICE_ROWS) return JsonBytes.of(`[${segments.flatMap((s) => s.items.map((x) => s.toJson(x))).join(",")}]`);
   return new JsonBytes(await jsonSegmentsSliced(segments, macrotask, SLICE_ROWS, true));
+}
+
+const ARRAY_START = Buffer.from("[");
+const ARRAY_END = Buffer.from("]");
+
+/**
+ * get_history's array: the confirmed entries' parts as written (history-bytes.ts), then the
+ * mempool's by template. An answer of one slice is one buffer.
+ */
+function historyResult(h: HistoryBytes): JsonBytes {
+  const pool = h.mempool.length === 0 ? "" : (h.confirmedCount > 0 ? "," : "") + h.mempool.map(mempoolEntryJson).join(",");
+  const parts = [ARRAY_START, ...h.confirmed, Buffer.from(pool, "latin1"), ARRAY_END];
+  return new JsonBytes(h.confirmed.length <= 1 ? [Buffer.concat(parts)] : parts);
 }
 
 /** A mempool entry of a history (`fee` in sat, 0 when unknown), by template. */

@@ -14,9 +14,9 @@ import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { MempoolView } from "../mempool/types.ts";
 import type { ChainQuery } from "../query/chain-query.ts";
-import type { ElectrumHistory } from "../query/electrum-history.ts";
 import { StatusCache } from "../query/status-cache.ts";
-import { electrumHistorySliced, historyStatusSliced } from "../query/sliced-history.ts";
+import { electrumHistoryBytesSliced, historyStatusSliced } from "../query/sliced-history.ts";
+import { STATUS_ENTRY_TEXT } from "../query/history-bytes.ts";
 import type { StoreReader } from "../store/read.ts";
 import { Dispatcher } from "./dispatch.ts";
 import { RPC_CODES, RpcError } from "./jsonrpc.ts";
@@ -138,8 +138,9 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
     status: (key) => statuses.status(key, mempool, config.txsLimit),
     statusSliced: async (key) => {
       if (statuses.has(key)) return statuses.status(key, mempool, config.txsLimit);
-      const h = await electrumHistorySliced(reader, mempool, key, config.txsLimit, undefined);
-      return { status: await historyStatusSliced(h), hasMempoolParent: hasMempoolParent(h) };
+      const h = await electrumHistoryBytesSliced(reader, mempool, key, config.txsLimit, undefined, STATUS_ENTRY_TEXT);
+      // A mempool entry that spends a mempool tx (height -1): its status changes when that parent confirms.
+      return { status: await historyStatusSliced(h), hasMempoolParent: h.mempool.some((e) => e.height === -1) };
     },
     tip: () => {
       const t = reader.tip();
@@ -240,11 +241,6 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
       for (const close of closers) close();
     },
   };
-}
-
-/** A mempool entry of the history spends a mempool tx (height -1): its status changes when that parent confirms. */
-function hasMempoolParent(h: ElectrumHistory): boolean {
-  return h.mempool.some((e) => e.height === -1);
 }
 
 /** Why a new client (already counted) is over a connection limit, or null. */

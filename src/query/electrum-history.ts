@@ -42,6 +42,18 @@ export const MIN_HISTORY_ENTRY_BYTES = 90;
  * txid is read, instead of being built and then dropped.
  */
 export function electrumHistory(reader: StoreReader, mempool: MempoolView, key: Uint8Array, limit: number, maxReplyBytes?: number): ElectrumHistory {
+  const { txnums, mempool: pool } = electrumHistoryTxnums(reader, mempool, key, limit, maxReplyBytes);
+  return { confirmed: reader.txidHexesAndHeights(txnums), mempool: pool };
+}
+
+/** electrumHistory with the confirmed txs as tx numbers (chain order), the same checks. */
+export function electrumHistoryTxnums(
+  reader: StoreReader,
+  mempool: MempoolView,
+  key: Uint8Array,
+  limit: number,
+  maxReplyBytes?: number,
+): { txnums: number[]; mempool: ElectrumHistoryEntry[] } {
   const pool = mempoolEntries(mempool, key);
   const max = limit === 0 ? Number.MAX_SAFE_INTEGER : limit;
   if (pool.length > max) throw tooLarge(limit);
@@ -50,8 +62,7 @@ export function electrumHistory(reader: StoreReader, mempool: MempoolView, key: 
   if (maxReplyBytes !== undefined && (txnums.length + pool.length) * MIN_HISTORY_ENTRY_BYTES > maxReplyBytes) {
     throw responseTooLarge(maxReplyBytes);
   }
-  const confirmed = reader.txidHexesAndHeights(txnums);
-  return { confirmed, mempool: pool };
+  return { txnums, mempool: pool };
 }
 
 export function tooLarge(limit: number): QueryError {

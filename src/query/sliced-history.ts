@@ -16,7 +16,8 @@ import { bytesEqual } from "../bitcoin/bytes.ts";
 import type { MempoolView } from "../mempool/types.ts";
 import type { StoreReader } from "../store/read.ts";
 import type { BlockRow } from "../store/rows.ts";
-import { electrumHistory, mempoolEntries, MIN_HISTORY_ENTRY_BYTES, responseTooLarge, tooLarge, type ElectrumHistory } from "./electrum-history.ts";
+import { electrumHistoryTxnums, mempoolEntries, MIN_HISTORY_ENTRY_BYTES, responseTooLarge, tooLarge } from "./electrum-history.ts";
+import { writeHistoryEntries, type EntryTemplate } from "./history-bytes.ts";
 import type { ElectrumHistoryEntry } from "./status.ts";
 
 /**
@@ -67,27 +68,47 @@ export async function runSliced<T>(steps: Generator<void, T>, pause: Pause): Pro
   }
 }
 
+/** A history whose confirmed entries are written as bytes (history-bytes.ts), a part per slice. */
+export interface HistoryBytes {
+  /** The confirmed entries' text: the parts one after the other, separated by the template's separator. */
+  readonly confirmed: readonly Buffer[];
+  readonly confirmedCount: number;
+  /** Canonical 1.6 order, with fees (as ElectrumHistory's). */
+  readonly mempool: readonly ElectrumHistoryEntry[];
+}
+
 /**
- * electrumHistory, sliced: the same entries, limit and byte checks (QueryError "too-large",
- * "response-too-large"), read a slice at a time.
+ * electrumHistory, sliced, with the confirmed entries written in `template` as bytes a slice at a
+ * time (history-bytes.ts writeHistoryEntries): the same entries, limit and byte checks
+ * (QueryError "too-large", "response-too-large").
  */
-export async function electrumHistorySliced(
+export async function electrumHistoryBytesSliced(
   reader: StoreReader,
   mempool: MempoolView,
   key: Uint8Array,
   limit: number,
   maxReplyBytes: number | undefined,
+  template: EntryTemplate,
   pause: Pause = macrotask,
   sliceRows = SLICE_ROWS,
-): Promise<ElectrumHistory> {
+): Promise<HistoryBytes> {
   return withRestarts(
-    () => readOnce(reader, mempool, key, limit, maxReplyBytes, pause, sliceRows),
-    () => electrumHistory(reader, mempool, key, limit, maxReplyBytes),
+    async () => {
+      const r = await readOnce(reader, mempool, key, limit, maxReplyBytes, pause, sliceRows, (txnums, first) => writeHistoryEntries(reader, txnums, template, !first));
+      return r && { confirmed: r.confirmed, confirmedCount: r.count, mempool: r.mempool };
+    },
+    () => {
+      const h = electrumHistoryTxnums(reader, mempool, key, limit, maxReplyBytes);
+      return { confirmed: [writeHistoryEntries(reader, h.txnums, template, false)], confirmedCount: h.txnums.length, mempool: h.mempool };
+    },
   );
 }
 
-/** One read; null when a reorg between slices made it inconsistent. */
-async function readOnce(
+/**
+ * One read; null when a reorg between slices made it inconsistent. `render` makes each slice of
+ * the confirmed txnums into what the caller keeps (`first`: the first slice), between pauses.
+ */
+async function readOnce<P>(
   reader: StoreReader,
   mempool: MempoolView,
   key: Uint8Array,
@@ -95,7 +116,8 @@ async function readOnce(
   maxReplyBytes: number | undefined,
   pause: Pause,
   sliceRows: number,
-): Promise<ElectrumHistory | null> {
+  render: (txnums: number[], first: boolean) => P,
+): Promise<{ confirmed: P[]; count: number; mempool: ElectrumHistoryEntry[] } | null> {
   const max = limit === 0 ? Number.MAX_SAFE_INTEGER : limit;
   const start = reader.tip();
   const txnums: number[] = [];
@@ -115,27 +137,31 @@ async function readOnce(
   }
   if (txnums.length + pool.length > max) throw tooLarge(limit);
   if (maxReplyBytes !== undefined && (txnums.length + pool.length) * MIN_HISTORY_ENTRY_BYTES > maxReplyBytes) throw responseTooLarge(maxReplyBytes);
-  const confirmed: ElectrumHistoryEntry[] = [];
+  const confirmed: P[] = [];
   for (let i = 0; i < txnums.length; i += sliceRows) {
     if (i > 0) await pause();
-    for (const e of reader.txidHexesAndHeights(txnums.slice(i, i + sliceRows))) confirmed.push(e);
+    confirmed.push(render(txnums.slice(i, i + sliceRows), i === 0));
   }
   // One slice: read in one step, nothing to check.
   if (txnums.length > sliceRows && !stillInChain(reader, start)) return null;
-  return { confirmed, mempool: pool };
+  return { confirmed, count: txnums.length, mempool: pool };
 }
 
-/** The status hash (status.ts statusHash), hashed a slice at a time. */
-export async function historyStatusSliced(h: ElectrumHistory, pause: Pause = macrotask, sliceRows = SLICE_ROWS): Promise<string | null> {
-  const entries = h.confirmed.length + h.mempool.length;
-  if (entries === 0) return null;
+/**
+ * The status hash (status.ts statusHash) of a history whose confirmed entries were written in
+ * STATUS_ENTRY_TEXT (history-bytes.ts), hashed a part at a time, then the mempool's.
+ */
+export async function historyStatusSliced(h: HistoryBytes, pause: Pause = macrotask, sliceRows = SLICE_ROWS): Promise<string | null> {
+  if (h.confirmedCount + h.mempool.length === 0) return null;
   const hasher = new Bun.CryptoHasher("sha256");
+  for (let i = 0; i < h.confirmed.length; i++) {
+    if (i > 0) await pause();
+    hasher.update(h.confirmed[i]!);
+  }
   let n = 0;
-  for (const list of [h.confirmed, h.mempool]) {
-    for (const e of list) {
-      hasher.update(`${e.txidHex}:${e.height}:`);
-      if (++n % sliceRows === 0 && n < entries) await pause();
-    }
+  for (const e of h.mempool) {
+    if (n++ % sliceRows === 0 && n > 1) await pause();
+    hasher.update(`${e.txidHex}:${e.height}:`);
   }
   return hasher.digest("hex");
 }

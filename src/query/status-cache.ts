@@ -15,6 +15,7 @@ import { bytesEqual, bytesToHex } from "../bitcoin/bytes.ts";
 import type { MempoolView } from "../mempool/types.ts";
 import type { StoreReader } from "../store/read.ts";
 import { mempoolEntries, tooLarge } from "./electrum-history.ts";
+import { STATUS_ENTRY_TEXT, writeHistoryEntries } from "./history-bytes.ts";
 
 export interface CachedStatus {
   readonly status: string | null;
@@ -123,6 +124,6 @@ export class StatusCache {
   }
 
   private hashConfirmed(hasher: Bun.CryptoHasher, txnums: readonly number[]): void {
-    for (const r of this.reader.txidHexesAndHeights(txnums)) hasher.update(`${r.txidHex}:${r.height}:`);
+    hasher.update(writeHistoryEntries(this.reader, txnums, STATUS_ENTRY_TEXT, false));
   }
 }

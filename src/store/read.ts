@@ -592,6 +592,16 @@ export class StoreReader {
     return this.txids.txidHexAt(txnum);
   }
 
+  /** txidHexAt's 64 digits written as ASCII into `out` at `at` (long histories written as bytes). */
+  writeTxidHex(txnum: number, out: DataView, at: number): void {
+    this.txids.writeTxidHex(txnum, out, at);
+  }
+
+  /** The block height of each tx number, in the order given (the checks of txidsAndHeights). */
+  heightsOf(txnums: readonly number[]): number[] {
+    return this.locateTxnums(txnums, (_txnum, height) => height);
+  }
+
   /** @internal used by BlockLocator */
   blockContaining(txnum: number): BlockRow | null {
     if (this.bounds) return this.bounds.blockContaining(txnum);

@@ -22,7 +22,7 @@
  * Live commits sync the file before the SQLite commit (Db.commit with `durable`).
  */
 import { closeSync, constants, fdatasyncSync, fstatSync, ftruncateSync, openSync, writeSync } from "node:fs";
-import { hashHexAt } from "../bitcoin/bytes.ts";
+import { hashHexAt, writeHashHex } from "../bitcoin/bytes.ts";
 import { StoreError } from "../errors.ts";
 
 export const TXID_FILE = "txids.bin";
@@ -54,6 +54,8 @@ export interface TxidView {
   txidAt(txnum: number): Uint8Array;
   /** Its display hex (hashToHex), made from the record in place. */
   txidHexAt(txnum: number): string;
+  /** The same 64 hex digits written as ASCII into `out` at `at` (bytes.ts writeHashHex), from the record in place. */
+  writeTxidHex(txnum: number, out: DataView, at: number): void;
 }
 
 export interface TxidFile extends TxidView {
@@ -99,7 +101,11 @@ class Txids implements TxidFile {
   readonly committed: TxidView;
 
   constructor(private readonly store: RecordStore) {
-    this.committed = { txidAt: (txnum) => this.stored(txnum), txidHexAt: (txnum) => hashHexAt(this.storedArray(txnum), this.storedOffset(txnum)) };
+    this.committed = {
+      txidAt: (txnum) => this.stored(txnum),
+      txidHexAt: (txnum) => hashHexAt(this.storedArray(txnum), this.storedOffset(txnum)),
+      writeTxidHex: (txnum, out, at) => writeHashHex(this.storedArray(txnum), this.storedOffset(txnum), out, at),
+    };
   }
 
   get committedCount(): number {
@@ -126,6 +132,10 @@ class Txids implements TxidFile {
 
   txidHexAt(txnum: number): string {
     return hashHexAt(this.txidAt(txnum), 0);
+  }
+
+  writeTxidHex(txnum: number, out: DataView, at: number): void {
+    writeHashHex(this.txidAt(txnum), 0, out, at);
   }
 
   private stored(txnum: number): Uint8Array {

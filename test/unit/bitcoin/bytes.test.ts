@@ -4,7 +4,7 @@
  * ParseError (reason and position) for what the native decoder refuses.
  */
 import { describe, expect, test } from "bun:test";
-import { bytesToHex, hashToHex, hexToBytes, hexToHash, reversed } from "../../../src/bitcoin/bytes.ts";
+import { bytesToHex, hashHexAt, hashToHex, HASH_HEX_BYTES, hexToBytes, hexToHash, reversed, writeHashHex } from "../../../src/bitcoin/bytes.ts";
 import { ParseError } from "../../../src/errors.ts";
 
 /** Deterministic bytes: every value 0..255 appears within the first 256. */
@@ -25,6 +25,18 @@ describe("hex", () => {
     const backing = sample(100, 9);
     const view = backing.subarray(10, 42);
     expect(bytesToHex(view)).toBe(Buffer.from(view).toString("hex"));
+  });
+
+  test("writeHashHex writes hashHexAt's digits as ASCII at any offset of the target, and nothing else", () => {
+    const source = sample(32 * 300, 5);
+    for (let r = 0; r < 300; r++) {
+      const at = r % 7; // odd and unaligned offsets too
+      const out = new Uint8Array(at + HASH_HEX_BYTES + 3).fill(0x2e);
+      writeHashHex(source, r * 32, new DataView(out.buffer), at);
+      const text = new TextDecoder("latin1").decode(out);
+      expect(text).toBe(".".repeat(at) + hashHexAt(source, r * 32) + "...");
+      expect(text.slice(at, at + HASH_HEX_BYTES)).toBe(hashToHex(source.subarray(r * 32, r * 32 + 32)));
+    }
   });
 
   test("hashes are shown in display (reversed) order, and back", () => {

@@ -10,11 +10,12 @@ import { hexToBytes } from "../../../src/bitcoin/bytes.ts";
 import { Session, Subscriptions, type SubscriptionDeps } from "../../../src/electrum/subscriptions.ts";
 import { silentLogger } from "../../../src/log.ts";
 import { createMetrics } from "../../../src/metrics/metrics.ts";
-import { electrumHistory, historyStatus } from "../../../src/query/electrum-history.ts";
+import { electrumHistory, historyStatus, type ElectrumHistory } from "../../../src/query/electrum-history.ts";
 import { summary, summarySliced } from "../../../src/query/history.ts";
 import { Resolver } from "../../../src/query/resolver.ts";
 import { QueryError } from "../../../src/query/errors.ts";
-import { electrumHistorySliced, historyStatusSliced, jsonSegment, jsonSegmentsSliced } from "../../../src/query/sliced-history.ts";
+import { electrumHistoryBytesSliced, historyStatusSliced, jsonSegment, jsonSegmentsSliced, type HistoryBytes } from "../../../src/query/sliced-history.ts";
+import { HISTORY_ENTRY_JSON, STATUS_ENTRY_TEXT } from "../../../src/query/history-bytes.ts";
 import { scriptKeyOf } from "../../../src/store/rows.ts";
 import { expected, openFixture, type Fixture } from "../rest/harness.ts";
 
@@ -40,6 +41,10 @@ function subscriptionsWith(status: SubscriptionDeps["status"], statusSliced: Sub
 }
 const SH = { hex: "00".repeat(32), key: new Uint8Array(11), keyHex: "00".repeat(11) };
 
+/** The confirmed part of a history written as bytes, as the JSON array get_history sends. */
+const jsonOf = (h: HistoryBytes) => `[${Buffer.concat(h.confirmed).toString("latin1")}]`;
+const wholeJson = (h: ElectrumHistory) => JSON.stringify(h.confirmed.map((e) => ({ tx_hash: e.txidHex, height: e.height })));
+
 const popular = [...expected.scripts].sort((a, b) => b.history.length - a.history.length)[0]!;
 const key = scriptKeyOf(hexToBytes(popular.script));
 
@@ -51,15 +56,19 @@ test(`the ${popular.history.length}-tx script read in slices of 50: the same his
     pauses++;
     await new Promise((r) => setImmediate(r));
   };
-  const sliced = await electrumHistorySliced(reader, fx.mempool, key, 0, undefined, pause, 50);
+  const sliced = await electrumHistoryBytesSliced(reader, fx.mempool, key, 0, undefined, HISTORY_ENTRY_JSON, pause, 50);
   const whole = electrumHistory(reader, fx.mempool, key, 0);
-  expect(sliced).toEqual(whole);
-  expect(sliced.confirmed.length).toBe(popular.history.length);
+  const entries = whole.confirmed.map((e) => ({ tx_hash: e.txidHex, height: e.height }));
+  // Byte for byte what JSON.stringify gives, one part per slice.
+  expect(jsonOf(sliced)).toBe(JSON.stringify(entries));
+  expect(sliced.confirmed.length).toBe(Math.ceil(popular.history.length / 50));
+  expect(sliced.confirmedCount).toBe(popular.history.length);
+  expect(sliced.mempool).toEqual(whole.mempool);
   // A pause after each full page of txnums (the last, short one ends the read) and between pages of txids.
   expect(pauses).toBe((Math.ceil(popular.history.length / 50) - 1) * 2);
-  expect(await historyStatusSliced(sliced, pause, 50)).toBe(historyStatus(whole));
-  expect(await historyStatusSliced(sliced, pause, 50)).toBe(popular.electrum_status);
-  const entries = whole.confirmed.map((e) => ({ tx_hash: e.txidHex, height: e.height }));
+  const forStatus = await electrumHistoryBytesSliced(reader, fx.mempool, key, 0, undefined, STATUS_ENTRY_TEXT, pause, 50);
+  expect(await historyStatusSliced(forStatus, pause, 50)).toBe(historyStatus(whole));
+  expect(await historyStatusSliced(forStatus, pause, 50)).toBe(popular.electrum_status);
   expect(Buffer.concat(await jsonSegmentsSliced([jsonSegment(entries, (e) => JSON.stringify(e))], pause, 50)).toString()).toBe(JSON.stringify(entries));
   expect(Buffer.concat(await jsonSegmentsSliced([jsonSegment([], (e) => JSON.stringify(e))], pause, 50)).toString()).toBe("[]");
   // One part per slice and the closing bracket; multi-byte characters are UTF-8.
@@ -80,10 +89,10 @@ test("blocks committed between two slices are in the answer, as an ascending rea
       await fx!.indexToTip();
     }
   };
-  const sliced = await electrumHistorySliced(reader, fx.mempool, key, 0, undefined, pause, 20);
+  const sliced = await electrumHistoryBytesSliced(reader, fx.mempool, key, 0, undefined, HISTORY_ENTRY_JSON, pause, 20);
   expect(indexed).toBe(true);
-  expect(sliced).toEqual(electrumHistory(reader, fx.mempool, key, 0));
-  expect(sliced.confirmed.length).toBeGreaterThan(before);
+  expect(jsonOf(sliced)).toBe(wholeJson(electrumHistory(reader, fx.mempool, key, 0)));
+  expect(sliced.confirmedCount).toBeGreaterThan(before);
 });
 
 test("the limits hold across slices: too many entries, a reply that cannot fit", async () => {
@@ -91,9 +100,10 @@ test("the limits hold across slices: too many entries, a reply that cannot fit",
   const reader = fx.indexer.reader;
   const pause = async () => {};
   const err = (p: Promise<unknown>) => p.then(() => null, (e: unknown) => e as QueryError);
-  expect(await err(electrumHistorySliced(reader, fx.mempool, key, 500, undefined, pause, 50))).toMatchObject({ kind: "too-large" });
-  expect(await err(electrumHistorySliced(reader, fx.mempool, key, 0, 20_000, pause, 50))).toMatchObject({ kind: "response-too-large" });
-  expect(await electrumHistorySliced(reader, fx.mempool, key, popular.history.length, 1_000_000, pause, 50)).toEqual(electrumHistory(reader, fx.mempool, key, 0));
+  const read = (limit: number, maxBytes: number | undefined) => electrumHistoryBytesSliced(reader, fx!.mempool, key, limit, maxBytes, HISTORY_ENTRY_JSON, pause, 50);
+  expect(await err(read(500, undefined))).toMatchObject({ kind: "too-large" });
+  expect(await err(read(0, 20_000))).toMatchObject({ kind: "response-too-large" });
+  expect(jsonOf(await read(popular.history.length, 1_000_000))).toBe(wholeJson(electrumHistory(reader, fx.mempool, key, 0)));
 });
 
 test("listunspent's sliced read gives the one-step read's UTXOs", async () => {
