@@ -71,6 +71,12 @@ export interface Wire {
   readonly queuedBytes: number;
   pauseReading(): void;
   resumeReading(): void;
+  /**
+   * Holds small messages until `release`, which hands them to the kernel in one write (a slice of
+   * pipelined answers: one syscall instead of one per answer). Held bytes count as unsent.
+   */
+  hold(): void;
+  release(): void;
   /** Closes once what is queued is written. */
   end(): void;
   /** Closes now, dropping what is queued. */
@@ -225,6 +231,7 @@ export class Connection implements SessionOutput {
   /** Answers what is queued for writing, then closes. */
   private closeAfterFlush(): void {
     this.closing = true;
+    this.wire.release();
     this.inbox.clear();
     if (this.paused) {
       // A paused socket would not see the client's side of the close.
@@ -308,18 +315,24 @@ export class Connection implements SessionOutput {
         const maxRequests = fresh ? 1 : turnMaxRequests;
         fresh = false;
         const sliceStart = performance.now();
-        for (let n = 0; n < maxRequests && performance.now() - sliceStart < turnBudgetMs; n++) {
-          if (this.closed || this.closing || this.wire.unsentBytes > sendHighWater) break;
-          const line = this.inbox.next();
-          if (line === null) return; // the rest is the start of a request still arriving
-          if (line === OVERSIZE) return this.onOversize();
-          if (this.paused && this.inbox.bytes <= readPauseBytes) {
-            this.paused = false;
-            this.wire.resumeReading();
+        // The slice's answers go to the kernel together, before anything else is waited for.
+        this.wire.hold();
+        try {
+          for (let n = 0; n < maxRequests && performance.now() - sliceStart < turnBudgetMs; n++) {
+            if (this.closed || this.closing || this.wire.unsentBytes > sendHighWater) break;
+            const line = this.inbox.next();
+            if (line === null) return; // the rest is the start of a request still arriving
+            if (line === OVERSIZE) return this.onOversize();
+            if (this.paused && this.inbox.bytes <= readPauseBytes) {
+              this.paused = false;
+              this.wire.resumeReading();
+            }
+            const reply = await this.env.dispatcher.handleLine(this.session, line);
+            if (reply !== null) this.send(reply);
+            if (this.session.closeAfterReply) this.closeAfterFlush();
           }
-          const reply = await this.env.dispatcher.handleLine(this.session, line);
-          if (reply !== null) this.send(reply);
-          if (this.session.closeAfterReply) this.closeAfterFlush();
+        } finally {
+          if (!this.closed) this.wire.release();
         }
       }
     } finally {
@@ -400,12 +413,21 @@ export class LineInbox implements Inbox {
 }
 
 const NEWLINE_BYTES = Buffer.from("\n");
+/**
+ * A part at least this big is written as it is, after what is held, never copied into a held
+ * batch. Measured with 200 connections × 50 pipelined get_balance: one write per answer spent 23 %
+ * of the server's CPU in the write call.
+ */
+const HOLD_MAX_PART_BYTES = 16_384;
 
 /** A Bun socket (plain or TLS): writes what the kernel takes now and keeps the rest in order. */
 export class StreamWire implements Wire {
   private readonly out: Uint8Array[] = [];
   private outBytes = 0;
   private queued = 0;
+  /** Messages held (hold), or null when not holding; their bytes. */
+  private held: Uint8Array[] | null = null;
+  private heldBytes = 0;
 
   constructor(private readonly socket: Socket<unknown>) {}
 
@@ -429,7 +451,35 @@ export class StreamWire implements Wire {
     this.writeBytes(NEWLINE_BYTES);
   }
 
+  hold(): void {
+    this.held ??= [];
+  }
+
+  release(): void {
+    const held = this.held;
+    this.held = null;
+    if (held === null || held.length === 0) return;
+    const bytes = this.heldBytes;
+    this.heldBytes = 0;
+    // Counted when held: counted again by writeBytes.
+    this.queued -= bytes;
+    this.outBytes -= bytes;
+    this.writeBytes(held.length === 1 ? held[0]! : Buffer.concat(held, bytes));
+  }
+
   private writeBytes(buf: Uint8Array): void {
+    if (this.held !== null) {
+      if (buf.length < HOLD_MAX_PART_BYTES) {
+        this.held.push(buf);
+        this.heldBytes += buf.length;
+        this.queued += buf.length;
+        this.outBytes += buf.length;
+        return;
+      }
+      // A big part: what is held goes first, in order; holding goes on after it.
+      this.release();
+      this.held = [];
+    }
     this.queued += buf.length;
     if (this.out.length === 0) {
       const n = Math.max(0, this.socket.write(buf));
@@ -469,12 +519,15 @@ export class StreamWire implements Wire {
   }
 
   end(): void {
+    this.release();
     this.out.length = 0;
     this.outBytes = 0;
     this.socket.end();
   }
 
   destroy(): void {
+    this.held = null;
+    this.heldBytes = 0;
     this.out.length = 0;
     this.outBytes = 0;
     this.socket.terminate();
@@ -509,6 +562,10 @@ export class WsWire implements Wire {
     this.queued += text.length;
     this.ws.sendText(text);
   }
+
+  // One frame per message whatever is held: nothing to gather.
+  hold(): void {}
+  release(): void {}
 
   // A WebSocket cannot stop reading; Connection caps what it queues instead.
   pauseReading(): void {}

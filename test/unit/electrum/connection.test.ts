@@ -54,6 +54,12 @@ class ScriptedWire implements Wire {
     this.queued += message.length + 1;
     if (this.holdBack) this.unsent += message.length + 1;
   }
+  /** StreamWire's holding (its own tests are below): counted only. */
+  holds = 0;
+  hold(): void {
+    this.holds++;
+  }
+  release(): void {}
   pauseReading(): void {
     this.pauses++;
   }
@@ -209,6 +215,71 @@ describe("StreamWire: replies as text or as bytes in parts", () => {
     expect(wire.unsentBytes).toBe(0);
     expect(bytes()).toBe(expected);
     expect(shared.equals(copy)).toBe(true);
+  });
+
+  test("held answers reach the kernel in one write at release, in order around a big part, counted as unsent meanwhile", () => {
+    const { sock, bytes } = scriptedSocket();
+    const writes: number[] = [];
+    const write = sock.write;
+    sock.write = (buf: Uint8Array) => {
+      writes.push(buf.length);
+      return write(buf);
+    };
+    sock.room = Number.MAX_SAFE_INTEGER;
+    const wire = new StreamWire(sock as unknown as Socket<unknown>);
+    const small = Array.from({ length: 50 }, (_, i) => resultJson(i, { confirmed: i, unconfirmed: 0 }));
+    const text = (m: ReplyMessage) => (typeof m === "string" ? m : m.toString()) + "\n";
+    wire.hold();
+    for (const m of small) wire.write(m);
+    expect(writes).toEqual([]);
+    const heldBytes = small.reduce((n, m) => n + Buffer.byteLength(text(m)), 0);
+    expect(wire.unsentBytes).toBe(heldBytes);
+    expect(wire.queuedBytes).toBe(heldBytes);
+    wire.release();
+    expect(writes).toEqual([heldBytes]);
+    expect(wire.unsentBytes).toBe(0);
+    expect(wire.queuedBytes).toBe(heldBytes);
+    // A big part while holding: what is held first, the big part as it is, then holding goes on.
+    const big = resultJson("big", new JsonBytes([Buffer.from(JSON.stringify("x".repeat(40_000)))]));
+    wire.hold();
+    wire.write(small[0]!);
+    wire.write(big);
+    wire.write(small[1]!);
+    wire.release();
+    wire.release(); // nothing held: no write
+    const bigPrefix = '{"jsonrpc":"2.0","id":"big","result":';
+    // (The big answer's small first part is held with the answer before it.)
+    expect(writes.slice(1)).toEqual([Buffer.byteLength(text(small[0]!)) + bigPrefix.length, 40_002, Buffer.byteLength("}\n") + Buffer.byteLength(text(small[1]!))]);
+    expect(bytes()).toBe([...small, small[0]!, big, small[1]!].map(text).join(""));
+    // end() writes what is held before closing; destroy() drops it.
+    wire.hold();
+    wire.write(small[2]!);
+    wire.end();
+    expect(bytes().endsWith(text(small[2]!))).toBe(true);
+    const other = scriptedSocket();
+    other.sock.room = Number.MAX_SAFE_INTEGER;
+    const dropped = new StreamWire(other.sock as unknown as Socket<unknown>);
+    dropped.hold();
+    dropped.write(small[3]!);
+    dropped.destroy();
+    expect(other.bytes()).toBe("");
+    expect(dropped.unsentBytes).toBe(0);
+  });
+
+  test("held answers the kernel takes only in part wait in the backlog, in order", () => {
+    const { sock, bytes } = scriptedSocket();
+    const wire = new StreamWire(sock as unknown as Socket<unknown>);
+    const all = Array.from({ length: 30 }, (_, i) => resultJson(i, "a".repeat(i * 10)));
+    sock.room = 100;
+    wire.hold();
+    for (const m of all.slice(0, 20)) wire.write(m);
+    wire.release();
+    for (const m of all.slice(20)) wire.write(m);
+    for (let i = 0; wire.unsentBytes > 0 && i < 1000; i++) {
+      sock.room = 97;
+      wire.flush();
+    }
+    expect(bytes()).toBe(all.map((m) => (typeof m === "string" ? m : m.toString()) + "\n").join(""));
   });
 
   test("a sliced array's parts make the text JSON.stringify gives", async () => {
