@@ -7,7 +7,8 @@
  * Adding a metric is one line: `const q = metrics.histogram("query_duration", "…", ["name"])`.
  */
 import { readFileSync, readdirSync } from "node:fs";
-import { Counter, Gauge, Histogram, Registry, exponentialBuckets } from "prom-client";
+import { Counter, Gauge, Registry, exponentialBuckets } from "prom-client";
+import { FastHistogram } from "./fast-histogram.ts";
 
 /** Label values keyed by label name; prom-client accepts numbers and stringifies them. */
 export type Labels<L extends string> = Partial<Record<L, string | number>>;
@@ -165,10 +166,11 @@ function timed<T>(stop: () => number, fn: () => T): T {
 function realFactories(registry: Registry): Factories {
   const reg = [registry];
   return {
+    // Our own (fast-histogram.ts): prom-client's observe cost ~10 % of a busy Electrum server's CPU.
     histogram: (name, help, labels = [], buckets) => {
-      const h = new Histogram({ name, help, labelNames: labels, registers: reg, ...(buckets ? { buckets } : {}) });
+      const h = FastHistogram.register(registry, name, help, labels, buckets);
       return {
-        observe: (v, l) => h.observe(l ?? {}, v),
+        observe: (v, l) => h.observe(v, l),
         startTimer: (l) => h.startTimer(l),
       };
     },
