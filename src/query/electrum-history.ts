@@ -77,9 +77,13 @@ export function historyStatus(h: ElectrumHistory): string | null {
   return statusHash([...h.confirmed, ...h.mempool]);
 }
 
+/**
+ * Confirmed: the script's confirmed UTXOs (the set listunspent lists), so the two always agree.
+ * That is funded minus spent, except for the outputs of a coinbase whose txid a later coinbase
+ * repeats (BIP 30: mainnet blocks 91812 and 91842), which no tx can spend and which electrs counts.
+ */
 export function electrumBalance(reader: StoreReader, mempool: MempoolView, key: Uint8Array): ElectrumBalance {
-  const chain = reader.stats(key);
   const pool = mempool.stats(key);
-  return { confirmedSat: chain.fundedTxoSum - chain.spentTxoSum, unconfirmedSat: pool.fundedTxoSum - pool.spentTxoSum };
+  return { confirmedSat: reader.unspentSum(key), unconfirmedSat: pool.fundedTxoSum - pool.spentTxoSum };
 }
 

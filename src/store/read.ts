@@ -488,12 +488,31 @@ export class StoreReader {
     return this.unspentAfter(this.q.unspentAsc, scriptKey, -1, cap).length;
   }
 
+  /**
+   * The sum of a script's confirmed unspent outputs' values: its confirmed balance, from the rows
+   * listunspent reads. One range read of `unspent` (value inline): ~2 µs for a small script on
+   * the 2M-tx bench index, against ~8 µs for funded minus spent through `stats`, which looks up
+   * each row's value in `outputs`. Its cost grows with the UTXOs (17,420: ~1 ms), not the history.
+   */
+  unspentSum(scriptKey: Uint8Array): number {
+    const hidden = this.hiddenUnspent(scriptKey);
+    let sum = 0;
+    for (const s of this.q.unspentValuesAsc.statements()) for (const r of s.iterate(scriptKey, -1)) if (!hidden?.has(r.id)) sum += r.value_sat;
+    return sum;
+  }
+
+  /** Outputs of a script in an older level of `unspent` that a newer level's spend hides (null: none). */
+  private hiddenUnspent(scriptKey: Uint8Array): Set<number> | null {
+    let hidden: Set<number> | null = null;
+    for (const s of this.q.hidingSpends.statements()) for (const r of s.iterate(scriptKey)) (hidden ??= new Set()).add(r.prev);
+    return hidden;
+  }
+
   /** A script's unspent rows above `afterId`, ascending, at most `limit` (see UNSPENT_ASC). */
   private unspentAfter<R extends { id: number }>(levels: LevelReads<R, [Uint8Array, number]>, scriptKey: Uint8Array, afterId: number, limit: number): R[] {
     const out: R[] = [];
     if (limit <= 0) return out;
-    let hidden: Set<number> | null = null;
-    for (const s of this.q.hidingSpends.statements()) for (const r of s.iterate(scriptKey)) (hidden ??= new Set()).add(r.prev);
+    const hidden = this.hiddenUnspent(scriptKey);
     for (const r of inChainOrder(levels, scriptKey, afterId)) {
       if (hidden?.has(r.id)) continue;
       out.push(r);

@@ -9,6 +9,7 @@ import { openDb, type Db } from "../../src/store/db.ts";
 import { IO_SPAN, inputId, outputId } from "../../src/store/rows.ts";
 import { DeferredSpendMissing, openUtxoSpill, type UtxoSpill } from "../../src/store/utxo-spill.ts";
 import { createWriter } from "../../src/store/write.ts";
+import { StoreReader } from "../../src/store/read.ts";
 import { silentLogger } from "../../src/log.ts";
 
 const log = silentLogger();
@@ -109,6 +110,13 @@ describe("deferred spends", () => {
     // Tx 2's outputs (the older C) are gone from the UTXO set, tx 4's unspent one stays.
     const unspent = [outputId(0, 0), outputId(0, 1), outputId(1, 0), outputId(1, 1), outputId(3, 0), outputId(3, 1), outputId(4, 0), outputId(5, 0), outputId(5, 1)];
     expect(rows(db, "SELECT id FROM unspent ORDER BY id").map((r) => (r as { id: number }).id)).toEqual(unspent);
+    // Electrum's balance is the UTXO set's (as listunspent's, Core's and Fulcrum's): nothing for
+    // the older coinbase's scripts, which chain_stats still counts as funded (as electrs does).
+    const reader = new StoreReader(db);
+    expect(reader.unspentSum(script(4))).toBe(0);
+    expect(reader.stats(script(4))).toMatchObject({ fundedTxoCount: 1, fundedTxoSum: 1000, spentTxoSum: 0 });
+    expect(reader.unspentSum(script(8))).toBe(1000);
+    expect(reader.unspentSum(script(9))).toBe(0); // spent by tx 5
     // Without repeated coinbase txids nothing is dropped.
     const plain = crafted(false);
     expect(buildCounting(plain.db, plain.spill).coinbasesDropped).toBe(0);
