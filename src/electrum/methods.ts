@@ -8,8 +8,8 @@ import type { NetworkParams } from "../bitcoin/network.ts";
 import type { Logger } from "../log.ts";
 import type { MempoolView } from "../mempool/types.ts";
 import type { ChainQuery } from "../query/chain-query.ts";
-import { electrumBalance, mempoolEntries } from "../query/electrum-history.ts";
-import { electrumHistoryBytesSliced, jsonSegment, jsonSegmentsSliced, macrotask, SLICE_ROWS, type HistoryBytes, type JsonSegment } from "../query/sliced-history.ts";
+import { mempoolEntries } from "../query/electrum-history.ts";
+import { electrumBalanceSliced, electrumHistoryBytesSliced, jsonSegment, jsonSegmentsSliced, macrotask, SLICE_ROWS, type HistoryBytes, type JsonSegment } from "../query/sliced-history.ts";
 import { HISTORY_ENTRY_JSON } from "../query/history-bytes.ts";
 import type { StoreReader } from "../store/read.ts";
 import type { HeaderMerkleCache } from "./header-merkle.ts";
@@ -108,8 +108,9 @@ export const METHODS: ReadonlyMap<string, MethodSpec> = new Map<string, MethodSp
   // ---- scripthash ----
   [
     "blockchain.scripthash.get_balance",
-    m(V1_4, ["scripthash"], (c) => {
-      const b = electrumBalance(c.ctx.reader, c.ctx.mempool, scriptHash(required(c.args, 0, "scripthash")).key);
+    m(V1_4, ["scripthash"], async (c) => {
+      // A script with many UTXOs is summed a slice at a time, yielding to the other clients in between.
+      const b = await electrumBalanceSliced(c.ctx.reader, c.ctx.mempool, scriptHash(required(c.args, 0, "scripthash")).key);
       return { confirmed: b.confirmedSat, unconfirmed: b.unconfirmedSat };
     }),
   ],

@@ -495,10 +495,26 @@ export class StoreReader {
    * each row's value in `outputs`. Its cost grows with the UTXOs (17,420: ~1 ms), not the history.
    */
   unspentSum(scriptKey: Uint8Array): number {
+    return this.unspentSumUpTo(scriptKey, Number.POSITIVE_INFINITY)!;
+  }
+
+  /** unspentSum, or null as soon as more than `maxRows` rows were read (a script to sum a slice at a time). */
+  unspentSumUpTo(scriptKey: Uint8Array, maxRows: number): number | null {
     const hidden = this.hiddenUnspent(scriptKey);
     let sum = 0;
-    for (const s of this.q.unspentValuesAsc.statements()) for (const r of s.iterate(scriptKey, -1)) if (!hidden?.has(r.id)) sum += r.value_sat;
+    let rows = 0;
+    for (const s of this.q.unspentValuesAsc.statements()) {
+      for (const r of s.iterate(scriptKey, -1)) {
+        if (++rows > maxRows) return null;
+        if (!hidden?.has(r.id)) sum += r.value_sat;
+      }
+    }
     return sum;
+  }
+
+  /** A script's confirmed unspent outputs' ids and values after output id `afterId`, ascending, at most `limit` (a sliced unspentSum). */
+  unspentValuesPage(scriptKey: Uint8Array, afterId: number, limit: number): { id: number; value_sat: number }[] {
+    return this.unspentAfter(this.q.unspentValuesAsc, scriptKey, afterId, limit);
   }
 
   /** Outputs of a script in an older level of `unspent` that a newer level's spend hides (null: none). */

@@ -10,11 +10,11 @@ import { hexToBytes } from "../../../src/bitcoin/bytes.ts";
 import { Session, Subscriptions, type SubscriptionDeps } from "../../../src/electrum/subscriptions.ts";
 import { silentLogger } from "../../../src/log.ts";
 import { createMetrics } from "../../../src/metrics/metrics.ts";
-import { electrumHistory, historyStatus, type ElectrumHistory } from "../../../src/query/electrum-history.ts";
+import { electrumBalance, electrumHistory, historyStatus, type ElectrumHistory } from "../../../src/query/electrum-history.ts";
 import { summary, summarySliced } from "../../../src/query/history.ts";
 import { Resolver } from "../../../src/query/resolver.ts";
 import { QueryError } from "../../../src/query/errors.ts";
-import { electrumHistoryBytesSliced, historyStatusSliced, jsonSegment, jsonSegmentsSliced, type HistoryBytes } from "../../../src/query/sliced-history.ts";
+import { electrumBalanceSliced, electrumHistoryBytesSliced, historyStatusSliced, jsonSegment, jsonSegmentsSliced, type HistoryBytes } from "../../../src/query/sliced-history.ts";
 import { HISTORY_ENTRY_JSON, STATUS_ENTRY_TEXT } from "../../../src/query/history-bytes.ts";
 import { scriptKeyOf } from "../../../src/store/rows.ts";
 import { expected, openFixture, type Fixture } from "../rest/harness.ts";
@@ -104,6 +104,42 @@ test("the limits hold across slices: too many entries, a reply that cannot fit",
   expect(await err(read(500, undefined))).toMatchObject({ kind: "too-large" });
   expect(await err(read(0, 20_000))).toMatchObject({ kind: "response-too-large" });
   expect(jsonOf(await read(popular.history.length, 1_000_000))).toBe(wholeJson(electrumHistory(reader, fx.mempool, key, 0)));
+});
+
+test("get_balance summed in slices: every script's balance as in one step and as Core reports it", async () => {
+  fx = await openFixture();
+  const reader = fx.indexer.reader;
+  let pauses = 0;
+  const pause = async () => {
+    pauses++;
+  };
+  for (const s of expected.scripts) {
+    const k = scriptKeyOf(hexToBytes(s.script));
+    const sliced = await electrumBalanceSliced(reader, fx.mempool, k, pause, 2);
+    expect(sliced).toEqual(electrumBalance(reader, fx.mempool, k));
+    expect(sliced.confirmedSat).toBe(s.balance);
+  }
+  // A pause after each full slice of two UTXOs.
+  expect(pauses).toBe(expected.scripts.reduce((n, s) => n + Math.floor(s.utxos.length / 2), 0));
+});
+
+test("get_balance: a block committed between two slices starts the read over, and the answer is the new tip's", async () => {
+  fx = await openFixture({ maxHeight: 121 });
+  const reader = fx.indexer.reader;
+  const before = electrumBalance(reader, fx.mempool, key);
+  let indexed = false;
+  const pause = async () => {
+    if (!indexed) {
+      indexed = true;
+      await fx!.indexToTip();
+    }
+  };
+  const sliced = await electrumBalanceSliced(reader, fx.mempool, key, pause, 1);
+  expect(indexed).toBe(true);
+  const after = electrumBalance(reader, fx.mempool, key);
+  expect(after).not.toEqual(before);
+  expect(sliced).toEqual(after);
+  expect(sliced.confirmedSat).toBe(popular.balance);
 });
 
 test("listunspent's sliced read gives the one-step read's UTXOs", async () => {
