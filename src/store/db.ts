@@ -58,6 +58,8 @@ export interface Db {
   begin(): void;
   /** COMMIT, with the txid file's records (every commit goes through here, see txid-file.ts). */
   commit(): void;
+  /** Commits of this connection so far (a reader in this process sees that the index changed: level-reads.ts). */
+  readonly commits: number;
   /** ROLLBACK (if a transaction is open), and the txid file forgets the transaction's records. */
   rollback(): void;
   /** Runs fn inside BEGIN IMMEDIATE … COMMIT (ROLLBACK on a throw). */
@@ -144,7 +146,11 @@ export function openDb(opts: OpenOptions): Db {
   const setMetaStmt = sql.prepare("INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value");
   const deleteMetaStmt = sql.prepare("DELETE FROM meta WHERE key = ?");
   let bulk = false;
+  let commits = 0;
   const db: Db = {
+    get commits() {
+      return commits;
+    },
     sql,
     path,
     txids,
@@ -160,6 +166,7 @@ export function openDb(opts: OpenOptions): Db {
       const repairFrom = txids.beforeCommit(!bulk && !inMemory);
       if (repairFrom !== null) db.setMeta(META_TXIDS_REPAIR_FROM, String(repairFrom));
       sql.exec("COMMIT");
+      commits++;
       txids.afterCommit();
       if (repairFrom !== null) db.deleteMeta(META_TXIDS_REPAIR_FROM);
     },
@@ -265,6 +272,8 @@ export interface ReadDb {
   readonly sql: Database;
   /** The txids of the last commit (the writer's open transaction is not seen here either). */
   readonly txids: TxidView;
+  /** The writer's commits so far (Db.commits): the index changed when this did. */
+  writerCommits(): number;
   close(): void;
 }
 
@@ -284,7 +293,7 @@ export function openReadDb(db: Db, cacheMiB = 64): ReadDb {
   // is thousands of txid lookups): through a memory map each is a page access instead of a read()
   // call, 2-3× faster measured on the 2M-tx bench index. SQLite caps the size at its compile-time limit.
   sql.exec(`PRAGMA mmap_size = ${READ_MMAP_BYTES}`);
-  return { sql, txids: db.txids.committed, close: () => sql.close() };
+  return { sql, txids: db.txids.committed, writerCommits: () => db.commits, close: () => sql.close() };
 }
 
 /** An index written by another schema version or for another network is refused, never reused. */

@@ -157,11 +157,11 @@ export class StoreReader {
    * Any connection: the indexer's own, or a ReadDb (db.ts) for queries that must see committed blocks only.
    * `blkFiles`: where the txs of blocks located in Core's blk files are read (none: such reads fail).
    */
-  constructor(db: { readonly sql: Database; readonly txids: TxidView }, blkFiles: BlkRangeSource | null = null, opts: StoreReaderOptions = {}) {
+  constructor(db: { readonly sql: Database; readonly txids: TxidView; writerCommits?: () => number }, blkFiles: BlkRangeSource | null = null, opts: StoreReaderOptions = {}) {
     this.bytes = new TxBytes(blkFiles);
     this.txids = db.txids;
     const s = db.sql;
-    this.levels = opts.skipEmptyLevels ? new NonEmptyLevels(s) : null;
+    this.levels = opts.skipEmptyLevels ? new NonEmptyLevels(s, db.writerCommits) : null;
     // Levels oldest first for an ascending read, newest first for a descending one; `levels`: which ones.
     const perLevel = <R, P extends SQLQueryBindings[] = [Uint8Array, number]>(table: LeveledTable, select: string, dir: 1 | -1, levels = (_level: number) => true) => {
       const byLevel = levelSelects(select)

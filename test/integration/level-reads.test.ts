@@ -37,6 +37,7 @@ function same(skipping: StoreReader, every: StoreReader, stage: string): void {
       deltas: r.historyDeltasDesc(key, null, 1e6),
       utxos: r.utxosPage(key, null, 1e6),
       utxoCount: r.utxoCount(key, 1e6),
+      unspentSum: r.unspentSum(key),
       stats: r.stats(key),
     });
     expect(read(skipping)).toEqual(read(every));
