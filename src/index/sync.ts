@@ -18,7 +18,7 @@ import type { BlkRangeSource } from "../store/tx-bytes.ts";
 import { openLevelMerger, slicesFor, type LevelMerger } from "../store/recent.ts";
 import { BASE_LEVEL } from "../store/levels.ts";
 import { decodeLevelState, emptyLevelState, encodeLevelState, nextMergeLevel, type LevelState } from "./merge-schedule.ts";
-import { DeferredSpendMissing, META_SPILL_BOUND, openUtxoSpill, type UtxoSpill } from "../store/utxo-spill.ts";
+import { DeferredSpendMissing, META_DEFERRED_COUNT, META_SPILL_BOUND, openUtxoSpill, type UtxoSpill } from "../store/utxo-spill.ts";
 import { createWriter, type StoreWriter } from "../store/write.ts";
 import { repairTxids } from "./txid-repair.ts";
 import { HeaderChain, findForkHeight } from "./chain.ts";
@@ -584,6 +584,7 @@ export class Indexer {
           });
           this.db.setMeta(META_INITIAL_SYNC_DONE, "1");
           this.db.deleteMeta(META_SPILL_BOUND); // the initial sync's table is gone for good
+          this.db.deleteMeta(META_DEFERRED_COUNT); // and its deferred spends (indexes.sql emptied them)
           this.crashPoint("build-indexes");
           return seconds;
         }),

@@ -24,6 +24,12 @@ import { IO_SPAN, TXID_KEY_BYTES, UTXO_TXID_PREFIX_BYTES, outputId, txnumOfId } 
 
 /** meta key: every output with an id below this was evicted from the table (or spent before). */
 export const META_SPILL_BOUND = "utxo_spill_bound";
+/**
+ * Meta key: the rows of spends_deferred, kept with them (written in the transaction that writes
+ * them): a count(*) of that table reads all of it, ~45 GB at mainnet's size. Absent: the table
+ * is counted once, at open (an index from before this key, or one that never deferred a spend).
+ */
+export const META_DEFERRED_COUNT = "spends_deferred_count";
 
 /** A deferred spend whose output is not in the index (thrown from the end of the load's sorted pass). */
 export class DeferredSpendMissing extends Error {
@@ -54,7 +60,7 @@ export interface UtxoSpill {
   /** Every output with an id ≥ the bound that no input with an id ≥ the bound spends: the table's content. */
   unspentSinceBound(): Generator<{ id: number; scriptKey: Uint8Array; txid: Uint8Array }>;
   readonly bound: number;
-  /** The deferred spends (a count of the table: read it once, not per block or at every start). */
+  /** The deferred spends written so far (kept in meta: META_DEFERRED_COUNT). */
   readonly deferredCount: number;
   /**
    * After indexes.sql resolved `resolvedBySql` of the `deferred` spends (those whose txid key has
@@ -98,6 +104,20 @@ export function openUtxoSpill(db: Db): UtxoSpill {
   const delUnspentOf = keep(sql.prepare("DELETE FROM unspent WHERE (script, id) IN (SELECT script, id FROM outputs WHERE id >= ?1 AND id < ?2)"));
   // Read from meta: a rolled-back transaction takes an update of the bound with it.
   const readBound = () => Number(db.getMeta(META_SPILL_BOUND) ?? "0");
+  // The same for the count; `buffered`: deferred since the last flush (some may be written already: rowBuffer).
+  // Without the key, nothing was written since this open (a write sets it), so the table holds what it held then.
+  const countAtOpen = db.getMeta(META_DEFERRED_COUNT) === null ? count.get()!.n : 0;
+  const readCount = () => {
+    const kept = db.getMeta(META_DEFERRED_COUNT);
+    return kept === null ? countAtOpen : Number(kept);
+  };
+  let buffered = 0;
+  const flushCounted = () => {
+    deferred.flush();
+    if (buffered === 0) return;
+    db.setMeta(META_DEFERRED_COUNT, String(readCount() + buffered));
+    buffered = 0;
+  };
   let evictedAny = readBound() > 0;
 
   /** The output a deferred spend spends, by its full txid prefix: the latest tx before the spender with that txid. */
@@ -122,12 +142,17 @@ export function openUtxoSpill(db: Db): UtxoSpill {
     },
     defer(inputId, prevTxid, prevVout) {
       deferred.add(inputId, prevTxid.slice(0, UTXO_TXID_PREFIX_BYTES), prevVout);
+      buffered++;
     },
-    flush: () => deferred.flush(),
-    discard: () => deferred.discard(),
+    flush: flushCounted,
+    discard() {
+      deferred.discard();
+      buffered = 0;
+    },
     truncateFrom(firstTxnum) {
-      deferred.flush();
-      delDeferredFrom.run(firstTxnum * IO_SPAN);
+      flushCounted();
+      const { changes } = delDeferredFrom.run(firstTxnum * IO_SPAN);
+      if (changes > 0) db.setMeta(META_DEFERRED_COUNT, String(readCount() - changes));
       if (readBound() > firstTxnum * IO_SPAN) db.setMeta(META_SPILL_BOUND, String(firstTxnum * IO_SPAN));
       evictedAny = readBound() > 0;
     },
@@ -140,7 +165,7 @@ export function openUtxoSpill(db: Db): UtxoSpill {
       return readBound();
     },
     get deferredCount() {
-      return count.get()!.n;
+      return readCount() + buffered;
     },
     resolveRest(deferred, resolvedBySql) {
       if (resolvedBySql === deferred) return 0;

@@ -7,7 +7,7 @@
 import { describe, expect, test } from "bun:test";
 import { openDb, type Db } from "../../src/store/db.ts";
 import { IO_SPAN, inputId, outputId } from "../../src/store/rows.ts";
-import { DeferredSpendMissing, openUtxoSpill, type UtxoSpill } from "../../src/store/utxo-spill.ts";
+import { DeferredSpendMissing, META_DEFERRED_COUNT, openUtxoSpill, type UtxoSpill } from "../../src/store/utxo-spill.ts";
 import { createWriter } from "../../src/store/write.ts";
 import { StoreReader } from "../../src/store/read.ts";
 import { silentLogger } from "../../src/log.ts";
@@ -178,5 +178,47 @@ describe("deferred spends", () => {
     db.write(() => spill.truncateFrom(0));
     expect(spill.bound).toBe(0);
     expect(spill.evictedAny).toBe(false);
+  });
+
+  test("the count of deferred spends is kept in meta with the rows: rollbacks, reorgs, a restart, an index without the key", () => {
+    const { db, spill } = crafted();
+    const table = () => (rows(db, "SELECT count(*) AS n FROM spends_deferred")[0] as { n: number }).n;
+    // 70 spends: more than one of the buffer's multi-row statements (written before the flush).
+    db.write(() => {
+      for (let i = 0; i < 70; i++) spill.defer(inputId(5, i), E, i);
+      expect(spill.deferredCount).toBe(70);
+      spill.flush();
+    });
+    expect([spill.deferredCount, table()]).toEqual([70, 70]);
+    // A batch rolled back (discard, then ROLLBACK) takes its spends and its count with it.
+    db.begin();
+    for (let i = 0; i < 100; i++) spill.defer(inputId(4, i), E, i);
+    spill.flush();
+    expect([spill.deferredCount, table()]).toEqual([170, 170]);
+    spill.discard();
+    db.rollback();
+    expect([spill.deferredCount, table()]).toEqual([70, 70]);
+    db.begin();
+    for (let i = 0; i < 65; i++) spill.defer(inputId(4, i), E, i);
+    spill.discard();
+    db.rollback();
+    expect([spill.deferredCount, table()]).toEqual([70, 70]);
+    // A reorg: the removed blocks' spends leave, and the count with them; buffered ones are counted first.
+    db.write(() => {
+      spill.defer(inputId(3, 0), A, 0);
+      spill.truncateFrom(5);
+    });
+    expect([spill.deferredCount, table()]).toEqual([1, 1]);
+    // A restart reads the count from meta; without the key (an older index), the table is counted.
+    expect(openUtxoSpill(db).deferredCount).toBe(1);
+    expect(db.getMeta(META_DEFERRED_COUNT)).toBe("1");
+    db.write(() => db.deleteMeta(META_DEFERRED_COUNT));
+    const reopened = openUtxoSpill(db);
+    expect(reopened.deferredCount).toBe(1);
+    db.write(() => {
+      reopened.defer(inputId(5, 0), E, 0);
+      reopened.flush();
+    });
+    expect([reopened.deferredCount, table(), db.getMeta(META_DEFERRED_COUNT)]).toEqual([2, 2, "2"]);
   });
 });
