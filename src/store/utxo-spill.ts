@@ -194,8 +194,9 @@ export function openUtxoSpill(db: Db): UtxoSpill {
       // each, sorted, give the few keys seen twice; only those are compared in full.
       const txnums: number[] = [];
       for (const r of coinbases.iterate()) txnums.push(r.first_txnum);
+      // (Read, not mapped: one txid per block would map nearly the whole txid file, txid-file.ts txidAtUnmapped.)
       const keyOf = (txnum: number) => {
-        const t = db.txids.txidAt(txnum);
+        const t = db.txids.txidAtUnmapped(txnum);
         return new DataView(t.buffer, t.byteOffset, 8).getBigUint64(0);
       };
       const keys = BigUint64Array.from(txnums, keyOf);

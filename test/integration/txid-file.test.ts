@@ -24,6 +24,38 @@ afterEach(() => {
 
 const txid = (n: number) => new Uint8Array(TXID_BYTES).fill(n);
 
+describe("txid file: reads without the memory map", () => {
+  for (const where of ["memory", "file"] as const) {
+    test(`${where}: txidAtUnmapped reads what txidAt reads (stored, buffered, waiting for the commit) and maps nothing`, () => {
+      const tmp = tempDir();
+      cleanups.push(() => tmp[Symbol.dispose]());
+      const path = join(tmp.path, TXID_FILE);
+      const f = openTxidFile(where === "memory" ? null : path);
+      cleanups.push(() => f.close());
+      f.setCommittedCount(0);
+      for (let i = 0; i < 5000; i++) f.put(i, txid((i % 250) + 1));
+      expect(f.beforeCommit(true)).toBeNull();
+      f.afterCommit();
+      const mapped = () => (process.platform === "linux" ? require("node:fs").readFileSync("/proc/self/maps", "utf8").includes(path) : false);
+      for (const t of [0, 1, 2047, 4999]) expect(f.txidAtUnmapped(t)).toEqual(txid((t % 250) + 1));
+      expect(mapped()).toBe(false);
+      // Records of the open transaction: appended (buffered) and a reorg's (waiting for the commit).
+      f.truncate(4998);
+      f.put(4998, txid(77));
+      f.put(4999, txid(88));
+      f.put(5000, txid(99));
+      expect(f.txidAtUnmapped(4998)).toEqual(txid(77));
+      expect(f.txidAtUnmapped(5000)).toEqual(txid(99));
+      expect(f.txidAtUnmapped(10)).toEqual(txid(11));
+      expect(() => f.txidAtUnmapped(90_000)).toThrow(/index inconsistency/);
+      expect(mapped()).toBe(false);
+      // (txidAt reads through the map; the last commit's record 4998 is still the old one there.)
+      expect(f.committed.txidAt(4998)).toEqual(txid((4998 % 250) + 1));
+      if (where === "file" && process.platform === "linux") expect(mapped()).toBe(true);
+    });
+  }
+});
+
 describe("txid file: the open transaction and the last commit", () => {
   for (const where of ["memory", "file"] as const) {
     test(`${where}: appends, a reorg's records kept until the commit, a rollback forgotten`, () => {
