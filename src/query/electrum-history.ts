@@ -7,13 +7,7 @@
 import type { MempoolView } from "../mempool/types.ts";
 import type { StoreReader } from "../store/read.ts";
 import { QueryError } from "./errors.ts";
-import { compareMempoolEntries, statusHash, type ElectrumHistoryEntry } from "./status.ts";
-
-export interface ElectrumHistory {
-  readonly confirmed: readonly ElectrumHistoryEntry[];
-  /** Canonical 1.6 order (status.ts compareMempoolEntries), with fees. */
-  readonly mempool: readonly ElectrumHistoryEntry[];
-}
+import { compareMempoolEntries, type ElectrumHistoryEntry } from "./status.ts";
 
 export interface ElectrumBalance {
   readonly confirmedSat: number;
@@ -36,17 +30,12 @@ export function mempoolEntries(mempool: MempoolView, key: Uint8Array): ElectrumH
 export const MIN_HISTORY_ENTRY_BYTES = 90;
 
 /**
- * The whole history, refused with a QueryError "too-large" when it holds more than `limit` txs
- * (--electrum-txs-limit; 0 = no limit). The confirmed part reads at most limit + 1 rows. With
- * `maxReplyBytes`, a history whose reply cannot fit is refused ("response-too-large") before any
- * txid is read, instead of being built and then dropped.
+ * The whole history in one step: the confirmed txs as tx numbers (chain order), the mempool's
+ * entries (canonical order, with fees). Refused with a QueryError "too-large" when it holds more
+ * than `limit` txs (--electrum-txs-limit; 0 = no limit); the confirmed part reads at most limit + 1
+ * rows. With `maxReplyBytes`, a history whose reply cannot fit is refused ("response-too-large")
+ * before any txid is read, instead of being built and then dropped.
  */
-export function electrumHistory(reader: StoreReader, mempool: MempoolView, key: Uint8Array, limit: number, maxReplyBytes?: number): ElectrumHistory {
-  const { txnums, mempool: pool } = electrumHistoryTxnums(reader, mempool, key, limit, maxReplyBytes);
-  return { confirmed: reader.txidHexesAndHeights(txnums), mempool: pool };
-}
-
-/** electrumHistory with the confirmed txs as tx numbers (chain order), the same checks. */
 export function electrumHistoryTxnums(
   reader: StoreReader,
   mempool: MempoolView,
@@ -73,17 +62,18 @@ export function responseTooLarge(maxReplyBytes: number): QueryError {
   return new QueryError("response-too-large", `response too large (over ${maxReplyBytes} bytes)`);
 }
 
-export function historyStatus(h: ElectrumHistory): string | null {
-  return statusHash([...h.confirmed, ...h.mempool]);
-}
-
 /**
  * Confirmed: the script's confirmed UTXOs (the set listunspent lists), so the two always agree.
  * That is funded minus spent, except for the outputs of a coinbase whose txid a later coinbase
  * repeats (BIP 30: mainnet blocks 91812 and 91842), which no tx can spend and which electrs counts.
  */
 export function electrumBalance(reader: StoreReader, mempool: MempoolView, key: Uint8Array): ElectrumBalance {
+  return balanceWithMempool(reader.unspentSum(key), mempool, key);
+}
+
+/** A balance of `confirmedSat` confirmed and the mempool's change to the script (funded minus spent) unconfirmed. */
+export function balanceWithMempool(confirmedSat: number, mempool: MempoolView, key: Uint8Array): ElectrumBalance {
   const pool = mempool.stats(key);
-  return { confirmedSat: reader.unspentSum(key), unconfirmedSat: pool.fundedTxoSum - pool.spentTxoSum };
+  return { confirmedSat, unconfirmedSat: pool.fundedTxoSum - pool.spentTxoSum };
 }
 

@@ -16,9 +16,9 @@ import { bytesEqual } from "../bitcoin/bytes.ts";
 import type { MempoolView } from "../mempool/types.ts";
 import type { StoreReader } from "../store/read.ts";
 import type { BlockRow } from "../store/rows.ts";
-import { electrumBalance, electrumHistoryTxnums, mempoolEntries, MIN_HISTORY_ENTRY_BYTES, responseTooLarge, tooLarge, type ElectrumBalance } from "./electrum-history.ts";
+import { balanceWithMempool, electrumBalance, electrumHistoryTxnums, mempoolEntries, MIN_HISTORY_ENTRY_BYTES, responseTooLarge, tooLarge, type ElectrumBalance } from "./electrum-history.ts";
 import { writeHistoryEntries, type EntryTemplate } from "./history-bytes.ts";
-import type { ElectrumHistoryEntry } from "./status.ts";
+import { hashStatusEntries, type ElectrumHistoryEntry } from "./status.ts";
 
 /**
  * Rows per slice: ~1-2 ms of work on this machine kind (2 vCPU EPYC) for txnums, txids, hashing or
@@ -73,12 +73,12 @@ export interface HistoryBytes {
   /** The confirmed entries' text: the parts one after the other, separated by the template's separator. */
   readonly confirmed: readonly Buffer[];
   readonly confirmedCount: number;
-  /** Canonical 1.6 order, with fees (as ElectrumHistory's). */
+  /** Canonical 1.6 order, with fees (electrum-history.ts mempoolEntries). */
   readonly mempool: readonly ElectrumHistoryEntry[];
 }
 
 /**
- * electrumHistory, sliced, with the confirmed entries written in `template` as bytes a slice at a
+ * electrumHistoryTxnums, sliced, with the confirmed entries written in `template` as bytes a slice at a
  * time (history-bytes.ts writeHistoryEntries): the same entries, limit and byte checks
  * (QueryError "too-large", "response-too-large").
  */
@@ -162,10 +162,7 @@ export async function electrumBalanceSliced(
 ): Promise<ElectrumBalance> {
   // Most scripts: one slice or less, summed in this step (no page objects, no tip checks).
   const small = reader.unspentSumUpTo(key, sliceRows);
-  if (small !== null) {
-    const pool = mempool.stats(key);
-    return { confirmedSat: small, unconfirmedSat: pool.fundedTxoSum - pool.spentTxoSum };
-  }
+  if (small !== null) return balanceWithMempool(small, mempool, key);
   return withRestarts(
     async () => {
       const start = reader.tip();
@@ -180,8 +177,7 @@ export async function electrumBalanceSliced(
       }
       const now = reader.tip();
       if (start !== null && (now === null || now.height !== start.height || !bytesEqual(now.hash, start.hash))) return null;
-      const pool = mempool.stats(key);
-      return { confirmedSat, unconfirmedSat: pool.fundedTxoSum - pool.spentTxoSum };
+      return balanceWithMempool(confirmedSat, mempool, key);
     },
     () => electrumBalance(reader, mempool, key),
   );
@@ -198,10 +194,9 @@ export async function historyStatusSliced(h: HistoryBytes, pause: Pause = macrot
     if (i > 0) await pause();
     hasher.update(h.confirmed[i]!);
   }
-  let n = 0;
-  for (const e of h.mempool) {
-    if (n++ % sliceRows === 0 && n > 1) await pause();
-    hasher.update(`${e.txidHex}:${e.height}:`);
+  for (let i = 0; i < h.mempool.length; i += sliceRows) {
+    if (i > 0) await pause();
+    hashStatusEntries(hasher, h.mempool.slice(i, i + sliceRows));
   }
   return hasher.digest("hex");
 }

@@ -16,6 +16,7 @@ import type { MempoolView } from "../mempool/types.ts";
 import type { StoreReader } from "../store/read.ts";
 import { mempoolEntries, tooLarge } from "./electrum-history.ts";
 import { STATUS_ENTRY_TEXT, writeHistoryEntries } from "./history-bytes.ts";
+import { hashStatusEntries } from "./status.ts";
 
 export interface CachedStatus {
   readonly status: string | null;
@@ -69,7 +70,7 @@ export class StatusCache {
 
   /**
    * The status of `key`'s history (confirmed, then the mempool in canonical order), refused as
-   * electrumHistory refuses it (QueryError "too-large" over `limit` txs; 0 = no limit).
+   * electrumHistoryTxnums refuses it (QueryError "too-large" over `limit` txs; 0 = no limit).
    */
   status(key: Uint8Array, mempool: MempoolView, limit: number): CachedStatus {
     const pool = mempoolEntries(mempool, key);
@@ -114,7 +115,7 @@ export class StatusCache {
         if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
       }
     }
-    for (const p of pool) hasher.update(`${p.txidHex}:${p.height}:`);
+    hashStatusEntries(hasher, pool);
     return { status: count + pool.length === 0 ? null : hasher.digest("hex"), hasMempoolParent: pool.some((p) => p.height === -1) };
   }
 

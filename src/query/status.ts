@@ -20,10 +20,18 @@ export function compareMempoolEntries(a: ElectrumHistoryEntry, b: ElectrumHistor
   return a.txidHex < b.txidHex ? -1 : a.txidHex > b.txidHex ? 1 : 0;
 }
 
+/**
+ * Adds entries' `"<txid>:<height>:"` text to a status hash. (Long confirmed parts are written as
+ * bytes instead: history-bytes.ts STATUS_ENTRY_TEXT, the same text.)
+ */
+export function hashStatusEntries(hasher: Bun.CryptoHasher, entries: readonly ElectrumHistoryEntry[]): void {
+  for (const e of entries) hasher.update(`${e.txidHex}:${e.height}:`);
+}
+
 /** `entries` must already be in canonical order: confirmed by (height, position), then mempool. */
 export function statusHash(entries: readonly ElectrumHistoryEntry[]): string | null {
   if (entries.length === 0) return null;
   const h = new Bun.CryptoHasher("sha256");
-  for (const e of entries) h.update(`${e.txidHex}:${e.height}:`);
+  hashStatusEntries(h, entries);
   return h.digest("hex");
 }

@@ -590,11 +590,6 @@ export class StoreReader {
     return this.locateTxnums(txnums, (txnum, height) => ({ txid: this.txids.txidAt(txnum), height }));
   }
 
-  /** The same with each txid as display hex, made from the txid file's record in place (long histories). */
-  txidHexesAndHeights(txnums: readonly number[]): { txidHex: string; height: number }[] {
-    return this.locateTxnums(txnums, (txnum, height) => ({ txidHex: this.txids.txidHexAt(txnum), height }));
-  }
-
   private locateTxnums<T>(txnums: readonly number[], make: (txnum: number, height: number) => T): T[] {
     if (txnums.length === 0) return [];
     if (this.bounds) {

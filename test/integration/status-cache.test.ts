@@ -1,5 +1,5 @@
 /**
- * Statuses kept up to date (query/status-cache.ts) against statuses read whole (electrum-history.ts),
+ * Statuses kept up to date (query/status-cache.ts) against statuses read whole (test/helpers/electrum-history.ts),
  * over the fixture's index as it grows block by block, through a reorg below a kept status, with
  * a txs limit, and with the cache's bound.
  */
@@ -9,10 +9,10 @@ import { createLogger } from "../../src/log.ts";
 import { Mempool } from "../../src/mempool/mempool.ts";
 import { mempoolChainOf, offlineMempoolNode } from "../../src/mempool/follow.ts";
 import { noopMempoolMetrics } from "../../src/mempool/metrics.ts";
-import { electrumHistory, historyStatus } from "../../src/query/electrum-history.ts";
 import { StatusCache } from "../../src/query/status-cache.ts";
 import { scriptKeyOf } from "../../src/store/rows.ts";
 import { cappedAt, loadExpected, openFixtureIndexer } from "../helpers/fixture.ts";
+import { wholeHistory, wholeStatus } from "../helpers/electrum-history.ts";
 import type { Indexer } from "../../src/index/sync.ts";
 
 const expected = loadExpected();
@@ -36,7 +36,7 @@ function setup() {
 function compare(o: ReturnType<typeof setup>, cache: StatusCache, limit = 0) {
   const whole = (key: Uint8Array) => {
     try {
-      return historyStatus(electrumHistory(o.reader, o.mempool, key, limit));
+      return wholeStatus(wholeHistory(o.reader, o.mempool, key, limit));
     } catch (err) {
       return `error: ${(err as Error).message}`;
     }
@@ -76,7 +76,7 @@ describe("kept statuses", () => {
     compare(o, cache);
   });
 
-  test("the txs limit refuses what electrumHistory refuses, before and after a block", async () => {
+  test("the txs limit refuses what the whole read refuses, before and after a block", async () => {
     const o = setup();
     await o.indexer.update(cappedAt(o.source, 100));
     const cache = new StatusCache(o.reader, { minEntries: 1 });

@@ -7,6 +7,7 @@ import { afterEach, expect, test } from "bun:test";
 import { HISTORY_ENTRY_JSON, STATUS_ENTRY_TEXT, writeHistoryEntries } from "../../../src/query/history-bytes.ts";
 import type { StoreReader } from "../../../src/store/read.ts";
 import { openFixture, type Fixture } from "../rest/harness.ts";
+import { historyEntries } from "../../helpers/electrum-history.ts";
 
 let fx: Fixture | null = null;
 afterEach(() => {
@@ -23,17 +24,17 @@ test("every fixture tx: get_history's JSON entries and the status text, byte for
   const tip = reader.tip()!;
   const last = tip.firstTxnum + tip.txCount;
   const txnums = Array.from({ length: last }, (_, i) => i);
-  const entries = reader.txidHexesAndHeights(txnums);
+  const entries = historyEntries(reader, txnums);
   expect(entries[0]!.height).toBe(0);
   expect(writeHistoryEntries(reader, txnums, HISTORY_ENTRY_JSON, false).toString("latin1")).toBe(entries.map(jsonEntry).join(","));
   expect(writeHistoryEntries(reader, txnums, HISTORY_ENTRY_JSON, true).toString("latin1")).toBe("," + entries.map(jsonEntry).join(","));
   expect(writeHistoryEntries(reader, txnums, STATUS_ENTRY_TEXT, false).toString("latin1")).toBe(entries.map(statusEntry).join(""));
   // Any order, repeats, one entry, none.
   const some = [last - 1, 0, 5, 5, 1];
-  expect(writeHistoryEntries(reader, some, HISTORY_ENTRY_JSON, false).toString("latin1")).toBe(reader.txidHexesAndHeights(some).map(jsonEntry).join(","));
-  expect(writeHistoryEntries(reader, [3], HISTORY_ENTRY_JSON, true).toString("latin1")).toBe("," + jsonEntry(reader.txidHexesAndHeights([3])[0]!));
+  expect(writeHistoryEntries(reader, some, HISTORY_ENTRY_JSON, false).toString("latin1")).toBe(historyEntries(reader, some).map(jsonEntry).join(","));
+  expect(writeHistoryEntries(reader, [3], HISTORY_ENTRY_JSON, true).toString("latin1")).toBe("," + jsonEntry(historyEntries(reader, [3])[0]!));
   expect(writeHistoryEntries(reader, [], HISTORY_ENTRY_JSON, true).length).toBe(0);
-  // A tx number past the tip is refused, as txidHexesAndHeights refuses it.
+  // A tx number past the tip is refused, as heightsOf refuses it.
   expect(() => writeHistoryEntries(reader, [last], HISTORY_ENTRY_JSON, false)).toThrow(/not found/);
 });
 

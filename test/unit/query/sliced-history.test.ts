@@ -10,7 +10,8 @@ import { hexToBytes } from "../../../src/bitcoin/bytes.ts";
 import { Session, Subscriptions, type SubscriptionDeps } from "../../../src/electrum/subscriptions.ts";
 import { silentLogger } from "../../../src/log.ts";
 import { createMetrics } from "../../../src/metrics/metrics.ts";
-import { electrumBalance, electrumHistory, historyStatus, type ElectrumHistory } from "../../../src/query/electrum-history.ts";
+import { electrumBalance } from "../../../src/query/electrum-history.ts";
+import { wholeHistory, wholeStatus, type WholeHistory } from "../../helpers/electrum-history.ts";
 import { summary, summarySliced } from "../../../src/query/history.ts";
 import { Resolver } from "../../../src/query/resolver.ts";
 import { QueryError } from "../../../src/query/errors.ts";
@@ -43,7 +44,7 @@ const SH = { hex: "00".repeat(32), key: new Uint8Array(11), keyHex: "00".repeat(
 
 /** The confirmed part of a history written as bytes, as the JSON array get_history sends. */
 const jsonOf = (h: HistoryBytes) => `[${Buffer.concat(h.confirmed).toString("latin1")}]`;
-const wholeJson = (h: ElectrumHistory) => JSON.stringify(h.confirmed.map((e) => ({ tx_hash: e.txidHex, height: e.height })));
+const wholeJson = (h: WholeHistory) => JSON.stringify(h.confirmed.map((e) => ({ tx_hash: e.txidHex, height: e.height })));
 
 const popular = [...expected.scripts].sort((a, b) => b.history.length - a.history.length)[0]!;
 const key = scriptKeyOf(hexToBytes(popular.script));
@@ -57,7 +58,7 @@ test(`the ${popular.history.length}-tx script read in slices of 50: the same his
     await new Promise((r) => setImmediate(r));
   };
   const sliced = await electrumHistoryBytesSliced(reader, fx.mempool, key, 0, undefined, HISTORY_ENTRY_JSON, pause, 50);
-  const whole = electrumHistory(reader, fx.mempool, key, 0);
+  const whole = wholeHistory(reader, fx.mempool, key, 0);
   const entries = whole.confirmed.map((e) => ({ tx_hash: e.txidHex, height: e.height }));
   // Byte for byte what JSON.stringify gives, one part per slice.
   expect(jsonOf(sliced)).toBe(JSON.stringify(entries));
@@ -67,7 +68,7 @@ test(`the ${popular.history.length}-tx script read in slices of 50: the same his
   // A pause after each full page of txnums (the last, short one ends the read) and between pages of txids.
   expect(pauses).toBe((Math.ceil(popular.history.length / 50) - 1) * 2);
   const forStatus = await electrumHistoryBytesSliced(reader, fx.mempool, key, 0, undefined, STATUS_ENTRY_TEXT, pause, 50);
-  expect(await historyStatusSliced(forStatus, pause, 50)).toBe(historyStatus(whole));
+  expect(await historyStatusSliced(forStatus, pause, 50)).toBe(wholeStatus(whole));
   expect(await historyStatusSliced(forStatus, pause, 50)).toBe(popular.electrum_status);
   expect(Buffer.concat(await jsonSegmentsSliced([jsonSegment(entries, (e) => JSON.stringify(e))], pause, 50)).toString()).toBe(JSON.stringify(entries));
   expect(Buffer.concat(await jsonSegmentsSliced([jsonSegment([], (e) => JSON.stringify(e))], pause, 50)).toString()).toBe("[]");
@@ -81,7 +82,7 @@ test("blocks committed between two slices are in the answer, as an ascending rea
   // The script's txs are at heights 118-127, 75 a block: half of them are indexed at first.
   fx = await openFixture({ maxHeight: 121 });
   const reader = fx.indexer.reader;
-  const before = electrumHistory(reader, fx.mempool, key, 0).confirmed.length;
+  const before = wholeHistory(reader, fx.mempool, key, 0).confirmed.length;
   let indexed = false;
   const pause = async () => {
     if (!indexed) {
@@ -91,7 +92,7 @@ test("blocks committed between two slices are in the answer, as an ascending rea
   };
   const sliced = await electrumHistoryBytesSliced(reader, fx.mempool, key, 0, undefined, HISTORY_ENTRY_JSON, pause, 20);
   expect(indexed).toBe(true);
-  expect(jsonOf(sliced)).toBe(wholeJson(electrumHistory(reader, fx.mempool, key, 0)));
+  expect(jsonOf(sliced)).toBe(wholeJson(wholeHistory(reader, fx.mempool, key, 0)));
   expect(sliced.confirmedCount).toBeGreaterThan(before);
 });
 
@@ -103,7 +104,7 @@ test("the limits hold across slices: too many entries, a reply that cannot fit",
   const read = (limit: number, maxBytes: number | undefined) => electrumHistoryBytesSliced(reader, fx!.mempool, key, limit, maxBytes, HISTORY_ENTRY_JSON, pause, 50);
   expect(await err(read(500, undefined))).toMatchObject({ kind: "too-large" });
   expect(await err(read(0, 20_000))).toMatchObject({ kind: "response-too-large" });
-  expect(jsonOf(await read(popular.history.length, 1_000_000))).toBe(wholeJson(electrumHistory(reader, fx.mempool, key, 0)));
+  expect(jsonOf(await read(popular.history.length, 1_000_000))).toBe(wholeJson(wholeHistory(reader, fx.mempool, key, 0)));
 });
 
 test("get_balance summed in slices: every script's balance as in one step and as Core reports it", async () => {
