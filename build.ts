@@ -9,11 +9,12 @@ const at = process.argv.indexOf("--outfile");
 const outfile = at > 0 && process.argv[at + 1] ? process.argv[at + 1]! : "dist/electrs-bun";
 rmSync(outfile, { force: true });
 const result = await Bun.build({
-  // The initial sync's UTXO table runs in a Worker (src/index/utxo-thread.ts): a worker's entry
+  // The initial sync's UTXO table runs in a Worker (src/index/utxo-thread.ts), and so does each serve worker
+  // (src/serve/pool.ts): a worker's entry
   // point must be listed to be embedded in the executable.
   // It is found next to the main module there (index/utxo-thread.ts resolves "./utxo-worker.ts"
   // against import.meta.url, which is the executable's own module once bundled): hence the flat naming.
-  entrypoints: ["src/main.ts", "src/index/utxo-worker.ts"],
+  entrypoints: ["src/main.ts", "src/index/utxo-worker.ts", "src/serve/serve-worker.ts"],
   naming: { entry: "[name].[ext]" },
   compile: { outfile },
   minify: false,

@@ -8,7 +8,7 @@
  *                               [--requests 200] [--case-seconds 20] [--pipeline 32]
  *                               [--connect-concurrency 200] [--notify-timeout 120] [--settle 1000]
  *                               [--throughput-connections 200] [--throughput-pipeline 50]
- *                               [--throughput-seconds 8]
+ *                               [--throughput-seconds 8] [--serve-workers 1,2]
  *                               [--reindex] [--keep] [--verbose] [--out bench/data/electrum-results.json]
  *
  * What a run does:
@@ -86,7 +86,7 @@ import { bytesToHex, hashToHex, hexToBytes, reversed } from "../src/bitcoin/byte
 import { scriptHash } from "../src/bitcoin/hash.ts";
 import type { GeneratedMeta } from "./gen-chain.ts";
 import { binaryId, ensureBinary } from "./lib/app-binary.ts";
-import { numberArg, parseArgs, stringArg, type Args } from "./lib/args.ts";
+import { numberArg, parseArgs, stringArg, workersList, type Args } from "./lib/args.ts";
 import { readXorKey } from "./lib/blk-files.ts";
 import { ElectrumConn, waitUntil, type Notification, type Reply } from "./lib/electrum-conn.ts";
 import { DEFAULT_ELECTRUM_SAMPLE, loadOrBuildElectrumSample } from "./lib/electrum-sample.ts";
@@ -122,6 +122,8 @@ interface Options {
   throughputConnections: number;
   throughputPipeline: number;
   throughputSeconds: number;
+  /** The whole run with the first; the throughput phase again with each other (a new server process). */
+  serveWorkers: number[];
   notifyTimeoutMs: number;
   settleMs: number;
   reindex: boolean;
@@ -154,6 +156,7 @@ function options(args: Args): Options {
     throughputConnections: count("throughput-connections", 200),
     throughputPipeline: count("throughput-pipeline", 50),
     throughputSeconds: num("throughput-seconds", 8),
+    serveWorkers: workersList(stringArg(args, "serve-workers")),
     notifyTimeoutMs: num("notify-timeout", 120) * 1000,
     settleMs: num("settle", 1000),
     reindex: args.get("reindex") === true,
@@ -909,7 +912,7 @@ async function main(): Promise<number> {
     "--main-loop-delay", String(opts.mainLoopDelayMs), "--electrum-txs-limit", String(TXS_LIMIT), "--utxos-limit", String(TXS_LIMIT),
     "--electrum-max-response-bytes", String(MAX_RESPONSE_BYTES), "--timestamp", "-v",
   ];
-  const cmd = serverCommand(binary, run.blocksDir, run.dbDir, await freePorts(), extra);
+  const cmd = serverCommand(binary, run.blocksDir, run.dbDir, await freePorts(), [...extra, "--serve-workers", String(opts.serveWorkers[0])]);
   console.log(`$ ${cmd.map((c) => c.replace(ROOT + "/", "")).join(" ")}`);
   t = performance.now();
   const server = new ServerProcess("electrs-bun", cmd, { cwd: ROOT, echo: opts.verbose });
@@ -1021,6 +1024,24 @@ async function main(): Promise<number> {
     const code = await server.stop();
     if (code !== 0 && code !== null) console.log(`warning: server exited with code ${code}`);
 
+    // The throughput again with each other --serve-workers (the run above had the first one).
+    const throughputByWorkers: { workers: number; result: ThroughputResult }[] = [{ workers: opts.serveWorkers[0]!, result: throughput }];
+    for (const workers of opts.serveWorkers.slice(1)) {
+      const again = new ServerProcess("electrs-bun", serverCommand(binary, run.blocksDir, run.dbDir, await freePorts(), [...extra, "--serve-workers", String(workers)]), { cwd: ROOT, echo: opts.verbose });
+      try {
+        const line = await again.waitFor(STARTUP_LINE, 600_000);
+        const addr = line[2]!;
+        await Bun.sleep(2000);
+        const r = await throughputPhase(addr.slice(0, addr.lastIndexOf(":")), Number(addr.slice(addr.lastIndexOf(":") + 1)), sample.subscriptions.map(electrumHash), opts, again.pid);
+        throughputByWorkers.push({ workers, result: r });
+        console.log(
+          `throughput with --serve-workers ${workers}: ${Math.round(r.reqPerSec)} req/s, ${r.errors} errors; server CPU ${pct(r.cpu.serverCpu)}, bench CPU ${pct(r.cpu.benchCpu)}, other ${pct(r.cpu.otherCpu)}`,
+        );
+      } finally {
+        await again.stop();
+      }
+    }
+
     console.log(`\n=== summary (${chainName}, ${opts.connections} connections × ${opts.perConn} script hashes) ===`);
     console.log(`subscribe: connect + server.version ${sub.connectSeconds.toFixed(2)} s, subscriptions ${sub.subscribeSeconds.toFixed(2)} s (${Math.round(sub.subscriptionsPerSec)}/s), RSS after ${fmtMem(sub.rssAfter)}`);
     console.log("new blocks:");
@@ -1038,10 +1059,12 @@ async function main(): Promise<number> {
         `idle after start ${fmtMem(rssIdle)}, after subscribing ${fmtMem(sub.rssAfter)}, after the blocks ${fmtMem(rssAfterBlocks)}`,
     );
     console.log("  (VmRSS counts the pages of the index file the read connection maps (RssFile): page cache the kernel can reclaim; RssAnon is the process's own memory)");
-    console.log(
-      `throughput: ${throughput.connections} connections × ${throughput.pipeline} pipelined get_balance: ${Math.round(throughput.reqPerSec)} req/s ` +
-        `(server CPU ${pct(throughput.cpu.serverCpu)}, bench CPU ${pct(throughput.cpu.benchCpu)}; one server process)`,
-    );
+    for (const { workers, result: r } of throughputByWorkers) {
+      console.log(
+        `throughput: ${r.connections} connections × ${r.pipeline} pipelined get_balance, --serve-workers ${workers}: ${Math.round(r.reqPerSec)} req/s ` +
+          `(${(r.reqPerSec / throughput.reqPerSec).toFixed(2)}× --serve-workers ${opts.serveWorkers[0]}; server CPU ${pct(r.cpu.serverCpu)}, bench CPU ${pct(r.cpu.benchCpu)}, other ${pct(r.cpu.otherCpu)})`,
+      );
+    }
     printMachine(machine);
 
     writeFileSync(
@@ -1069,6 +1092,7 @@ async function main(): Promise<number> {
           idleServerCpu: { beforeBlocks: idleCpuBefore, afterBlocks: idleCpuAfter },
           latency,
           throughput,
+          throughputByWorkers,
           memoryBytes: { idle: rssIdle, afterSubscribe: sub.rssAfter, afterBlocks: rssAfterBlocks, maxSampled: rssMaxSampled, vmHwm },
         },
         null,

@@ -8,6 +8,7 @@
  *                           [--cases tx,addr-hot,…] [--hot-role popular-1] [--hot-min 100k]
  *                           [--small-max 10] [--retries 2] [--reindex] [--verbose] [--self-test]
  *                           [--rest-tx-cache-mb N]   (passed to the server; 0: every tx answer rendered cold)
+ *                           [--serve-workers 1,2]    (each case with each --serve-workers; default 1 and the core count)
  *
  * On a shared machine each run waits (≤ 30 s) for the other processes to use less than a quarter
  * of a core, and a case is run again (≤ --retries times) when they took more than half a core
@@ -23,7 +24,7 @@ import { bytesToHex, hexToBytes } from "../src/bitcoin/bytes.ts";
 import { scriptHash } from "../src/bitcoin/hash.ts";
 import { NETWORKS } from "../src/bitcoin/network.ts";
 import type { GeneratedMeta, PopularScript } from "./gen-chain.ts";
-import { numberArg, parseArgs, parseCount, stringArg, type Args } from "./lib/args.ts";
+import { numberArg, parseArgs, parseCount, stringArg, workersList, type Args } from "./lib/args.ts";
 import { DEFAULT_SAMPLE, loadOrBuildSample, type ChainSample } from "./lib/chain-sample.ts";
 import { binaryId, ensureBinary } from "./lib/app-binary.ts";
 import { FIXED_BODY } from "./lib/fixed-json-server.ts";
@@ -63,6 +64,8 @@ interface Options {
   quietMaxOther: number;
   /** --rest-tx-cache-mb for the server (its default when absent; 0: every answer rendered cold). */
   restTxCacheMb: number | null;
+  /** The server is started once per value, with --serve-workers set to it. */
+  serveWorkers: number[];
 }
 
 function options(args: Args): Options {
@@ -88,8 +91,10 @@ function options(args: Args): Options {
     retryAboveOther: 0.5,
     quietMaxOther: 0.25,
     restTxCacheMb: args.has("rest-tx-cache-mb") ? numberArg(args, "rest-tx-cache-mb", 0, "non-negative") : null,
+    serveWorkers: workersList(stringArg(args, "serve-workers")),
   };
 }
+
 
 // ---------------------------------------------------------------------------------------------
 // Binary and index
@@ -104,7 +109,7 @@ interface IndexMarker {
   seconds: number;
 }
 
-function appCommand(binary: string, chainDir: string, dbDir: string, httpPort: number, monitoringPort: number, electrumPort: number, restTxCacheMb: number | null = null): string[] {
+function appCommand(binary: string, chainDir: string, dbDir: string, httpPort: number, monitoringPort: number, electrumPort: number, restTxCacheMb: number | null = null, serveWorkers = 1): string[] {
   return [
     binary,
     "--offline",
@@ -115,12 +120,13 @@ function appCommand(binary: string, chainDir: string, dbDir: string, httpPort: n
     "--monitoring-addr", `127.0.0.1:${monitoringPort}`,
     "--electrum-rpc-addr", `127.0.0.1:${electrumPort}`,
     ...(restTxCacheMb !== null ? ["--rest-tx-cache-mb", String(restTxCacheMb)] : []),
+    "--serve-workers", String(serveWorkers),
   ];
 }
 
-async function startApp(binary: string, chainDir: string, dbDir: string, meta: GeneratedMeta, opts: Options, timeoutMs: number): Promise<{ app: ServerProcess; baseUrl: string; seconds: number }> {
+async function startApp(binary: string, chainDir: string, dbDir: string, meta: GeneratedMeta, opts: Options, timeoutMs: number, serveWorkers = 1): Promise<{ app: ServerProcess; baseUrl: string; seconds: number }> {
   const [http, monitoring, electrum] = [await freePort(), await freePort(), await freePort()];
-  const cmd = appCommand(binary, chainDir, dbDir, http, monitoring, electrum, opts.restTxCacheMb);
+  const cmd = appCommand(binary, chainDir, dbDir, http, monitoring, electrum, opts.restTxCacheMb, serveWorkers);
   console.log(`$ ${cmd.map((c) => c.replace(ROOT + "/", "")).join(" ")}`);
   const t0 = performance.now();
   const app = new ServerProcess("electrs-bun", cmd, { cwd: ROOT, echo: opts.verbose });
@@ -460,48 +466,59 @@ async function main(): Promise<number> {
   const ceilingBefore = await measureCeiling("before", txPaths, wrk, opts, true);
 
   let binary = "(self-test: fixed-JSON server)";
-  let server: ServerProcess;
-  let baseUrl: string;
-  let params: Params;
+  let params: Params | undefined;
   let startSeconds = 0;
-  if (opts.selfTest) {
-    ({ server, baseUrl } = await startFixedServer(opts));
-    params = selfTestParams(meta, sample);
-  } else {
+  let dbDir = "";
+  let reused = false;
+  if (!opts.selfTest) {
     binary = await ensureBinary(opts.binary);
-    const { dbDir, reused } = await ensureIndex(binary, meta, opts);
-    let seconds: number;
-    try {
-      ({ app: server, baseUrl, seconds } = await startApp(binary, opts.chainDir, dbDir, meta, opts, 600_000));
-    } catch (err) {
-      // An index written by an older build may not suit this one.
-      if (reused) (err as Error).message += "\n(the index was built by an earlier run: try --reindex)";
-      throw err;
-    }
-    startSeconds = seconds;
-    const id = binaryId(binary);
-    console.log(`REST ready in ${seconds.toFixed(1)} s at ${baseUrl} (binary built ${id.mtime}, wyhash ${id.wyhash})`);
+    ({ dbDir, reused } = await ensureIndex(binary, meta, opts));
   }
   const results: CaseResult[] = [];
-  try {
-    if (!opts.selfTest) {
-      if (!(await server.waitIdle())) console.log("warning: the server did not go idle after start-up");
-      params = await resolveParams(baseUrl, meta, sample, opts);
-      const sc = params.smallTxCounts;
-      console.log(`hot: ${params.hot.role} ${params.hot.path} (${params.hot.txCount} txs, ${params.hot.utxos} UTXOs)`);
-      console.log(`small: ${params.small.length} scripts with ${sc.min}–${sc.max} txs (mean ${sc.mean.toFixed(1)}), ${params.smallWithUtxos.length} with UTXOs for /utxo`);
+  // The self-test has one server (the fixed-JSON one): one round.
+  for (const workers of opts.selfTest ? [1] : opts.serveWorkers) {
+    let server: ServerProcess;
+    let baseUrl: string;
+    if (opts.selfTest) {
+      ({ server, baseUrl } = await startFixedServer(opts));
+      params = selfTestParams(meta, sample);
+    } else {
+      let seconds: number;
+      try {
+        ({ app: server, baseUrl, seconds } = await startApp(binary, opts.chainDir, dbDir, meta, opts, 600_000, workers));
+      } catch (err) {
+        // An index written by an older build may not suit this one.
+        if (reused) (err as Error).message += "\n(the index was built by an earlier run: try --reindex)";
+        throw err;
+      }
+      startSeconds = seconds;
+      const id = binaryId(binary);
+      console.log(`REST ready in ${seconds.toFixed(1)} s at ${baseUrl} with --serve-workers ${workers} (binary built ${id.mtime}, wyhash ${id.wyhash})`);
     }
-    let cases = buildCases(sample, params!);
-    if (opts.cases) {
-      const unknown = opts.cases.filter((id) => !cases.some((c) => c.id === id));
-      if (unknown.length) throw new Error(`unknown case(s) ${unknown.join(", ")}: expected ${cases.map((c) => c.id).join(", ")}`);
-      cases = cases.filter((c) => opts.cases!.includes(c.id));
+    try {
+      if (!opts.selfTest) {
+        if (!(await server.waitIdle())) console.log("warning: the server did not go idle after start-up");
+        if (!params) {
+          params = await resolveParams(baseUrl, meta, sample, opts);
+          const sc = params.smallTxCounts;
+          console.log(`hot: ${params.hot.role} ${params.hot.path} (${params.hot.txCount} txs, ${params.hot.utxos} UTXOs)`);
+          console.log(`small: ${params.small.length} scripts with ${sc.min}–${sc.max} txs (mean ${sc.mean.toFixed(1)}), ${params.smallWithUtxos.length} with UTXOs for /utxo`);
+        }
+      }
+      let cases = buildCases(sample, params!);
+      if (opts.cases) {
+        const unknown = opts.cases.filter((id) => !cases.some((c) => c.id === id));
+        if (unknown.length) throw new Error(`unknown case(s) ${unknown.join(", ")}: expected ${cases.map((c) => c.id).join(", ")}`);
+        cases = cases.filter((c) => opts.cases!.includes(c.id));
+      }
+      const many = !opts.selfTest && opts.serveWorkers.length > 1;
+      if (many) cases = cases.map((c) => ({ ...c, id: `${c.id}-w${workers}`, label: `${c.label} [${workers} serving thread${workers > 1 ? "s" : ""}]` }));
+      console.log(`\n${opts.selfTest ? "fixed-JSON server (self-test)" : `electrs-bun, --serve-workers ${workers}`}:`);
+      for (const c of cases) results.push(await measure(c, baseUrl, server, wrk, opts));
+    } finally {
+      const code = await server.stop();
+      if (code !== 0 && code !== null) console.log(`warning: server exited with code ${code}`);
     }
-    console.log(`\n${opts.selfTest ? "fixed-JSON server (self-test)" : "electrs-bun"}:`);
-    for (const c of cases) results.push(await measure(c, baseUrl, server, wrk, opts));
-  } finally {
-    const code = await server.stop();
-    if (code !== 0 && code !== null) console.log(`warning: server exited with code ${code}`);
   }
 
   console.log("\nceiling again (drift check):");
@@ -513,6 +530,17 @@ async function main(): Promise<number> {
   printTable([...ceiling, ...results]);
   console.log("");
   for (const r of [ceilingBefore[0]!, ...results]) console.log(`  ${r.label}: ${r.note}`);
+  if (!opts.selfTest && opts.serveWorkers.length > 1) {
+    const [one, ...more] = opts.serveWorkers;
+    console.log(`\nserving threads against ${one}:`);
+    for (const r of results.filter((x) => x.id.endsWith(`-w${one}`))) {
+      const base = r.id.slice(0, -`-w${one}`.length);
+      for (const n of more) {
+        const other = results.find((x) => x.id === `${base}-w${n}`);
+        if (other) console.log(`  ${base}: ${n} threads ${Math.round(other.wrk.reqPerSec)} req/s = ${(other.wrk.reqPerSec / r.wrk.reqPerSec).toFixed(2)}× ${one} (${Math.round(r.wrk.reqPerSec)} req/s)`);
+      }
+    }
+  }
   console.log(
     `\nvs ceiling = req/s ÷ ${Math.round(ceilingReqPerSec)} req/s, the mean of the two ceiling runs (same wrk command, rotating paths). ` +
       `wrk -t${opts.threads} -c${opts.connections} -d${opts.durationSeconds}s; CPU columns are shares of one core ` +

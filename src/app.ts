@@ -22,21 +22,22 @@ import { dropConfirmed, mempoolChainOf, offlineMempoolNode, updateMempool } from
 import { Mempool, mempoolMetricsOf } from "./mempool/mempool.ts";
 import { mempoolNodeOf } from "./mempool/node.ts";
 import { electrumNodeOf } from "./electrum/node.ts";
-import { startElectrumServer } from "./electrum/server.ts";
 import { readTlsFiles } from "./electrum/tls.ts";
-import { ChainQuery } from "./query/chain-query.ts";
 import { PendingElectrumUpdate } from "./electrum/pending-update.ts";
 import type { ElectrumUpdate } from "./electrum/subscriptions.ts";
 import { parsePrecacheList, precacheStats } from "./query/precache.ts";
 import { restNodeOf } from "./rest/node.ts";
-import { startRestServer } from "./rest/server.ts";
-import { TxJsonCache } from "./rest/tx-json-cache.ts";
 import { openDb, openReadDb, type Db } from "./store/db.ts";
 import { displayUrl, NO_TRACING, type Span, type Tracing, type TracingSettings } from "./trace/tracing.ts";
 import { StoreReader } from "./store/read.ts";
 import { DEFAULT_GOVERNOR, MemoryGovernor } from "./memory-governor.ts";
 import { NAME, VERSION } from "./version.ts";
 import { Waiter } from "./waiter.ts";
+import { IP_COUNTS_BYTES, sharedCounts } from "./serve/ip-counts.ts";
+import { MempoolPresence } from "./serve/mempool-presence.ts";
+import { ServePool } from "./serve/pool.ts";
+import { startServing } from "./serve/servers.ts";
+import { SharedState } from "./serve/shared-state.ts";
 
 /** Shutdown must finish within 5 s; what is still running after this is abandoned. */
 const SHUTDOWN_GRACE_MS = 4_000;
@@ -102,7 +103,15 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     const tlsFiles = config.tlsCert && config.tlsKey ? readTlsFiles(config.tlsCert, config.tlsKey, log) : null;
 
     const status = new StatusBoard({ registry: metrics.registry, name: NAME, version: VERSION, network: config.network });
-    const monitoring: MetricsServer = startMetricsServer({ addr: config.monitoringAddr, metrics, log: log.child("metrics"), status });
+    // With serve workers, /metrics sums their registries with this thread's (set once they run).
+    const exposition: { gather: (() => Promise<string>) | null } = { gather: null };
+    const monitoring: MetricsServer = startMetricsServer({
+      addr: config.monitoringAddr,
+      metrics,
+      log: log.child("metrics"),
+      status,
+      exposition: () => (exposition.gather ? exposition.gather() : metrics.exposition()),
+    });
     closer.add("metrics server", () => monitoring.stop());
     status.start();
     closer.add("status sampler", () => status.stop());
@@ -185,6 +194,8 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     const queryReader = new StoreReader(readDb, blkFiles, { blockBounds: true, skipEmptyLevels: true });
     indexer.onCommit((from) => queryReader.blocksChanged(from));
     indexer.onRollback((from) => queryReader.blocksChanged(from));
+    // --serve-workers: what the other serving threads read of this one's state (serve/pool.ts).
+    const shared = config.serveWorkers > 1 ? sharedServingState(db, indexer) : null;
     const chainView = mempoolChainOf(queryReader, () => indexer.chain.tipHash);
     const mempool = new Mempool({
       node: rpc ? mempoolNodeOf(rpc) : offlineMempoolNode(chainView),
@@ -192,6 +203,13 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
       log: log.child("mempool"),
       metrics: mempoolMetricsOf(metrics),
       indexUnspendables: config.indexUnspendables,
+      observer: shared
+        ? {
+            added: (entry, keys) => shared.presence.added(entry, keys),
+            removed: (entry, keys) => shared.presence.removed(entry, keys),
+            changed: (size, synced) => shared.state.setMempool(size, synced),
+          }
+        : undefined,
     });
     indexer.onCommit((from, to) => dropConfirmed(mempool, indexer.reader, from, to));
     // The main loop's update and a mempool update's catch-up both go through indexOnce, so the
@@ -229,69 +247,77 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
 
     // A broadcaster's own subscriptions hear of its tx at once, not at the next main-loop turn.
     const onBroadcast = async (txids: string[]) => notify({ touchedScriptKeysHex: await mempool.addTxids(txids) });
+    let pool: ServePool | null = null;
     const notify = (update: ElectrumUpdate) => {
       const attrs = { "electrum.scripts_touched": update.touchedScriptKeysHex.size, "electrum.new_tip": update.newTip === true, "electrum.recheck_all": update.recheckAll === true };
-      return tracing.inSpan("electrum notify", attrs, async (span) => span.setAttributes({ "electrum.notifications": await electrum.notify(update) }));
+      return tracing.inSpan("electrum notify", attrs, async (span) => {
+        const [own, others] = await Promise.all([serving.electrum.notify(update), pool ? pool.notify(update) : 0]);
+        span.setAttributes({ "electrum.notifications": own + others });
+      });
     };
-    // One read model for both servers (it registers query_duration once).
-    const query = new ChainQuery({ reader: queryReader, mempool, network, tipHeight: () => indexer.chain.tipHeight, metrics });
     ports.release();
-    const electrum = startElectrumServer({
-      addr: config.electrumRpcAddr,
-      tlsAddr: config.electrumTlsAddr,
-      wsAddr: config.electrumWsAddr,
-      wssAddr: config.electrumWssAddr,
-      tls: tlsFiles,
-      query,
-      reader: queryReader,
-      mempool,
-      node: rpc ? electrumNodeOf(rpc) : null,
-      network,
-      config: {
-        txsLimit: config.electrumTxsLimit,
-        utxosLimit: config.utxosLimit,
-        banner: config.electrumBanner,
-        hosts: config.electrumPublicHosts,
-      },
-      log: log.child("electrum"),
-      metrics,
-      onBroadcast,
-      tracing,
-      limits: {
-        maxResponseBytes: config.electrumMaxResponseBytes,
-        maxClients: config.electrumMaxClients,
-        maxClientsPerIp: config.electrumMaxClientsPerIp,
-        maxSubsPerIp: config.electrumMaxSubsPerIp,
-      },
-    });
-    closer.add("Electrum server", () => electrum.stop());
     // Checked again: another process may have bound the path during the sync.
     if (config.httpSocketFile) await freeSocketPath(config.httpSocketFile, "--http-socket-file");
-    // Rendered JSON of confirmed txs: a reorg is the only thing that changes one.
-    const cacheLookups = metrics.counter("electrs_bun_rest_tx_cache_lookups_total", "Lookups in the REST cache of confirmed txs' JSON, by result (hit, miss)", ["result"]);
-    const cacheHeld = metrics.gauge("electrs_bun_rest_tx_cache_held", "What the REST cache of confirmed txs' JSON holds, by unit (entries, bytes)", ["unit"]);
-    const txCache = new TxJsonCache(config.restTxCacheMb * 1048576, {
-      hit: () => cacheLookups.inc(1, { result: "hit" }),
-      miss: () => cacheLookups.inc(1, { result: "miss" }),
-      held: (entries, bytes) => {
-        cacheHeld.set(entries, { unit: "entries" });
-        cacheHeld.set(bytes, { unit: "bytes" });
-      },
-    });
-    indexer.onRollback(() => txCache.clear());
-    const rest = startRestServer({
-      txCache,
-      addr: config.httpAddr,
-      socketFile: config.httpSocketFile,
-      query,
-      rpc: rpc ? restNodeOf(rpc) : null,
+    const serving = startServing({
       config,
-      log: log.child("rest"),
+      network,
+      reader: queryReader,
+      mempool,
+      tipHeight: () => indexer.chain.tipHeight,
       metrics,
+      electrumNode: rpc ? electrumNodeOf(rpc) : null,
+      restNode: rpc ? restNodeOf(rpc) : null,
       onBroadcast,
       tracing,
+      tls: tlsFiles,
+      log,
+      addrs: {
+        electrum: config.electrumRpcAddr,
+        electrumTls: config.electrumTlsAddr,
+        electrumWs: config.electrumWsAddr,
+        electrumWss: config.electrumWssAddr,
+        http: config.httpSocketFile ? null : config.httpAddr,
+        httpSocketFile: config.httpSocketFile,
+      },
+      reusePort: shared !== null,
+      thread: 0,
+      counts: shared ? sharedCounts(shared.ipCounts) : undefined,
     });
-    closer.add("REST server", () => rest.stop());
+    closer.add("servers", () => serving.stop());
+    const { electrum } = serving;
+    const rest = serving.rest!;
+    indexer.onRollback(() => serving.txCache.clear());
+    if (shared) {
+      // The workers bind the ports this thread bound (a listen address may ask for port 0).
+      const p = electrum.ports;
+      const at = (addr: SocketAddr | null, port: number | null): SocketAddr | null => (addr && port !== null ? { host: addr.host, port } : null);
+      pool = await ServePool.start({
+        workers: config.serveWorkers - 1,
+        config,
+        addrs: {
+          electrum: at(config.electrumRpcAddr, p.tcp)!,
+          electrumTls: at(config.electrumTlsAddr, p.tls),
+          electrumWs: at(config.electrumWsAddr, p.ws),
+          electrumWss: at(config.electrumWssAddr, p.wss),
+          // A Unix socket has no SO_REUSEPORT: this thread serves it alone.
+          http: config.httpSocketFile ? null : { host: config.httpAddr.host, port: rest.port },
+          httpSocketFile: null,
+        },
+        tls: tlsFiles,
+        state: shared.state.buffer,
+        presence: shared.presence.buffer,
+        ipCounts: shared.ipCounts,
+        mempool,
+        onBroadcast,
+        log: log.child("serve"),
+      });
+      const started = pool;
+      closer.add("serve workers", () => started.stop());
+      const summed = async () => started.aggregate(await metrics.registry.getMetricsAsJSON());
+      exposition.gather = async () => (await summed()).metrics();
+      status.readFrom(summed);
+      log.info(`serving from ${config.serveWorkers} threads on the same ports: this one (which also indexes and keeps the mempool) and ${config.serveWorkers - 1} more`);
+    }
     if (precacheKeys) void runPrecache(precacheKeys, queryReader, log.child("precache"), waiter.signal);
     status.setListener("http", rest.url.replace(/^http:\/\//, ""));
     for (const [kind, where] of Object.entries(electrum.listeners)) if (where) status.setListener(`electrum_${kind}`, where);
@@ -343,6 +369,24 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     await closer.closeAll(log);
     return 1;
   }
+}
+
+/**
+ * The state the serve workers read without asking (serve/shared-state.ts): every commit of the
+ * writer, every block change and reorg, published as they happen; the mempool's presence filter
+ * and the Electrum limits' counts beside it.
+ */
+function sharedServingState(db: Db, indexer: Indexer) {
+  const state = SharedState.create();
+  db.observeCommits(state);
+  state.committed(db.commits);
+  state.blocksChanged(0, indexer.chain.tipHeight);
+  indexer.onCommit((from) => state.blocksChanged(from, indexer.chain.tipHeight));
+  indexer.onRollback((from) => {
+    state.rolledBack();
+    state.blocksChanged(from, indexer.chain.tipHeight);
+  });
+  return { state, presence: new MempoolPresence(), ipCounts: new SharedArrayBuffer(IP_COUNTS_BYTES) };
 }
 
 /** Failure injection: the first call waits for SIGUSR2 (or shutdown); later calls return at once. */

@@ -7,7 +7,7 @@
  * flag or variable. Precedence: command line, then environment, then default.
  */
 import { isIP } from "node:net";
-import { homedir } from "node:os";
+import { availableParallelism, homedir } from "node:os";
 import { join } from "node:path";
 import { NETWORK_NAMES, NETWORKS, parseNetworkName, type NetworkName, type NetworkParams } from "./bitcoin/network.ts";
 import { ConfigError } from "./errors.ts";
@@ -91,6 +91,8 @@ export interface Config {
   readonly dbCacheMb: number;
   /** --db-live-tail-rows: rows of the live tail's tables (store/recent.ts) that make a merge due. */
   readonly dbLiveTailRows: number;
+  /** --serve-workers: threads serving REST and Electrum (the main thread, which also indexes, is one of them; serve/pool.ts). */
+  readonly serveWorkers: number;
   /** Number of -v: 0 info, 1 debug, 2+ trace. */
   readonly verbosity: number;
   readonly timestamp: boolean;
@@ -126,6 +128,11 @@ class Derived<T> {
     readonly text: string,
     readonly compute: (ctx: Ctx) => T,
   ) {}
+}
+
+/** --serve-workers' default: one serving thread per core (the kernel's count for this process), at most 8. */
+export function defaultServeWorkers(): number {
+  return Math.max(1, Math.min(8, availableParallelism()));
 }
 
 /** Thrown by validators with what was expected; turned into a ConfigError naming the source. */
@@ -250,6 +257,8 @@ const OPTIONS = {
   dbCacheMb: value("db-cache-mb", "MIB", parsePositiveInt, 768, "Memory for the initial sync's table of unspent outputs (like Core's -dbcache); what does not fit is evicted, and the spends of evicted outputs are resolved in sorted passes at the end of the load. Peak RSS is about this plus 400 MiB; it is given back when the sync ends"),
   dbLiveTailRows: value("db-live-tail-rows", "N", parsePositiveInt, 400_000,
     "After the initial sync, new blocks' keys go to small tables that are merged into the big sorted ones between blocks once they hold this many rows (~45 bytes each): fewer means less written per block, more merges"),
+  serveWorkers: value("serve-workers", "N", parsePositiveInt, derived("the number of cores, at most 8", () => defaultServeWorkers()),
+    "Threads that serve REST and Electrum, each on the same ports (the kernel spreads new connections), reading the same index; the main thread, which also indexes and keeps the mempool, is one of them (1: no other)"),
   mainLoopDelay: value("main-loop-delay", "MS", parseNonNegativeInt, 5000, "Main loop wait between polls of bitcoind, in milliseconds (SIGUSR1 or ZMQ cut it short)"),
   verbosity: {
     long: null, short: "v", env: "ELECTRS_VERBOSITY", envAliases: [], kind: "count", metavar: "", default: 0, secret: false,
@@ -590,6 +599,7 @@ function toConfig(v: Values, env: Env): Config {
     initialSyncBatchSize: v.initialSyncBatchSize,
     dbCacheMb: v.dbCacheMb,
     dbLiveTailRows: v.dbLiveTailRows,
+    serveWorkers: v.serveWorkers,
     verbosity: v.verbosity,
     timestamp: v.timestamp,
     logFormat: v.logFormat,

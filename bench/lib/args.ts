@@ -1,4 +1,6 @@
 /** Tiny `--flag value` / `--switch` parser shared by the bench CLIs (no dependency needed). */
+import { defaultServeWorkers } from "../../src/config.ts";
+
 export type Args = Map<string, string | true>;
 
 export function parseArgs(argv: readonly string[], switches: readonly string[]): Args {
@@ -53,4 +55,11 @@ export function countArg(args: Args, name: string, fallback?: number): number {
     return fallback;
   }
   return parseCount(v);
+}
+
+/** --serve-workers "1,2": positive integers; default 1 and the machine's core count (the server's own default). */
+export function workersList(text: string | undefined): number[] {
+  const list = text === undefined ? [1, defaultServeWorkers()] : text.split(",").map((s) => Number(s.trim()));
+  for (const n of list) if (!Number.isInteger(n) || n < 1) throw new Error(`--serve-workers takes positive integers separated by commas, not ${text}`);
+  return [...new Set(list)];
 }

@@ -29,6 +29,7 @@ import { TurnScheduler } from "./scheduler.ts";
 import { Subscriptions, type ElectrumUpdate } from "./subscriptions.ts";
 import type { TlsFiles } from "./tls.ts";
 import { NO_TRACING, type Tracing } from "../trace/tracing.ts";
+import { LocalIpCounts, LocalTotal, type IpCounts, type TotalCount } from "../serve/ip-counts.ts";
 
 /** The server's limits: each connection's (ConnectionLimits, connection.ts) and the server-wide ones. */
 export interface ElectrumLimits extends ConnectionLimits {
@@ -99,6 +100,12 @@ export interface ElectrumServerOptions {
   limits?: Partial<ElectrumLimits>;
   /** A root span per request (method, error code); default none. */
   tracing?: Tracing;
+  /** Several threads listen on the same ports (--serve-workers, serve/pool.ts): SO_REUSEPORT on each listener. */
+  reusePort?: boolean;
+  /** Which serving thread this is (--serve-workers; "0" the main thread): electrs_bun_electrum_clients_by_thread. */
+  thread?: string;
+  /** The counts behind maxClients, maxClientsPerIp and maxSubsPerIp: shared by every serving thread (serve/ip-counts.ts); default this server's own. */
+  counts?: { readonly clients: TotalCount; readonly clientsPerIp: IpCounts; readonly subsPerIp: IpCounts };
 }
 
 export interface ElectrumServer {
@@ -108,6 +115,8 @@ export interface ElectrumServer {
   readonly addr: string;
   /** host:port of each listener, with the bound ports. */
   readonly listeners: Readonly<{ tcp: string; tls: string | null; ws: string | null; wss: string | null }>;
+  /** The bound port of each listener (null: not listening). */
+  readonly ports: Readonly<{ tcp: number; tls: number | null; ws: number | null; wss: number | null }>;
   readonly clientCount: number;
   /** After each index+mempool update: header and script hash notifications; resolves with how many were sent. */
   notify(update: ElectrumUpdate): Promise<number>;
@@ -130,10 +139,15 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
   const { log, reader, mempool, config } = opts;
   const m = opts.metrics;
   const clients = m.gauge("electrum_clients", "Number of connected Electrum clients");
+  const thread = { thread: opts.thread ?? "0" };
+  const byThread = m.gauge("electrs_bun_electrum_clients_by_thread", "Connected Electrum clients of each serving thread (--serve-workers; 0 is the main thread)", ["thread"]);
+  byThread.set(0, thread);
   const statuses = new StatusCache(reader);
+  const counts = opts.counts ?? { clients: new LocalTotal(), clientsPerIp: new LocalIpCounts(), subsPerIp: new LocalIpCounts() };
   const subs = new Subscriptions({
     limit: limits.maxSubscriptions,
     perIpLimit: limits.maxSubsPerIp,
+    perIpCounts: counts.subsPerIp,
     // Long histories' statuses are kept and brought up to date by each block (query/status-cache.ts).
     status: (key) => statuses.status(key, mempool, config.txsLimit),
     statusSliced: async (key) => {
@@ -151,7 +165,6 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
     notifications: m.counter("electrum_notifications_total", "Notifications sent to Electrum clients", ["type"]),
   });
   const live = new Set<Connection>();
-  const perIp = new Map<string, number>();
   let nextId = 0;
   // Set once every listener is bound (server.features reports the bound ports); no client is served before.
   let env: ConnectionEnv | null = null;
@@ -160,14 +173,16 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
     const conn = new Connection(wire, inbox, nextId++, env!, () => {
       live.delete(conn);
       clients.dec();
-      const n = (perIp.get(ip) ?? 1) - 1;
-      if (n > 0) perIp.set(ip, n);
-      else perIp.delete(ip);
+      byThread.dec(1, thread);
+      counts.clients.add(-1);
+      counts.clientsPerIp.add(ip, -1);
     });
     live.add(conn);
     clients.inc();
-    perIp.set(ip, (perIp.get(ip) ?? 0) + 1);
-    const over = overLimit(limits, live.size, perIp.get(ip)!);
+    byThread.inc(1, thread);
+    const all = counts.clients.add(1);
+    const fromIp = counts.clientsPerIp.add(ip, 1);
+    const over = overLimit(limits, all, fromIp);
     if (over) {
       log.debug(`refusing electrum client ${ip}: ${over}`);
       conn.reject(new RpcError(RPC_CODES.LIMIT_EXCEEDED, over));
@@ -175,27 +190,28 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
     return conn;
   };
   const closers: (() => void)[] = [];
+  const reusePort = opts.reusePort === true;
   // The bound ports (a listen address may ask for port 0).
   let tcpPort = 0;
   let tlsPort: number | null = null;
   let wsPort: number | null = null;
   let wssPort: number | null = null;
   try {
-    const tcp = listenStream(opts.addr, "--electrum-rpc-addr", null, limits, accept, log);
+    const tcp = listenStream(opts.addr, "--electrum-rpc-addr", null, limits, accept, log, reusePort);
     closers.push(() => tcp.stop(true));
     tcpPort = tcp.port;
     if (opts.tlsAddr) {
-      const tls = listenStream(opts.tlsAddr, "--electrum-tls-addr", needTls(opts.tls), limits, accept, log);
+      const tls = listenStream(opts.tlsAddr, "--electrum-tls-addr", needTls(opts.tls), limits, accept, log, reusePort);
       closers.push(() => tls.stop(true));
       tlsPort = tls.port;
     }
     if (opts.wsAddr) {
-      const ws = listenWebSocket(opts.wsAddr, "--electrum-ws-addr", null, limits, accept);
+      const ws = listenWebSocket(opts.wsAddr, "--electrum-ws-addr", null, limits, accept, reusePort);
       closers.push(() => void ws.stop(true));
       wsPort = ws.port!;
     }
     if (opts.wssAddr) {
-      const wss = listenWebSocket(opts.wssAddr, "--electrum-wss-addr", needTls(opts.tls), limits, accept);
+      const wss = listenWebSocket(opts.wssAddr, "--electrum-wss-addr", needTls(opts.tls), limits, accept, reusePort);
       closers.push(() => void wss.stop(true));
       wssPort = wss.port!;
     }
@@ -232,6 +248,7 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
     port: tcpPort,
     addr: bound.tcp,
     listeners: bound,
+    ports: { tcp: tcpPort, tls: tlsPort, ws: wsPort, wss: wssPort },
     get clientCount() {
       return live.size;
     },
@@ -283,6 +300,7 @@ function listenStream(
   limits: ElectrumLimits,
   accept: (wire: StreamWire, inbox: Inbox) => Connection,
   log: Logger,
+  reusePort: boolean,
 ): TCPSocketListener<StreamData | undefined> {
   const handlers: Bun.SocketHandler<StreamData | undefined> = {
     open(socket) {
@@ -327,6 +345,7 @@ function listenStream(
       port: addr.port,
       socket: handlers,
       data: undefined,
+      ...(reusePort ? { reusePort: true } : {}),
       ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
     });
   } catch (err) {
@@ -346,11 +365,13 @@ function listenWebSocket(
   tls: TlsFiles | null,
   limits: ElectrumLimits,
   accept: (wire: WsWire, inbox: Inbox) => Connection,
+  reusePort: boolean,
 ): Server<WsData> {
   try {
     return Bun.serve<WsData>({
       hostname: addr.host,
       port: addr.port,
+      reusePort,
       ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
       fetch(req, server) {
         if (server.upgrade(req, { data: { conn: null, inbox: new MessageInbox() } })) return undefined;

@@ -12,6 +12,7 @@ import type { CounterVec, GaugeVec } from "../metrics/metrics.ts";
 import { QueryError } from "../query/errors.ts";
 import { notificationJson, RPC_CODES, RpcError } from "./jsonrpc.ts";
 import type { ScriptHashParam, Version } from "./params.ts";
+import { LocalIpCounts, type IpCounts } from "../serve/ip-counts.ts";
 
 /** What a session needs from its connection. */
 export interface SessionOutput {
@@ -68,6 +69,8 @@ export interface SubscriptionDeps {
   readonly limit: number;
   /** Limit over all the connections of one remote address (0 = none). */
   readonly perIpLimit: number;
+  /** Where the per-address counts are kept (serve/ip-counts.ts: shared by every serving thread); default here. */
+  readonly perIpCounts?: IpCounts;
   /** A status at once (notifications: in the step that commits a block). */
   readonly status: (key: Uint8Array) => ScriptStatus;
   /** The same, possibly over several event-loop turns (a big history, see query/sliced-history.ts): for subscribe. */
@@ -83,13 +86,15 @@ export class Subscriptions {
   private readonly parentPending = new Set<string>();
   private readonly headerSessions = new Set<Session>();
   /** Script hash subscriptions by remote address (kept only with a per-IP limit). */
-  private readonly byIp = new Map<string, number>();
+  private readonly byIp: IpCounts;
   /** notify() calls so far: a status computed over several turns is stale if one came meanwhile. */
   private generation = 0;
   /** The notification round under way (rounds are chained). */
   private rounds: Promise<number> = Promise.resolve(0);
 
-  constructor(private readonly deps: SubscriptionDeps) {}
+  constructor(private readonly deps: SubscriptionDeps) {
+    this.byIp = deps.perIpCounts ?? new LocalIpCounts();
+  }
 
   /**
    * The current status; registers the subscription once it is computed (a too-large history is
@@ -117,7 +122,7 @@ export class Subscriptions {
       throw new RpcError(RPC_CODES.LIMIT_EXCEEDED, `subscription limit reached: at most ${this.deps.limit} script hashes per connection`);
     }
     const ipLimit = this.deps.perIpLimit;
-    if (!already && ipLimit > 0 && (this.byIp.get(session.remote) ?? 0) >= ipLimit) {
+    if (!already && ipLimit > 0 && this.byIp.get(session.remote) >= ipLimit) {
       throw new RpcError(RPC_CODES.LIMIT_EXCEEDED, `subscription limit reached: at most ${ipLimit} script hashes per IP address`);
     }
   }
@@ -177,9 +182,7 @@ export class Subscriptions {
 
   private countIp(session: Session, delta: number): void {
     if (this.deps.perIpLimit <= 0 || delta === 0) return;
-    const n = (this.byIp.get(session.remote) ?? 0) + delta;
-    if (n > 0) this.byIp.set(session.remote, n);
-    else this.byIp.delete(session.remote);
+    this.byIp.add(session.remote, delta);
   }
 
   /**

@@ -33,6 +33,14 @@ export interface MempoolOptions {
   readonly indexUnspendables: boolean;
   /** Milliseconds since the Unix epoch (default Date.now); injected so tests drive the backlog TTL without sleeping. */
   readonly now?: () => number;
+  /** Told of every tx that enters or leaves, and of the size after each change (serve/pool.ts: the serving threads' view). */
+  readonly observer?: MempoolObserver;
+}
+
+export interface MempoolObserver {
+  added(entry: MempoolEntry, scriptKeysHex: readonly string[]): void;
+  removed(entry: MempoolEntry, scriptKeysHex: readonly string[]): void;
+  changed(size: number, synced: boolean): void;
 }
 
 /** One local mempool tx and what its removal needs. */
@@ -73,6 +81,7 @@ export class Mempool implements MempoolView {
   private readonly unparsable = new Set<string>();
   private nextSeq = 0;
   private isSynced = false;
+  private readonly observer: MempoolObserver | null;
 
   constructor(opts: MempoolOptions) {
     this.node = opts.node;
@@ -81,6 +90,7 @@ export class Mempool implements MempoolView {
     this.metrics = opts.metrics;
     this.scripts = new MempoolScriptIndex(opts.log, opts.indexUnspendables);
     this.now = opts.now ?? Date.now;
+    this.observer = opts.observer ?? null;
   }
 
   get synced(): boolean {
@@ -157,6 +167,7 @@ export class Mempool implements MempoolView {
     this.metrics.setCount("txs", this.slots.size);
     this.refreshBacklogIfStale();
     this.isSynced = true;
+    this.observer?.changed(this.slots.size, true);
     return result("synced");
   }
 
@@ -174,6 +185,7 @@ export class Mempool implements MempoolView {
     if (this.chain.tipHashHex() !== tip) return touched;
     this.add(this.parseFetched(wanted, raws), touched, []);
     this.metrics.setCount("txs", this.slots.size);
+    this.observer?.changed(this.slots.size, this.isSynced);
     return touched;
   }
 
@@ -187,6 +199,7 @@ export class Mempool implements MempoolView {
     const keys = txids.map(hashToHex).filter((k) => this.slots.has(k));
     if (keys.length > 0) this.removeSlots(keys, touched, []);
     this.metrics.setCount("txs", this.slots.size);
+    this.observer?.changed(this.slots.size, this.isSynced);
     return touched;
   }
 
@@ -364,6 +377,7 @@ export class Mempool implements MempoolView {
     const outKeys = tx.outputs.map((o) => scriptKeyOf(o.script));
     const keys = this.scripts.add(tx, outKeys, prevouts);
     for (const k of keys) touched.add(k);
+    this.observer?.added(entry, keys);
     this.slots.set(key, { entry, fee: feeInfoOf(feeSat, tx.weight), outKeys, scriptKeysHex: keys, seq: this.nextSeq++ });
     this.recentTxs.unshift({ txidHex: entry.txidHex, feeSat, vsize: tx.vsize, valueSat: valueIn });
     if (this.recentTxs.length > RECENT_TXS_SIZE) this.recentTxs.length = RECENT_TXS_SIZE;
@@ -379,6 +393,7 @@ export class Mempool implements MempoolView {
       if (slot === undefined) continue;
       this.slots.delete(key);
       this.scripts.remove(slot.entry.tx, slot.scriptKeysHex);
+      this.observer?.removed(slot.entry, slot.scriptKeysHex);
       for (const hex of slot.scriptKeysHex) touched.add(hex);
       removed.push(slot.entry.txidHex);
     }

@@ -17,6 +17,8 @@ export interface MetricsServerOptions {
   flagName?: string;
   /** Serves /status and /status.json when given. */
   status?: StatusBoard;
+  /** The exposition to serve; default `metrics.exposition()` (the app sums its serve workers' in: serve/pool.ts). */
+  exposition?: () => Promise<string>;
 }
 
 export interface MetricsServer {
@@ -35,7 +37,7 @@ export function startMetricsServer(opts: MetricsServerOptions): MetricsServer {
       if (path === "/status") return Promise.resolve(new Response(status.html(), { headers: { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" } }));
       if (path === "/status.json") return statusJson(status, log);
     }
-    return respond(metrics, log);
+    return respond(opts.exposition ?? (() => metrics.exposition()), metrics.contentType, log);
   });
   // Read once: Bun's server.port no longer reports the bound port after stop().
   const port = server.port ?? addr.port;
@@ -59,10 +61,10 @@ function listen(addr: SocketAddr, flagName: string, fetch: (req: Request) => Pro
 }
 
 
-async function respond(metrics: Metrics, log: Logger): Promise<Response> {
+async function respond(exposition: () => Promise<string>, contentType: string, log: Logger): Promise<Response> {
   try {
-    const body = await metrics.exposition();
-    return new Response(body, { headers: { "content-type": metrics.contentType } });
+    const body = await exposition();
+    return new Response(body, { headers: { "content-type": contentType } });
   } catch (err) {
     log.error(`http error: ${describeError(err)}`);
     return new Response("failed to render metrics\n", { status: 500 });

@@ -135,8 +135,14 @@ export class StatusBoard {
     return statusPage;
   }
 
+  /** Where the figures are read from now: with serve workers, their registries summed with this thread's (app.ts). */
+  readFrom(source: () => Promise<Registry>): void {
+    this.source = source;
+  }
+  private source: (() => Promise<Registry>) | null = null;
+
   private async values() {
-    const reg = this.opts.registry;
+    const reg = this.source ? await this.source() : this.opts.registry;
     const one = async (name: string): Promise<number | null> => {
       const m = reg.getSingleMetric(name);
       if (!m) return null;

@@ -46,6 +46,10 @@ export interface RestServerOptions {
   tracing?: Tracing;
   /** The JSON of confirmed txs (--rest-tx-cache-mb); the caller empties it on reorgs. Default: none stored. */
   txCache?: TxJsonCache;
+  /** Several threads listen on the same port (--serve-workers, serve/pool.ts): SO_REUSEPORT. */
+  reusePort?: boolean;
+  /** Which serving thread this is ("0" the main thread): electrs_bun_rest_requests_by_thread_total. */
+  thread?: string;
 }
 
 export interface RestServer {
@@ -85,7 +89,10 @@ export function startRestServer(opts: RestServerOptions): RestServer {
     },
     ROUTES,
   );
-  const app = buildApp(dispatcher);
+  const thread = { thread: opts.thread ?? "0" };
+  const byThread = opts.metrics.counter("electrs_bun_rest_requests_by_thread_total", "REST requests taken by each serving thread (--serve-workers; 0 is the main thread)", ["thread"]);
+  byThread.inc(0, thread);
+  const app = buildApp(dispatcher, () => byThread.inc(1, thread));
   const socketFile = opts.socketFile ?? null;
   if (socketFile) {
     const server = bindSocketFile(socketFile, "--http-socket-file", () => Bun.serve({ ...serveOptions(app), unix: socketFile }));
@@ -99,7 +106,7 @@ export function startRestServer(opts: RestServerOptions): RestServer {
       },
     };
   }
-  const server = listen(opts.addr, app, bodyTimeoutMs);
+  const server = listen(opts.addr, app, bodyTimeoutMs, opts.reusePort === true);
   // Read once: Bun's server.port no longer reports the bound port after stop().
   const port = server.port ?? opts.addr.port;
   const bound = formatAddr({ host: opts.addr.host, port });
@@ -113,11 +120,12 @@ export function startRestServer(opts: RestServerOptions): RestServer {
   };
 }
 
-function buildApp(dispatcher: Dispatcher) {
+function buildApp(dispatcher: Dispatcher, taken: () => void) {
   // standardHostname false: Elysia otherwise assumes a Host of 4+ characters (`http://a.bc/`) and
   // misroutes `Host: api` (a reverse proxy's upstream name) to a 404.
   const app = new Elysia({ strictPath: true, handler: { standardHostname: false } })
     .onRequest(({ request }) => {
+      taken();
       // electrs has no HEAD (nor OPTIONS, which Elysia already leaves unmatched): 404 like any unknown route.
       if (request.method === "HEAD") return dispatcher.notFound(request);
       const path = pathOf(request.url);
@@ -153,12 +161,13 @@ function serveOptions(app: ReturnType<typeof buildApp>) {
   };
 }
 
-function listen(addr: SocketAddr, app: ReturnType<typeof buildApp>, bodyTimeoutMs: number): Bun.Server<undefined> {
+function listen(addr: SocketAddr, app: ReturnType<typeof buildApp>, bodyTimeoutMs: number, reusePort: boolean): Bun.Server<undefined> {
   try {
     return Bun.serve({
       ...serveOptions(app),
       hostname: addr.host,
       port: addr.port,
+      reusePort,
       idleTimeout: Math.min(MAX_IDLE_TIMEOUT_S, Math.ceil(bodyTimeoutMs / 1000) + 10),
     });
   } catch (err) {

@@ -39,11 +39,29 @@ export class TxJsonCache {
   hits = 0;
   misses = 0;
 
-  /** `maxBytes` 0: nothing is ever stored. */
+  private reorgsSeen: number;
+
+  /**
+   * `maxBytes` 0: nothing is ever stored. `reorgs`: for a cache in a thread other than the
+   * indexer's (a serve worker), a count of reorgs read at each use; the cache empties itself when
+   * it changed (the main thread's cache is emptied by its owner instead).
+   */
   constructor(
     readonly maxBytes: number,
     private readonly observer: TxJsonCacheObserver = NO_OBSERVER,
-  ) {}
+    private readonly reorgs: (() => number) | null = null,
+  ) {
+    this.reorgsSeen = reorgs?.() ?? 0;
+  }
+
+  private checkReorgs(): void {
+    if (this.reorgs === null) return;
+    const n = this.reorgs();
+    if (n !== this.reorgsSeen) {
+      this.reorgsSeen = n;
+      this.clear();
+    }
+  }
 
   get size(): number {
     return this.entries.size;
@@ -55,6 +73,7 @@ export class TxJsonCache {
 
   /** `txidHex`: display order, lower case. */
   get(txidHex: string): CachedTxJson | undefined {
+    this.checkReorgs();
     const e = this.entries.get(txidHex);
     if (e === undefined) {
       this.misses++;
@@ -69,6 +88,7 @@ export class TxJsonCache {
   }
 
   set(txidHex: string, text: string, height: number): void {
+    this.checkReorgs();
     const cost = text.length + ENTRY_OVERHEAD_BYTES;
     if (cost > this.maxBytes) return;
     const old = this.entries.get(txidHex);

@@ -23,16 +23,30 @@ export class BlockBounds {
   private count = 0;
   private readonly rows = new Map<number, BlockRow>();
 
+  /**
+   * `poll`: for a reader in another thread than the writer (serve/shared-state.ts): the lowest
+   * height changed since its last call, or -1, asked before every lookup. Such a reader may also
+   * see the rows of a commit before it is told of it: a txnum past the last known block's txs
+   * makes it read the new blocks at once.
+   */
   constructor(
     private readonly source: BlockBoundsSource,
     private readonly maxRows = 4096,
+    private readonly poll: (() => number) | null = null,
   ) {
     this.load(0);
   }
 
   /** Blocks known (heights 0 … count - 1). */
   get height(): number {
+    this.follow();
     return this.count - 1;
+  }
+
+  private follow(): void {
+    if (this.poll === null) return;
+    const from = this.poll();
+    if (from >= 0) this.changed(from);
   }
 
   /** Blocks from `fromHeight` on were added, replaced or removed: they are read again. */
@@ -45,6 +59,11 @@ export class BlockBounds {
 
   /** The height of the block holding `txnum` (the last block whose first txnum is ≤ it), or -1 before the first. */
   heightOf(txnum: number): number {
+    this.follow();
+    if (this.poll !== null && this.count > 0 && txnum >= this.first[this.count - 1]!) {
+      const last = this.blockAtKnown(this.count - 1);
+      if (last === null || txnum >= last.firstTxnum + last.txCount) this.changed(this.count);
+    }
     let lo = 0;
     let hi = this.count - 1;
     if (hi < 0 || txnum < this.first[0]!) return -1;
@@ -58,6 +77,12 @@ export class BlockBounds {
 
   /** The block row at `height`, or null past the tip. */
   blockAt(height: number): BlockRow | null {
+    this.follow();
+    if (this.poll !== null && height >= this.count) this.changed(this.count);
+    return this.blockAtKnown(height);
+  }
+
+  private blockAtKnown(height: number): BlockRow | null {
     if (height < 0 || height >= this.count) return null;
     const hit = this.rows.get(height);
     if (hit !== undefined) return hit;
@@ -70,7 +95,7 @@ export class BlockBounds {
 
   /** The block holding `txnum`, or null. */
   blockContaining(txnum: number): BlockRow | null {
-    return this.blockAt(this.heightOf(txnum));
+    return this.blockAtKnown(this.heightOf(txnum));
   }
 
   private load(fromHeight: number): void {

@@ -11,7 +11,7 @@ import { SCHEMA_VERSION } from "./rows.ts";
 import { levelDdl } from "./levels.ts";
 import schemaSql from "./schema.sql" with { type: "text" };
 import indexesSql from "./indexes.sql" with { type: "text" };
-import { TXID_FILE, openTxidFile, type TxidFile, type TxidView } from "./txid-file.ts";
+import { TXID_FILE, openTxidFile, openTxidReader, type TxidFile, type TxidView } from "./txid-file.ts";
 
 export const DB_FILE = "index.sqlite";
 /** Meta key: the first txid record written after its commit (txid-file.ts); present only after a crash in between. */
@@ -60,6 +60,11 @@ export interface Db {
   commit(): void;
   /** Commits of this connection so far (a reader in this process sees that the index changed: level-reads.ts). */
   readonly commits: number;
+  /**
+   * Told just before each COMMIT and just after it (with `commits`), the txid file's records
+   * written: readers in other threads (serve/shared-state.ts) know the index may be changing.
+   */
+  observeCommits(o: CommitObserver | null): void;
   /** ROLLBACK (if a transaction is open), and the txid file forgets the transaction's records. */
   rollback(): void;
   /** Runs fn inside BEGIN IMMEDIATE … COMMIT (ROLLBACK on a throw). */
@@ -147,9 +152,13 @@ export function openDb(opts: OpenOptions): Db {
   const deleteMetaStmt = sql.prepare("DELETE FROM meta WHERE key = ?");
   let bulk = false;
   let commits = 0;
+  let observer: CommitObserver | null = null;
   const db: Db = {
     get commits() {
       return commits;
+    },
+    observeCommits(o) {
+      observer = o;
     },
     sql,
     path,
@@ -165,9 +174,14 @@ export function openDb(opts: OpenOptions): Db {
       // on disk before the rows that name them.
       const repairFrom = txids.beforeCommit(!bulk && !inMemory);
       if (repairFrom !== null) db.setMeta(META_TXIDS_REPAIR_FROM, String(repairFrom));
-      sql.exec("COMMIT");
-      commits++;
-      txids.afterCommit();
+      observer?.committing();
+      try {
+        sql.exec("COMMIT");
+        commits++;
+        txids.afterCommit();
+      } finally {
+        observer?.committed(commits);
+      }
       if (repairFrom !== null) db.deleteMeta(META_TXIDS_REPAIR_FROM);
     },
     rollback() {
@@ -294,6 +308,33 @@ export function openReadDb(db: Db, cacheMiB = 64): ReadDb {
   // call, 2-3× faster measured on the 2M-tx bench index. SQLite caps the size at its compile-time limit.
   sql.exec(`PRAGMA mmap_size = ${READ_MMAP_BYTES}`);
   return { sql, txids: db.txids.committed, writerCommits: () => db.commits, close: () => sql.close() };
+}
+
+export interface CommitObserver {
+  committing(): void;
+  committed(commits: number): void;
+}
+
+/**
+ * openReadDb for a thread other than the writer's (a serve worker, serve/worker.ts): the index at
+ * `dir`, its txid file read as the writer appends it, the writer's commit count asked of `writerCommits`.
+ */
+export function openWorkerReadDb(dir: string, writerCommits: () => number, cacheMiB = 64): ReadDb {
+  const sql = new Database(join(dir, DB_FILE), { strict: true, readwrite: true, create: false });
+  sql.exec("PRAGMA busy_timeout = 0");
+  sql.exec(`PRAGMA cache_size = ${-1024 * cacheMiB}`);
+  sql.exec("PRAGMA temp_store = MEMORY");
+  sql.exec(`PRAGMA mmap_size = ${READ_MMAP_BYTES}`);
+  const txids = openTxidReader(join(dir, TXID_FILE));
+  return {
+    sql,
+    txids,
+    writerCommits,
+    close: () => {
+      sql.close();
+      txids.close();
+    },
+  };
 }
 
 /** An index written by another schema version or for another network is refused, never reused. */

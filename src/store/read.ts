@@ -144,6 +144,12 @@ export interface StoreReaderOptions {
    * the levels (the query connection, db.ts openReadDb).
    */
   readonly skipEmptyLevels?: boolean;
+  /**
+   * With blockBounds, in a thread other than the writer's (a serve worker, serve/worker.ts): the
+   * lowest height changed since the last call, or -1 (serve/shared-state.ts BlockChangeWatcher),
+   * asked instead of being told by `blocksChanged`.
+   */
+  readonly blockChanges?: () => number;
 }
 
 export class StoreReader {
@@ -261,7 +267,7 @@ export class StoreReader {
       ? new BlockBounds({
           firstTxnumsFrom: (from) => this.q.firstTxnumsFrom.all(from).map((r) => ({ height: r.height, firstTxnum: r.first_txnum })),
           blockAt: (height) => this.blockRowAt(height),
-        })
+        }, undefined, opts.blockChanges ?? null)
       : null;
   }
 

@@ -98,6 +98,28 @@ export function openTxidFile(path: string | null): TxidFile {
   return new Txids(path === null ? new MemoryRecords() : new FileRecords(path));
 }
 
+/**
+ * The committed txids of an index another thread writes (a serve worker, serve/worker.ts): the
+ * file read through its memory map, its size looked at again when a record past it is asked for
+ * (the writer appends before each commit). Records a reorg replaces are written just after the
+ * SQLite commit (see the rules above): a read in that window still gets the replaced txid.
+ */
+export function openTxidReader(path: string): TxidView & { close(): void } {
+  const records = new FileRecords(path, true);
+  const array = (txnum: number): Uint8Array => {
+    const a = records.arrayOf(txnum);
+    if (a === null) throw new StoreError(`index inconsistency: no txid for tx number ${txnum} in ${TXID_FILE} (Please reindex)`);
+    return a;
+  };
+  const offset = (txnum: number) => (txnum % records.recordsPerArray) * TXID_BYTES;
+  return {
+    txidAt: (txnum) => array(txnum).slice(offset(txnum), offset(txnum) + TXID_BYTES),
+    txidHexAt: (txnum) => hashHexAt(array(txnum), offset(txnum)),
+    writeTxidHex: (txnum, out, at) => writeHashHex(array(txnum), offset(txnum), out, at),
+    close: () => records.close(),
+  };
+}
+
 class Txids implements TxidFile {
   /** Txs of the last commit, and of the open transaction. */
   private lastCommitCount = 0;
@@ -245,10 +267,14 @@ class FileRecords implements RecordStore {
   private readonly maps: (Uint8Array | undefined)[] = [];
   private closed = false;
 
-  constructor(private readonly path: string) {
+  /** `follow`: a reader of a file another thread writes; its size is looked at again on a miss. */
+  constructor(
+    private readonly path: string,
+    private readonly follow = false,
+  ) {
     try {
       // (not "a+": positioned writes to a file opened for appending land at its end on Linux)
-      this.fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o644);
+      this.fd = follow ? openSync(path, constants.O_RDONLY) : openSync(path, constants.O_RDWR | constants.O_CREAT, 0o644);
       this.size = fstatSync(this.fd).size;
     } catch (err) {
       throw new StoreError(`cannot open ${path}: ${(err as Error).message}`);
@@ -272,6 +298,7 @@ class FileRecords implements RecordStore {
     const end = (txnum - seg * SEGMENT_RECORDS + 1) * TXID_BYTES;
     let map = this.maps[seg];
     if (map === undefined || map.length < end) {
+      if (this.follow && this.size < seg * SEGMENT_BYTES + end) this.size = fstatSync(this.fd).size;
       if (this.size < seg * SEGMENT_BYTES + end) return null;
       map = Bun.mmap(this.path, { offset: seg * SEGMENT_BYTES, size: SEGMENT_BYTES, shared: true });
       this.maps[seg] = map;

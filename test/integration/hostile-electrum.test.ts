@@ -16,6 +16,7 @@ import { join } from "node:path";
 import net from "node:net";
 import { metricsUrl, spawnApp, type AppProcess } from "../helpers/app-process.ts";
 import { FIXTURE_BLOCKS } from "../helpers/fixture.ts";
+import { LineClient as LineRpc } from "../helpers/line-client.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 const T = 90_000;
@@ -210,48 +211,6 @@ async function rawWsClient(url: string): Promise<RawClient> {
 /** Each line of `lines` (newline-separated requests) as one WebSocket frame. */
 const wsFrames = (lines: string) => Buffer.concat(lines.split("\n").filter((l) => l).map(wsFrame));
 
-/** A client that reads: requests one at a time, replies by id. */
-class LineRpc {
-  private buf = "";
-  private next = 1;
-  private readonly waiting = new Map<number, (v: { result?: unknown; error?: { code: number; message: string } }) => void>();
-  readonly lines: string[] = [];
-  readonly closed: Promise<void>;
-  private constructor(private readonly sock: net.Socket) {
-    sock.setEncoding("utf8");
-    sock.on("data", (s: string) => {
-      this.buf += s;
-      let nl: number;
-      while ((nl = this.buf.indexOf("\n")) >= 0) {
-        const line = this.buf.slice(0, nl);
-        this.buf = this.buf.slice(nl + 1);
-        this.lines.push(line);
-        const msg = JSON.parse(line);
-        this.waiting.get(msg.id)?.(msg);
-        this.waiting.delete(msg.id);
-      }
-    });
-    sock.on("error", () => {});
-    this.closed = new Promise((r) => sock.once("close", () => r()));
-  }
-  static connect(port: number): Promise<LineRpc> {
-    return new Promise((resolve, reject) => {
-      const sock = net.connect({ host: "127.0.0.1", port });
-      sock.once("connect", () => resolve(new LineRpc(sock)));
-      sock.once("error", reject);
-    });
-  }
-  call(method: string, params: unknown[] = []): Promise<{ result?: unknown; error?: { code: number; message: string } }> {
-    const id = this.next++;
-    return new Promise((resolve) => {
-      this.waiting.set(id, resolve);
-      this.sock.write(JSON.stringify({ jsonrpc: "2.0", id, method, params }) + "\n");
-    });
-  }
-  close(): void {
-    this.sock.destroy();
-  }
-}
 
 /** A WebSocket client that reads: one request per frame. */
 class WsRpc {
@@ -320,7 +279,9 @@ function expectFast(what: string, l: Latencies): void {
 describe("close while the server has stopped reading", () => {
   let s: Server;
   beforeAll(async () => {
-    s = await startServer();
+    // One serving thread: the fd count is the process's, and a serve worker that no client of
+    // this test reached yet would open its files (the WAL, blk files) in the middle of it.
+    s = await startServer(["--serve-workers", "1"]);
   }, T);
   afterAll(() => stopServer(s));
 
@@ -441,7 +402,9 @@ describe("one client's burst does not hold up the others", () => {
 describe("clients that subscribe and pipeline but never read", () => {
   let s: Server;
   beforeAll(async () => {
-    s = await startServer(["--electrum-ws-addr", "127.0.0.1:0"]);
+    // One serving thread: the bound is per client, against the RSS of the whole process; each
+    // serve worker's heap keeps its own garbage until its own collection.
+    s = await startServer(["--electrum-ws-addr", "127.0.0.1:0", "--serve-workers", "1"]);
   }, T);
   afterAll(() => stopServer(s));
 

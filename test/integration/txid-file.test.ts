@@ -11,7 +11,7 @@ import { offlineSource, openBlkFileIndex, type ChainSource } from "../../src/dae
 import { Indexer, noopSyncMetrics } from "../../src/index/sync.ts";
 import { silentLogger } from "../../src/log.ts";
 import { META_TXIDS_REPAIR_FROM, openDb } from "../../src/store/db.ts";
-import { TXID_BYTES, TXID_FILE, openTxidFile } from "../../src/store/txid-file.ts";
+import { TXID_BYTES, TXID_FILE, openTxidFile, openTxidReader } from "../../src/store/txid-file.ts";
 import { FIXTURE_BLOCKS, openFixtureIndexer } from "../helpers/fixture.ts";
 import { digestIndex } from "../helpers/index-check.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -54,6 +54,28 @@ describe("txid file: reads without the memory map", () => {
       if (where === "file" && process.platform === "linux") expect(mapped()).toBe(true);
     });
   }
+});
+
+describe("txid file: a reader in another thread (serve workers)", () => {
+  test("reads what the writer committed, including records appended after it opened (it looks at the size again)", () => {
+    const tmp = tempDir();
+    cleanups.push(() => tmp[Symbol.dispose]());
+    const path = join(tmp.path, TXID_FILE);
+    const w = openTxidFile(path);
+    cleanups.push(() => w.close());
+    for (let n = 0; n < 3; n++) w.put(n, txid(n + 1));
+    w.beforeCommit(false);
+    w.afterCommit();
+    const r = openTxidReader(path);
+    cleanups.push(() => r.close());
+    expect(r.txidAt(2)).toEqual(txid(3));
+    expect(() => r.txidAt(3)).toThrow("no txid for tx number 3");
+    for (let n = 3; n < 10; n++) w.put(n, txid(n + 1));
+    w.beforeCommit(false);
+    w.afterCommit();
+    expect(r.txidAt(9)).toEqual(txid(10));
+    expect(r.txidHexAt(4)).toBe("05".repeat(32));
+  });
 });
 
 describe("txid file: the open transaction and the last commit", () => {

@@ -1,5 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import {
+  defaultServeWorkers,
   formatAddr,
   formatConfig,
   helpText,
@@ -73,6 +74,7 @@ describe("defaults", () => {
       initialSyncBatchSize: 250,
       dbCacheMb: 768,
       dbLiveTailRows: 400_000,
+      serveWorkers: defaultServeWorkers(),
       zmqAddr: null,
       precacheScripts: null,
       addressSearch: false,
