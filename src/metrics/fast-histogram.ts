@@ -15,6 +15,8 @@ export const DEFAULT_BUCKETS: readonly number[] = [0.005, 0.01, 0.025, 0.05, 0.1
 
 type Labels = Readonly<Partial<Record<string, string | number>>>;
 
+type SeriesTree = Map<string, SeriesTree | Series>;
+
 interface Series {
   readonly labels: Record<string, string | number>;
   /** Observations per bucket (not cumulative); the last is past every bound (+Inf only). */
@@ -37,6 +39,8 @@ export class FastHistogram {
   readonly aggregator = "sum";
   private readonly bounds: readonly number[];
   private readonly series = new Map<string, Series>();
+  /** Label value → (next label's value → …) → the series (seriesOf). */
+  private readonly tree: SeriesTree = new Map();
 
   constructor(
     readonly name: string,
@@ -101,24 +105,36 @@ export class FastHistogram {
 
   reset(): void {
     this.series.clear();
+    this.tree.clear();
   }
 
+  /**
+   * The series of these label values: looked up through one Map per label (values in declared
+   * order), so that an observe builds no key string (joining two values was ~20 % of a busy REST
+   * server's CPU). The flat `series` map keeps their creation order for the exposition.
+   */
   private seriesOf(labels: Labels | undefined): Series {
     const names = this.labelNames;
-    // The series key: its label values in declared order (one label: its value as it is).
-    let key: string;
-    if (names.length === 0) key = "";
-    else if (names.length === 1) key = String(labels?.[names[0]!] ?? "");
-    else key = names.map((n) => String(labels?.[n] ?? "")).join("\u0000");
-    const found = this.series.get(key);
-    if (found) return found;
+    let node = this.tree;
+    const last = names.length - 1;
+    for (let i = 0; i < last; i++) {
+      const v = String(labels?.[names[i]!] ?? "");
+      let next = node.get(v) as SeriesTree | undefined;
+      if (next === undefined) node.set(v, (next = new Map()));
+      node = next;
+    }
+    const leaf = last < 0 ? "" : String(labels?.[names[last]!] ?? "");
+    const found = node.get(leaf) as Series | undefined;
+    if (found !== undefined) return found;
     const own: Record<string, string | number> = {};
     for (const [k, v] of Object.entries(labels ?? {})) {
       if (!names.includes(k)) throw new Error(`Added label "${k}" is not included in initial labelset: ${JSON.stringify(names)}`);
       if (v !== undefined) own[k] = v;
     }
     const s: Series = { labels: own, counts: new Float64Array(this.bounds.length + 1), sum: 0, count: 0 };
-    this.series.set(key, s);
+    node.set(leaf, s);
+    this.series.set(names.map((n) => String(labels?.[n] ?? "")).join("\u0000"), s);
     return s;
   }
+
 }

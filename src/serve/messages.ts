@@ -22,6 +22,8 @@ export interface WorkerInit {
   /** Shared per-address client and subscription counts (ip-counts.ts). */
   readonly ipCounts: SharedArrayBuffer;
   readonly mempool: RemoteMempoolChannel;
+  /** Failure injection for the restart test (ELECTRS_BUN_TEST_CRASH_WORKER=1, first start only): an uncaught error once it listens. */
+  readonly crashForTest: boolean;
 }
 
 export type ToWorker =

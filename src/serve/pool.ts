@@ -43,11 +43,18 @@ interface Member {
   readonly closeMempool: () => void;
   readonly waiting: Map<number, (m: FromWorker) => void>;
   alive: boolean;
+  /** It answered "ready": a failure after this is a crash (restarted), not a failed start. */
+  ready: boolean;
 }
+
+/** A worker that crashed is started again after this long (its clients reconnect to any thread meanwhile). */
+const RESTART_DELAY_MS = 1_000;
 
 export class ServePool {
   private readonly members: Member[] = [];
   private nextId = 1;
+  private stopping = false;
+  private readonly started = new Set<number>();
 
   private constructor(private readonly opts: ServePoolOptions) {}
 
@@ -72,7 +79,7 @@ export class ServePool {
     // Resolved next to this module from source; in the executable, next to the main module (build.ts lists it).
     const worker = new Worker(new URL("./serve-worker.ts", import.meta.url).href);
     const answerer = answerMempoolCalls(opts.mempool);
-    const member: Member = { number, worker, closeMempool: answerer.close, waiting: new Map(), alive: true };
+    const member: Member = { number, worker, closeMempool: answerer.close, waiting: new Map(), alive: true, ready: false };
     this.members.push(member);
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`serve worker ${number} did not start within ${WORKER_TIMEOUT_MS / 1000} s`)), WORKER_TIMEOUT_MS);
@@ -80,6 +87,7 @@ export class ServePool {
         const m = e.data;
         if (m.type === "ready") {
           clearTimeout(timer);
+          member.ready = true;
           opts.log.debug(`serve worker ${number} listening`);
           resolve();
         } else if (m.type === "failed") {
@@ -98,11 +106,22 @@ export class ServePool {
       };
       worker.onerror = (e: ErrorEvent) => {
         clearTimeout(timer);
+        // Bun's message carries the source excerpt over several lines: the error's own message is one.
+        const why = e.error instanceof Error ? e.error.message : (e.message.split("\n").find((l) => l.startsWith("error: "))?.slice(7) ?? e.message.split("\n")[0]!);
+        const wasReady = member.ready && member.alive;
         member.alive = false;
-        opts.log.error(`serve worker ${number} failed: ${e.message}`);
-        for (const done of member.waiting.values()) done({ type: "failed", message: e.message });
+        for (const done of member.waiting.values()) done({ type: "failed", message: why });
         member.waiting.clear();
-        reject(new Error(`serve worker ${number}: ${e.message}`));
+        member.closeMempool();
+        worker.terminate();
+        if (!wasReady) return reject(new Error(`serve worker ${number}: ${why}`));
+        if (this.stopping) return;
+        opts.log.error(`serve worker ${number} crashed (${why}); starting it again in ${RESTART_DELAY_MS / 1000} s`);
+        setTimeout(() => {
+          if (this.stopping) return;
+          this.members.splice(this.members.indexOf(member), 1);
+          this.startMember(number).catch((err) => opts.log.error(`serve worker ${number} could not start again: ${describeError(err)}`));
+        }, RESTART_DELAY_MS);
       };
       const init: ToWorker = {
         type: "init",
@@ -115,7 +134,9 @@ export class ServePool {
         presence: opts.presence,
         ipCounts: opts.ipCounts,
         mempool: answerer.channel,
+        crashForTest: process.env.ELECTRS_BUN_TEST_CRASH_WORKER === "1" && !this.started.has(number),
       };
+      this.started.add(number);
       worker.postMessage(init, [answerer.channel.port]);
     });
   }
@@ -172,6 +193,7 @@ export class ServePool {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     await Promise.all(
       this.members.map(async (member) => {
         if (member.alive) {

@@ -155,7 +155,12 @@ self.onmessage = (e: MessageEvent<ToWorker>) => {
   const m = e.data;
   if (m.type !== "init") return;
   start(m).then(
-    () => post({ type: "ready" }),
+    () => {
+      post({ type: "ready" });
+      if (m.crashForTest) setTimeout(() => {
+        throw new Error("injected crash (ELECTRS_BUN_TEST_CRASH_WORKER)");
+      }, 100);
+    },
     async (err) => {
       const message = describeError(err);
       await stop(createLogger({ verbosity: 0, timestamp: false, format: "text" }));

@@ -101,7 +101,8 @@ export function startServing(o: ServingOptions): Serving {
   // Rendered JSON of confirmed txs: a reorg is the only thing that changes one.
   const cacheLookups = metrics.counter("electrs_bun_rest_tx_cache_lookups_total", "Lookups in the REST cache of confirmed txs' JSON, by result (hit, miss)", ["result"]);
   const cacheHeld = metrics.gauge("electrs_bun_rest_tx_cache_held", "What the REST cache of confirmed txs' JSON holds, by unit (entries, bytes)", ["unit"]);
-  const txCache = new TxJsonCache(config.restTxCacheMb * 1048576, {
+  // --rest-tx-cache-mb is the budget of all the serving threads together: each holds its share.
+  const txCache = new TxJsonCache(Math.floor((config.restTxCacheMb * 1048576) / Math.max(1, config.serveWorkers)), {
     hit: () => cacheLookups.inc(1, { result: "hit" }),
     miss: () => cacheLookups.inc(1, { result: "miss" }),
     held: (entries, bytes) => {

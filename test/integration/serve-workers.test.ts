@@ -252,3 +252,42 @@ describe("the Electrum limits count over every thread", () => {
     expect([...spread].sort()).toEqual(['thread="0"', 'thread="1"']);
   }, T);
 });
+
+describe("a serve worker that crashes", () => {
+  test("is started again; meanwhile the other thread takes every connection", async () => {
+    const dir = tempDir();
+    const crashing = spawnApp(
+      ["--offline", "--network", "regtest", "--blocks-dir", FIXTURE_BLOCKS, "--db-dir", dir.path, "--monitoring-addr", "127.0.0.1:0", "--serve-workers", "2"],
+      // Failure injection: the worker throws an uncaught error once it listens, on its first start only.
+      { ELECTRS_BUN_TEST_CRASH_WORKER: "1" },
+    );
+    try {
+      const at = await metricsUrl(crashing);
+      const line = await crashing.waitFor(/startup complete: REST on \S+, Electrum on \S+:(\d+)/, T);
+      const port = Number(/Electrum on \S+:(\d+)/.exec(line)![1]);
+      await crashing.waitFor(/serve worker 1 crashed \(.*injected crash.*\); starting it again in 1 s/, T);
+      // Before it is back, every new connection is answered (the dead thread's listeners are gone, not left unanswered).
+      const meanwhile = await Promise.all(Array.from({ length: 8 }, () => Client.connect(port)));
+      for (const c of meanwhile) expect(await c.result("server.ping")).toBeNull();
+      for (const c of meanwhile) c.close();
+      // Started again: its listeners log a second time.
+      await waitUntil("the worker listening again", async () => crashing.lines.filter((l) => /serve1\.electrum: Electrum RPC server running on/.test(l)).length, (n) => n === 2);
+      const clients: Client[] = [];
+      for (let i = 0; i < 64; i++) {
+        const c = await Client.connect(port);
+        clients.push(c);
+        expect(await c.result<{ height: number }>("blockchain.headers.subscribe")).toMatchObject({ height: 137 });
+        const byThread = await samples(at, "electrs_bun_electrum_clients_by_thread");
+        if ((byThread.get('thread="0"') ?? 0) >= 1 && (byThread.get('thread="1"') ?? 0) >= 1) break;
+      }
+      const byThread = await samples(at, "electrs_bun_electrum_clients_by_thread");
+      expect(byThread.get('thread="1"')!).toBeGreaterThanOrEqual(1);
+      for (const c of clients) c.close();
+      expect(crashing.lines.filter((l) => /crashed/.test(l)).length).toBe(1);
+    } finally {
+      crashing.kill("SIGTERM");
+      expect(await crashing.exited).toBe(0);
+      dir[Symbol.dispose]();
+    }
+  }, T);
+});

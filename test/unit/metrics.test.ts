@@ -113,6 +113,25 @@ describe("createMetrics", () => {
     expect(() => a.gauge("electrum_clients", "again")).toThrow();
   });
 
+  test("counters add up between scrapes, per label set, exactly as prom-client's would; bad labels and decrements throw at the call", async () => {
+    const m = createMetrics({ processCollector: false });
+    const c = m.counter("electrs_bun_test_total", "A test counter", ["kind", "code"]);
+    c.inc(1, { kind: "a", code: 1 });
+    c.inc(2, { kind: "a", code: 1 });
+    c.inc(1, { kind: "b", code: 1 });
+    let text = await m.exposition();
+    expect(sample(text, 'electrs_bun_test_total{kind="a",code="1"}')).toBe(3);
+    expect(sample(text, 'electrs_bun_test_total{kind="b",code="1"}')).toBe(1);
+    c.inc(5, { kind: "a", code: 1 });
+    text = await m.exposition();
+    expect(sample(text, 'electrs_bun_test_total{kind="a",code="1"}')).toBe(8);
+    expect(sample(text, 'electrs_bun_test_total{kind="b",code="1"}')).toBe(1);
+    const json = await m.registry.getMetricsAsJSON();
+    expect(json.find((x) => x.name === "electrs_bun_test_total")!.values.map((v) => v.value).sort()).toEqual([1, 8]);
+    expect(() => c.inc(1, { kind: "a", other: 1 } as never)).toThrow('Added label "other" is not included');
+    expect(() => c.inc(-1, { kind: "a", code: 1 })).toThrow("not possible to decrease");
+  });
+
   test("without the process collector there are no process_* series", async () => {
     const text = await createMetrics({ processCollector: false }).exposition();
     expect(text).not.toContain("process_");

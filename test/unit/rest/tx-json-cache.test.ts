@@ -19,12 +19,27 @@ describe("TxJsonCache", () => {
     c.set("c", text("c"), 3);
     expect(c.size).toBe(3);
     expect(c.sizeBytes).toBe(3 * (100 + OVERHEAD));
-    expect(c.get("a")).toEqual({ text: text("a"), height: 1 }); // now the most recent
+    expect(c.get("a")).toMatchObject({ text: text("a"), height: 1 }); // now the most recent
     c.set("d", text("d"), 4); // evicts b, the least recently used
     expect(c.get("b")).toBeUndefined();
     expect([c.get("a")?.height, c.get("c")?.height, c.get("d")?.height]).toEqual([1, 3, 4]);
     expect(c.sizeBytes).toBeLessThanOrEqual(c.maxBytes);
     expect([c.hits, c.misses]).toEqual([4, 1]);
+  });
+
+  test("eviction by CLOCK: entries hit since the last pass get a second chance, in the order they were stored; one pass frees every flag", () => {
+    const c = new TxJsonCache(4 * (10 + OVERHEAD));
+    for (const k of ["a", "b", "c", "d"]) c.set(k, k.repeat(10), 0);
+    c.get("a");
+    c.get("b");
+    c.get("d");
+    c.set("e", "e".repeat(10), 0); // a and b get their second chance; c, never hit, goes
+    expect(["a", "b", "c", "d", "e"].map((k) => c.get(k) !== undefined)).toEqual([true, true, false, true, true]);
+    // Every entry was hit just now: the next store makes one lap (flags cleared), then evicts the oldest of that lap.
+    c.set("f", "f".repeat(10), 0);
+    expect(c.size).toBe(4);
+    expect(c.sizeBytes).toBeLessThanOrEqual(c.maxBytes);
+    expect(c.get("f")).toBeDefined();
   });
 
   test("replacing an entry counts its bytes once; an entry over the whole budget is not stored; clear empties it", () => {
