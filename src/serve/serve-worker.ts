@@ -47,7 +47,14 @@ async function start(init: WorkerInit): Promise<void> {
   closers.push(() => db.close());
   const blkFiles = existsSync(config.blocksDir) ? openBlockReader(config.blocksDir, readXorKey(config.blocksDir), { maxOpenFiles: 8 }) : null;
   if (blkFiles) closers.push(() => blkFiles.close());
-  const reader = new StoreReader(db, blkFiles, { blockBounds: true, skipEmptyLevels: true, blockChanges: () => watcher.poll() });
+  // A block change seen ends the read transaction first: the boundaries are read again, and the
+  // reads after them made, on a snapshot at least as new as the change.
+  const blockChanges = () => {
+    const from = watcher.poll();
+    if (from >= 0) db.batch.end();
+    return from;
+  };
+  const reader = new StoreReader(db, blkFiles, { blockBounds: true, skipEmptyLevels: true, blockChanges });
   const mempool = new RemoteMempoolView(init.mempool, new MempoolPresence(init.presence), state);
   const metrics = createMetrics({ processCollector: false });
   let rpc: DaemonClient | null = null;

@@ -7,6 +7,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { StoreError } from "../errors.ts";
 import type { Logger } from "../log.ts";
+import { ReadBatch } from "./read-batch.ts";
 import { SCHEMA_VERSION } from "./rows.ts";
 import { levelDdl } from "./levels.ts";
 import schemaSql from "./schema.sql" with { type: "text" };
@@ -64,7 +65,7 @@ export interface Db {
    * Told just before each COMMIT and just after it (with `commits`), the txid file's records
    * written: readers in other threads (serve/shared-state.ts) know the index may be changing.
    */
-  observeCommits(o: CommitObserver | null): void;
+  observeCommits(o: CommitObserver): () => void;
   /** ROLLBACK (if a transaction is open), and the txid file forgets the transaction's records. */
   rollback(): void;
   /** Runs fn inside BEGIN IMMEDIATE … COMMIT (ROLLBACK on a throw). */
@@ -152,13 +153,17 @@ export function openDb(opts: OpenOptions): Db {
   const deleteMetaStmt = sql.prepare("DELETE FROM meta WHERE key = ?");
   let bulk = false;
   let commits = 0;
-  let observer: CommitObserver | null = null;
+  const observers: CommitObserver[] = [];
   const db: Db = {
     get commits() {
       return commits;
     },
     observeCommits(o) {
-      observer = o;
+      observers.push(o);
+      return () => {
+        const i = observers.indexOf(o);
+        if (i >= 0) observers.splice(i, 1);
+      };
     },
     sql,
     path,
@@ -174,13 +179,13 @@ export function openDb(opts: OpenOptions): Db {
       // on disk before the rows that name them.
       const repairFrom = txids.beforeCommit(!bulk && !inMemory);
       if (repairFrom !== null) db.setMeta(META_TXIDS_REPAIR_FROM, String(repairFrom));
-      observer?.committing();
+      for (const o of observers) o.committing();
       try {
         sql.exec("COMMIT");
         commits++;
         txids.afterCommit();
       } finally {
-        observer?.committed(commits);
+        for (const o of observers) o.committed(commits);
       }
       if (repairFrom !== null) db.deleteMeta(META_TXIDS_REPAIR_FROM);
     },
@@ -284,6 +289,8 @@ function sqlStatements(script: string): string[] {
 /** A connection of the query side: sees only committed blocks (WAL snapshots), never the indexer's open batch. */
 export interface ReadDb {
   readonly sql: Database;
+  /** Its statements' read transactions (read-batch.ts); `batch.end()` before the writer in this thread commits. */
+  readonly batch: ReadBatch;
   /** The txids of the last commit (the writer's open transaction is not seen here either). */
   readonly txids: TxidView;
   /** The writer's commits so far (Db.commits): the index changed when this did. */
@@ -307,7 +314,21 @@ export function openReadDb(db: Db, cacheMiB = 64): ReadDb {
   // is thousands of txid lookups): through a memory map each is a page access instead of a read()
   // call, 2-3× faster measured on the 2M-tx bench index. SQLite caps the size at its compile-time limit.
   sql.exec(`PRAGMA mmap_size = ${READ_MMAP_BYTES}`);
-  return { sql, txids: db.txids.committed, writerCommits: () => db.commits, close: () => sql.close() };
+  const batch = new ReadBatch(sql);
+  // Its read transaction ends before the writer (in this thread) commits: what runs after the
+  // commit (the block boundaries read again, the mempool's confirmed txs) reads the new state.
+  const unobserve = db.observeCommits({ committing: () => batch.end(), committed: () => {} });
+  return {
+    sql,
+    batch,
+    txids: db.txids.committed,
+    writerCommits: () => db.commits,
+    close: () => {
+      unobserve();
+      batch.end();
+      sql.close();
+    },
+  };
 }
 
 export interface CommitObserver {
@@ -326,11 +347,14 @@ export function openWorkerReadDb(dir: string, writerCommits: () => number, cache
   sql.exec("PRAGMA temp_store = MEMORY");
   sql.exec(`PRAGMA mmap_size = ${READ_MMAP_BYTES}`);
   const txids = openTxidReader(join(dir, TXID_FILE));
+  const batch = new ReadBatch(sql);
   return {
     sql,
+    batch,
     txids,
     writerCommits,
     close: () => {
+      batch.end();
       sql.close();
       txids.close();
     },

@@ -6,6 +6,7 @@ import type { Database, SQLQueryBindings } from "bun:sqlite";
 import { bytesEqual } from "../bitcoin/bytes.ts";
 import { IO_SPAN, TXID_KEY_BYTES, indexOfId, txnumOfId, type BlockRow } from "./rows.ts";
 import { BlockBounds } from "./block-bounds.ts";
+import type { ReadBatch } from "./read-batch.ts";
 import { BASE_LEVEL, LEVELS_OLDEST_FIRST, allLevels, levelSelects, type LeveledTable } from "./levels.ts";
 import { TxBytes, type BlkRangeSource } from "./tx-bytes.ts";
 import type { TxidView } from "./txid-file.ts";
@@ -163,10 +164,20 @@ export class StoreReader {
    * Any connection: the indexer's own, or a ReadDb (db.ts) for queries that must see committed blocks only.
    * `blkFiles`: where the txs of blocks located in Core's blk files are read (none: such reads fail).
    */
-  constructor(db: { readonly sql: Database; readonly txids: TxidView; writerCommits?: () => number }, blkFiles: BlkRangeSource | null = null, opts: StoreReaderOptions = {}) {
+  /** The query connection's read transactions (read-batch.ts); null on the writer's connection. */
+  private readonly batch: ReadBatch | null;
+
+  constructor(
+    db: { readonly sql: Database; readonly txids: TxidView; writerCommits?: () => number; readonly batch?: ReadBatch },
+    blkFiles: BlkRangeSource | null = null,
+    opts: StoreReaderOptions = {},
+  ) {
     this.bytes = new TxBytes(blkFiles);
     this.txids = db.txids;
-    const s = db.sql;
+    this.batch = db.batch ?? null;
+    const batch = this.batch;
+    // Every statement of a query connection runs in its batch's read transaction.
+    const s = batch ? ({ prepare: (q: string) => batch.wrap(db.sql.prepare(q)) } as unknown as Database) : db.sql;
     this.levels = opts.skipEmptyLevels ? new NonEmptyLevels(s, db.writerCommits) : null;
     // Levels oldest first for an ascending read, newest first for a descending one; `levels`: which ones.
     const perLevel = <R, P extends SQLQueryBindings[] = [Uint8Array, number]>(table: LeveledTable, select: string, dir: 1 | -1, levels = (_level: number) => true) => {
@@ -246,7 +257,8 @@ export class StoreReader {
         allLevels("SELECT h.id AS id, (SELECT value_sat FROM outputs WHERE id = h.prev) AS value_sat FROM spend_history h WHERE h.script = ?1 AND h.id >= ?2"),
       ),
       cachedStats: s.prepare<StatsSqlRow, [Uint8Array]>("SELECT * FROM script_stats WHERE script = ?"),
-      saveStats: s.prepare<never, [Uint8Array, number, number, number, number, number, number]>(
+      // Not in the read batch: a write runs as a transaction of its own (saveStats).
+      saveStats: db.sql.prepare<never, [Uint8Array, number, number, number, number, number, number]>(
         `INSERT INTO script_stats(script, upto_txnum, tx_count, funded_count, funded_sum, spent_count, spent_sum) VALUES (?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT(script) DO UPDATE SET upto_txnum = excluded.upto_txnum, tx_count = excluded.tx_count, funded_count = excluded.funded_count,
          funded_sum = excluded.funded_sum, spent_count = excluded.spent_count, spent_sum = excluded.spent_sum`,
@@ -441,6 +453,8 @@ export class StoreReader {
 
   /** A cache write; skipped when the indexer holds the write lock (the next query saves it). */
   private saveStats(scriptKey: Uint8Array, uptoTxnum: number, st: ScriptStats): void {
+    // A write must not upgrade the batch's read transaction (and hold the write lock until it ends).
+    this.batch?.end();
     try {
       this.q.saveStats.run(scriptKey, uptoTxnum, st.txCount, st.fundedTxoCount, st.fundedTxoSum, st.spentTxoCount, st.spentTxoSum);
     } catch (err) {
