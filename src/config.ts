@@ -239,7 +239,7 @@ const OPTIONS = {
   indexUnspendables: switchOpt("index-unspendables", "Also index provably unspendable outputs (OP_RETURN) in the history"),
   cors: optional("cors", "ORIGIN", parseText, "Value of the Access-Control-Allow-Origin header on REST responses"),
   restTxCacheMb: value("rest-tx-cache-mb", "MIB", parseNonNegativeInt, 32,
-    "Memory for the JSON of confirmed txs that REST answers (/tx/:txid, block tx pages), most recently used kept; emptied on every reorg (0: none)"),
+    "Memory for the JSON of confirmed txs that REST answers (/tx/:txid, block tx pages), most recently used kept; emptied on every reorg (0: none); shared out among the --serve-workers threads"),
   utxosLimit: value("utxos-limit", "N", parseNonNegativeInt, DEFAULT_ENTRY_LIMIT,
     "Maximum UTXOs of one script: Electrum listunspent, REST /address/:a/utxo without paging (electrs: 500, too few for a busy wallet; Fulcrum's max_history is 125,000)"),
   electrumTxsLimit: value("electrum-txs-limit", "N", parseNonNegativeInt, DEFAULT_ENTRY_LIMIT,
