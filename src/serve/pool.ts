@@ -113,15 +113,27 @@ export class ServePool {
         for (const done of member.waiting.values()) done({ type: "failed", message: why });
         member.waiting.clear();
         member.closeMempool();
-        worker.terminate();
-        if (!wasReady) return reject(new Error(`serve worker ${number}: ${why}`));
+        if (!wasReady) {
+          worker.terminate();
+          return reject(new Error(`serve worker ${number}: ${why}`));
+        }
         if (this.stopping) return;
-        opts.log.error(`serve worker ${number} crashed (${why}); starting it again in ${RESTART_DELAY_MS / 1000} s`);
-        setTimeout(() => {
-          if (this.stopping) return;
-          this.members.splice(this.members.indexOf(member), 1);
-          this.startMember(number).catch((err) => opts.log.error(`serve worker ${number} could not start again: ${describeError(err)}`));
-        }, RESTART_DELAY_MS);
+        opts.log.error(`serve worker ${number} crashed (${why})`);
+        // Started again once the thread is gone, so that its listeners no longer take connections.
+        worker.addEventListener(
+          "close",
+          () => {
+            if (this.stopping) return;
+            opts.log.warn(`serve worker ${number} stopped; starting it again in ${RESTART_DELAY_MS / 1000} s`);
+            setTimeout(() => {
+              if (this.stopping) return;
+              this.members.splice(this.members.indexOf(member), 1);
+              this.startMember(number).catch((err) => opts.log.error(`serve worker ${number} could not start again: ${describeError(err)}`));
+            }, RESTART_DELAY_MS);
+          },
+          { once: true },
+        );
+        worker.terminate();
       };
       const init: ToWorker = {
         type: "init",

@@ -32,7 +32,14 @@ export class LineClient {
       }
     });
     sock.on("error", () => {});
-    this.closed = new Promise((r) => sock.once("close", () => r()));
+    this.closed = new Promise((r) =>
+      sock.once("close", () => {
+        // A call the server will never answer fails instead of hanging the test.
+        for (const done of this.waiting.values()) done({ error: { code: -1, message: "connection closed before the answer" } });
+        this.waiting.clear();
+        r();
+      }),
+    );
   }
 
   static connect(port: number): Promise<LineClient> {

@@ -265,7 +265,9 @@ describe("a serve worker that crashes", () => {
       const at = await metricsUrl(crashing);
       const line = await crashing.waitFor(/startup complete: REST on \S+, Electrum on \S+:(\d+)/, T);
       const port = Number(/Electrum on \S+:(\d+)/.exec(line)![1]);
-      await crashing.waitFor(/serve worker 1 crashed \(.*injected crash.*\); starting it again in 1 s/, T);
+      await crashing.waitFor(/serve worker 1 crashed \(.*injected crash.*\)/, T);
+      // Once the thread is gone (its listeners closed), and before it is started again:
+      await crashing.waitFor(/serve worker 1 stopped; starting it again in 1 s/, T);
       // Before it is back, every new connection is answered (the dead thread's listeners are gone, not left unanswered).
       const meanwhile = await Promise.all(Array.from({ length: 8 }, () => Client.connect(port)));
       for (const c of meanwhile) expect(await c.result("server.ping")).toBeNull();
@@ -284,6 +286,8 @@ describe("a serve worker that crashes", () => {
       expect(byThread.get('thread="1"')!).toBeGreaterThanOrEqual(1);
       for (const c of clients) c.close();
       expect(crashing.lines.filter((l) => /crashed/.test(l)).length).toBe(1);
+      // Restarted within a second of stopping, not more than once.
+      expect(crashing.lines.filter((l) => /serve worker 1 stopped/.test(l)).length).toBe(1);
     } finally {
       crashing.kill("SIGTERM");
       expect(await crashing.exited).toBe(0);
