@@ -70,10 +70,6 @@ export class ServePool {
     return pool;
   }
 
-  get size(): number {
-    return this.members.filter((m) => m.alive).length;
-  }
-
   private startMember(number: number): Promise<void> {
     const { opts } = this;
     // Resolved next to this module from source; in the executable, next to the main module (build.ts lists it).
@@ -82,7 +78,13 @@ export class ServePool {
     const member: Member = { number, worker, closeMempool: answerer.close, waiting: new Map(), alive: true, ready: false };
     this.members.push(member);
     return new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`serve worker ${number} did not start within ${WORKER_TIMEOUT_MS / 1000} s`)), WORKER_TIMEOUT_MS);
+      const timer = setTimeout(() => {
+        // Given up on: no round waits for it, and it listens no more.
+        member.alive = false;
+        member.closeMempool();
+        worker.terminate();
+        reject(new Error(`serve worker ${number} did not start within ${WORKER_TIMEOUT_MS / 1000} s`));
+      }, WORKER_TIMEOUT_MS);
       worker.onmessage = (e: MessageEvent<FromWorker>) => {
         const m = e.data;
         if (m.type === "ready") {
