@@ -345,6 +345,7 @@ function listenStream(
       port: addr.port,
       socket: handlers,
       data: undefined,
+      // (Bun.listen takes reusePort; its type declarations do not list it yet.)
       ...(reusePort ? { reusePort: true } : {}),
       ...(tls ? { tls: { cert: tls.cert, key: tls.key } } : {}),
     });

@@ -9,6 +9,7 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { Counter, Gauge, Registry, exponentialBuckets } from "prom-client";
 import { FastHistogram } from "./fast-histogram.ts";
+import { LabelSeries } from "./label-series.ts";
 
 /** Label values keyed by label name; prom-client accepts numbers and stringifies them. */
 export type Labels<L extends string> = Partial<Record<L, string | number>>;
@@ -185,14 +186,18 @@ function realFactories(registry: Registry): Factories {
     // Increments are added up here and given to prom-client at each scrape (its collect hook):
     // its inc hashes the labels and validates them on every call, ~6 % of a busy REST server's CPU.
     counter: (name, help, labels = []) => {
-      const pending = new Map<string, { labels: Record<string, string | number>; n: number }>();
+      // The series exists from its first inc (0 until the next scrape adds what came).
+      const pending = new LabelSeries(labels, (own) => {
+        c.inc(own as never, 0);
+        return { labels: own, n: 0 };
+      });
       const c = new Counter({
         name,
         help,
         labelNames: labels,
         registers: reg,
         collect() {
-          for (const p of pending.values()) {
+          for (const p of pending.all) {
             if (p.n > 0) c.inc(p.labels as never, p.n);
             p.n = 0;
           }
@@ -201,19 +206,7 @@ function realFactories(registry: Registry): Factories {
       return {
         inc: (by = 1, l) => {
           if (!(by >= 0) || !Number.isFinite(by)) throw new Error(`counter ${name}: it is not possible to decrease a counter or add ${by}`);
-          const key = labels.length === 0 ? "" : labels.length === 1 ? String((l as Record<string, unknown> | undefined)?.[labels[0]!] ?? "") : labels.map((n) => String((l as Record<string, unknown> | undefined)?.[n] ?? "")).join("\u0000");
-          let p = pending.get(key);
-          if (p === undefined) {
-            const own: Record<string, string | number> = {};
-            for (const [k, v] of Object.entries(l ?? {})) {
-              if (!(labels as readonly string[]).includes(k)) throw new Error(`Added label "${k}" is not included in initial labelset: ${JSON.stringify(labels)}`);
-              if (v !== undefined) own[k] = v as string | number;
-            }
-            pending.set(key, (p = { labels: own, n: 0 }));
-            // The series exists from its first inc (0 until the next scrape adds what came).
-            c.inc(own as never, 0);
-          }
-          p.n += by;
+          pending.of(l).n += by;
         },
       };
     },

@@ -45,6 +45,8 @@ interface Member {
   alive: boolean;
   /** It answered "ready": a failure after this is a crash (restarted), not a failed start. */
   ready: boolean;
+  /** Waiting for its "stopped" (stop()). */
+  onStopped: (() => void) | null;
 }
 
 /** A worker that crashed is started again after this long (its clients reconnect to any thread meanwhile). */
@@ -75,7 +77,7 @@ export class ServePool {
     // Resolved next to this module from source; in the executable, next to the main module (build.ts lists it).
     const worker = new Worker(new URL("./serve-worker.ts", import.meta.url).href);
     const answerer = answerMempoolCalls(opts.mempool);
-    const member: Member = { number, worker, closeMempool: answerer.close, waiting: new Map(), alive: true, ready: false };
+    const member: Member = { number, worker, closeMempool: answerer.close, waiting: new Map(), alive: true, ready: false, onStopped: null };
     this.members.push(member);
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -103,7 +105,7 @@ export class ServePool {
           member.waiting.delete(m.id);
           done?.(m);
         } else if (m.type === "stopped") {
-          member.waiting.get(0)?.(m);
+          member.onStopped?.();
         }
       };
       worker.onerror = (e: ErrorEvent) => {
@@ -213,10 +215,10 @@ export class ServePool {
         if (member.alive) {
           const stopped = new Promise<void>((resolve) => {
             const timer = setTimeout(resolve, 3_000);
-            member.waiting.set(0, () => {
+            member.onStopped = () => {
               clearTimeout(timer);
               resolve();
-            });
+            };
           });
           member.worker.postMessage({ type: "stop" } satisfies ToWorker);
           await stopped;

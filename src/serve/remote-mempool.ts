@@ -11,7 +11,6 @@
  */
 import { receiveMessageOnPort } from "node:worker_threads";
 import { parseTxExact } from "../bitcoin/block.ts";
-import { hashToHex } from "../bitcoin/bytes.ts";
 import type { BacklogStats, MempoolEntry, MempoolHistoryRow, MempoolStats, MempoolUtxo, MempoolView, TxOverview } from "../mempool/types.ts";
 import { MempoolPresence, presenceKey } from "./mempool-presence.ts";
 import type { SharedState } from "./shared-state.ts";
@@ -104,7 +103,7 @@ export class RemoteMempoolView implements MempoolView {
     if (!this.presence.mayHave(presenceKey.txid(txid))) return null;
     const wire = this.call("get", txid);
     if (wire === null) return null;
-    return { ...wire, txidHex: wire.txidHex ?? hashToHex(wire.txid), tx: parseTxExact(wire.raw) };
+    return { ...wire, tx: parseTxExact(wire.raw) };
   }
 
   has(txid: Uint8Array): boolean {

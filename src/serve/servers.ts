@@ -1,7 +1,7 @@
 /**
  * The query side of one serving thread: the read model, the REST cache of confirmed txs' JSON,
  * the Electrum listeners and the REST listener. Built the same way by the main thread (app.ts)
- * and by each serve worker (serve/worker.ts), from what that thread has: its own index
+ * and by each serve worker (serve/serve-worker.ts), from what that thread has: its own index
  * connection and reader, and the mempool (the main thread's own, or a worker's remote view).
  */
 import type { NetworkParams } from "../bitcoin/network.ts";

@@ -2,16 +2,16 @@
  * What the serving threads (--serve-workers, serve/pool.ts) must see of the main thread's state at
  * once, not a message later: a SharedArrayBuffer of Int32 fields, written by the main thread only.
  *
- * - `blockSeq` counts the indexer's commits and rollbacks of blocks; `fromRing[seq % RING]` holds
- *   the lowest height each one changed. A worker's StoreReader keeps the block boundaries in memory
- *   (store/block-bounds.ts) and asks `changesSince` before each lookup: the heights to read again.
+ * - `blockSeq` counts the indexer's commits and rollbacks of blocks; the ring's slot `seq % RING`
+ *   holds the lowest height each one changed. A worker's StoreReader keeps the block boundaries in
+ *   memory (store/block-bounds.ts) and asks its BlockChangeWatcher before each lookup which heights
+ *   to read again.
  *   The ring entry is written before the count is raised, so a worker that sees a count sees its height.
  * - `writerCommits` is the writer's commit count (store/db.ts Db.commits), for the reader's
  *   empty-level checks (store/level-reads.ts); `committing` is 1 from just before a COMMIT until
- *   its count is published, so that a reader never keeps what it saw in between. (A worker's read
- *   that started before a COMMIT and ends after it can still mix the two states, as two
- *   statements outside a transaction can: the notifications that follow the commit correct any
- *   status it gave.)
+ *   its count is published, so that a reader never keeps what it saw in between. (A worker's
+ *   turn reads one snapshot, store/read-batch.ts, which may predate a commit its block bounds
+ *   already follow: the notifications that follow the commit correct any status it gave.)
  * - `rollbacks` counts reorgs: a worker's cache of confirmed txs' JSON empties itself when it moved.
  * - `tipHeight`, `mempoolSize` and `mempoolSynced` are what the query layer asks of the indexer and
  *   the mempool without a call.

@@ -306,14 +306,7 @@ export interface ReadDb {
  */
 export function openReadDb(db: Db, cacheMiB = 64): ReadDb {
   if (db.path === ":memory:") throw new StoreError("a read connection needs an index file, not :memory:");
-  const sql = new Database(db.path, { strict: true });
-  sql.exec("PRAGMA busy_timeout = 0");
-  sql.exec(`PRAGMA cache_size = ${-1024 * cacheMiB}`);
-  sql.exec("PRAGMA temp_store = MEMORY");
-  // Queries read rows at random places of a file much larger than the page cache (a long history
-  // is thousands of txid lookups): through a memory map each is a page access instead of a read()
-  // call, 2-3× faster measured on the 2M-tx bench index. SQLite caps the size at its compile-time limit.
-  sql.exec(`PRAGMA mmap_size = ${READ_MMAP_BYTES}`);
+  const sql = openQueryConnection(db.path, cacheMiB);
   const batch = new ReadBatch(sql);
   // Its read transaction ends before the writer (in this thread) commits: what runs after the
   // commit (the block boundaries read again, the mempool's confirmed txs) reads the new state.
@@ -331,21 +324,30 @@ export function openReadDb(db: Db, cacheMiB = 64): ReadDb {
   };
 }
 
+/** A query connection's settings (openReadDb, openWorkerReadDb). */
+function openQueryConnection(path: string, cacheMiB: number, opts: { create?: boolean } = {}): Database {
+  const sql = new Database(path, { strict: true, readwrite: true, create: opts.create ?? true });
+  sql.exec("PRAGMA busy_timeout = 0");
+  sql.exec(`PRAGMA cache_size = ${-1024 * cacheMiB}`);
+  sql.exec("PRAGMA temp_store = MEMORY");
+  // Queries read rows at random places of a file much larger than the page cache (a long history
+  // is thousands of txid lookups): through a memory map each is a page access instead of a read()
+  // call, 2-3× faster measured on the 2M-tx bench index. SQLite caps the size at its compile-time limit.
+  sql.exec(`PRAGMA mmap_size = ${READ_MMAP_BYTES}`);
+  return sql;
+}
+
 export interface CommitObserver {
   committing(): void;
   committed(commits: number): void;
 }
 
 /**
- * openReadDb for a thread other than the writer's (a serve worker, serve/worker.ts): the index at
+ * openReadDb for a thread other than the writer's (a serve worker, serve/serve-worker.ts): the index at
  * `dir`, its txid file read as the writer appends it, the writer's commit count asked of `writerCommits`.
  */
 export function openWorkerReadDb(dir: string, writerCommits: () => number, cacheMiB = 64): ReadDb {
-  const sql = new Database(join(dir, DB_FILE), { strict: true, readwrite: true, create: false });
-  sql.exec("PRAGMA busy_timeout = 0");
-  sql.exec(`PRAGMA cache_size = ${-1024 * cacheMiB}`);
-  sql.exec("PRAGMA temp_store = MEMORY");
-  sql.exec(`PRAGMA mmap_size = ${READ_MMAP_BYTES}`);
+  const sql = openQueryConnection(join(dir, DB_FILE), cacheMiB, { create: false });
   const txids = openTxidReader(join(dir, TXID_FILE));
   const batch = new ReadBatch(sql);
   return {

@@ -9,9 +9,9 @@
  *
  * A read transaction sees one snapshot: the statements of a run agree with one another. Its
  * owner closes it before anything that must see a newer commit: the writer's commit in the same
- * thread (app.ts: the block boundaries are read again right after it), and a write on this
- * connection (the stats cache), which must not upgrade the read transaction and keep the write
- * lock until the microtask.
+ * thread (db.ts openReadDb registers that: the block boundaries are read again right after it),
+ * and a write on this connection (the stats cache, store/read.ts), which must not upgrade the
+ * read transaction and keep the write lock to the end of the turn.
  */
 import type { Database, Statement } from "bun:sqlite";
 

@@ -146,7 +146,7 @@ export interface StoreReaderOptions {
    */
   readonly skipEmptyLevels?: boolean;
   /**
-   * With blockBounds, in a thread other than the writer's (a serve worker, serve/worker.ts): the
+   * With blockBounds, in a thread other than the writer's (a serve worker, serve/serve-worker.ts): the
    * lowest height changed since the last call, or -1 (serve/shared-state.ts BlockChangeWatcher),
    * asked instead of being told by `blocksChanged`.
    */
@@ -160,13 +160,13 @@ export class StoreReader {
   private readonly txids: TxidView;
   private readonly levels: NonEmptyLevels | null;
 
+  /** The query connection's read transactions (read-batch.ts); null on the writer's connection. */
+  private readonly batch: ReadBatch | null;
+
   /**
    * Any connection: the indexer's own, or a ReadDb (db.ts) for queries that must see committed blocks only.
    * `blkFiles`: where the txs of blocks located in Core's blk files are read (none: such reads fail).
    */
-  /** The query connection's read transactions (read-batch.ts); null on the writer's connection. */
-  private readonly batch: ReadBatch | null;
-
   constructor(
     db: { readonly sql: Database; readonly txids: TxidView; writerCommits?: () => number; readonly batch?: ReadBatch },
     blkFiles: BlkRangeSource | null = null,

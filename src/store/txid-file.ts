@@ -99,25 +99,29 @@ export function openTxidFile(path: string | null): TxidFile {
 }
 
 /**
- * The committed txids of an index another thread writes (a serve worker, serve/worker.ts): the
- * file read through its memory map, its size looked at again when a record past it is asked for
- * (the writer appends before each commit). Records a reorg replaces are written just after the
- * SQLite commit (see the rules above): a read in that window still gets the replaced txid.
+ * The committed txids of an index another thread writes (a serve worker, serve/serve-worker.ts):
+ * the file read through its memory map, its size looked at again when a record past it is asked
+ * for (the writer appends before each commit). Records a reorg replaces are written just after
+ * the SQLite commit (see the rules above): a read in that window still gets the replaced txid.
  */
 export function openTxidReader(path: string): TxidView & { close(): void } {
   const records = new FileRecords(path, true);
-  const array = (txnum: number): Uint8Array => {
-    const a = records.arrayOf(txnum);
-    if (a === null) throw new StoreError(`index inconsistency: no txid for tx number ${txnum} in ${TXID_FILE} (Please reindex)`);
-    return a;
-  };
-  const offset = (txnum: number) => (txnum % records.recordsPerArray) * TXID_BYTES;
+  return { ...storedView(records), close: () => records.close() };
+}
+
+/** The records a store holds, read in place (the committed state: nothing buffered or waiting). */
+function storedView(store: RecordStore): TxidView {
+  const array = (txnum: number): Uint8Array => store.arrayOf(txnum) ?? missingTxid(txnum);
+  const offset = (txnum: number) => (txnum % store.recordsPerArray) * TXID_BYTES;
   return {
     txidAt: (txnum) => array(txnum).slice(offset(txnum), offset(txnum) + TXID_BYTES),
     txidHexAt: (txnum) => hashHexAt(array(txnum), offset(txnum)),
     writeTxidHex: (txnum, out, at) => writeHashHex(array(txnum), offset(txnum), out, at),
-    close: () => records.close(),
   };
+}
+
+function missingTxid(txnum: number): never {
+  throw new StoreError(`index inconsistency: no txid for tx number ${txnum} in ${TXID_FILE} (Please reindex)`);
 }
 
 class Txids implements TxidFile {
@@ -132,11 +136,7 @@ class Txids implements TxidFile {
   readonly committed: TxidView;
 
   constructor(private readonly store: RecordStore) {
-    this.committed = {
-      txidAt: (txnum) => this.stored(txnum),
-      txidHexAt: (txnum) => hashHexAt(this.storedArray(txnum), this.storedOffset(txnum)),
-      writeTxidHex: (txnum, out, at) => writeHashHex(this.storedArray(txnum), this.storedOffset(txnum), out, at),
-    };
+    this.committed = storedView(store);
   }
 
   get committedCount(): number {
@@ -158,14 +158,14 @@ class Txids implements TxidFile {
     if (waiting) return waiting.slice();
     const k = txnum - this.appendStart;
     if (k >= 0 && k * TXID_BYTES < this.appendLength) return this.appendBuffer.slice(k * TXID_BYTES, (k + 1) * TXID_BYTES);
-    return this.stored(txnum);
+    return this.committed.txidAt(txnum);
   }
 
   txidAtUnmapped(txnum: number): Uint8Array {
     const k = txnum - this.appendStart;
     if (this.waiting.has(txnum) || (k >= 0 && k * TXID_BYTES < this.appendLength)) return this.txidAt(txnum);
     const out = new Uint8Array(TXID_BYTES);
-    if (!this.store.readAt(txnum * TXID_BYTES, out)) throw new StoreError(`index inconsistency: no txid for tx number ${txnum} in ${TXID_FILE} (Please reindex)`);
+    if (!this.store.readAt(txnum * TXID_BYTES, out)) missingTxid(txnum);
     return out;
   }
 
@@ -175,21 +175,6 @@ class Txids implements TxidFile {
 
   writeTxidHex(txnum: number, out: DataView, at: number): void {
     writeHashHex(this.txidAt(txnum), 0, out, at);
-  }
-
-  private stored(txnum: number): Uint8Array {
-    const offset = this.storedOffset(txnum);
-    return this.storedArray(txnum).slice(offset, offset + TXID_BYTES);
-  }
-
-  private storedArray(txnum: number): Uint8Array {
-    const a = this.store.arrayOf(txnum);
-    if (a === null) throw new StoreError(`index inconsistency: no txid for tx number ${txnum} in ${TXID_FILE} (Please reindex)`);
-    return a;
-  }
-
-  private storedOffset(txnum: number): number {
-    return (txnum % this.store.recordsPerArray) * TXID_BYTES;
   }
 
   put(txnum: number, txid: Uint8Array): void {
