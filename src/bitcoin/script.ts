@@ -131,8 +131,11 @@ function buildOpcodeNames(): string[] {
  * - OP_PUSHDATA1/2/4 whose length bytes are cut off prints `<unexpected end>` in place of the
  *   opcode, with no separating space (rust-bitcoin writes it before the separator).
  * Non-minimal pushes are shown as written (OP_PUSHDATA1 for 3 bytes stays OP_PUSHDATA1).
+ *
+ * `hex` is the whole script's hex when the caller has it (JSON shows both): each push's hex is then
+ * a slice of it, where a subarray and its own hex cost ~0.2 µs per push on JSC.
  */
-export function scriptAsm(script: Uint8Array): string {
+export function scriptAsm(script: Uint8Array, hex: string | null = null): string {
   const n = script.length;
   let out = "";
   let any = false;
@@ -160,7 +163,7 @@ export function scriptAsm(script: Uint8Array): string {
         out += "<push past end>";
         break;
       }
-      out += bytesToHex(script.subarray(i, i + len));
+      out += hex !== null ? hex.slice(2 * i, 2 * (i + len)) : bytesToHex(script.subarray(i, i + len));
       i += len;
     }
   }

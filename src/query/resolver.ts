@@ -6,7 +6,7 @@
  * All of it is synchronous: bun:sqlite reads are, so one answer sees one committed state of the
  * index (the indexer cannot commit in the middle of a synchronous run).
  */
-import { parseTxExact, type Tx, type TxOut } from "../bitcoin/block.ts";
+import { outputOfTx, parseTxExact, type Tx, type TxOut } from "../bitcoin/block.ts";
 import { bytesToHex, hashToHex } from "../bitcoin/bytes.ts";
 import type { MempoolEntry, MempoolView } from "../mempool/types.ts";
 import type { StoreReader } from "../store/read.ts";
@@ -25,8 +25,8 @@ export class MissingPrevoutError extends Error {
 
 export class Resolver {
   private readonly blocks = new Map<number, BlockRow | null>();
-  /** Confirmed txs parsed without witnesses (only their outputs are needed), by natural hex of the txid. */
-  private readonly prevTxs = new Map<string, Tx | null>();
+  /** The bytes of funding txs read so far (checked against their txid), null for one not in the chain. */
+  private readonly prevTxs = new Map<string, Uint8Array | null>();
 
   constructor(
     readonly reader: StoreReader,
@@ -80,13 +80,13 @@ export class Resolver {
 
   private chainOutput(txid: Uint8Array, vout: number): TxOut | null {
     const key = bytesToHex(txid);
-    let tx = this.prevTxs.get(key);
-    if (tx === undefined) {
-      const loc = this.reader.tx(txid);
-      tx = loc ? parseTxExact(loc.raw, { witness: false }) : null;
-      this.prevTxs.set(key, tx);
+    let raw = this.prevTxs.get(key);
+    if (raw === undefined) {
+      raw = this.reader.tx(txid)?.raw ?? null;
+      this.prevTxs.set(key, raw);
     }
-    return tx?.outputs[vout] ?? null;
+    // One output of it: walked to, not parsed (see outputOfTx).
+    return raw === null ? null : outputOfTx(raw, vout);
   }
 
   private mempoolOutput(txid: Uint8Array, vout: number): TxOut | null {

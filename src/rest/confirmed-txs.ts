@@ -5,7 +5,7 @@
  */
 import { hashToHex } from "../bitcoin/bytes.ts";
 import type { TxView } from "../query/types.ts";
-import { txJson } from "./json.ts";
+import { txJsonText } from "./json.ts";
 import type { RestContext } from "./route-kit.ts";
 
 /**
@@ -26,7 +26,7 @@ export function cachedTxTexts(ctx: RestContext, keys: readonly string[], render:
     for (let j = i; j < end; j++) {
       const v = views.get(keys[j]!);
       if (!v) continue;
-      const text = JSON.stringify(txJson(v, ctx.network));
+      const text = txJsonText(v, ctx.network);
       if (v.status.confirmed) ctx.txCache.set(keys[j]!, text, v.status.height);
       texts[j] = text;
     }

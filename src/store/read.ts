@@ -3,7 +3,6 @@
  * so no query needs a best-chain filter.
  */
 import type { Database, SQLQueryBindings } from "bun:sqlite";
-import { bytesEqual } from "../bitcoin/bytes.ts";
 import { IO_SPAN, TXID_KEY_BYTES, indexOfId, txnumOfId, type BlockRow } from "./rows.ts";
 import { BlockBounds } from "./block-bounds.ts";
 import type { ReadBatch } from "./read-batch.ts";
@@ -70,15 +69,6 @@ interface StatsSqlRow {
   funded_sum: number;
   spent_count: number;
   spent_sum: number;
-}
-
-/**
- * The newest of the txs rows filed under a txid's key (in txnum order) whose full txid is `txid`:
- * the latest of BIP30's duplicate txids; a 64-bit key collision is told apart by the full txid.
- */
-function newestWithTxid<R extends { txid: Uint8Array }>(rows: readonly R[], txid: Uint8Array): R | null {
-  for (let i = rows.length - 1; i >= 0; i--) if (bytesEqual(rows[i]!.txid, txid)) return rows[i]!;
-  return null;
 }
 
 /** The txnums filed under a txid key (?1), every level of txid_index. */
@@ -334,9 +324,12 @@ export class StoreReader {
 
   /** The txnum of a confirmed txid (the latest one for BIP30 duplicates), or null. */
   txnumOf(txid: Uint8Array): number | null {
-    const rows = this.q.txnumsOfKey.all(txid.subarray(0, TXID_KEY_BYTES)).map((r) => r.txnum);
-    rows.sort((a, b) => a - b);
-    return newestWithTxid(rows.map((txnum) => ({ txnum, txid: this.txids.txidAt(txnum) })), txid)?.txnum ?? null;
+    // The highest txnum under the key with that txid (each compared in the txid file, in place).
+    let newest = -1;
+    for (const r of this.q.txnumsOfKey.all(txid.subarray(0, TXID_KEY_BYTES))) {
+      if (r.txnum > newest && this.txids.txidEquals(r.txnum, txid)) newest = r.txnum;
+    }
+    return newest < 0 ? null : newest;
   }
 
   /**

@@ -22,7 +22,7 @@
  * Live commits sync the file before the SQLite commit (Db.commit with `durable`).
  */
 import { closeSync, constants, fdatasyncSync, fstatSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
-import { hashHexAt, writeHashHex } from "../bitcoin/bytes.ts";
+import { bytesEqual, hashHexAt, writeHashHex } from "../bitcoin/bytes.ts";
 import { StoreError } from "../errors.ts";
 
 export const TXID_FILE = "txids.bin";
@@ -58,6 +58,8 @@ export interface TxidView {
   txidHexAt(txnum: number): string;
   /** The same 64 hex digits written as ASCII into `out` at `at` (bytes.ts writeHashHex), from the record in place. */
   writeTxidHex(txnum: number, out: DataView, at: number): void;
+  /** Whether the txid of `txnum` is `txid` (internal byte order), compared in place. */
+  txidEquals(txnum: number, txid: Uint8Array): boolean;
 }
 
 export interface TxidFile extends TxidView {
@@ -117,6 +119,13 @@ function storedView(store: RecordStore): TxidView {
     txidAt: (txnum) => array(txnum).slice(offset(txnum), offset(txnum) + TXID_BYTES),
     txidHexAt: (txnum) => hashHexAt(array(txnum), offset(txnum)),
     writeTxidHex: (txnum, out, at) => writeHashHex(array(txnum), offset(txnum), out, at),
+    txidEquals: (txnum, txid) => {
+      const a = array(txnum);
+      const at = offset(txnum);
+      if (txid.length !== TXID_BYTES) return false;
+      for (let i = 0; i < TXID_BYTES; i++) if (a[at + i] !== txid[i]) return false;
+      return true;
+    },
   };
 }
 
@@ -175,6 +184,10 @@ class Txids implements TxidFile {
 
   writeTxidHex(txnum: number, out: DataView, at: number): void {
     writeHashHex(this.txidAt(txnum), 0, out, at);
+  }
+
+  txidEquals(txnum: number, txid: Uint8Array): boolean {
+    return bytesEqual(this.txidAt(txnum), txid);
   }
 
   put(txnum: number, txid: Uint8Array): void {

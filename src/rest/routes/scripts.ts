@@ -5,7 +5,7 @@
 import { distinctBytes } from "../../query/history.ts";
 import type { OutpointCursor } from "../../query/types.ts";
 import { HttpError } from "../errors.ts";
-import { scriptStatsJson, summaryJson, txJson, utxoJson } from "../json.ts";
+import { scriptStatsJson, summaryJson, txJsonText, utxoJson } from "../json.ts";
 import {
   TTL_SHORT,
   json,
@@ -66,7 +66,7 @@ function historyReply(keys: readonly Uint8Array[], req: RestRequest, ctx: RestCo
     totalLimit: total,
   });
   // The confirmed part through the cache of confirmed txs' JSON; mempool txs are rendered each time.
-  const texts = [...page.mempool.map((t) => JSON.stringify(txJson(t, ctx.network))), ...confirmedTxTexts(ctx, page.chainTxnums)];
+  const texts = [...page.mempool.map((t) => txJsonText(t, ctx.network)), ...confirmedTxTexts(ctx, page.chainTxnums)];
   return jsonText(`[${texts.join(",")}]`, TTL_SHORT);
 }
 
@@ -137,10 +137,7 @@ function scriptRoutes(kind: ScriptKind): Route[] {
     ),
     route("GET", `${base}/txs/mempool`, (req, ctx) => {
       const txs = ctx.query.mempoolHistory([keyOf(kind, req, ctx)], maxTxs(req) ?? MAX_MEMPOOL_TXS);
-      return json(
-        txs.map((t) => txJson(t, ctx.network)),
-        TTL_SHORT,
-      );
+      return jsonText(`[${txs.map((t) => txJsonText(t, ctx.network)).join(",")}]`, TTL_SHORT);
     }),
     ...[`${base}/txs/summary`, `${base}/txs/summary/:last_seen`].map((path) =>
       route("GET", path, (req, ctx) => summaryReply([keyOf(kind, req, ctx)], req, ctx)),

@@ -3,7 +3,7 @@ import { bytesToHex, hashToHex } from "../../bitcoin/bytes.ts";
 import { describeError } from "../../log.ts";
 import type { TxStatus } from "../../query/types.ts";
 import { HttpError } from "../errors.ts";
-import { merkleProofJson, outspendJson, statusJson, txJson } from "../json.ts";
+import { merkleProofJson, outspendJson, statusJson, txJsonText } from "../json.ts";
 import {
   TTL_SHORT,
   binary,
@@ -105,7 +105,7 @@ export const txRoutes: readonly Route[] = [
       if (cached) return jsonText(cached.text, ttlByDepth(cached.height, ctx.query.tipHeight()));
       const tx = ctx.query.tx(txid);
       if (!tx) throw notFound();
-      const text = JSON.stringify(txJson(tx, ctx.network));
+      const text = txJsonText(tx, ctx.network);
       if (tx.status.confirmed) ctx.txCache.set(key, text, tx.status.height);
       return jsonText(text, depth(tx.status, ctx));
     },

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { computeWtxid, parseBlock, parseHeader, parseTx, parseTxExact, txidOfExact, type Tx } from "../../../src/bitcoin/block.ts";
+import { computeWtxid, outputOfTx, parseBlock, parseHeader, parseTx, parseTxExact, txidOfExact, type Tx } from "../../../src/bitcoin/block.ts";
 import { bytesEqual, concatBytes, hashToHex, hexToBytes } from "../../../src/bitcoin/bytes.ts";
 import { sha256d } from "../../../src/bitcoin/hash.ts";
 import { ParseError } from "../../../src/errors.ts";
@@ -150,6 +150,32 @@ describe("txidOfExact (the structure only)", () => {
     const n = parsed(legacyTxid!).inputs.length;
     const emptyWitness = concatBytes(raw.subarray(0, 4), Uint8Array.of(0, 1), raw.subarray(4, raw.length - 4), new Uint8Array(n), raw.subarray(raw.length - 4));
     expect(() => txidOfExact(emptyWitness)).toThrow(/superfluous witness record/);
+  });
+});
+
+describe("outputOfTx (one output, walked to)", () => {
+  test("every output of every fixture tx is the parser's, and past the last one there is none", () => {
+    let outputs = 0;
+    for (const [txidHex, t] of txEntries) {
+      const raw = hexToBytes(t.hex);
+      const tx = parsed(txidHex);
+      tx.outputs.forEach((o, vout) => {
+        const got = outputOfTx(raw, vout)!;
+        expect(got.valueSat).toBe(o.valueSat);
+        expect(bytesEqual(got.script, o.script)).toBe(true);
+        outputs++;
+      });
+      expect(outputOfTx(raw, tx.outputs.length)).toBeNull();
+    }
+    expect(outputs).toBeGreaterThan(txEntries.length);
+  });
+
+  test("a tx cut short before its output: a ParseError, never another output", () => {
+    const raw = hexToBytes(expectedTx(segwitTxid!).hex);
+    const last = parsed(segwitTxid!).outputs.length - 1;
+    // The output's bytes end before the witness: cutting anywhere up to there must throw.
+    const end = raw.length - 4 - parsed(segwitTxid!).inputs.reduce((n, i) => n + 1 + i.witness.reduce((m, w) => m + 1 + w.length, 0), 0);
+    for (let n = 0; n < end; n++) expectParseError(() => outputOfTx(raw.subarray(0, n), last), `cut to ${n}`);
   });
 });
 

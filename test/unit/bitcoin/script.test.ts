@@ -14,7 +14,13 @@ const fixture = expectedJson as unknown as {
   readonly txs: Readonly<Record<string, { readonly hex: string }>>;
 };
 
-const asm = (hex: string) => scriptAsm(hexToBytes(hex));
+/** scriptAsm of a script given as hex, checked to be the same when the caller passes the script's hex along (json.ts). */
+const asm = (hex: string) => {
+  const script = hexToBytes(hex);
+  const text = scriptAsm(script);
+  expect(scriptAsm(script, bytesToHex(script))).toBe(text);
+  return text;
+};
 const type = (hex: string) => scriptType(hexToBytes(hex));
 const H20 = "62e907b15cbf27d5425399ebf6f0fb50ebb88f18";
 const H32 = "5680531c21f9a899410380ee96e45a3f3f5b59d5c50471c3c565aedd6f6c1ea3";

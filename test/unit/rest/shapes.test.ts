@@ -83,6 +83,22 @@ describe("JSON shapes and key order", () => {
     }
   });
 
+  test("tx JSON is written as text (json.ts txJsonText): compact, as JSON.stringify writes the same values", async () => {
+    // Every confirmed tx, the mempool one, a block's page and a script's page (each tx rendered, then from the cache).
+    const paths = [
+      ...Object.keys(expected.txs).map((txid) => `/tx/${txid}`),
+      `/tx/${pending.txidHex}`,
+      `/block/${expected.blocks[137]!.hash}/txs/0`,
+      `/scripthash/${popular.scripthash}/txs`,
+    ];
+    for (let round = 0; round < 2; round++) {
+      for (const path of paths) {
+        const text = await (await s.get(path)).text();
+        expect(JSON.stringify(JSON.parse(text))).toBe(text);
+      }
+    }
+  });
+
   test("coinbase input: prevout null, is_coinbase true", async () => {
     const cb = (await getJson(`/tx/${expected.blocks[137]!.txids[0]}`)).body as Obj;
     const vin = (cb.vin as Obj[])[0]!;
