@@ -73,7 +73,23 @@ export interface ChainQueryDeps {
   readonly tipHeight: () => number;
   /** One ChainQuery per Metrics: `query_duration` is registered here. */
   readonly metrics: Metrics;
+  /** A serve worker's: the index can change while one of its reads runs (another thread commits). */
+  readonly guard?: ReadGuard | null;
 }
+
+/**
+ * Reads that another thread's commits can overlap (serve workers: serve/serve-worker.ts): a
+ * read is noted before and checked after, and made again when the index changed meanwhile.
+ */
+export interface ReadGuard {
+  /** Before a read: waits out a change under way (bounded), and returns a mark of the state read. */
+  begin(): number;
+  /** After it: whether the index changed since `mark`. */
+  changed(mark: number): boolean;
+}
+
+/** Tries of a guarded read: a read overlapping this many changes in a row is answered as it is. */
+const GUARDED_TRIES = 3;
 
 /** Blocks before this many are used for the median time past (Core's nMedianTimeSpan). */
 const MEDIAN_TIME_SPAN = 11;
@@ -99,10 +115,12 @@ export class ChainQuery {
   private readonly reader: StoreReader;
   private readonly mempool: MempoolView;
   private readonly duration: HistogramVec<"name">;
+  private readonly guard: ReadGuard | null;
 
   constructor(deps: ChainQueryDeps) {
     this.reader = deps.reader;
     this.mempool = deps.mempool;
+    this.guard = deps.guard ?? null;
     this.network = deps.network;
     this.tipHeight = deps.tipHeight;
     this.duration = deps.metrics.histogram("query_duration", "Index query duration (in seconds)", ["name"]);
@@ -111,7 +129,21 @@ export class ChainQuery {
   private timed<T>(name: QueryName, fn: (r: Resolver) => T): T {
     const stop = this.duration.startTimer({ name });
     try {
-      return fn(new Resolver(this.reader, this.mempool));
+      const guard = this.guard;
+      if (guard === null) return fn(new Resolver(this.reader, this.mempool));
+      for (let tries = 1; ; tries++) {
+        const mark = guard.begin();
+        let out: T;
+        try {
+          out = fn(new Resolver(this.reader, this.mempool));
+        } catch (err) {
+          // What a read mixing two states can throw (a txid not in the file yet, a prevout gone):
+          // read again; an error of a read that overlapped nothing is the answer.
+          if (tries < GUARDED_TRIES && guard.changed(mark)) continue;
+          throw err;
+        }
+        if (tries >= GUARDED_TRIES || !guard.changed(mark)) return out;
+      }
     } finally {
       stop();
     }

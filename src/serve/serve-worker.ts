@@ -25,7 +25,7 @@ import { MempoolPresence } from "./mempool-presence.ts";
 import type { FromWorker, ToWorker, WorkerInit } from "./messages.ts";
 import { RemoteMempoolView } from "./remote-mempool.ts";
 import { startServing, type Serving } from "./servers.ts";
-import { BlockChangeWatcher, SharedState } from "./shared-state.ts";
+import { BlockChangeWatcher, changeGuard, SharedState } from "./shared-state.ts";
 
 declare const self: Worker;
 
@@ -55,6 +55,7 @@ async function start(init: WorkerInit): Promise<void> {
     return from;
   };
   const reader = new StoreReader(db, blkFiles, { blockBounds: true, skipEmptyLevels: true, blockChanges });
+  const readGuard = changeGuard(state, () => db.batch.end());
   const mempool = new RemoteMempoolView(init.mempool, new MempoolPresence(init.presence), state);
   const metrics = createMetrics({ processCollector: false });
   let rpc: DaemonClient | null = null;
@@ -90,6 +91,7 @@ async function start(init: WorkerInit): Promise<void> {
     thread: init.number,
     reorgs: () => state.rollbacks,
     counts: sharedCounts(init.ipCounts),
+    readGuard,
   });
   self.onmessage = (e: MessageEvent<ToWorker>) => void handle(e.data, metrics, log);
 }

@@ -12,7 +12,7 @@ import type { TlsFiles } from "../electrum/tls.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { MempoolView } from "../mempool/types.ts";
-import { ChainQuery } from "../query/chain-query.ts";
+import { ChainQuery, type ReadGuard } from "../query/chain-query.ts";
 import type { RestNode } from "../rest/node.ts";
 import { startRestServer, type RestServer } from "../rest/server.ts";
 import { TxJsonCache } from "../rest/tx-json-cache.ts";
@@ -53,6 +53,8 @@ export interface ServingOptions {
   readonly reorgs?: () => number;
   /** The Electrum limits' counts, shared by every serving thread (ip-counts.ts). */
   readonly counts?: ElectrumServerOptions["counts"];
+  /** A worker's guard of its reads against the main thread's commits (chain-query.ts ReadGuard). */
+  readonly readGuard?: ReadGuard | null;
 }
 
 export interface Serving {
@@ -66,7 +68,7 @@ export interface Serving {
 export function startServing(o: ServingOptions): Serving {
   const { config, metrics, log } = o;
   // One read model for both servers (it registers query_duration once).
-  const query = new ChainQuery({ reader: o.reader, mempool: o.mempool, network: o.network, tipHeight: o.tipHeight, metrics });
+  const query = new ChainQuery({ reader: o.reader, mempool: o.mempool, network: o.network, tipHeight: o.tipHeight, metrics, guard: o.readGuard ?? null });
   const electrum = startElectrumServer({
     addr: o.addrs.electrum,
     tlsAddr: o.addrs.electrumTls,

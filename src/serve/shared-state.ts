@@ -9,13 +9,19 @@
  *   The ring entry is written before the count is raised, so a worker that sees a count sees its height.
  * - `writerCommits` is the writer's commit count (store/db.ts Db.commits), for the reader's
  *   empty-level checks (store/level-reads.ts); `committing` is 1 from just before a COMMIT until
- *   its count is published, so that a reader never keeps what it saw in between. (A worker's
- *   turn reads one snapshot, store/read-batch.ts, which may predate a commit its block bounds
- *   already follow: the notifications that follow the commit correct any status it gave.)
+ *   its count is published, so that a reader never keeps what it saw in between.
+ * - `changeSeq` is a sequence lock over every change of the index a worker can see: odd from just
+ *   before a COMMIT until the synchronous work after it is done (the txid file's records, the block
+ *   changes and rollbacks published above), even otherwise. A worker's query notes it before and
+ *   compares after (ReadGuard, chain-query.ts): a query that overlapped a change is read again, on
+ *   a snapshot at least as new as the change, so that its rows, block boundaries and txids all
+ *   come from one committed state, as the main thread's reads always do.
  * - `rollbacks` counts reorgs: a worker's cache of confirmed txs' JSON empties itself when it moved.
  * - `tipHeight`, `mempoolSize` and `mempoolSynced` are what the query layer asks of the indexer and
  *   the mempool without a call.
  */
+
+import type { ReadGuard } from "../query/chain-query.ts";
 
 /** Int32 slots, declared once. */
 const F = {
@@ -26,6 +32,7 @@ const F = {
   mempoolSynced: 4,
   rollbacks: 5,
   committing: 6,
+  changeSeq: 7,
   ring: 8,
 } as const;
 /** Block changes a worker can fall behind by before it reads every height again. */
@@ -63,13 +70,29 @@ export class SharedState {
 
   /** Db.observeCommits: between these two the index is changing (a COMMIT, then the txid file's records). */
   committing(): void {
+    this.commitOpen = true;
+    if (this.changesUnderWay++ === 0) Atomics.add(this.a, F.changeSeq, 1);
     Atomics.store(this.a, F.committing, 1);
   }
 
+  /** Also called alone, to publish the count of an index just opened (no change then). */
   committed(commits: number): void {
     Atomics.store(this.a, F.writerCommits, commits | 0);
     Atomics.store(this.a, F.committing, 0);
+    if (!this.commitOpen) return;
+    this.commitOpen = false;
+    // The sequence stays odd until the code that runs on from the commit has published what
+    // follows from it (blocksChanged, rolledBack: the indexer calls its listeners synchronously
+    // after each commit): a microtask runs once that synchronous run is over.
+    queueMicrotask(() => {
+      if (--this.changesUnderWay > 0) return;
+      Atomics.add(this.a, F.changeSeq, 1);
+      Atomics.notify(this.a, F.changeSeq);
+    });
   }
+  /** Main thread only: a committing() not yet matched by committed(), and the commits whose sequence step is still to come. */
+  private commitOpen = false;
+  private changesUnderWay = 0;
 
   setMempool(size: number, synced: boolean): void {
     Atomics.store(this.a, F.mempoolSize, size);
@@ -96,6 +119,27 @@ export class SharedState {
 
   get rollbacks(): number {
     return Atomics.load(this.a, F.rollbacks);
+  }
+
+  /** The change sequence (odd while a change is under way). */
+  get changeSeq(): number {
+    return Atomics.load(this.a, F.changeSeq);
+  }
+
+  /**
+   * The change sequence once no change is under way: blocks this thread (Atomics.wait, workers
+   * only) while one is, at most `maxWaitMs` in all; then returns the sequence as it is, odd or not.
+   */
+  settledChangeSeq(maxWaitMs: number): number {
+    const now = Atomics.load(this.a, F.changeSeq);
+    if ((now & 1) === 0) return now;
+    const until = performance.now() + maxWaitMs;
+    for (;;) {
+      const seq = Atomics.load(this.a, F.changeSeq);
+      const left = until - performance.now();
+      if ((seq & 1) === 0 || left <= 0) return seq;
+      Atomics.wait(this.a, F.changeSeq, seq, left);
+    }
   }
 
   /**
@@ -137,4 +181,27 @@ export class BlockChangeWatcher {
     this.seen = seq;
     return low;
   }
+}
+
+/** How long a read waits for a change of the index under way (a COMMIT and what follows it: milliseconds). */
+const CHANGE_WAIT_MS = 1_000;
+
+/**
+ * A worker's reads against the main thread's commits (changeSeq above, a sequence lock):
+ * a read starts once no change is under way, on a read transaction opened after the last change
+ * (`endSnapshot` ends an older one), and is made again if a change began or ended meanwhile.
+ */
+export function changeGuard(state: SharedState, endSnapshot: () => void): ReadGuard {
+  let snapshotSeq = -1;
+  return {
+    begin() {
+      const seq = state.settledChangeSeq(CHANGE_WAIT_MS);
+      if (seq !== snapshotSeq) {
+        endSnapshot();
+        snapshotSeq = seq;
+      }
+      return seq;
+    },
+    changed: (mark) => (mark & 1) === 1 || state.changeSeq !== mark,
+  };
 }

@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { hashToHex, hexToBytes, hexToHash } from "../../../src/bitcoin/bytes.ts";
 import { merkleRootFromBranch } from "../../../src/bitcoin/merkle.ts";
 import { createMetrics } from "../../../src/metrics/metrics.ts";
-import { difficultyOf } from "../../../src/query/chain-query.ts";
+import { ChainQuery, difficultyOf } from "../../../src/query/chain-query.ts";
+import { NETWORKS } from "../../../src/bitcoin/network.ts";
 import { QueryError } from "../../../src/query/errors.ts";
 import { scriptKeyFromHash } from "../../../src/store/rows.ts";
 import { expected, openFixture, type Fixture } from "../rest/harness.ts";
@@ -242,4 +243,57 @@ test("query_duration is recorded under electrs' names", async () => {
   for (const name of ["lookup_txn", "history", "utxo", "stats", "lookup_spend", "get_block_with_meta", "get_block_raw"]) {
     expect(text).toContain(`query_duration_count{name="${name}"}`);
   }
+});
+
+describe("guarded reads (serve workers: another thread's commit can overlap a read)", () => {
+  // The guard reports what the shared change sequence would (serve/shared-state.ts changeGuard, tested
+  // there); here it injects the overlap, to pin what the query layer does with it.
+  const scripted = (changedAnswers: boolean[]) => {
+    const calls = { begin: 0, changed: 0 };
+    const guard = {
+      begin: () => ++calls.begin,
+      changed: () => (calls.changed++, changedAnswers.shift() ?? false),
+    };
+    return { guard, calls };
+  };
+  const txid = Object.keys(expected.txs).find((id) => expected.txs[id]!.fee_sat)!;
+  const queryWith = (guard: { begin(): number; changed(mark: number): boolean }, mempool = fx.mempool) =>
+    new ChainQuery({ reader: fx.indexer.reader, mempool, network: NETWORKS.regtest, tipHeight: () => fx.indexer.reader.tip()?.height ?? -1, metrics: createMetrics({ processCollector: false }), guard });
+
+  test("a read that overlapped a change is made again; one that did not is answered once", () => {
+    const overlapped = scripted([true, false]);
+    const tx = queryWith(overlapped.guard).tx(hexToHash(txid))!;
+    expect(hashToHex(tx.tx.txid)).toBe(txid);
+    expect(tx.feeSat).toBe(expected.txs[txid]!.fee_sat!);
+    expect(overlapped.calls).toEqual({ begin: 2, changed: 2 });
+    const quiet = scripted([]);
+    queryWith(quiet.guard).tx(hexToHash(txid));
+    expect(quiet.calls).toEqual({ begin: 1, changed: 1 });
+  });
+
+  test("an error of a read that overlapped a change is read again; one that overlapped none is the answer", () => {
+    let failures = 1;
+    const flaky = new Proxy(fx.mempool, {
+      get(target, prop, receiver) {
+        if (prop === "get")
+          return (id: Uint8Array) => {
+            if (failures-- > 0) throw new Error("a read mixing two states");
+            return target.get(id);
+          };
+        const v = Reflect.get(target, prop, receiver);
+        return typeof v === "function" ? v.bind(target) : v;
+      },
+    });
+    // (A txid that is in neither the chain nor the mempool: the lookup asks the mempool.)
+    const unknown = new Uint8Array(32).fill(7);
+    expect(queryWith(scripted([true]).guard, flaky).tx(unknown)).toBeNull();
+    failures = 1;
+    expect(() => queryWith(scripted([false]).guard, flaky).tx(unknown)).toThrow("a read mixing two states");
+  });
+
+  test("a read overlapping a change every time is answered after three tries", () => {
+    const busy = scripted([true, true, true, true, true]);
+    expect(queryWith(busy.guard).tx(hexToHash(txid))).not.toBeNull();
+    expect(busy.calls.begin).toBe(3);
+  });
 });

@@ -1,8 +1,11 @@
 import { describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import type { MempoolEntry } from "../../../src/mempool/types.ts";
 import { LocalIpCounts, sharedCounts, IP_COUNTS_BYTES } from "../../../src/serve/ip-counts.ts";
 import { MempoolPresence, presenceKey } from "../../../src/serve/mempool-presence.ts";
-import { BlockChangeWatcher, SharedState } from "../../../src/serve/shared-state.ts";
+import { BlockChangeWatcher, changeGuard, SharedState } from "../../../src/serve/shared-state.ts";
 import { BlockBounds } from "../../../src/store/block-bounds.ts";
 import type { BlockRow } from "../../../src/store/rows.ts";
 
@@ -142,6 +145,98 @@ describe("the shared chain state", () => {
     expect(a).not.toBe(7);
     state.committed(8);
     expect(state.writerCommits()).toBe(8);
+  });
+
+  test("the change sequence: odd from a commit until the synchronous run after it is over, once for commits in one run", async () => {
+    const state = SharedState.create();
+    const view = new SharedState(state.buffer);
+    state.committed(3); // the count published at start: no change
+    await Promise.resolve();
+    expect(view.changeSeq).toBe(0);
+    state.committing();
+    expect(view.changeSeq).toBe(1);
+    state.committed(4);
+    // What the indexer publishes after its commit (its listeners) is still part of the change.
+    state.blocksChanged(10, 10);
+    expect(view.changeSeq).toBe(1);
+    state.committing();
+    state.committed(5);
+    expect(view.changeSeq).toBe(1);
+    await Promise.resolve();
+    expect(view.changeSeq).toBe(2);
+    // A COMMIT that fails still ends the change (Db.commit calls committed in a finally).
+    state.committing();
+    state.committed(5);
+    await Promise.resolve();
+    expect(view.changeSeq).toBe(4);
+  });
+
+  test("settledChangeSeq: at once when no change is under way; bounded when one is", async () => {
+    const state = SharedState.create();
+    const view = new SharedState(state.buffer);
+    expect(view.settledChangeSeq(1000)).toBe(0);
+    state.committing();
+    const t = performance.now();
+    expect(view.settledChangeSeq(30)).toBe(1);
+    expect(performance.now() - t).toBeGreaterThanOrEqual(25);
+    state.committed(1);
+    await Promise.resolve();
+    expect(view.settledChangeSeq(1000)).toBe(2);
+  });
+
+  test("a worker blocked on a change under way goes on as soon as it ends", async () => {
+    const state = SharedState.create();
+    state.committing();
+    const code = `
+      import { SharedState } from ${JSON.stringify(new URL("../../../src/serve/shared-state.ts", import.meta.url).pathname)};
+      self.onmessage = (e) => {
+        const view = new SharedState(e.data);
+        self.postMessage({ waiting: true });
+        const t = performance.now();
+        const seq = view.settledChangeSeq(10_000);
+        self.postMessage({ seq, ms: performance.now() - t });
+      };`;
+    const dir = mkdtempSync(join(tmpdir(), "settle-worker-"));
+    const file = join(dir, "worker.ts");
+    writeFileSync(file, code);
+    const worker = new Worker(file);
+    try {
+      const messages: { waiting?: boolean; seq?: number; ms?: number }[] = [];
+      const next = () => new Promise<(typeof messages)[number]>((resolve) => worker.addEventListener("message", (e) => resolve(e.data), { once: true }));
+      const waiting = next();
+      worker.postMessage(state.buffer);
+      expect((await waiting).waiting).toBe(true);
+      // (The worker waits now, or is about to: either way it must see the change end.)
+      const answer = next();
+      state.committed(1);
+      await Promise.resolve();
+      const { seq, ms } = await answer;
+      expect(seq).toBe(2);
+      expect(ms!).toBeLessThan(5_000);
+    } finally {
+      worker.terminate();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("changeGuard: a read starts on a snapshot newer than the last change, and a change during it is seen", async () => {
+    const state = SharedState.create();
+    let snapshotsEnded = 0;
+    const guard = changeGuard(new SharedState(state.buffer), () => snapshotsEnded++);
+    const first = guard.begin();
+    expect(snapshotsEnded).toBe(1); // the first read of the thread: whatever was open is older
+    expect(guard.changed(first)).toBe(false);
+    expect(guard.begin()).toBe(first);
+    expect(snapshotsEnded).toBe(1); // nothing changed: the turn's snapshot is kept
+    state.committing();
+    expect(guard.changed(first)).toBe(true); // a change began during the read
+    state.committed(1);
+    await Promise.resolve();
+    expect(guard.changed(first)).toBe(true);
+    const second = guard.begin();
+    expect(second).toBe(first + 2);
+    expect(snapshotsEnded).toBe(2);
+    expect(guard.changed(second)).toBe(false);
   });
 
   test("mempool size, synced and reorg count reach the other side of the buffer", () => {
