@@ -73,6 +73,8 @@ export interface Config {
   readonly addressSearch: boolean;
   readonly indexUnspendables: boolean;
   readonly cors: string | null;
+  /** --enable-mining-rest: GET /block-template answers (rest/block-template.ts); off: 403. */
+  readonly enableMiningRest: boolean;
   readonly utxosLimit: number;
   /** --rest-tx-cache-mb: MiB of rendered JSON of confirmed txs kept for REST (rest/tx-json-cache.ts); 0: none. */
   readonly restTxCacheMb: number;
@@ -238,6 +240,8 @@ const OPTIONS = {
   addressSearch: switchOpt("address-search", "Index addresses for prefix search (/address-prefix)"),
   indexUnspendables: switchOpt("index-unspendables", "Also index provably unspendable outputs (OP_RETURN) in the history"),
   cors: optional("cors", "ORIGIN", parseText, "Value of the Access-Control-Allow-Origin header on REST responses"),
+  enableMiningRest: switchOpt("enable-mining-rest",
+    "Serve GET /block-template: the node's getblocktemplate, kept 15 s and until the next block (without it, 403 as in electrs)"),
   restTxCacheMb: value("rest-tx-cache-mb", "MIB", parseNonNegativeInt, 32,
     "Memory for the JSON of confirmed txs that REST answers (/tx/:txid, block tx pages), most recently used kept; emptied on every reorg (0: none); shared out among the --serve-workers threads"),
   utxosLimit: value("utxos-limit", "N", parseNonNegativeInt, DEFAULT_ENTRY_LIMIT,
@@ -587,6 +591,7 @@ function toConfig(v: Values, env: Env): Config {
     addressSearch: v.addressSearch,
     indexUnspendables: v.indexUnspendables,
     cors: v.cors,
+    enableMiningRest: v.enableMiningRest,
     utxosLimit: v.utxosLimit,
     restTxCacheMb: v.restTxCacheMb,
     electrumTxsLimit: v.electrumTxsLimit,

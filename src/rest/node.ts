@@ -19,6 +19,8 @@ export interface RestNode {
   submitPackage(txHexes: readonly string[], maxFeeRate: number | null, maxBurnAmount: number | null): Promise<unknown>;
   /** `estimatesmartfee <target> ECONOMICAL` for each target, in one batch. */
   estimateSmartFee(targets: readonly number[]): Promise<FeeRateBtcPerKvB[]>;
+  /** `getblocktemplate {"rules":["segwit"]}` (Core refuses a template without the segwit rule): the node's object, as is. */
+  getBlockTemplate(): Promise<unknown>;
 }
 
 export interface RestNodeOptions {
@@ -45,6 +47,7 @@ export function offlineRestNode(): RestNode {
     testMempoolAccept: refuse,
     submitPackage: refuse,
     estimateSmartFee: async (targets) => targets.map(() => null),
+    getBlockTemplate: refuse,
   };
 }
 
@@ -65,6 +68,7 @@ export function restNodeOf(rpc: DaemonClient, opts: RestNodeOptions = { timeoutM
     },
     testMempoolAccept: (txHexes, maxFeeRate) => call("testmempoolaccept", [txHexes, ...trailing(maxFeeRate)]),
     submitPackage: (txHexes, maxFeeRate, maxBurnAmount) => call("submitpackage", [txHexes, ...trailing(maxFeeRate, maxBurnAmount)]),
+    getBlockTemplate: () => call("getblocktemplate", [{ rules: ["segwit"] }]),
     async estimateSmartFee(targets) {
       const settled = await withTimeout(
         "estimatesmartfee",

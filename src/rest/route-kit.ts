@@ -12,6 +12,7 @@ import type { Logger } from "../log.ts";
 import type { ChainQuery } from "../query/chain-query.ts";
 import { scriptKeyFromHash, scriptKeyOf } from "../store/rows.ts";
 import { HttpError } from "./errors.ts";
+import type { BlockTemplates } from "./block-template.ts";
 import type { FeeEstimates } from "./fees.ts";
 import type { RestNode } from "./node.ts";
 
@@ -21,12 +22,14 @@ export const TTL_SHORT = 10;
 export const TTL_MEMPOOL_RECENT = 5;
 const CONF_FINAL = 10;
 
-export type RestConfig = Pick<Config, "cors" | "utxosLimit" | "addressSearch" | "network">;
+export type RestConfig = Pick<Config, "cors" | "utxosLimit" | "addressSearch" | "network" | "enableMiningRest">;
 
 export interface RestContext {
   readonly query: ChainQuery;
   readonly node: RestNode;
   readonly fees: FeeEstimates;
+  /** `/block-template`'s kept answer (block-template.ts). */
+  readonly blockTemplates: BlockTemplates;
   readonly config: RestConfig;
   readonly network: NetworkParams;
   /** Makes broadcast txs visible in the mempool answers before the broadcast is answered. */

@@ -18,6 +18,7 @@ import type { Metrics } from "../metrics/metrics.ts";
 import type { ChainQuery } from "../query/chain-query.ts";
 import { BODY_TIMEOUT_MS, MAX_BODY_BYTES } from "./body.ts";
 import { Dispatcher, isRelativeUrl, pathOf } from "./dispatch.ts";
+import { BlockTemplates } from "./block-template.ts";
 import { FeeEstimates } from "./fees.ts";
 import { NO_TRACING, type Tracing } from "../trace/tracing.ts";
 import { offlineRestNode, type RestNode } from "./node.ts";
@@ -71,6 +72,7 @@ export function startRestServer(opts: RestServerOptions): RestServer {
     query: opts.query,
     node,
     fees: new FeeEstimates(node, log),
+    blockTemplates: new BlockTemplates(node),
     config,
     network: NETWORKS[config.network],
     onBroadcast: opts.onBroadcast ?? (async () => {}),

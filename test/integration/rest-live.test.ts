@@ -181,7 +181,7 @@ beforeAll(async () => {
   MINING_SH = sha256Hex(node.miningScriptHex);
   await node.mine(110);
   tmp = tempDir();
-  app = spawnApp(liveAppArgs(node, tmp.path));
+  app = spawnApp(liveAppArgs(node, tmp.path, ["--enable-mining-rest"]));
   void app.exited.then((code) => (exitCode = code));
   rest = new RestClient(await restUrl(app, T), 10_000);
   await untilTip(110);
@@ -582,5 +582,30 @@ describe("the REST API over a live bcoin node", () => {
     }, 250);
     expect(zero).toEqual({ count: 0, vsize: 0, total_fee: 0, fee_histogram: [] });
     expect(await rest.text("/blocks/tip/hash")).toBe(await node.rpc.call<string>("getbestblockhash"));
+  }, T);
+
+  test("GET /block-template (--enable-mining-rest): the node's template, no-store, kept until the next block", async () => {
+    const pendingTx = await spendCoinbase(9, payee(11));
+    expect((await rest.post("/tx", pendingTx.hex)).status).toBe(200);
+    await untilMempoolMatchesNode();
+    const tip = await rest.text("/blocks/tip/hash");
+    const first = await rest.get("/block-template");
+    expect(first.status).toBe(200);
+    expect(first.contentType).toBe("application/json");
+    expect(first.cacheControl).toBe("no-store");
+    const template = first.json as { previousblockhash: string; height: number; transactions: { txid: string }[] };
+    expect(template.previousblockhash).toBe(tip);
+    expect(template.height).toBe(node.node.chain.height + 1);
+    expect(template.transactions.map((t) => t.txid)).toContain(pendingTx.txid);
+    // The same answer again (kept: bcoin's own template would carry a new curtime).
+    expect((await rest.get("/block-template")).text).toBe(first.text);
+    // A new block makes it stale at once.
+    await node.mine(1);
+    const height = node.node.chain.height;
+    await untilTip(height);
+    const next = (await rest.json<{ previousblockhash: string; height: number; transactions: { txid: string }[] }>("/block-template"));
+    expect(next.previousblockhash).toBe(await node.rpc.call<string>("getbestblockhash"));
+    expect(next.height).toBe(height + 1);
+    expect(next.transactions.map((t) => t.txid)).not.toContain(pendingTx.txid);
   }, T);
 });

@@ -80,6 +80,7 @@ describe("defaults", () => {
       addressSearch: false,
       indexUnspendables: false,
       cors: null,
+      enableMiningRest: false,
       utxosLimit: 125_000,
       restTxCacheMb: 32,
       electrumTxsLimit: 125_000,

@@ -1,6 +1,7 @@
 /** Block routes (spec §1.3 rows 1–11). Handlers parse their input and call the query layer. */
 import { bytesToHex, hashToHex } from "../../bitcoin/bytes.ts";
 import type { BlockRow } from "../../store/rows.ts";
+import { blockTemplateReply } from "../block-template.ts";
 import { HttpError } from "../errors.ts";
 import { blockJsonText, blockStatusJson } from "../json.ts";
 import { cachedTxTexts } from "../confirmed-txs.ts";
@@ -140,9 +141,11 @@ export const blockRoutes: readonly Route[] = [
     method: "GET",
     path: "/block-template",
     name: "/block-template",
-    // BS-new's answer without --enable-mining-rest, which electrs-bun does not have.
-    handler: () => {
-      throw new HttpError(403, "mining REST endpoints are disabled");
+    // BS-new's, with its --enable-mining-rest (403 without it).
+    handler: async (_, ctx) => {
+      if (!ctx.config.enableMiningRest) throw new HttpError(403, "mining REST endpoints are disabled");
+      const tip = ctx.query.tip();
+      return blockTemplateReply(await ctx.blockTemplates.get(tip ? hashToHex(tip.hash) : ""));
     },
   },
   { method: "GET", path: "/block/:hash/txs/:start_index", name: "/block/:hash/txs/:start_index", handler: blockTxs },

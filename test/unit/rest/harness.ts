@@ -175,9 +175,12 @@ export class ScriptedRestNode implements RestNode {
   testMempoolAccept: (hexes: readonly string[], maxFeeRate: number | null) => Promise<unknown> = async () => [];
   submitPackage: (hexes: readonly string[], maxFeeRate: number | null, maxBurn: number | null) => Promise<unknown> = async () => ({});
   estimateSmartFee: (targets: readonly number[]) => Promise<(number | null)[]> = async (t) => t.map(() => null);
+  getBlockTemplate: () => Promise<unknown> = async () => {
+    throw new Error("not scripted");
+  };
 }
 
-export const REST_CONFIG: RestConfig = { cors: null, utxosLimit: 500, addressSearch: false, network: "regtest" };
+export const REST_CONFIG: RestConfig = { cors: null, utxosLimit: 500, addressSearch: false, network: "regtest", enableMiningRest: false };
 
 export interface ServerUnderTest {
   readonly server: RestServer;
