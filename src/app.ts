@@ -4,7 +4,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { NETWORKS, type NetworkParams } from "./bitcoin/network.ts";
-import { formatAddr, formatConfig, type Config, type SocketAddr } from "./config.ts";
+import { formatAddr, formatConfig, ignoredFlagWarning, type Config, type SocketAddr } from "./config.ts";
 import { freeSocketPath, reservePorts } from "./listen.ts";
 import { listBlkFiles, openBlockReader, readXorKey, type BlockReader } from "./daemon/blkfiles.ts";
 import { fromCookieFile, fromUserPass, type AuthSource } from "./daemon/cookie.ts";
@@ -92,6 +92,7 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
   try {
     log.info(`starting ${NAME} ${VERSION}`);
     log.info(formatConfig(config));
+    for (const flag of config.ignoredElectrsFlags) log.warn(ignoredFlagWarning(flag));
     const network = NETWORKS[config.network];
     // Closed last (the closer goes in reverse): the spans of the way out are exported too.
     const tracing = config.tracing ? await startTracing(config.tracing, log.child("otel")) : NO_TRACING;

@@ -85,8 +85,14 @@ export interface Config {
   readonly electrumMaxClients: number;
   readonly electrumMaxClientsPerIp: number;
   readonly electrumMaxSubsPerIp: number;
+  /** Script hash subscriptions of one connection (0: no limit), electrs' --electrum-subscription-limit. */
+  readonly electrumSubscriptionLimit: number;
+  /** Longest Electrum request line, electrs' --electrum-rpc-max-request-num-bytes. */
+  readonly electrumMaxRequestBytes: number;
   readonly electrumBanner: string;
   readonly mainLoopDelayMs: number;
+  /** electrs' flags given that have no effect here (ignoredFlagWarning says why), e.g. `--db-block-cache-mb`. */
+  readonly ignoredElectrsFlags: readonly string[];
   /** Blocks written per SQLite transaction (also capped at 200k txs), as electrs' BS-new flag. */
   readonly initialSyncBatchSize: number;
   /** --db-cache-mb: MiB of the initial sync's in-memory UTXO table (what does not fit is evicted; their spends are resolved at the end of the load). */
@@ -152,6 +158,8 @@ interface OptionSpec<T> {
   readonly env: string | null;
   /** Extra variables honoured after `env`, e.g. electrs' own DAEMON_READ_TIMEOUT. */
   readonly envAliases: readonly string[];
+  /** Other long names (without --) for the same option. */
+  readonly aliases?: readonly string[];
   readonly kind: Kind;
   readonly metavar: string;
   readonly help: string;
@@ -165,12 +173,14 @@ interface OptionSpec<T> {
 interface Extra {
   secret?: boolean;
   envAliases?: readonly string[];
+  /** Other long names of the flag (electrs' own name for it). */
+  aliases?: readonly string[];
 }
 
 const envName = (long: string): string => `ELECTRS_${long.toUpperCase().replaceAll("-", "_")}`;
 
 function value<T>(long: string, metavar: string, parse: OptionSpec<T>["parse"], def: T | Derived<T>, help: string, extra: Extra = {}): OptionSpec<T> {
-  return { long, short: null, env: envName(long), envAliases: extra.envAliases ?? [], kind: "value", metavar, help, default: def, secret: extra.secret ?? false, parse };
+  return { long, short: null, env: envName(long), envAliases: extra.envAliases ?? [], aliases: extra.aliases ?? [], kind: "value", metavar, help, default: def, secret: extra.secret ?? false, parse };
 }
 
 function optional<T>(long: string, metavar: string, parse: OptionSpec<T>["parse"], help: string, extra: Extra = {}): OptionSpec<T | null> {
@@ -249,7 +259,12 @@ const OPTIONS = {
   electrumTxsLimit: value("electrum-txs-limit", "N", parseNonNegativeInt, DEFAULT_ENTRY_LIMIT,
     "Maximum history transactions of one script over Electrum, confirmed and mempool (0: no limit; electrs: 500); answers are also bounded by --electrum-max-response-bytes"),
   electrumMaxResponseBytes: value("electrum-max-response-bytes", "BYTES", parsePositiveInt, 8_000_000,
-    "Largest Electrum answer; a bigger one is an error (ElectrumX's MAX_SEND; a 100k-tx history is ~10 MB)"),
+    "Largest Electrum answer; a bigger one is an error (ElectrumX's MAX_SEND; a 100k-tx history is ~10 MB). Also accepted as electrs' --electrum-rpc-max-response-num-bytes",
+    { aliases: ["electrum-rpc-max-response-num-bytes"] }),
+  electrumSubscriptionLimit: value("electrum-subscription-limit", "N", parseNonNegativeInt, 10_000,
+    "Most script hash subscriptions of one Electrum connection (0: no limit); one more is answered with a JSON-RPC error (code 4), re-subscribing to one already held is always allowed (electrs' flag)"),
+  electrumMaxRequestBytes: value("electrum-rpc-max-request-num-bytes", "BYTES", parsePositiveInt, 1_000_000,
+    "Longest Electrum request line; a longer one gets an error and a close (electrs' flag; its 0, no limit, is refused: a line must fit in memory)"),
   electrumMaxClients: value("electrum-max-clients", "N", parseNonNegativeInt, 5000,
     "Most Electrum clients connected at once (0: no limit); one more gets a JSON-RPC error (code 4), then a close (ElectrumX's MAX_SESSIONS is 1,000)"),
   electrumMaxClientsPerIp: value("electrum-max-clients-per-ip", "N", parseNonNegativeInt, 0,
@@ -277,6 +292,65 @@ const OPTIONS = {
   version: action("version", "V", "Print the version and exit"),
   help: action("help", "h", "Print this help and exit"),
 };
+
+/**
+ * electrs' flags that mean nothing here (BS, MP and BS-new, spec §3), taken so that an electrs
+ * command line or unit file starts electrs-bun as it is: each is accepted (with its value when it
+ * takes one, which is not read) and named in one warning at startup with the reason below.
+ */
+const IGNORED_ELECTRS_FLAGS: Readonly<Record<string, { readonly takesValue: boolean; readonly why: string }>> = (() => {
+  const rocksdb = "RocksDB tuning, and the index is SQLite here (its memory: --db-cache-mb)";
+  const noScan = "a script's stats and UTXOs are range reads of sorted tables here, with no scan to bound";
+  const rpcLogging = "per-request JSON logging is not built: -vv logs each request, --otlp-tracing traces them";
+  const discovery = "peer discovery is not built (server.peers.subscribe answers [])";
+  const mpFixed = (what: string) => `fixed here at MP's default: ${what}`;
+  return {
+    "db-block-cache-mb": { takesValue: true, why: rocksdb },
+    "db-parallelism": { takesValue: true, why: rocksdb },
+    "db-write-buffer-size-mb": { takesValue: true, why: rocksdb },
+    "cache-index-filter-blocks": { takesValue: false, why: rocksdb },
+    "initial-sync-compaction": { takesValue: false, why: "RocksDB compaction, and the initial sync here sorts each table once at its end" },
+    lightmode: { takesValue: false, why: "a tx whose bytes Core's blk files hold is never stored here (it is read there), as in electrs' light mode" },
+    "precache-threads": { takesValue: true, why: "--precache-scripts runs on the indexing thread" },
+    "history-scan-limit": { takesValue: true, why: noScan },
+    "utxos-checkpoint-limit": { takesValue: true, why: noScan },
+    "electrum-rpc-logging": { takesValue: true, why: rpcLogging },
+    "enable-json-rpc-logging": { takesValue: false, why: rpcLogging },
+    "hide-json-rpc-logging-parameters": { takesValue: false, why: rpcLogging },
+    "anonymize-json-rpc-logging-source-ip": { takesValue: false, why: rpcLogging },
+    "electrum-announce": { takesValue: false, why: discovery },
+    "tor-proxy": { takesValue: true, why: discovery },
+    "daemon-rpc-fallback-addr": { takesValue: true, why: "one node is used (--daemon-rpc-addr)" },
+    "daemon-rpc-conn-max-age": { takesValue: true, why: "RPC connections are kept while they work and replaced when they fail" },
+    "electrum-rpc-conn-max-age": { takesValue: true, why: "Electrum connections are not recycled (idle ones close after 600 s)" },
+    "electrum-rpc-write-timeout": { takesValue: true, why: "a client that stops reading is closed once 10 MB wait for it, or after 10 s of reading under 256 kB" },
+    "electrum-rpc-global-response-budget-bytes": { takesValue: true, why: "answers are bounded per connection (--electrum-max-response-bytes, 10 MB waiting at most)" },
+    "electrum-checkpoint-proof-concurrency-limit": { takesValue: true, why: "header proofs are answered in turn with every other request" },
+    "serve-during-mempool-sync": { takesValue: false, why: "the servers start once the index is at the tip and the mempool has been read once" },
+    "mempool-backlog-stats-ttl": { takesValue: true, why: mpFixed("/mempool is recomputed at most every 10 s") },
+    "mempool-recent-txs-size": { takesValue: true, why: mpFixed("/mempool/recent lists 10 txs") },
+    "rest-default-block-limit": { takesValue: true, why: mpFixed("/blocks lists 10 blocks") },
+    "rest-default-chain-txs-per-page": { takesValue: true, why: mpFixed("pages of 25 txs") },
+    "rest-default-max-mempool-txs": { takesValue: true, why: mpFixed("a script's /txs/mempool lists at most 50 txs") },
+    "rest-default-max-address-summary-txs": { takesValue: true, why: mpFixed("/txs/summary lists at most 5000 txs") },
+    "rest-max-mempool-page-size": { takesValue: true, why: "MP's paged /mempool/txs is not built (/mempool/txids/page is)" },
+    "rest-max-mempool-txid-page-size": { takesValue: true, why: mpFixed("/mempool/txids/page pages of at most 10,000 txids") },
+  };
+})();
+
+/** electrs' flags refused with the reason: ignoring them would leave clients without a server, or the chain unread. */
+const REFUSED_ELECTRS_FLAGS: Readonly<Record<string, string>> = {
+  "rpc-socket-file": "Electrum on a Unix socket is not built; use --electrum-rpc-addr",
+  magic: "a custom blk file magic (custom signets) is not supported; the network's own is used",
+  "parent-network": "Liquid is not supported",
+  "asset-db-path": "Liquid is not supported",
+};
+
+/** The startup warning for an electrs flag given that has no effect here (Config.ignoredElectrsFlags). */
+export function ignoredFlagWarning(flag: string): string {
+  const why = IGNORED_ELECTRS_FLAGS[flag.replace(/^--/, "")]?.why ?? "not used here";
+  return `${flag} (an electrs flag) has no effect in ${NAME}: ${why}`;
+}
 
 type Key = keyof typeof OPTIONS;
 type Values = { [K in Key]: (typeof OPTIONS)[K] extends OptionSpec<infer T> ? T : never };
@@ -421,7 +495,12 @@ interface Hit {
   readonly count: number;
 }
 
-const BY_LONG = new Map(KEYS.flatMap((k) => (OPTIONS[k].long ? [[OPTIONS[k].long, k] as const] : [])));
+const BY_LONG = new Map(
+  KEYS.flatMap((k) => {
+    const spec: OptionSpec<unknown> = OPTIONS[k];
+    return [spec.long, ...(spec.aliases ?? [])].flatMap((name) => (name ? [[name, k] as const] : []));
+  }),
+);
 const BY_SHORT = new Map(KEYS.flatMap((k) => (OPTIONS[k].short ? [[OPTIONS[k].short, k] as const] : [])));
 
 const unknownFlag = (flag: string) => new ConfigError(`unknown flag ${flag} (see --help)`);
@@ -430,13 +509,13 @@ const unknownFlag = (flag: string) => new ConfigError(`unknown flag ${flag} (see
 /** `-3` or `-1.5` is a (bad) value, not a flag: `--daemon-parallelism -3` says the value is invalid. */
 const looksLikeFlag = (token: string): boolean => token.length > 1 && token.startsWith("-") && !/^-[0-9.]/.test(token);
 
-function scanArgv(argv: readonly string[]): Map<Key, Hit> {
+function scanArgv(argv: readonly string[], ignored: string[] = []): Map<Key, Hit> {
   const hits = new Map<Key, Hit>();
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg.startsWith("--") && arg.length > 2) {
       const next = argv[i + 1];
-      if (scanLong(arg, next, hits)) i++;
+      if (scanLong(arg, next, hits, ignored)) i++;
     } else if (/^-[^-]/.test(arg)) {
       scanShortCluster(arg, hits);
     } else {
@@ -446,12 +525,15 @@ function scanArgv(argv: readonly string[]): Map<Key, Hit> {
   return hits;
 }
 
-/** Records one `--flag`, `--flag=value` or `--flag value`; returns whether `next` was consumed. */
-function scanLong(arg: string, next: string | undefined, hits: Map<Key, Hit>): boolean {
+/**
+ * Records one `--flag`, `--flag=value` or `--flag value` (an electrs flag without effect here in
+ * `ignored`); returns whether `next` was consumed.
+ */
+function scanLong(arg: string, next: string | undefined, hits: Map<Key, Hit>, ignored: string[]): boolean {
   const eq = arg.indexOf("=");
   const flag = eq < 0 ? arg : arg.slice(0, eq);
   const key = BY_LONG.get(flag.slice(2));
-  if (key === undefined) throw unknownFlag(flag);
+  if (key === undefined) return scanElectrsFlag(flag, eq >= 0, next, ignored);
   const spec = OPTIONS[key];
   if (spec.kind !== "value") {
     if (eq >= 0) throw new ConfigError(`${flag} takes no value`);
@@ -465,6 +547,23 @@ function scanLong(arg: string, next: string | undefined, hits: Map<Key, Hit>): b
   }
   if (next === undefined || looksLikeFlag(next)) throw new ConfigError(`missing value for ${flag}`);
   hits.set(key, { source: flag, raw: next, count: 1 });
+  return true;
+}
+
+/** An electrs flag of ours (refused, or taken and listed in `ignored`); anything else is unknown. */
+function scanElectrsFlag(flag: string, hasInlineValue: boolean, next: string | undefined, ignored: string[]): boolean {
+  const name = flag.slice(2);
+  const refused = REFUSED_ELECTRS_FLAGS[name];
+  if (refused !== undefined) throw new ConfigError(`${flag} is not supported: ${refused}`);
+  const spec = IGNORED_ELECTRS_FLAGS[name];
+  if (spec === undefined) throw unknownFlag(flag);
+  if (!ignored.includes(flag)) ignored.push(flag);
+  if (!spec.takesValue) {
+    if (hasInlineValue) throw new ConfigError(`${flag} takes no value`);
+    return false;
+  }
+  if (hasInlineValue) return false;
+  if (next === undefined || looksLikeFlag(next)) throw new ConfigError(`missing value for ${flag}`);
   return true;
 }
 
@@ -561,7 +660,7 @@ function tracingSettings(on: boolean, env: Env): TracingSettings | null {
   return { tracesUrl: url, serviceName: get("OTEL_SERVICE_NAME") ?? NAME };
 }
 
-function toConfig(v: Values, env: Env): Config {
+function toConfig(v: Values, env: Env, ignoredElectrsFlags: readonly string[]): Config {
   return deepFreeze({
     network: v.network,
     dbDir: v.dbDir,
@@ -599,6 +698,8 @@ function toConfig(v: Values, env: Env): Config {
     electrumMaxClients: v.electrumMaxClients,
     electrumMaxClientsPerIp: v.electrumMaxClientsPerIp,
     electrumMaxSubsPerIp: v.electrumMaxSubsPerIp,
+    electrumSubscriptionLimit: v.electrumSubscriptionLimit,
+    electrumMaxRequestBytes: v.electrumMaxRequestBytes,
     electrumBanner: v.electrumBanner,
     mainLoopDelayMs: v.mainLoopDelay,
     initialSyncBatchSize: v.initialSyncBatchSize,
@@ -609,6 +710,7 @@ function toConfig(v: Values, env: Env): Config {
     timestamp: v.timestamp,
     logFormat: v.logFormat,
     tracing: tracingSettings(v.otlpTracing, env),
+    ignoredElectrsFlags,
   });
 }
 
@@ -631,12 +733,13 @@ function deepFreeze<T>(obj: T): T {
 export function parseConfig(argv: readonly string[], env: Env, opts: ParseOptions = {}): ParseResult {
   if (argv.includes("--help") || argv.includes("-h")) return { kind: "help", text: helpText() };
   if (argv.includes("--version") || argv.includes("-V")) return { kind: "version", text: versionText() };
-  const hits = scanArgv(argv);
+  const ignored: string[] = [];
+  const hits = scanArgv(argv, ignored);
   // Clusters such as -vh only show up once scanned.
   if (hits.has("help")) return { kind: "help", text: helpText() };
   if (hits.has("version")) return { kind: "version", text: versionText() };
   const home = opts.home ?? env["HOME"] ?? homedir();
-  const config = toConfig(resolveAll(hits, env, home), env);
+  const config = toConfig(resolveAll(hits, env, home), env, ignored);
   checkTls(config);
   return { kind: "run", config };
 }
@@ -673,7 +776,28 @@ export function helpText(): string {
     "",
     "Every option can also be set through the environment variable shown; the command line wins.",
     "Switch variables take 1/0, true/false, yes/no or on/off; an empty variable counts as unset.",
+    "",
+    "electrs' flags that have no effect here are accepted (with their value), each named in a warning at startup:",
+    ...wrapWords(Object.keys(IGNORED_ELECTRS_FLAGS).map((f) => `--${f}`), 96).map((line) => `  ${line}`),
+    `Refused, saying why: ${Object.keys(REFUSED_ELECTRS_FLAGS).map((f) => `--${f}`).join(", ")}.`,
   ].join("\n");
+}
+
+/** Words joined by ", " into lines of at most `width` characters. */
+function wrapWords(words: readonly string[], width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const w of words) {
+    const next = line === "" ? w : `${line}, ${w}`;
+    if (next.length > width && line !== "") {
+      lines.push(`${line},`);
+      line = w;
+    } else {
+      line = next;
+    }
+  }
+  if (line !== "") lines.push(line);
+  return lines;
 }
 
 function flagColumn(spec: OptionSpec<unknown>): string {

@@ -95,6 +95,8 @@ export function startServing(o: ServingOptions): Serving {
       maxClients: config.electrumMaxClients,
       maxClientsPerIp: config.electrumMaxClientsPerIp,
       maxSubsPerIp: config.electrumMaxSubsPerIp,
+      maxSubscriptions: config.electrumSubscriptionLimit === 0 ? Number.MAX_SAFE_INTEGER : config.electrumSubscriptionLimit,
+      maxLineBytes: config.electrumMaxRequestBytes,
     },
     reusePort: o.reusePort,
     counts: o.counts,

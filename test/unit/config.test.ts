@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import {
   defaultServeWorkers,
+  ignoredFlagWarning,
   formatAddr,
   formatConfig,
   helpText,
@@ -88,12 +89,15 @@ describe("defaults", () => {
       electrumMaxClients: 5000,
       electrumMaxClientsPerIp: 0,
       electrumMaxSubsPerIp: 0,
+      electrumSubscriptionLimit: 10_000,
+      electrumMaxRequestBytes: 1_000_000,
       electrumBanner: `Welcome to electrs-bun ${VERSION}`,
       mainLoopDelayMs: 5000,
       verbosity: 0,
       timestamp: false,
       logFormat: "text",
       tracing: null,
+      ignoredElectrsFlags: [],
     });
   });
 
@@ -360,6 +364,36 @@ describe("errors: one line naming the problem", () => {
   test("a bad --cookie never echoes the secret", () => {
     expect(errorOf(["--cookie", "no-colon-secret"])).toBe("invalid value for --cookie: expected USER:PASSWORD");
     expect(errorOf([], { ELECTRS_COOKIE: "secret" })).toBe("invalid value for ELECTRS_COOKIE: expected USER:PASSWORD");
+  });
+});
+
+describe("electrs' own flags", () => {
+  test("electrs' names for our limits set them", () => {
+    const c = run(["--electrum-rpc-max-response-num-bytes", "4000000", "--electrum-subscription-limit", "0", "--electrum-rpc-max-request-num-bytes=65536"]);
+    expect([c.electrumMaxResponseBytes, c.electrumSubscriptionLimit, c.electrumMaxRequestBytes]).toEqual([4_000_000, 0, 65_536]);
+    expect(errorOf(["--electrum-max-response-bytes", "1", "--electrum-rpc-max-response-num-bytes", "2"])).toMatch(/given more than once/);
+    expect(errorOf(["--electrum-rpc-max-request-num-bytes", "0"])).toMatch(/invalid value "0" for --electrum-rpc-max-request-num-bytes/);
+  });
+
+  test("those without effect here are taken, with their values, and listed for the startup warnings", () => {
+    const c = run([
+      "--db-block-cache-mb", "1024", "--lightmode", "--electrum-rpc-logging=full", "--initial-sync-compaction",
+      "--rest-default-block-limit", "20", "--db-block-cache-mb", "2048", "--http-addr", "127.0.0.1:4000",
+    ]);
+    expect(c.ignoredElectrsFlags).toEqual(["--db-block-cache-mb", "--lightmode", "--electrum-rpc-logging", "--initial-sync-compaction", "--rest-default-block-limit"]);
+    // The value after a flag that takes one is its value, not the next flag: the rest is read as usual.
+    expect(c.httpAddr).toEqual({ host: "127.0.0.1", port: 4000 });
+    expect(ignoredFlagWarning("--db-block-cache-mb")).toBe("--db-block-cache-mb (an electrs flag) has no effect in electrs-bun: RocksDB tuning, and the index is SQLite here (its memory: --db-cache-mb)");
+    expect(ignoredFlagWarning("--rest-default-block-limit")).toMatch(/fixed here at MP's default: \/blocks lists 10 blocks/);
+    expect(errorOf(["--db-block-cache-mb"])).toBe("missing value for --db-block-cache-mb");
+    expect(errorOf(["--lightmode=1"])).toBe("--lightmode takes no value");
+  });
+
+  test("those whose loss would leave clients without a server or the chain unread are refused, saying why", () => {
+    expect(errorOf(["--rpc-socket-file", "/tmp/x.sock"])).toBe("--rpc-socket-file is not supported: Electrum on a Unix socket is not built; use --electrum-rpc-addr");
+    expect(errorOf(["--magic", "0a03cf40"])).toMatch(/^--magic is not supported: a custom blk file magic/);
+    expect(errorOf(["--parent-network", "mainnet"])).toBe("--parent-network is not supported: Liquid is not supported");
+    expect(errorOf(["--no-such-flag"])).toBe("unknown flag --no-such-flag (see --help)");
   });
 });
 
