@@ -204,6 +204,8 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
       log: log.child("mempool"),
       metrics: mempoolMetricsOf(metrics),
       indexUnspendables: config.indexUnspendables,
+      recentTxsSize: config.mempoolRecentTxsSize,
+      backlogStatsTtlMs: config.mempoolBacklogStatsTtlMs,
       observer: shared
         ? {
             added: (entry, keys) => shared.presence.added(entry, keys),

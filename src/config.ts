@@ -75,6 +75,15 @@ export interface Config {
   readonly cors: string | null;
   /** --enable-mining-rest: GET /block-template answers (rest/block-template.ts); off: 403. */
   readonly enableMiningRest: boolean;
+  /** MP's REST page sizes: /blocks, txs pages (block and script), a script's mempool txs, /txs/summary, /mempool/txids/page. */
+  readonly restDefaultBlockLimit: number;
+  readonly restDefaultChainTxsPerPage: number;
+  readonly restDefaultMaxMempoolTxs: number;
+  readonly restDefaultMaxAddressSummaryTxs: number;
+  readonly restMaxMempoolTxidPageSize: number;
+  /** MP's: the txs /mempool/recent lists, and how long /mempool's stats are kept. */
+  readonly mempoolRecentTxsSize: number;
+  readonly mempoolBacklogStatsTtlMs: number;
   readonly utxosLimit: number;
   /** --rest-tx-cache-mb: MiB of rendered JSON of confirmed txs kept for REST (rest/tx-json-cache.ts); 0: none. */
   readonly restTxCacheMb: number;
@@ -250,6 +259,14 @@ const OPTIONS = {
   addressSearch: switchOpt("address-search", "Index addresses for prefix search (/address-prefix)"),
   indexUnspendables: switchOpt("index-unspendables", "Also index provably unspendable outputs (OP_RETURN) in the history"),
   cors: optional("cors", "ORIGIN", parseText, "Value of the Access-Control-Allow-Origin header on REST responses"),
+  restDefaultBlockLimit: value("rest-default-block-limit", "N", parsePositiveInt, 10, "Blocks per /blocks page (MP's flag)"),
+  restDefaultChainTxsPerPage: value("rest-default-chain-txs-per-page", "N", parsePositiveInt, 25,
+    "Txs per page of /block/:hash/txs (its start must be a multiple of it) and of a script's confirmed history without max_txs (MP's flag; Esplora's front-end pages by 25)"),
+  restDefaultMaxMempoolTxs: value("rest-default-max-mempool-txs", "N", parsePositiveInt, 50, "Mempool txs of a script's /txs and /txs/mempool without max_txs (MP's flag)"),
+  restDefaultMaxAddressSummaryTxs: value("rest-default-max-address-summary-txs", "N", parsePositiveInt, 5000, "Most entries of /txs/summary, and its default (MP's flag)"),
+  restMaxMempoolTxidPageSize: value("rest-max-mempool-txid-page-size", "N", parsePositiveInt, 10_000, "Default and largest page of /mempool/txids/page (MP's flag)"),
+  mempoolRecentTxsSize: value("mempool-recent-txs-size", "N", parsePositiveInt, 10, "Txs that /mempool/recent lists (MP's flag)"),
+  mempoolBacklogStatsTtl: value("mempool-backlog-stats-ttl", "SECONDS", parseNonNegativeInt, 10, "How long /mempool's count, vsize, fees and histogram are kept before they are computed again (MP's flag)"),
   enableMiningRest: switchOpt("enable-mining-rest",
     "Serve GET /block-template: the node's getblocktemplate, kept 15 s and until the next block (without it, 403 as in electrs)"),
   restTxCacheMb: value("rest-tx-cache-mb", "MIB", parseNonNegativeInt, 32,
@@ -303,7 +320,6 @@ const IGNORED_ELECTRS_FLAGS: Readonly<Record<string, { readonly takesValue: bool
   const noScan = "a script's stats and UTXOs are range reads of sorted tables here, with no scan to bound";
   const rpcLogging = "per-request JSON logging is not built: -vv logs each request, --otlp-tracing traces them";
   const discovery = "peer discovery is not built (server.peers.subscribe answers [])";
-  const mpFixed = (what: string) => `fixed here at MP's default: ${what}`;
   return {
     "db-block-cache-mb": { takesValue: true, why: rocksdb },
     "db-parallelism": { takesValue: true, why: rocksdb },
@@ -327,14 +343,7 @@ const IGNORED_ELECTRS_FLAGS: Readonly<Record<string, { readonly takesValue: bool
     "electrum-rpc-global-response-budget-bytes": { takesValue: true, why: "answers are bounded per connection (--electrum-max-response-bytes, 10 MB waiting at most)" },
     "electrum-checkpoint-proof-concurrency-limit": { takesValue: true, why: "header proofs are answered in turn with every other request" },
     "serve-during-mempool-sync": { takesValue: false, why: "the servers start once the index is at the tip and the mempool has been read once" },
-    "mempool-backlog-stats-ttl": { takesValue: true, why: mpFixed("/mempool is recomputed at most every 10 s") },
-    "mempool-recent-txs-size": { takesValue: true, why: mpFixed("/mempool/recent lists 10 txs") },
-    "rest-default-block-limit": { takesValue: true, why: mpFixed("/blocks lists 10 blocks") },
-    "rest-default-chain-txs-per-page": { takesValue: true, why: mpFixed("pages of 25 txs") },
-    "rest-default-max-mempool-txs": { takesValue: true, why: mpFixed("a script's /txs/mempool lists at most 50 txs") },
-    "rest-default-max-address-summary-txs": { takesValue: true, why: mpFixed("/txs/summary lists at most 5000 txs") },
     "rest-max-mempool-page-size": { takesValue: true, why: "MP's paged /mempool/txs is not built (/mempool/txids/page is)" },
-    "rest-max-mempool-txid-page-size": { takesValue: true, why: mpFixed("/mempool/txids/page pages of at most 10,000 txids") },
   };
 })();
 
@@ -691,6 +700,13 @@ function toConfig(v: Values, env: Env, ignoredElectrsFlags: readonly string[]): 
     indexUnspendables: v.indexUnspendables,
     cors: v.cors,
     enableMiningRest: v.enableMiningRest,
+    restDefaultBlockLimit: v.restDefaultBlockLimit,
+    restDefaultChainTxsPerPage: v.restDefaultChainTxsPerPage,
+    restDefaultMaxMempoolTxs: v.restDefaultMaxMempoolTxs,
+    restDefaultMaxAddressSummaryTxs: v.restDefaultMaxAddressSummaryTxs,
+    restMaxMempoolTxidPageSize: v.restMaxMempoolTxidPageSize,
+    mempoolRecentTxsSize: v.mempoolRecentTxsSize,
+    mempoolBacklogStatsTtlMs: v.mempoolBacklogStatsTtl * 1000,
     utxosLimit: v.utxosLimit,
     restTxCacheMb: v.restTxCacheMb,
     electrumTxsLimit: v.electrumTxsLimit,

@@ -35,6 +35,10 @@ export interface MempoolOptions {
   readonly now?: () => number;
   /** Told of every tx that enters or leaves, and of the size after each change (serve/pool.ts: the serving threads' view). */
   readonly observer?: MempoolObserver;
+  /** Txs that `recent` lists (MP's --mempool-recent-txs-size; default RECENT_TXS_SIZE). */
+  readonly recentTxsSize?: number;
+  /** How long the backlog stats are kept (MP's --mempool-backlog-stats-ttl; default BACKLOG_STATS_TTL_MS). */
+  readonly backlogStatsTtlMs?: number;
 }
 
 export interface MempoolObserver {
@@ -82,6 +86,8 @@ export class Mempool implements MempoolView {
   private nextSeq = 0;
   private isSynced = false;
   private readonly observer: MempoolObserver | null;
+  private readonly recentTxsSize: number;
+  private readonly backlogStatsTtlMs: number;
 
   constructor(opts: MempoolOptions) {
     this.node = opts.node;
@@ -91,6 +97,8 @@ export class Mempool implements MempoolView {
     this.scripts = new MempoolScriptIndex(opts.log, opts.indexUnspendables);
     this.now = opts.now ?? Date.now;
     this.observer = opts.observer ?? null;
+    this.recentTxsSize = opts.recentTxsSize ?? RECENT_TXS_SIZE;
+    this.backlogStatsTtlMs = opts.backlogStatsTtlMs ?? BACKLOG_STATS_TTL_MS;
   }
 
   get synced(): boolean {
@@ -380,7 +388,7 @@ export class Mempool implements MempoolView {
     this.observer?.added(entry, keys);
     this.slots.set(key, { entry, fee: feeInfoOf(feeSat, tx.weight), outKeys, scriptKeysHex: keys, seq: this.nextSeq++ });
     this.recentTxs.unshift({ txidHex: entry.txidHex, feeSat, vsize: tx.vsize, valueSat: valueIn });
-    if (this.recentTxs.length > RECENT_TXS_SIZE) this.recentTxs.length = RECENT_TXS_SIZE;
+    if (this.recentTxs.length > this.recentTxsSize) this.recentTxs.length = this.recentTxsSize;
     return entry.txidHex;
   }
 
@@ -405,7 +413,7 @@ export class Mempool implements MempoolView {
   /** electrs refreshes the backlog stats at the end of an update when they are older than the TTL. */
   private refreshBacklogIfStale(): void {
     const now = this.now();
-    if (now - this.backlogAt <= BACKLOG_STATS_TTL_MS) return;
+    if (now - this.backlogAt <= this.backlogStatsTtlMs) return;
     const stop = this.metrics.startTimer("update_backlog_stats");
     this.backlogStats = backlogOf(Array.from(this.slots.values(), (s) => s.fee));
     this.backlogAt = now;

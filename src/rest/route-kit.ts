@@ -22,7 +22,19 @@ export const TTL_SHORT = 10;
 export const TTL_MEMPOOL_RECENT = 5;
 const CONF_FINAL = 10;
 
-export type RestConfig = Pick<Config, "cors" | "utxosLimit" | "addressSearch" | "network" | "enableMiningRest">;
+export type RestConfig = Pick<
+  Config,
+  | "cors"
+  | "utxosLimit"
+  | "addressSearch"
+  | "network"
+  | "enableMiningRest"
+  | "restDefaultBlockLimit"
+  | "restDefaultChainTxsPerPage"
+  | "restDefaultMaxMempoolTxs"
+  | "restDefaultMaxAddressSummaryTxs"
+  | "restMaxMempoolTxidPageSize"
+>;
 
 export interface RestContext {
   readonly query: ChainQuery;

@@ -223,7 +223,9 @@ test("a block's path from the ZMQ wake-up to the last notification is one trace;
   expect(within(update, turn)).toBe(true);
 
   // Requests are roots of their own traces, named by route pattern or method.
-  await collector.waitFor("the request spans", (spans) => has("GET /tx/:txid")(spans) && has("GET")(spans), T);
+  // (Each serving thread exports its own spans, in its own batches: wait for every one looked at.)
+  const requestSpans = ["GET /blocks/tip/height", "GET /tx/:txid", "GET", "electrum blockchain.scripthash.subscribe", "electrum blockchain.transaction.get"];
+  await collector.waitFor("the request spans", (spans) => requestSpans.every((name) => has(name)(spans)), T);
   const rest = byName(all(), "GET /blocks/tip/height")[0]!;
   expect(rest.parentSpanIdHex).toBe("");
   expect(rest.attributes).toMatchObject({ "http.request.method": "GET", "http.route": "/blocks/tip/height", "http.response.status_code": 200 });

@@ -82,6 +82,13 @@ describe("defaults", () => {
       indexUnspendables: false,
       cors: null,
       enableMiningRest: false,
+      restDefaultBlockLimit: 10,
+      restDefaultChainTxsPerPage: 25,
+      restDefaultMaxMempoolTxs: 50,
+      restDefaultMaxAddressSummaryTxs: 5000,
+      restMaxMempoolTxidPageSize: 10_000,
+      mempoolRecentTxsSize: 10,
+      mempoolBacklogStatsTtlMs: 10_000,
       utxosLimit: 125_000,
       restTxCacheMb: 32,
       electrumTxsLimit: 125_000,
@@ -368,6 +375,16 @@ describe("errors: one line naming the problem", () => {
 });
 
 describe("electrs' own flags", () => {
+  test("MP's page sizes", () => {
+    const c = run([
+      "--rest-default-block-limit", "3", "--rest-default-chain-txs-per-page", "10", "--rest-default-max-mempool-txs", "5",
+      "--rest-default-max-address-summary-txs", "100", "--rest-max-mempool-txid-page-size", "7", "--mempool-recent-txs-size", "4",
+      "--mempool-backlog-stats-ttl", "0",
+    ]);
+    expect([c.restDefaultBlockLimit, c.restDefaultChainTxsPerPage, c.restDefaultMaxMempoolTxs, c.restDefaultMaxAddressSummaryTxs, c.restMaxMempoolTxidPageSize, c.mempoolRecentTxsSize, c.mempoolBacklogStatsTtlMs]).toEqual([3, 10, 5, 100, 7, 4, 0]);
+    expect(errorOf(["--rest-default-chain-txs-per-page", "0"])).toMatch(/invalid value "0" for --rest-default-chain-txs-per-page/);
+  });
+
   test("electrs' names for our limits set them", () => {
     const c = run(["--electrum-rpc-max-response-num-bytes", "4000000", "--electrum-subscription-limit", "0", "--electrum-rpc-max-request-num-bytes=65536"]);
     expect([c.electrumMaxResponseBytes, c.electrumSubscriptionLimit, c.electrumMaxRequestBytes]).toEqual([4_000_000, 0, 65_536]);
@@ -378,13 +395,13 @@ describe("electrs' own flags", () => {
   test("those without effect here are taken, with their values, and listed for the startup warnings", () => {
     const c = run([
       "--db-block-cache-mb", "1024", "--lightmode", "--electrum-rpc-logging=full", "--initial-sync-compaction",
-      "--rest-default-block-limit", "20", "--db-block-cache-mb", "2048", "--http-addr", "127.0.0.1:4000",
+      "--rest-max-mempool-page-size", "20", "--db-block-cache-mb", "2048", "--http-addr", "127.0.0.1:4000",
     ]);
-    expect(c.ignoredElectrsFlags).toEqual(["--db-block-cache-mb", "--lightmode", "--electrum-rpc-logging", "--initial-sync-compaction", "--rest-default-block-limit"]);
+    expect(c.ignoredElectrsFlags).toEqual(["--db-block-cache-mb", "--lightmode", "--electrum-rpc-logging", "--initial-sync-compaction", "--rest-max-mempool-page-size"]);
     // The value after a flag that takes one is its value, not the next flag: the rest is read as usual.
     expect(c.httpAddr).toEqual({ host: "127.0.0.1", port: 4000 });
     expect(ignoredFlagWarning("--db-block-cache-mb")).toBe("--db-block-cache-mb (an electrs flag) has no effect in electrs-bun: RocksDB tuning, and the index is SQLite here (its memory: --db-cache-mb)");
-    expect(ignoredFlagWarning("--rest-default-block-limit")).toMatch(/fixed here at MP's default: \/blocks lists 10 blocks/);
+    expect(ignoredFlagWarning("--rest-max-mempool-page-size")).toMatch(/paged \/mempool\/txs is not built/);
     expect(errorOf(["--db-block-cache-mb"])).toBe("missing value for --db-block-cache-mb");
     expect(errorOf(["--lightmode=1"])).toBe("--lightmode takes no value");
   });

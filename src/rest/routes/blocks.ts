@@ -21,9 +21,6 @@ import {
   type Route,
 } from "../route-kit.ts";
 
-/** electrs' BLOCK_LIMIT and CHAIN_TXS_PER_PAGE. */
-const BLOCK_LIMIT = 10;
-export const CHAIN_TXS_PER_PAGE = 25;
 
 const blockNotFound = () => new HttpError(404, "Block not found");
 
@@ -46,7 +43,7 @@ function blocks(req: RestRequest, ctx: RestContext) {
   const top = tip(ctx).height;
   const from = start === null ? top : start;
   if (from > top) throw blockNotFound();
-  const list = ctx.query.blocksFrom(from, BLOCK_LIMIT);
+  const list = ctx.query.blocksFrom(from, ctx.config.restDefaultBlockLimit);
   return jsonText(`[${list.map(blockJsonText).join(",")}]`, TTL_SHORT);
 }
 
@@ -65,10 +62,11 @@ function blockHeight(req: RestRequest, ctx: RestContext) {
 function blockTxs(req: RestRequest, ctx: RestContext) {
   const block = blockOf(req, ctx);
   const start = tryU32OrZero(req.params.start_index);
-  if (start % CHAIN_TXS_PER_PAGE !== 0) throw new HttpError(400, `start index must be a multiple of ${CHAIN_TXS_PER_PAGE}`);
+  const perPage = ctx.config.restDefaultChainTxsPerPage;
+  if (start % perPage !== 0) throw new HttpError(400, `start index must be a multiple of ${perPage}`);
   if (start >= block.txCount) throw new HttpError(400, "start index out of range");
   // Each tx's JSON from the cache of confirmed txs; a run of neighbours it misses is read as one span.
-  const count = Math.min(CHAIN_TXS_PER_PAGE, block.txCount - start);
+  const count = Math.min(perPage, block.txCount - start);
   const keys = ctx.query.txidHexesOf(Array.from({ length: count }, (_, i) => block.firstTxnum + start + i));
   const texts = cachedTxTexts(ctx, keys, (from, to) => ctx.query.blockTxs(block, start + from, to - from));
   return jsonText(`[${texts.join(",")}]`, ttlByDepth(block.height, ctx.query.tipHeight()));

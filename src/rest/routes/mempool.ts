@@ -13,11 +13,10 @@ import {
   type Route,
 } from "../route-kit.ts";
 
-/** MP's --rest-max-mempool-txid-page-size: default and largest page of `/mempool/txids/page`. */
-const MEMPOOL_TXID_PAGE = 10_000;
-
+/** MP's --rest-max-mempool-txid-page-size is the default and largest page of `/mempool/txids/page`. */
 function txidsPage(req: RestRequest, ctx: RestContext) {
-  const limit = Math.min(tryUsize(req.query("max_txs")) ?? MEMPOOL_TXID_PAGE, MEMPOOL_TXID_PAGE);
+  const max = ctx.config.restMaxMempoolTxidPageSize;
+  const limit = Math.min(tryUsize(req.query("max_txs")) ?? max, max);
   return json(ctx.query.mempoolTxidsPage(tryHash(req.params.last_seen), limit).map(hashToHex), TTL_SHORT);
 }
 

@@ -25,16 +25,13 @@ import {
   type ScriptKind,
 } from "../route-kit.ts";
 import { macrotask, SLICE_ROWS } from "../../query/sliced-history.ts";
-import { CHAIN_TXS_PER_PAGE } from "./blocks.ts";
 import { confirmedTxTexts } from "../confirmed-txs.ts";
 
-/** electrs' MAX_MEMPOOL_TXS and ADDRESS_SEARCH_LIMIT; MP's MULTI_ADDRESS_LIMIT and summary cap. */
-const MAX_MEMPOOL_TXS = 50;
+/** electrs' ADDRESS_SEARCH_LIMIT and MP's MULTI_ADDRESS_LIMIT (the page sizes are flags: RestConfig). */
 const ADDRESS_SEARCH_LIMIT = 10;
 const MULTI_ADDRESS_LIMIT = 300;
 /** MP refuses multi-script bodies longer than 72 bytes per allowed entry. */
 const MULTI_ADDRESS_BODY_LIMIT = 72 * MULTI_ADDRESS_LIMIT;
-const SUMMARY_MAX_TXS = 5000;
 /** Not in MP: `max_txs` is capped so that one request cannot ask for a whole big history at once. */
 const MAX_TXS_CAP = 1000;
 /** `/utxo?limit=` paging: default and largest page. */
@@ -61,8 +58,8 @@ function historyReply(keys: readonly Uint8Array[], req: RestRequest, ctx: RestCo
   const total = maxTxs(req);
   const page = ctx.query.historyParts(keys, {
     afterTxid: tryHash(req.query("after_txid")),
-    mempoolLimit: total ?? MAX_MEMPOOL_TXS,
-    chainLimit: CHAIN_TXS_PER_PAGE,
+    mempoolLimit: total ?? ctx.config.restDefaultMaxMempoolTxs,
+    chainLimit: ctx.config.restDefaultChainTxsPerPage,
     totalLimit: total,
   });
   // The confirmed part through the cache of confirmed txs' JSON; mempool txs are rendered each time.
@@ -71,7 +68,8 @@ function historyReply(keys: readonly Uint8Array[], req: RestRequest, ctx: RestCo
 }
 
 async function summaryReply(keys: readonly Uint8Array[], req: RestRequest, ctx: RestContext) {
-  const limit = maxTxs(req, SUMMARY_MAX_TXS) ?? SUMMARY_MAX_TXS;
+  const cap = ctx.config.restDefaultMaxAddressSummaryTxs;
+  const limit = maxTxs(req, cap) ?? cap;
   // Sliced: a 300-address body reads thousands of rows (#12: other clients must not wait for it).
   const rows = await ctx.query.summary(keys, tryHash(req.params.last_seen), limit, SLICE_ROWS, macrotask);
   return json(rows.map(summaryJson), TTL_SHORT);
@@ -131,12 +129,12 @@ function scriptRoutes(kind: ScriptKind): Route[] {
     ...[`${base}/txs/chain`, `${base}/txs/chain/:last_seen`].map((path) =>
       route("GET", path, (req, ctx) => {
         const key = keyOf(kind, req, ctx);
-        const txnums = ctx.query.chainHistoryTxnums([key], tryHash(req.params.last_seen), maxTxs(req) ?? CHAIN_TXS_PER_PAGE);
+        const txnums = ctx.query.chainHistoryTxnums([key], tryHash(req.params.last_seen), maxTxs(req) ?? ctx.config.restDefaultChainTxsPerPage);
         return jsonText(`[${confirmedTxTexts(ctx, txnums).join(",")}]`, TTL_SHORT);
       }),
     ),
     route("GET", `${base}/txs/mempool`, (req, ctx) => {
-      const txs = ctx.query.mempoolHistory([keyOf(kind, req, ctx)], maxTxs(req) ?? MAX_MEMPOOL_TXS);
+      const txs = ctx.query.mempoolHistory([keyOf(kind, req, ctx)], maxTxs(req) ?? ctx.config.restDefaultMaxMempoolTxs);
       return jsonText(`[${txs.map((t) => txJsonText(t, ctx.network)).join(",")}]`, TTL_SHORT);
     }),
     ...[`${base}/txs/summary`, `${base}/txs/summary/:last_seen`].map((path) =>

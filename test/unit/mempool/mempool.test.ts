@@ -138,7 +138,7 @@ interface Setup {
   lines: string[];
 }
 
-function setup(opts: { indexUnspendables?: boolean; log?: Logger } = {}): Setup {
+function setup(opts: { indexUnspendables?: boolean; log?: Logger; recentTxsSize?: number; backlogStatsTtlMs?: number } = {}): Setup {
   const node = new ScriptedNode();
   const chain = new MapChain();
   const clock = { ms: 1_700_000_000_000 };
@@ -151,6 +151,8 @@ function setup(opts: { indexUnspendables?: boolean; log?: Logger } = {}): Setup 
     metrics: noopMempoolMetrics(),
     indexUnspendables: opts.indexUnspendables ?? false,
     now: () => clock.ms,
+    ...(opts.recentTxsSize !== undefined ? { recentTxsSize: opts.recentTxsSize } : {}),
+    ...(opts.backlogStatsTtlMs !== undefined ? { backlogStatsTtlMs: opts.backlogStatsTtlMs } : {}),
   });
   return { node, chain, mempool, clock, lines };
 }
@@ -524,6 +526,17 @@ describe("recent", () => {
     expect(mempool.size).toBe(0);
     expect(mempool.recent()).toEqual(recent);
   });
+
+  test("--mempool-recent-txs-size sets the ring's size", async () => {
+    const { node, chain, mempool } = setup({ recentTxsSize: 3 });
+    const f = confirmedTx(chain, Array.from({ length: 5 }, (_, i) => [script(1), 1_000 * (i + 1)] as const));
+    const txs = Array.from({ length: 5 }, (_, i) => build([[f, i]], [[script(2), 1_000 * (i + 1) - 100]]));
+    for (const t of txs) {
+      node.put(t);
+      await mempool.update();
+    }
+    expect(mempool.recent().map((o) => o.txidHex)).toEqual(txs.slice(2).reverse().map((t) => t.hex));
+  });
 });
 
 describe("fee histogram", () => {
@@ -591,6 +604,18 @@ describe("backlog", () => {
     clock.ms += BACKLOG_STATS_TTL_MS + 1;
     await mempool.update();
     expect(mempool.backlog()).toEqual({ count: 0, vsize: 0, totalFeeSat: 0, feeHistogram: [] });
+  });
+
+  test("--mempool-backlog-stats-ttl 0: refreshed by every update that follows a change of the clock", async () => {
+    const { node, chain, mempool, clock } = setup({ backlogStatsTtlMs: 0 });
+    const f = confirmedTx(chain, [[script(1), 100_000], [script(1), 100_000]]);
+    node.put(build([[f, 0]], [[script(2), 99_000]]));
+    await mempool.update();
+    expect(mempool.backlog().count).toBe(1);
+    node.put(build([[f, 1]], [[script(2), 98_000]]));
+    clock.ms += 1;
+    await mempool.update();
+    expect(mempool.backlog().count).toBe(2);
   });
 });
 

@@ -5,6 +5,7 @@
  */
 import { hashToHex, hexToBytes, hexToHash } from "../../../src/bitcoin/bytes.ts";
 import { NETWORKS } from "../../../src/bitcoin/network.ts";
+import { parseConfig, type Config } from "../../../src/config.ts";
 import { offlineSource, openBlkFileIndex, type ChainSource } from "../../../src/daemon/sources.ts";
 import { Indexer, noopSyncMetrics, type UpdateResult } from "../../../src/index/sync.ts";
 import { createLogger, type Logger } from "../../../src/log.ts";
@@ -180,7 +181,14 @@ export class ScriptedRestNode implements RestNode {
   };
 }
 
-export const REST_CONFIG: RestConfig = { cors: null, utxosLimit: 500, addressSearch: false, network: "regtest", enableMiningRest: false };
+/** The server's own defaults for regtest (config.ts), with electrs' 500 UTXOs as the tests' limit. */
+export const REST_CONFIG: RestConfig = { ...regtestDefaults(), utxosLimit: 500 };
+
+function regtestDefaults(): Config {
+  const r = parseConfig(["--network", "regtest"], {}, { home: "/nonexistent" });
+  if (r.kind !== "run") throw new Error("the defaults did not parse");
+  return r.config;
+}
 
 export interface ServerUnderTest {
   readonly server: RestServer;
