@@ -27,6 +27,18 @@ export interface SocketAddr {
 /** server.features `hosts`: host → ports (null where that transport is not offered). */
 export type ElectrumHosts = Readonly<Record<string, { readonly tcp_port: number | null; readonly ssl_port: number | null }>>;
 
+/** Electrum RPC logging (electrum/rpc-log.ts), from electrs' flags. */
+export interface RpcLogSettings {
+  /** Requests' params are written (`full`); else null. */
+  readonly params: boolean;
+  /** The source IP is written as SHA-256(salt ‖ ip). */
+  readonly anonymizeIp: boolean;
+  /** How often the salt is drawn again, in ms (24 h, or env SALT_ROTATION_INTERVAL_SECS). */
+  readonly saltRotationMs: number;
+}
+
+const DEFAULT_SALT_ROTATION_S = 24 * 3600;
+
 /** bitcoind RPC credentials from --cookie. JSON and inspection show the user only. */
 export interface Auth {
   readonly user: string;
@@ -100,6 +112,8 @@ export interface Config {
   readonly electrumMaxRequestBytes: number;
   readonly electrumBanner: string;
   readonly mainLoopDelayMs: number;
+  /** Electrum RPC logging on stdout, or null (off, the default). */
+  readonly rpcLogging: RpcLogSettings | null;
   /** electrs' flags given that have no effect here (ignoredFlagWarning says why), e.g. `--db-block-cache-mb`. */
   readonly ignoredElectrsFlags: readonly string[];
   /** Blocks written per SQLite transaction (also capped at 200k txs), as electrs' BS-new flag. */
@@ -289,6 +303,12 @@ const OPTIONS = {
   electrumMaxSubsPerIp: value("electrum-max-subs-per-ip", "N", parseNonNegativeInt, 0,
     "Most script hash subscriptions of all the Electrum clients of one IP address (0: no limit; Fulcrum's max_subs_per_ip is 75,000); one more is answered with a JSON-RPC error (code 4). Each connection has at most 10,000"),
   electrumBanner: value("electrum-banner", "TEXT", parseText, `Welcome to ${NAME} ${VERSION}`, "Electrum server banner"),
+  electrumRpcLogging: optional("electrum-rpc-logging", "MODE", parseRpcLogging,
+    "Log every Electrum connection, request and answer as one JSON line on stdout: full (with the requests' params) or no-params (electrs' flag)"),
+  enableJsonRpcLogging: switchOpt("enable-json-rpc-logging", "The same, BS-new's way: on, with params unless --hide-json-rpc-logging-parameters"),
+  hideJsonRpcLoggingParameters: switchOpt("hide-json-rpc-logging-parameters", "Electrum RPC logging without the requests' params (BS-new's flag)"),
+  anonymizeJsonRpcLoggingSourceIp: switchOpt("anonymize-json-rpc-logging-source-ip",
+    "Electrum RPC logging names a client's IP as SHA-256(salt ‖ ip), the salt drawn again every 24 h (env SALT_ROTATION_INTERVAL_SECS; BS-new's flag)"),
   initialSyncBatchSize: value("initial-sync-batch-size", "BLOCKS", parsePositiveInt, 250, "Blocks indexed per database transaction (at most 200k txs each); a crash loses at most one batch of work, never data"),
   dbCacheMb: value("db-cache-mb", "MIB", parsePositiveInt, 768, "Memory for the initial sync's table of unspent outputs (like Core's -dbcache); what does not fit is evicted, and the spends of evicted outputs are resolved in sorted passes at the end of the load. Peak RSS is about this plus 400 MiB; it is given back when the sync ends"),
   dbLiveTailRows: value("db-live-tail-rows", "N", parsePositiveInt, 400_000,
@@ -318,7 +338,6 @@ const OPTIONS = {
 const IGNORED_ELECTRS_FLAGS: Readonly<Record<string, { readonly takesValue: boolean; readonly why: string }>> = (() => {
   const rocksdb = "RocksDB tuning, and the index is SQLite here (its memory: --db-cache-mb)";
   const noScan = "a script's stats and UTXOs are range reads of sorted tables here, with no scan to bound";
-  const rpcLogging = "per-request JSON logging is not built: -vv logs each request, --otlp-tracing traces them";
   const discovery = "peer discovery is not built (server.peers.subscribe answers [])";
   return {
     "db-block-cache-mb": { takesValue: true, why: rocksdb },
@@ -330,10 +349,6 @@ const IGNORED_ELECTRS_FLAGS: Readonly<Record<string, { readonly takesValue: bool
     "precache-threads": { takesValue: true, why: "--precache-scripts runs on the indexing thread" },
     "history-scan-limit": { takesValue: true, why: noScan },
     "utxos-checkpoint-limit": { takesValue: true, why: noScan },
-    "electrum-rpc-logging": { takesValue: true, why: rpcLogging },
-    "enable-json-rpc-logging": { takesValue: false, why: rpcLogging },
-    "hide-json-rpc-logging-parameters": { takesValue: false, why: rpcLogging },
-    "anonymize-json-rpc-logging-source-ip": { takesValue: false, why: rpcLogging },
     "electrum-announce": { takesValue: false, why: discovery },
     "tor-proxy": { takesValue: true, why: discovery },
     "daemon-rpc-fallback-addr": { takesValue: true, why: "one node is used (--daemon-rpc-addr)" },
@@ -453,6 +468,12 @@ function parsePositiveInt(raw: string): number {
 
 const TRUE_WORDS = new Set(["1", "true", "yes", "on"]);
 const FALSE_WORDS = new Set(["0", "false", "no", "off"]);
+
+/** electrs' --electrum-rpc-logging modes. */
+function parseRpcLogging(raw: string): "full" | "no-params" {
+  if (raw === "full" || raw === "no-params") return raw;
+  throw new Invalid("full or no-params");
+}
 
 function parseLogFormat(raw: string): LogFormat {
   const f = LOG_FORMATS.find((x) => x === raw);
@@ -644,6 +665,26 @@ function resolveAll(hits: Map<Key, Hit>, env: Env, home: string): Values {
 }
 
 /**
+ * Electrum RPC logging: on with --electrum-rpc-logging (full or no-params) or
+ * --enable-json-rpc-logging; the params hidden by no-params or --hide-json-rpc-logging-parameters.
+ * The hiding and anonymizing switches alone turn nothing on, as in electrs.
+ */
+function rpcLoggingSettings(v: Values, env: Env): RpcLogSettings | null {
+  if (v.electrumRpcLogging === null && !v.enableJsonRpcLogging) return null;
+  const raw = env["SALT_ROTATION_INTERVAL_SECS"];
+  let seconds = DEFAULT_SALT_ROTATION_S;
+  if (raw !== undefined && raw !== "") {
+    if (!/^[0-9]+$/.test(raw) || Number(raw) === 0) throw new ConfigError(`invalid value "${raw}" for SALT_ROTATION_INTERVAL_SECS: expected a positive number of seconds`);
+    seconds = Number(raw);
+  }
+  return {
+    params: v.electrumRpcLogging !== "no-params" && !v.hideJsonRpcLoggingParameters,
+    anonymizeIp: v.anonymizeJsonRpcLoggingSourceIp,
+    saltRotationMs: seconds * 1000,
+  };
+}
+
+/**
  * The OTLP exporter's endpoint and service name, from the variables every OpenTelemetry SDK reads
  * (the OTLP exporter specification): a signal-specific URL is used as is, the base one gets
  * /v1/traces appended. OTEL_SDK_DISABLED=true turns tracing off whatever the flag says.
@@ -726,6 +767,7 @@ function toConfig(v: Values, env: Env, ignoredElectrsFlags: readonly string[]): 
     timestamp: v.timestamp,
     logFormat: v.logFormat,
     tracing: tracingSettings(v.otlpTracing, env),
+    rpcLogging: rpcLoggingSettings(v, env),
     ignoredElectrsFlags,
   });
 }

@@ -26,6 +26,7 @@
 import type { Socket, ServerWebSocket } from "bun";
 import type { Logger } from "../log.ts";
 import type { Dispatcher } from "./dispatch.ts";
+import type { RpcLog } from "./rpc-log.ts";
 import { errorJson, RPC_CODES, RpcError, type ReplyMessage } from "./jsonrpc.ts";
 import type { TurnScheduler } from "./scheduler.ts";
 import { Session, type SessionOutput, type Subscriptions } from "./subscriptions.ts";
@@ -58,11 +59,15 @@ export interface ConnectionEnv {
   readonly dispatcher: Dispatcher;
   readonly subs: Subscriptions;
   readonly log: Logger;
+  /** --electrum-rpc-logging: connections opened and closed (the dispatcher logs the requests). */
+  readonly rpcLog?: RpcLog | null;
 }
 
 /** What a Connection needs of its transport. */
 export interface Wire {
   readonly remote: string;
+  /** The client's port, where the transport gives it. */
+  readonly remotePort: number | null;
   /** Queues one message; the wire adds its framing. */
   write(message: ReplyMessage): void;
   /** Bytes queued and not yet handed to the kernel. */
@@ -152,7 +157,8 @@ export class Connection implements SessionOutput {
     private readonly env: ConnectionEnv,
     private readonly onGone: () => void,
   ) {
-    this.session = new Session(id, wire.remote, this);
+    this.session = new Session(id, wire.remote, this, wire.remotePort);
+    env.rpcLog?.connection(this.session, true);
   }
 
   /** The transport added to the inbox. */
@@ -211,6 +217,7 @@ export class Connection implements SessionOutput {
   onClose(): void {
     if (this.closed) return;
     this.closed = true;
+    this.env.rpcLog?.connection(this.session, false);
     this.disarmWatch();
     this.inbox.clear();
     this.env.subs.dropSession(this.session);
@@ -435,6 +442,10 @@ export class StreamWire implements Wire {
     return this.socket.remoteAddress;
   }
 
+  get remotePort(): number | null {
+    return this.socket.remotePort ?? null;
+  }
+
   get unsentBytes(): number {
     return this.outBytes;
   }
@@ -544,6 +555,11 @@ export class WsWire implements Wire {
 
   get remote(): string {
     return this.ws.remoteAddress;
+  }
+
+  /** (Bun's ServerWebSocket does not give the client's port.) */
+  get remotePort(): number | null {
+    return null;
   }
 
   /** Bun queues what the kernel did not take; this is its backlog. */

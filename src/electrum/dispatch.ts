@@ -10,6 +10,7 @@ import { METHODS, type ServerContext } from "./methods.ts";
 import { compareVersions, formatVersion, positional } from "./params.ts";
 import type { Session } from "./subscriptions.ts";
 import type { Span, Tracing } from "../trace/tracing.ts";
+import type { RpcLog } from "./rpc-log.ts";
 
 export interface DispatchLimits {
   /** Requests in one batch. */
@@ -25,6 +26,8 @@ export class Dispatcher {
     private readonly latency: HistogramVec<"method">,
     private readonly log: Logger,
     private readonly tracing: Tracing,
+    /** --electrum-rpc-logging: each request and its answer. */
+    private readonly rpcLog: RpcLog | null = null,
   ) {}
 
   /** The reply line (without newline), or null when nothing is to be sent (notifications, blank lines). */
@@ -86,10 +89,14 @@ export class Dispatcher {
         stop();
       }
     };
+    const rpcLog = this.rpcLog;
+    const t0 = rpcLog === null ? 0 : performance.now();
+    rpcLog?.request(session, req.id, req.method, req.params);
     // A root span per request: a client's requests are not part of any block's trace.
     const reply = this.tracing.enabled
       ? await this.tracing.inSpan(`electrum ${req.method}`, { "rpc.system": "jsonrpc", "rpc.method": req.method }, run, null)
       : await run(null);
+    rpcLog?.response(session, req.id, req.method, req.notification ? 0 : replyBytes(reply), (performance.now() - t0) * 1000);
     return req.notification ? null : reply;
   }
 }

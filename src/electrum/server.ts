@@ -9,7 +9,7 @@ import type { Server, Socket, TCPSocketListener } from "bun";
 import { listenError } from "../listen.ts";
 import { bytesToHex, hashToHex } from "../bitcoin/bytes.ts";
 import type { NetworkParams } from "../bitcoin/network.ts";
-import { formatAddr, type ElectrumHosts, type SocketAddr } from "../config.ts";
+import { formatAddr, type ElectrumHosts, type RpcLogSettings, type SocketAddr } from "../config.ts";
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { MempoolView } from "../mempool/types.ts";
@@ -19,6 +19,7 @@ import { electrumHistoryBytesSliced, historyStatusSliced } from "../query/sliced
 import { STATUS_ENTRY_TEXT } from "../query/history-bytes.ts";
 import type { StoreReader } from "../store/read.ts";
 import { Dispatcher } from "./dispatch.ts";
+import { RpcLog } from "./rpc-log.ts";
 import { RPC_CODES, RpcError } from "./jsonrpc.ts";
 import { HeaderMerkleCache } from "./header-merkle.ts";
 import { HeaderChunkCache, storeBlockHashes } from "./headers.ts";
@@ -104,6 +105,8 @@ export interface ElectrumServerOptions {
   reusePort?: boolean;
   /** Which serving thread this is (--serve-workers; "0" the main thread): electrs_bun_electrum_clients_by_thread. */
   thread?: string;
+  /** --electrum-rpc-logging: JSON lines on stdout (rpc-log.ts); default off. */
+  rpcLogging?: RpcLogSettings | null;
   /** The counts behind maxClients, maxClientsPerIp and maxSubsPerIp: shared by every serving thread (serve/ip-counts.ts); default this server's own. */
   counts?: { readonly clients: TotalCount; readonly clientsPerIp: IpCounts; readonly subsPerIp: IpCounts };
 }
@@ -239,8 +242,9 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
     log,
   };
   const latency = m.histogram("electrum_rpc", "Electrum RPC latency by method (in seconds)", ["method"]);
-  const dispatcher = new Dispatcher(ctx, limits, latency, log, opts.tracing ?? NO_TRACING);
-  env = { limits, dispatcher, subs, log, scheduler: new TurnScheduler(limits.tickBudgetMs) };
+  const rpcLog = opts.rpcLogging ? new RpcLog(opts.rpcLogging) : null;
+  const dispatcher = new Dispatcher(ctx, limits, latency, log, opts.tracing ?? NO_TRACING, rpcLog);
+  env = { limits, dispatcher, subs, log, scheduler: new TurnScheduler(limits.tickBudgetMs), rpcLog };
   for (const [kind, where] of Object.entries(bound)) {
     if (where) log.info(`Electrum ${kind === "tcp" ? "RPC" : kind.toUpperCase()} server running on ${where}`);
   }

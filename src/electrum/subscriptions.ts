@@ -39,6 +39,8 @@ export class Session {
     readonly id: number,
     readonly remote: string,
     readonly out: SessionOutput,
+    /** The client's port (null where the transport does not say: WebSocket). */
+    readonly remotePort: number | null = null,
   ) {}
 }
 

@@ -82,6 +82,11 @@ export class LineClient {
     }
   }
 
+  /** This end's port (the server sees the client by it). */
+  get localPort(): number {
+    return this.sock.localPort ?? 0;
+  }
+
   close(): void {
     this.sock.destroy();
   }

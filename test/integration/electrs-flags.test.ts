@@ -1,7 +1,8 @@
 /**
  * electrs' command line as it is, on the server process: its names for our Electrum limits take
- * effect (a connection's subscriptions, a request line's length), and its flags without effect here
- * start the server with one warning each (config.ts IGNORED_ELECTRS_FLAGS).
+ * effect (a connection's subscriptions, a request line's length), its RPC logging writes JSON lines
+ * on stdout, and its flags without effect here start the server with one warning each
+ * (config.ts IGNORED_ELECTRS_FLAGS).
  */
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { join } from "node:path";
@@ -22,7 +23,7 @@ beforeAll(async () => {
     "--offline", "--network", "regtest", "--blocks-dir", FIXTURE_BLOCKS, "--db-dir", join(tmp.path, "db"),
     "--monitoring-addr", "127.0.0.1:0", "--serve-workers", "1",
     "--electrum-subscription-limit", "2", "--electrum-rpc-max-request-num-bytes", "300",
-    "--db-block-cache-mb", "1024", "--electrum-rpc-logging", "full", "--lightmode",
+    "--db-block-cache-mb", "1024", "--lightmode", "--enable-json-rpc-logging", "--hide-json-rpc-logging-parameters",
   ]);
   const line = await app.waitFor(/Electrum RPC server running on 127\.0\.0\.1:(\d+)/, T);
   port = Number(/:(\d+)$/.exec(line)![1]);
@@ -36,7 +37,7 @@ afterAll(async () => {
 
 test("flags without effect: the server starts, with one warning naming each and why", () => {
   const warnings = app.lines.filter((l) => l.startsWith("WARN") && l.includes("(an electrs flag) has no effect"));
-  expect(warnings.map((l) => /WARN\s+(--\S+)/.exec(l)![1])).toEqual(["--db-block-cache-mb", "--electrum-rpc-logging", "--lightmode"]);
+  expect(warnings.map((l) => /WARN\s+(--\S+)/.exec(l)![1])).toEqual(["--db-block-cache-mb", "--lightmode"]);
   expect(warnings[0]).toContain("RocksDB tuning");
 }, T);
 
@@ -61,4 +62,23 @@ test("--electrum-rpc-max-request-num-bytes: a line within it is answered; a long
   await c.closed;
   // The refusal has no id: the request's was never read.
   expect(c.notifications.map((n) => n.error)).toContainEqual({ code: -32600, message: "request line too large (over 300 bytes)" });
+}, T);
+
+test("--enable-json-rpc-logging --hide-json-rpc-logging-parameters: each connection, request and answer as a JSON line on stdout", async () => {
+  const c = await LineClient.connect(port);
+  const clientPort = c.localPort;
+  const balance = await c.call("blockchain.scripthash.get_balance", [expected.scripts[0]!.electrum_scripthash]);
+  expect(balance.error).toBeUndefined();
+  c.close();
+  await c.closed;
+  await app.waitFor(new RegExp(`"event":"connection closed","source":\\{"ip":"127\\.0\\.0\\.1","port":${clientPort}\\}`), T);
+  const events = app.lines.filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { event: string; source: { ip: string; port: number }; [k: string]: unknown });
+  // This connection's: its port tells it from the other tests' ones.
+  const mine = events.filter((e) => e.source.port === clientPort);
+  expect(mine.map((e) => e.event)).toEqual(["connection established", "rpc request", "rpc response", "connection closed"]);
+  expect(mine[0]!.source.ip).toBe("127.0.0.1");
+  expect(mine[1]).toMatchObject({ id: 1, method: "blockchain.scripthash.get_balance", params: null });
+  expect(mine[2]).toMatchObject({ id: 1, method: "blockchain.scripthash.get_balance" });
+  expect(mine[2]!.payload_size).toBe(JSON.stringify({ jsonrpc: "2.0", id: 1, result: balance.result }).length);
+  expect(mine[2]!.duration_micros).toBeGreaterThanOrEqual(0);
 }, T);

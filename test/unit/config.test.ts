@@ -104,6 +104,7 @@ describe("defaults", () => {
       timestamp: false,
       logFormat: "text",
       tracing: null,
+      rpcLogging: null,
       ignoredElectrsFlags: [],
     });
   });
@@ -375,6 +376,19 @@ describe("errors: one line naming the problem", () => {
 });
 
 describe("electrs' own flags", () => {
+  test("Electrum RPC logging: electrs' flag and BS-new's, the salt's rotation from the environment", () => {
+    const day = 24 * 3600 * 1000;
+    expect(run([]).rpcLogging).toBeNull();
+    expect(run(["--hide-json-rpc-logging-parameters", "--anonymize-json-rpc-logging-source-ip"]).rpcLogging).toBeNull();
+    expect(run(["--electrum-rpc-logging", "full"]).rpcLogging).toEqual({ params: true, anonymizeIp: false, saltRotationMs: day });
+    expect(run(["--electrum-rpc-logging=no-params"]).rpcLogging).toEqual({ params: false, anonymizeIp: false, saltRotationMs: day });
+    expect(run(["--enable-json-rpc-logging"]).rpcLogging).toEqual({ params: true, anonymizeIp: false, saltRotationMs: day });
+    expect(run(["--enable-json-rpc-logging", "--hide-json-rpc-logging-parameters", "--anonymize-json-rpc-logging-source-ip"], { SALT_ROTATION_INTERVAL_SECS: "60" }).rpcLogging)
+      .toEqual({ params: false, anonymizeIp: true, saltRotationMs: 60_000 });
+    expect(errorOf(["--electrum-rpc-logging", "some"])).toBe('invalid value "some" for --electrum-rpc-logging: expected full or no-params');
+    expect(errorOf(["--enable-json-rpc-logging"], { SALT_ROTATION_INTERVAL_SECS: "0" })).toMatch(/SALT_ROTATION_INTERVAL_SECS/);
+  });
+
   test("MP's page sizes", () => {
     const c = run([
       "--rest-default-block-limit", "3", "--rest-default-chain-txs-per-page", "10", "--rest-default-max-mempool-txs", "5",
@@ -394,10 +408,10 @@ describe("electrs' own flags", () => {
 
   test("those without effect here are taken, with their values, and listed for the startup warnings", () => {
     const c = run([
-      "--db-block-cache-mb", "1024", "--lightmode", "--electrum-rpc-logging=full", "--initial-sync-compaction",
+      "--db-block-cache-mb", "1024", "--lightmode", "--electrum-announce", "--initial-sync-compaction",
       "--rest-max-mempool-page-size", "20", "--db-block-cache-mb", "2048", "--http-addr", "127.0.0.1:4000",
     ]);
-    expect(c.ignoredElectrsFlags).toEqual(["--db-block-cache-mb", "--lightmode", "--electrum-rpc-logging", "--initial-sync-compaction", "--rest-max-mempool-page-size"]);
+    expect(c.ignoredElectrsFlags).toEqual(["--db-block-cache-mb", "--lightmode", "--electrum-announce", "--initial-sync-compaction", "--rest-max-mempool-page-size"]);
     // The value after a flag that takes one is its value, not the next flag: the rest is read as usual.
     expect(c.httpAddr).toEqual({ host: "127.0.0.1", port: 4000 });
     expect(ignoredFlagWarning("--db-block-cache-mb")).toBe("--db-block-cache-mb (an electrs flag) has no effect in electrs-bun: RocksDB tuning, and the index is SQLite here (its memory: --db-cache-mb)");

@@ -34,6 +34,7 @@ const TICK_BUDGET_MS = 5;
 /** A transport whose kernel takes everything (`unsent` stays 0) unless the test holds it back. */
 class ScriptedWire implements Wire {
   readonly remote = "127.0.0.1";
+  readonly remotePort = 50000;
   unsent = 0;
   queued = 0;
   /** When set, what is written stays unsent until the test empties it. */
