@@ -239,12 +239,22 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
         span.setAttributes({ "mempool.status": r.status, "mempool.added": r.addedTxidsHex.length, "mempool.removed": r.removedTxidsHex.length, "mempool.size": mempool.size });
         return r;
       });
-    try {
-      await syncMempool();
+    // The first mempool sync: before serving, or (--serve-during-mempool-sync) in the main loop's
+    // first turn, which then starts at once; /health/ready says 503 until it is done.
+    let mempoolSyncLogged = false;
+    const logMempoolSynced = () => {
+      if (mempoolSyncLogged || !mempool.synced) return;
+      mempoolSyncLogged = true;
       log.info(`mempool synced: ${mempool.size} txs`);
-    } catch (err) {
-      // Stopping aborts the update; any other failure is retried by the main loop (/health/ready says 503 until then).
-      if (!waiter.stopping) log.error(`mempool sync failed, retrying after the next wait: ${describeError(err)}`);
+    };
+    if (!config.serveDuringMempoolSync) {
+      try {
+        await syncMempool();
+        logMempoolSynced();
+      } catch (err) {
+        // Stopping aborts the update; any other failure is retried by the main loop (/health/ready says 503 until then).
+        if (!waiter.stopping) log.error(`mempool sync failed, retrying after the next wait: ${describeError(err)}`);
+      }
     }
     if (waiter.stopping) return await shutdown(closer, log);
 
@@ -337,6 +347,10 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     const more = Object.entries(electrum.listeners).flatMap(([kind, where]) => (kind !== "tcp" && where ? [`Electrum ${kind.toUpperCase()} on ${where}`] : []));
     log.info(`startup complete: ${[`REST on ${rest.url}`, `Electrum on ${electrum.addr}`, ...more, `metrics on ${monitoring.url}`].join(", ")}`);
 
+    if (config.serveDuringMempoolSync) {
+      log.info("serving before the mempool's first sync (--serve-during-mempool-sync): it runs now");
+      waiter.wake();
+    }
     // Main loop (electrs' main loop): wait 5 s, or less on a block notification; sync; repeat.
     while (!waiter.stopping) {
       metrics.mainLoop.inc();
@@ -354,6 +368,7 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
           try {
             await indexOnce();
             const mempoolTouched = (await syncMempool()).touchedScriptKeysHex;
+            logMempoolSynced();
             // Electrum notifications: the scripts of the new blocks and of the mempool changes; a reorg rechecks every subscription.
             await notify(pending.take(mempoolTouched));
             await mergeLiveTail(indexer, waiter);

@@ -85,6 +85,8 @@ export interface Config {
   readonly addressSearch: boolean;
   readonly indexUnspendables: boolean;
   readonly cors: string | null;
+  /** --serve-during-mempool-sync: the servers start before the mempool's first sync (the main loop's first turn does it). */
+  readonly serveDuringMempoolSync: boolean;
   /** --enable-mining-rest: GET /block-template answers (rest/block-template.ts); off: 403. */
   readonly enableMiningRest: boolean;
   /** MP's REST page sizes: /blocks, txs pages (block and script), a script's mempool txs, /txs/summary, /mempool/txids/page. */
@@ -281,6 +283,8 @@ const OPTIONS = {
   restMaxMempoolTxidPageSize: value("rest-max-mempool-txid-page-size", "N", parsePositiveInt, 10_000, "Default and largest page of /mempool/txids/page (MP's flag)"),
   mempoolRecentTxsSize: value("mempool-recent-txs-size", "N", parsePositiveInt, 10, "Txs that /mempool/recent lists (MP's flag)"),
   mempoolBacklogStatsTtl: value("mempool-backlog-stats-ttl", "SECONDS", parseNonNegativeInt, 10, "How long /mempool's count, vsize, fees and histogram are kept before they are computed again (MP's flag)"),
+  serveDuringMempoolSync: switchOpt("serve-during-mempool-sync",
+    "Start serving once the index is at the tip, before the mempool's first sync (a big mempool takes a while to read): answers leave the mempool out until it is done, and /health/ready says 503 (BS-new's flag)"),
   enableMiningRest: switchOpt("enable-mining-rest",
     "Serve GET /block-template: the node's getblocktemplate, kept 15 s and until the next block (without it, 403 as in electrs)"),
   restTxCacheMb: value("rest-tx-cache-mb", "MIB", parseNonNegativeInt, 32,
@@ -357,7 +361,6 @@ const IGNORED_ELECTRS_FLAGS: Readonly<Record<string, { readonly takesValue: bool
     "electrum-rpc-write-timeout": { takesValue: true, why: "a client that stops reading is closed once 10 MB wait for it, or after 10 s of reading under 256 kB" },
     "electrum-rpc-global-response-budget-bytes": { takesValue: true, why: "answers are bounded per connection (--electrum-max-response-bytes, 10 MB waiting at most)" },
     "electrum-checkpoint-proof-concurrency-limit": { takesValue: true, why: "header proofs are answered in turn with every other request" },
-    "serve-during-mempool-sync": { takesValue: false, why: "the servers start once the index is at the tip and the mempool has been read once" },
     "rest-max-mempool-page-size": { takesValue: true, why: "MP's paged /mempool/txs is not built (/mempool/txids/page is)" },
   };
 })();
@@ -740,6 +743,7 @@ function toConfig(v: Values, env: Env, ignoredElectrsFlags: readonly string[]): 
     addressSearch: v.addressSearch,
     indexUnspendables: v.indexUnspendables,
     cors: v.cors,
+    serveDuringMempoolSync: v.serveDuringMempoolSync,
     enableMiningRest: v.enableMiningRest,
     restDefaultBlockLimit: v.restDefaultBlockLimit,
     restDefaultChainTxsPerPage: v.restDefaultChainTxsPerPage,

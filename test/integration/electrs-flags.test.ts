@@ -24,6 +24,7 @@ beforeAll(async () => {
     "--monitoring-addr", "127.0.0.1:0", "--serve-workers", "1",
     "--electrum-subscription-limit", "2", "--electrum-rpc-max-request-num-bytes", "300",
     "--db-block-cache-mb", "1024", "--lightmode", "--enable-json-rpc-logging", "--hide-json-rpc-logging-parameters",
+    "--serve-during-mempool-sync",
   ]);
   const line = await app.waitFor(/Electrum RPC server running on 127\.0\.0\.1:(\d+)/, T);
   port = Number(/:(\d+)$/.exec(line)![1]);
@@ -81,4 +82,11 @@ test("--enable-json-rpc-logging --hide-json-rpc-logging-parameters: each connect
   expect(mine[2]).toMatchObject({ id: 1, method: "blockchain.scripthash.get_balance" });
   expect(mine[2]!.payload_size).toBe(JSON.stringify({ jsonrpc: "2.0", id: 1, result: balance.result }).length);
   expect(mine[2]!.duration_micros).toBeGreaterThanOrEqual(0);
+}, T);
+
+test("--serve-during-mempool-sync: the servers start first, the main loop's first turn syncs the mempool at once", async () => {
+  await app.waitFor(/mempool synced: \d+ txs/, T);
+  const at = (re: RegExp) => app.lines.findIndex((l) => re.test(l));
+  expect(at(/startup complete/)).toBeGreaterThan(0);
+  expect(at(/mempool synced/)).toBeGreaterThan(at(/startup complete/));
 }, T);

@@ -81,6 +81,7 @@ describe("defaults", () => {
       addressSearch: false,
       indexUnspendables: false,
       cors: null,
+      serveDuringMempoolSync: false,
       enableMiningRest: false,
       restDefaultBlockLimit: 10,
       restDefaultChainTxsPerPage: 25,
