@@ -110,6 +110,9 @@ export interface Config {
   readonly electrumMaxSubsPerIp: number;
   /** Script hash subscriptions of one connection (0: no limit), electrs' --electrum-subscription-limit. */
   readonly electrumSubscriptionLimit: number;
+  /** electrs' --electrum-rpc-conn-max-age, in ms (0: never) and --electrum-rpc-write-timeout, in ms. */
+  readonly electrumConnMaxAgeMs: number;
+  readonly electrumWriteTimeoutMs: number;
   /** Longest Electrum request line, electrs' --electrum-rpc-max-request-num-bytes. */
   readonly electrumMaxRequestBytes: number;
   readonly electrumBanner: string;
@@ -298,6 +301,10 @@ const OPTIONS = {
     { aliases: ["electrum-rpc-max-response-num-bytes"] }),
   electrumSubscriptionLimit: value("electrum-subscription-limit", "N", parseNonNegativeInt, 10_000,
     "Most script hash subscriptions of one Electrum connection (0: no limit); one more is answered with a JSON-RPC error (code 4), re-subscribing to one already held is always allowed (electrs' flag)"),
+  electrumConnMaxAge: value("electrum-rpc-conn-max-age", "SECONDS", parseNonNegativeInt, 0,
+    "Close an Electrum connection after about this long (up to a tenth more, drawn per connection), once its answers are written; 0: never (electrs' flag)"),
+  electrumWriteTimeout: value("electrum-rpc-write-timeout", "SECONDS", parsePositiveInt, 10,
+    "Close an Electrum client that, with answers waiting for it, takes less than 256 kB of them in this long (electrs' flag, 30 s there; a client letting 10 MB pile up is closed at once)"),
   electrumMaxRequestBytes: value("electrum-rpc-max-request-num-bytes", "BYTES", parsePositiveInt, 1_000_000,
     "Longest Electrum request line; a longer one gets an error and a close (electrs' flag; its 0, no limit, is refused: a line must fit in memory)"),
   electrumMaxClients: value("electrum-max-clients", "N", parseNonNegativeInt, 5000,
@@ -357,8 +364,6 @@ const IGNORED_ELECTRS_FLAGS: Readonly<Record<string, { readonly takesValue: bool
     "tor-proxy": { takesValue: true, why: discovery },
     "daemon-rpc-fallback-addr": { takesValue: true, why: "one node is used (--daemon-rpc-addr)" },
     "daemon-rpc-conn-max-age": { takesValue: true, why: "RPC connections are kept while they work and replaced when they fail" },
-    "electrum-rpc-conn-max-age": { takesValue: true, why: "Electrum connections are not recycled (idle ones close after 600 s)" },
-    "electrum-rpc-write-timeout": { takesValue: true, why: "a client that stops reading is closed once 10 MB wait for it, or after 10 s of reading under 256 kB" },
     "electrum-rpc-global-response-budget-bytes": { takesValue: true, why: "answers are bounded per connection (--electrum-max-response-bytes, 10 MB waiting at most)" },
     "electrum-checkpoint-proof-concurrency-limit": { takesValue: true, why: "header proofs are answered in turn with every other request" },
     "rest-max-mempool-page-size": { takesValue: true, why: "MP's paged /mempool/txs is not built (/mempool/txids/page is)" },
@@ -761,6 +766,8 @@ function toConfig(v: Values, env: Env, ignoredElectrsFlags: readonly string[]): 
     electrumMaxSubsPerIp: v.electrumMaxSubsPerIp,
     electrumSubscriptionLimit: v.electrumSubscriptionLimit,
     electrumMaxRequestBytes: v.electrumMaxRequestBytes,
+    electrumConnMaxAgeMs: v.electrumConnMaxAge * 1000,
+    electrumWriteTimeoutMs: v.electrumWriteTimeout * 1000,
     electrumBanner: v.electrumBanner,
     mainLoopDelayMs: v.mainLoopDelay,
     initialSyncBatchSize: v.initialSyncBatchSize,

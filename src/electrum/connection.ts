@@ -12,7 +12,8 @@
  *   dropped (a WebSocket cannot stop reading);
  * - a client that, while answers wait, takes fewer than `stallMinBytes` of them in `stallTimeoutMs`
  *   is dropped, and so is one that lets more than `maxSendBuffer` bytes pile up (notifications it
- *   does not read).
+ *   does not read);
+ * - with `maxAgeMs`, a connection is closed after about that long (its answers written first).
  *
  * A paused socket may not report that its peer closed (it reads nothing, so it sees no EOF): while
  * paused, reading is resumed every `watchIntervalMs` for a moment, which lets the close through.
@@ -51,6 +52,12 @@ export interface ConnectionLimits {
   readonly turnBudgetMs: number;
   /** Period of the watch over a paused or stalled connection. */
   readonly watchIntervalMs: number;
+  /**
+   * A connection older than this (ms, plus up to a tenth more, drawn per connection so that a crowd
+   * connected at once does not leave at once) is closed once its answers are written; 0: never
+   * (electrs' --electrum-rpc-conn-max-age).
+   */
+  readonly maxAgeMs?: number;
 }
 
 export interface ConnectionEnv {
@@ -149,6 +156,7 @@ export class Connection implements SessionOutput {
   private windowStart = 0;
   /** Request bytes waiting at the watch's last look (Infinity: none yet). */
   private queuedAtCheck = Infinity;
+  private ageTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly wire: Wire,
@@ -159,6 +167,16 @@ export class Connection implements SessionOutput {
   ) {
     this.session = new Session(id, wire.remote, this, wire.remotePort);
     env.rpcLog?.connection(this.session, true);
+    const maxAgeMs = env.limits.maxAgeMs ?? 0;
+    if (maxAgeMs > 0) {
+      this.ageTimer = setTimeout(() => {
+        this.ageTimer = null;
+        if (this.closed || this.closing) return;
+        this.env.log.debug(`closing electrum client ${this.session.remote} #${this.session.id}: older than ${maxAgeMs} ms (--electrum-rpc-conn-max-age)`);
+        this.closeAfterFlush();
+      }, maxAgeMs * (1 + Math.random() / 10));
+      this.ageTimer.unref?.();
+    }
   }
 
   /** The transport added to the inbox. */
@@ -218,6 +236,8 @@ export class Connection implements SessionOutput {
     if (this.closed) return;
     this.closed = true;
     this.env.rpcLog?.connection(this.session, false);
+    if (this.ageTimer !== null) clearTimeout(this.ageTimer);
+    this.ageTimer = null;
     this.disarmWatch();
     this.inbox.clear();
     this.env.subs.dropSession(this.session);

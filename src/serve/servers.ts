@@ -97,6 +97,8 @@ export function startServing(o: ServingOptions): Serving {
       maxSubsPerIp: config.electrumMaxSubsPerIp,
       maxSubscriptions: config.electrumSubscriptionLimit === 0 ? Number.MAX_SAFE_INTEGER : config.electrumSubscriptionLimit,
       maxLineBytes: config.electrumMaxRequestBytes,
+      stallTimeoutMs: config.electrumWriteTimeoutMs,
+      maxAgeMs: config.electrumConnMaxAgeMs,
     },
     reusePort: o.reusePort,
     counts: o.counts,

@@ -99,6 +99,8 @@ describe("defaults", () => {
       electrumMaxSubsPerIp: 0,
       electrumSubscriptionLimit: 10_000,
       electrumMaxRequestBytes: 1_000_000,
+      electrumConnMaxAgeMs: 0,
+      electrumWriteTimeoutMs: 10_000,
       electrumBanner: `Welcome to electrs-bun ${VERSION}`,
       mainLoopDelayMs: 5000,
       verbosity: 0,
@@ -398,6 +400,12 @@ describe("electrs' own flags", () => {
     ]);
     expect([c.restDefaultBlockLimit, c.restDefaultChainTxsPerPage, c.restDefaultMaxMempoolTxs, c.restDefaultMaxAddressSummaryTxs, c.restMaxMempoolTxidPageSize, c.mempoolRecentTxsSize, c.mempoolBacklogStatsTtlMs]).toEqual([3, 10, 5, 100, 7, 4, 0]);
     expect(errorOf(["--rest-default-chain-txs-per-page", "0"])).toMatch(/invalid value "0" for --rest-default-chain-txs-per-page/);
+  });
+
+  test("electrs' Electrum connection knobs", () => {
+    const c = run(["--electrum-rpc-conn-max-age", "3600", "--electrum-rpc-write-timeout", "30"]);
+    expect([c.electrumConnMaxAgeMs, c.electrumWriteTimeoutMs]).toEqual([3_600_000, 30_000]);
+    expect(errorOf(["--electrum-rpc-write-timeout", "0"])).toMatch(/invalid value "0" for --electrum-rpc-write-timeout/);
   });
 
   test("electrs' names for our limits set them", () => {

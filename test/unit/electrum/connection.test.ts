@@ -173,6 +173,30 @@ describe("Connection's watch", () => {
   }, 10_000);
 });
 
+describe("Connection's age (--electrum-rpc-conn-max-age)", () => {
+  test("closed after its age (within a tenth more), once what it was sent is written; none without it", async () => {
+    const { open } = setup({ maxAgeMs: 40 });
+    const c = open("old");
+    let ended = 0;
+    c.wire.end = () => void ended++;
+    const t0 = performance.now();
+    c.send(["ping"]);
+    await until("the connection's close", () => ended === 1, 5_000);
+    const age = performance.now() - t0;
+    expect(age).toBeGreaterThanOrEqual(38);
+    expect(c.wire.written).toEqual(["ping"]);
+    // A connection without the limit is left alone (its timer is never set: nothing to wait for).
+    const { open: openPlain } = setup();
+    const plain = openPlain("plain");
+    let plainEnded = 0;
+    plain.wire.end = () => void plainEnded++;
+    plain.send(["ping"]);
+    await until("the answer", () => plain.wire.written.length === 1);
+    expect(plainEnded).toBe(0);
+    plain.conn.onClose();
+  });
+});
+
 describe("StreamWire: replies as text or as bytes in parts", () => {
   /** A socket whose kernel takes at most `room` bytes until the test makes more. */
   function scriptedSocket() {
