@@ -6,7 +6,8 @@ import type { Logger } from "../log.ts";
 import { describeError } from "../log.ts";
 import type { HistogramVec } from "../metrics/metrics.ts";
 import { errorJson, parseMessage, replyBytes, replyText, resultJson, RPC_CODES, RpcError, toRpcError, type ReplyMessage, type RequestItem } from "./jsonrpc.ts";
-import { METHODS, type ServerContext } from "./methods.ts";
+import { METHODS, type MethodSpec, type ServerContext } from "./methods.ts";
+import { GUARDED_TRIES, type ReadGuard } from "../query/chain-query.ts";
 import { compareVersions, formatVersion, positional } from "./params.ts";
 import type { Session } from "./subscriptions.ts";
 import type { Span, Tracing } from "../trace/tracing.ts";
@@ -28,7 +29,26 @@ export class Dispatcher {
     private readonly tracing: Tracing,
     /** --electrum-rpc-logging: each request and its answer. */
     private readonly rpcLog: RpcLog | null = null,
+    /** A serve worker's: a reading method is run again when the main thread's commit overlapped it. */
+    private readonly guard: ReadGuard | null = null,
   ) {}
+
+  /** The method's result, read again (at most GUARDED_TRIES runs) while a commit overlaps it. */
+  private async runGuarded(spec: MethodSpec, call: () => unknown): Promise<unknown> {
+    const guard = spec.reads === true ? this.guard : null;
+    if (guard === null) return await call();
+    for (let tries = 1; ; tries++) {
+      const mark = guard.begin();
+      let out: unknown;
+      try {
+        out = await call();
+      } catch (err) {
+        if (tries < GUARDED_TRIES && guard.changed(mark)) continue;
+        throw err;
+      }
+      if (tries >= GUARDED_TRIES || !guard.changed(mark)) return out;
+    }
+  }
 
   /** The reply line (without newline), or null when nothing is to be sent (notifications, blank lines). */
   async handleLine(session: Session, line: string): Promise<ReplyMessage | null> {
@@ -75,7 +95,8 @@ export class Dispatcher {
     const run = async (span: Span | null): Promise<ReplyMessage> => {
       const stop = this.latency.startTimer({ method: req.method });
       try {
-        const result = await spec.run({ ctx: this.ctx, session, args: positional(req.params, spec.params) });
+        const args = positional(req.params, spec.params);
+        const result = await this.runGuarded(spec, () => spec.run({ ctx: this.ctx, session, args }));
         return resultJson(req.id, result);
       } catch (err) {
         const { error, unexpected } = toRpcError(err);

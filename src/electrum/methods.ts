@@ -63,6 +63,11 @@ export interface MethodSpec {
   /** Parameter names in positional order (JSON-RPC by-name calls). */
   readonly params: readonly string[];
   readonly run: (c: Call) => unknown;
+  /**
+   * Only reads the index (no subscription, broadcast or session change): in a serve worker it is
+   * read again when the main thread's commit overlapped it (dispatch.ts, chain-query.ts ReadGuard).
+   */
+  readonly reads?: boolean;
 }
 
 const V1_4: Version = [1, 4];
@@ -70,9 +75,12 @@ const V1_6: Version = [1, 6];
 
 const ESTIMATE_MODES = new Set(["CONSERVATIVE", "ECONOMICAL", "UNSET"]);
 
-function m(since: Version, params: readonly string[], run: (c: Call) => unknown): MethodSpec {
-  return { since, params, run };
+function m(since: Version, params: readonly string[], run: (c: Call) => unknown, opts: { reads?: boolean } = {}): MethodSpec {
+  return { since, params, run, ...opts };
 }
+
+/** A method that only reads the index (MethodSpec.reads). */
+const reads = { reads: true };
 
 export const METHODS: ReadonlyMap<string, MethodSpec> = new Map<string, MethodSpec>([
   // ---- server ----
@@ -97,8 +105,8 @@ export const METHODS: ReadonlyMap<string, MethodSpec> = new Map<string, MethodSp
   ],
   // ---- headers ----
   ["blockchain.headers.subscribe", m(V1_4, [], (c) => c.ctx.subs.subscribeHeaders(c.session))],
-  ["blockchain.block.header", m(V1_4, ["height", "cp_height"], (c) => blockHeader(c.ctx.reader, c.ctx.headerMerkle, c.args))],
-  ["blockchain.block.headers", m(V1_4, ["start_height", "count", "cp_height"], (c) => blockHeaders(c.ctx.reader, c.ctx.headerMerkle, c.args, c.session.version, c.ctx.headerChunks))],
+  ["blockchain.block.header", m(V1_4, ["height", "cp_height"], (c) => blockHeader(c.ctx.reader, c.ctx.headerMerkle, c.args), reads)],
+  ["blockchain.block.headers", m(V1_4, ["start_height", "count", "cp_height"], (c) => blockHeaders(c.ctx.reader, c.ctx.headerMerkle, c.args, c.session.version, c.ctx.headerChunks), reads)],
   // ---- fees ----
   ["blockchain.estimatefee", m(V1_4, ["number", "mode"], estimateFee)],
   // Kept at every version (removed from 1.6 by the spec; clients that still call it get an answer).
@@ -112,7 +120,7 @@ export const METHODS: ReadonlyMap<string, MethodSpec> = new Map<string, MethodSp
       // A script with many UTXOs is summed a slice at a time, yielding to the other clients in between.
       const b = await electrumBalanceSliced(c.ctx.reader, c.ctx.mempool, scriptHash(required(c.args, 0, "scripthash")).key);
       return { confirmed: b.confirmedSat, unconfirmed: b.unconfirmedSat };
-    }),
+    }, reads),
   ],
   [
     "blockchain.scripthash.get_history",
@@ -121,7 +129,7 @@ export const METHODS: ReadonlyMap<string, MethodSpec> = new Map<string, MethodSp
       // A big history is read and written a slice at a time, yielding to the other clients in between.
       const h = await electrumHistoryBytesSliced(c.ctx.reader, c.ctx.mempool, key, c.ctx.config.txsLimit, c.ctx.maxResponseBytes, HISTORY_ENTRY_JSON);
       return historyResult(h);
-    }),
+    }, reads),
   ],
   [
     "blockchain.scripthash.get_mempool",
@@ -142,7 +150,7 @@ export const METHODS: ReadonlyMap<string, MethodSpec> = new Map<string, MethodSp
       return arrayResult(
         jsonSegment(utxos, (u) => `{"tx_hash":"${hashToHex(u.txid)}","tx_pos":${u.vout},"height":${u.status.confirmed ? u.status.height : 0},"value":${u.valueSat}}`),
       );
-    }),
+    }, reads),
   ],
   ["blockchain.scripthash.subscribe", m(V1_4, ["scripthash"], (c) => c.ctx.subs.subscribeScript(c.session, scriptHash(required(c.args, 0, "scripthash"))))],
   // 1.4.2 in the spec; offered from 1.4 as electrs does.
@@ -150,9 +158,9 @@ export const METHODS: ReadonlyMap<string, MethodSpec> = new Map<string, MethodSp
   // ---- transactions ----
   ["blockchain.transaction.broadcast", m(V1_4, ["raw_tx"], broadcast)],
   ["blockchain.transaction.broadcast_package", m(V1_6, ["raw_txs", "verbose"], broadcastPackage)],
-  ["blockchain.transaction.get", m(V1_4, ["tx_hash", "verbose"], (c) => transactionGet(c.ctx, c.args))],
-  ["blockchain.transaction.get_merkle", m(V1_4, ["tx_hash", "height"], (c) => transactionGetMerkle(c.ctx, c.args))],
-  ["blockchain.transaction.id_from_pos", m(V1_4, ["height", "tx_pos", "merkle"], (c) => transactionIdFromPos(c.ctx, c.args))],
+  ["blockchain.transaction.get", m(V1_4, ["tx_hash", "verbose"], (c) => transactionGet(c.ctx, c.args), reads)],
+  ["blockchain.transaction.get_merkle", m(V1_4, ["tx_hash", "height"], (c) => transactionGetMerkle(c.ctx, c.args), reads)],
+  ["blockchain.transaction.id_from_pos", m(V1_4, ["height", "tx_pos", "merkle"], (c) => transactionIdFromPos(c.ctx, c.args), reads)],
 ]);
 
 /**

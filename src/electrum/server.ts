@@ -13,7 +13,7 @@ import { formatAddr, type ElectrumHosts, type RpcLogSettings, type SocketAddr } 
 import type { Logger } from "../log.ts";
 import type { Metrics } from "../metrics/metrics.ts";
 import type { MempoolView } from "../mempool/types.ts";
-import type { ChainQuery } from "../query/chain-query.ts";
+import type { ChainQuery, ReadGuard } from "../query/chain-query.ts";
 import { StatusCache } from "../query/status-cache.ts";
 import { electrumHistoryBytesSliced, historyStatusSliced } from "../query/sliced-history.ts";
 import { STATUS_ENTRY_TEXT } from "../query/history-bytes.ts";
@@ -107,6 +107,8 @@ export interface ElectrumServerOptions {
   thread?: string;
   /** --electrum-rpc-logging: JSON lines on stdout (rpc-log.ts); default off. */
   rpcLogging?: RpcLogSettings | null;
+  /** A serve worker's guard of its reads against the main thread's commits (chain-query.ts ReadGuard). */
+  readGuard?: ReadGuard | null;
   /** The counts behind maxClients, maxClientsPerIp and maxSubsPerIp: shared by every serving thread (serve/ip-counts.ts); default this server's own. */
   counts?: { readonly clients: TotalCount; readonly clientsPerIp: IpCounts; readonly subsPerIp: IpCounts };
 }
@@ -243,7 +245,7 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
   };
   const latency = m.histogram("electrum_rpc", "Electrum RPC latency by method (in seconds)", ["method"]);
   const rpcLog = opts.rpcLogging ? new RpcLog(opts.rpcLogging) : null;
-  const dispatcher = new Dispatcher(ctx, limits, latency, log, opts.tracing ?? NO_TRACING, rpcLog);
+  const dispatcher = new Dispatcher(ctx, limits, latency, log, opts.tracing ?? NO_TRACING, rpcLog, opts.readGuard ?? null);
   env = { limits, dispatcher, subs, log, scheduler: new TurnScheduler(limits.tickBudgetMs), rpcLog };
   for (const [kind, where] of Object.entries(bound)) {
     if (where) log.info(`Electrum ${kind === "tcp" ? "RPC" : kind.toUpperCase()} server running on ${where}`);

@@ -89,7 +89,7 @@ export interface ReadGuard {
 }
 
 /** Tries of a guarded read: a read overlapping this many changes in a row is answered as it is. */
-const GUARDED_TRIES = 3;
+export const GUARDED_TRIES = 3;
 
 /** Blocks before this many are used for the median time past (Core's nMedianTimeSpan). */
 const MEDIAN_TIME_SPAN = 11;

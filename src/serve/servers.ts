@@ -104,6 +104,7 @@ export function startServing(o: ServingOptions): Serving {
     counts: o.counts,
     thread: String(o.thread),
     rpcLogging: config.rpcLogging,
+    readGuard: o.readGuard ?? null,
   });
   // Rendered JSON of confirmed txs: a reorg is the only thing that changes one.
   const cacheLookups = metrics.counter("electrs_bun_rest_tx_cache_lookups_total", "Lookups in the REST cache of confirmed txs' JSON, by result (hit, miss)", ["result"]);

@@ -10,6 +10,7 @@ import { noopMetrics, type Metrics } from "../../../src/metrics/metrics.ts";
 import type { ElectrumNode } from "../../../src/electrum/node.ts";
 import { DaemonError } from "../../../src/errors.ts";
 import { startElectrumServer, type ElectrumLimits, type ElectrumServer } from "../../../src/electrum/server.ts";
+import type { ReadGuard } from "../../../src/query/chain-query.ts";
 import { memoryLogger, regtest, type Fixture } from "../rest/harness.ts";
 
 export { buildTx, expected, openFixture, regtest, type Fixture } from "../rest/harness.ts";
@@ -57,6 +58,8 @@ export function startServer(
     transports?: { tls?: boolean; ws?: boolean; wss?: boolean };
     /** server.features hosts; null: from the bound ports. */
     hosts?: Record<string, { tcp_port: number | null; ssl_port: number | null }> | null;
+    /** A serve worker's read guard (chain-query.ts ReadGuard). */
+    readGuard?: ReadGuard | null;
   } = {},
 ): Started {
   const any: SocketAddr = { host: "127.0.0.1", port: 0 };
@@ -79,6 +82,7 @@ export function startServer(
     metrics: opts.metrics ?? noopMetrics(),
     onBroadcast: async (t) => void broadcasts.push(t),
     ...(opts.limits ? { limits: opts.limits } : {}),
+    ...(opts.readGuard ? { readGuard: opts.readGuard } : {}),
   });
   return { server, lines, broadcasts };
 }
