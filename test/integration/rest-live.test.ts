@@ -181,7 +181,8 @@ beforeAll(async () => {
   MINING_SH = sha256Hex(node.miningScriptHex);
   await node.mine(110);
   tmp = tempDir();
-  app = spawnApp(liveAppArgs(node, tmp.path, ["--enable-mining-rest"]));
+  // /mempool's stats kept 1 s, not 10 (MP's --mempool-backlog-stats-ttl): the polls below wait less.
+  app = spawnApp(liveAppArgs(node, tmp.path, ["--enable-mining-rest", "--mempool-backlog-stats-ttl", "1"]));
   void app.exited.then((code) => (exitCode = code));
   rest = new RestClient(await restUrl(app, T), 10_000);
   await untilTip(110);
@@ -257,7 +258,7 @@ describe("the REST API over a live bcoin node", () => {
     expect(await rest.json<EsploraOutspend>(`/tx/${tx1.parent}/outspend/0`)).toEqual({ spent: true, txid: tx1.txid, vin: 0, status: { confirmed: false } });
     expect((await rest.json<EsploraOutspend[]>(`/tx/${tx1.parent}/outspends`))[0]).toEqual({ spent: true, txid: tx1.txid, vin: 0, status: { confirmed: false } });
 
-    // /mempool is recomputed at most every 10 s: poll.
+    // /mempool is recomputed at most every second here (--mempool-backlog-stats-ttl 1): poll.
     const backlog = await poll("/mempool to count the tx", async () => {
       const b = await rest.json<EsploraBacklog>("/mempool");
       return b.count >= 1 ? b : undefined;
@@ -341,7 +342,7 @@ describe("the REST API over a live bcoin node", () => {
     const confirmed = await rest.post("/tx", tx1.hex);
     expect(`${confirmed.status} ${confirmed.text}`).toBe("400 sendrawtransaction RPC error -27: Transaction already in block chain");
 
-    // The backlog follows within its 10 s cache.
+    // The backlog follows within its cache (1 s here).
     const pending = (await bcoinMempool()).length;
     await poll("/mempool to drop the confirmed txs", async () => ((await rest.json<EsploraBacklog>("/mempool")).count === pending ? true : undefined), 250);
   }, T);
@@ -558,7 +559,7 @@ describe("the REST API over a live bcoin node", () => {
     expect(tx.status.block_height).toBe(height);
     expect((await rest.get(`/tx/${b.txid}/status`)).text).toBe(`{"confirmed":false}`);
 
-    // Mempool counts: 1 then 2 txids; /mempool follows within its 10 s cache; all 0 after a block.
+    // Mempool counts: 1 then 2 txids; /mempool follows within its cache (1 s here); all 0 after a block.
     expect((await rest.json<string[]>("/mempool/txids")).length).toBe(1);
     const c = await spendCoinbase(8, payee(10));
     expect((await rest.post("/tx", c.hex)).status).toBe(200);
