@@ -483,6 +483,8 @@ async function connectNode(config: Config, log: Logger, metrics: Metrics, waiter
   const auth: AuthSource = config.cookie ? fromUserPass(`${config.cookie.user}:${config.cookie.password}`) : fromCookieFile(config.cookieFile);
   const rpc = new DaemonClient({
     url: `http://${formatAddr(config.daemonRpcAddr)}`,
+    fallbackUrl: config.daemonRpcFallbackAddr ? `http://${formatAddr(config.daemonRpcFallbackAddr)}` : null,
+    genesisHashHex: NETWORKS[config.network].genesisHashHex,
     auth,
     parallelism: config.daemonParallelism,
     log: log.child("daemon"),

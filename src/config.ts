@@ -58,6 +58,8 @@ export interface Config {
   readonly cookie: Auth | null;
   readonly cookieFile: string;
   readonly daemonRpcAddr: SocketAddr;
+  /** electrs' --daemon-rpc-fallback-addr: another node, used when the current one cannot be reached (daemon/rpc.ts). */
+  readonly daemonRpcFallbackAddr: SocketAddr | null;
   readonly daemonParallelism: number;
   readonly daemonRpcTimeoutMs: number;
   readonly daemonStartupTimeoutMs: number;
@@ -247,6 +249,8 @@ const OPTIONS = {
     "bitcoind's RPC cookie file"),
   daemonRpcAddr: value("daemon-rpc-addr", "ADDR", parseSocketAddr, derived("127.0.0.1:<network's RPC port>", (c) => local(c.network.ports.daemonRpc)),
     "bitcoind JSON-RPC address"),
+  daemonRpcFallbackAddr: optional("daemon-rpc-fallback-addr", "ADDR", parseSocketAddr,
+    "Another bitcoind, same credentials: when the node requests go to cannot be reached, they go to the other one (checked first to be on the same chain, by its genesis), and stay there until it fails in turn (electrs' flag)"),
   daemonParallelism: value("daemon-parallelism", "N", parsePositiveInt, 4, "Parallel RPC requests for bulk fetches"),
   daemonRpcTimeout: value("daemon-rpc-timeout", "SECS", parsePositiveInt, 600, "Timeout of one bitcoind RPC request, in seconds",
     { envAliases: ["DAEMON_READ_TIMEOUT"] }),
@@ -362,7 +366,6 @@ const IGNORED_ELECTRS_FLAGS: Readonly<Record<string, { readonly takesValue: bool
     "utxos-checkpoint-limit": { takesValue: true, why: noScan },
     "electrum-announce": { takesValue: false, why: discovery },
     "tor-proxy": { takesValue: true, why: discovery },
-    "daemon-rpc-fallback-addr": { takesValue: true, why: "one node is used (--daemon-rpc-addr)" },
     "daemon-rpc-conn-max-age": { takesValue: true, why: "RPC connections are kept while they work and replaced when they fail" },
     "electrum-rpc-global-response-budget-bytes": { takesValue: true, why: "answers are bounded per connection (--electrum-max-response-bytes, 10 MB waiting at most)" },
     "electrum-checkpoint-proof-concurrency-limit": { takesValue: true, why: "header proofs are answered in turn with every other request" },
@@ -728,6 +731,7 @@ function toConfig(v: Values, env: Env, ignoredElectrsFlags: readonly string[]): 
     cookie: v.cookie,
     cookieFile: v.cookieFile,
     daemonRpcAddr: v.daemonRpcAddr,
+    daemonRpcFallbackAddr: v.daemonRpcFallbackAddr,
     daemonParallelism: v.daemonParallelism,
     daemonRpcTimeoutMs: v.daemonRpcTimeout * 1000,
     daemonStartupTimeoutMs: v.daemonStartupTimeout * 1000,

@@ -34,6 +34,14 @@ export type FetchFn = (url: string, init: RequestInit) => Promise<Response>;
 export interface DaemonClientOptions {
   /** e.g. `http://127.0.0.1:18443` */
   url: string;
+  /**
+   * Another node (electrs' --daemon-rpc-fallback-addr), same credentials: a request whose node
+   * cannot be reached goes to the other one, once that one proved to be on the same chain
+   * (`getblockhash 0` = `genesisHashHex`). The client stays where it went until that node fails.
+   */
+  fallbackUrl?: string | null;
+  /** The chain's genesis (display hex); needed with `fallbackUrl`. */
+  genesisHashHex?: string;
   auth: AuthSource;
   /** Maximum HTTP requests in flight (electrs' `--daemon-parallelism`). */
   parallelism: number;
@@ -69,19 +77,30 @@ interface RpcReply {
   id?: unknown;
 }
 
-/** A failure worth retrying; `reason` is the log text. */
+/** A failure worth retrying; `reason` is the log text; `endpoint`: the node it came from (a connection failure). */
 class Transient extends Error {
   constructor(
     readonly reason: string,
     readonly kind: "connection" | "auth" | "busy" | "warmup",
+    readonly endpoint = -1,
   ) {
     super(reason);
   }
 }
 
+/** A node the client can send to: its URL, its host for messages, and whether it proved to be on our chain. */
+interface Endpoint {
+  readonly url: string;
+  readonly host: string;
+  /** null: not checked yet (the first node is trusted: the start-up check looks at it). */
+  sameChain: boolean | null;
+}
+
 export class DaemonClient {
-  private readonly url: string;
-  private readonly host: string;
+  private readonly endpoints: Endpoint[];
+  /** The endpoint requests go to. */
+  private active = 0;
+  private readonly genesisHashHex: string | null;
   private readonly auth: AuthSource;
   private readonly log: Logger;
   private readonly metrics: RpcMetrics | undefined;
@@ -101,14 +120,19 @@ export class DaemonClient {
     if (!Number.isInteger(opts.parallelism) || opts.parallelism < 1) {
       throw new ConfigError(`daemon parallelism must be a positive integer, got ${opts.parallelism}`);
     }
-    let parsed: URL;
-    try {
-      parsed = new URL(opts.url);
-    } catch (err) {
-      throw new ConfigError(`invalid bitcoind RPC URL ${opts.url}`, { cause: err });
+    const hostOf = (url: string) => {
+      try {
+        return new URL(url).host;
+      } catch (err) {
+        throw new ConfigError(`invalid bitcoind RPC URL ${url}`, { cause: err });
+      }
+    };
+    this.endpoints = [{ url: opts.url, host: hostOf(opts.url), sameChain: true }];
+    if (opts.fallbackUrl) {
+      if (!opts.genesisHashHex) throw new ConfigError("a fallback bitcoind needs the chain's genesis hash to be checked against");
+      this.endpoints.push({ url: opts.fallbackUrl, host: hostOf(opts.fallbackUrl), sameChain: null });
     }
-    this.url = opts.url;
-    this.host = parsed.host;
+    this.genesisHashHex = opts.genesisHashHex ?? null;
     this.auth = opts.auth;
     this.log = opts.log;
     this.metrics = opts.metrics;
@@ -228,6 +252,7 @@ export class DaemonClient {
     let attempts = 0;
     let delayMs = policy.initialDelayMs;
     let firstFailureMs: number | undefined;
+    let switchedAtOnce = false;
     for (;;) {
       let failure: Transient;
       try {
@@ -257,6 +282,12 @@ export class DaemonClient {
           `${failure.reason}: giving up, past the retry window of ${formatDuration(giveUpMs)}`,
         );
       }
+      // A node that cannot be reached: the other one, if there is one on our chain; at once the
+      // first time (both down: the waits below apply, whichever node is tried).
+      if (failure.kind === "connection" && (await this.failover(failure.endpoint)) && !switchedAtOnce) {
+        switchedAtOnce = true;
+        continue;
+      }
       // The last wait is cut short so the final attempt happens right at the end of the window.
       await this.sleep(giveUpMs === undefined || failure.kind === "warmup" ? delayMs : Math.min(delayMs, giveUpMs - elapsedMs));
       delayMs = Math.min(delayMs * 2, policy.maxDelayMs);
@@ -267,9 +298,59 @@ export class DaemonClient {
     }
   }
 
+  /**
+   * After a connection failure at `failed` (the endpoint's index): requests go to the other
+   * endpoint if it answers and is on our chain. Returns whether they now go elsewhere. A request
+   * that failed at an endpoint another request already left goes to the current one at once.
+   */
+  private async failover(failed: number): Promise<boolean> {
+    if (this.endpoints.length < 2 || failed < 0) return false;
+    if (failed !== this.active) return true;
+    const next = (failed + 1) % this.endpoints.length;
+    const to = this.endpoints[next]!;
+    if (to.sameChain === false) return false;
+    if (to.sameChain === null) {
+      let genesis: unknown;
+      try {
+        genesis = await this.probe(to, "getblockhash", [0]);
+      } catch {
+        return false; // not reachable either: the normal retries go on where they were
+      }
+      to.sameChain = genesis === this.genesisHashHex;
+      if (!to.sameChain) {
+        this.log.error(`bitcoind at ${to.host} (--daemon-rpc-fallback-addr) is on another chain: its genesis is ${String(genesis)}, not ${this.genesisHashHex}; never used`);
+        return false;
+      }
+    }
+    if (this.active !== failed) return true; // another request switched meanwhile
+    this.log.warn(`bitcoind at ${this.endpoints[failed]!.host} cannot be reached: requests go to ${to.host} from now on${next === 0 ? "" : " (--daemon-rpc-fallback-addr)"}`);
+    this.active = next;
+    return true;
+  }
+
+  /** One call to `endpoint`, outside the retries (the fallback's chain check); throws on any failure. */
+  private async probe(endpoint: Endpoint, method: string, params: unknown[]): Promise<unknown> {
+    const res = await this.fetchFn(endpoint.url, {
+      method: "POST",
+      headers: { authorization: this.auth.header(), "content-type": "application/json" },
+      body: JSON.stringify({ jsonrpc: "1.0", id: this.nextId++, method, params }),
+      signal: AbortSignal.any([this.closing.signal, AbortSignal.timeout(this.requestTimeoutMs ?? 30_000)]),
+    });
+    const reply: unknown = await res.json();
+    if (!isReply(reply)) throw this.malformed(method, "not a JSON-RPC object");
+    return unwrap(method, reply);
+  }
+
+  /** The host requests go to now (for messages). */
+  private get host(): string {
+    return this.endpoints[this.active]!.host;
+  }
+
   /** One HTTP exchange; throws Transient for retryable failures. */
   private async attempt(method: string, payload: string, span: Span | null): Promise<unknown> {
     await this.slots.acquire();
+    const used = this.active;
+    const endpoint = this.endpoints[used]!;
     const authHeader = this.auth.header();
     const startedMs = performance.now();
     let status: number;
@@ -280,7 +361,7 @@ export class DaemonClient {
         this.requestTimeoutMs === undefined
           ? this.closing.signal
           : AbortSignal.any([this.closing.signal, AbortSignal.timeout(this.requestTimeoutMs)]);
-      const res = await this.fetchFn(this.url, {
+      const res = await this.fetchFn(endpoint.url, {
         method: "POST",
         headers: { authorization: authHeader, "content-type": "application/json" },
         body: payload,
@@ -291,7 +372,7 @@ export class DaemonClient {
     } catch (err) {
       if (this.closing.signal.aborted) throw this.closedError();
       if (err instanceof DaemonUnreachableError) throw err;
-      throw new Transient(this.connectionReason(method, err), "connection");
+      throw new Transient(this.connectionReason(method, err, endpoint.host), "connection", used);
     } finally {
       this.slots.release();
     }
@@ -322,7 +403,7 @@ export class DaemonClient {
         return JSON.parse(text);
       } catch {
         if (status === 404) {
-          throw new DaemonUnreachableError(`bitcoind at ${this.host} answered HTTP 404 to ${method}: is ${this.url} its RPC address?`);
+          throw new DaemonUnreachableError(`bitcoind at ${endpoint.host} answered HTTP 404 to ${method}: is ${endpoint.url} its RPC address?`);
         }
         throw this.malformed(method, `HTTP ${status} with a body that is not JSON: ${oneLine(text)}`);
       }
@@ -332,13 +413,13 @@ export class DaemonClient {
     );
   }
 
-  private connectionReason(method: string, err: unknown): string {
+  private connectionReason(method: string, err: unknown, host: string): string {
     if (err instanceof Error && err.name === "TimeoutError") {
-      return `bitcoind at ${this.host} did not answer ${method} within ${this.requestTimeoutMs} ms`;
+      return `bitcoind at ${host} did not answer ${method} within ${this.requestTimeoutMs} ms`;
     }
     const code = (err as { code?: unknown }).code;
     const why = typeof code === "string" && code !== "" ? code : err instanceof Error ? err.message : String(err);
-    return `bitcoind unreachable at ${this.host} (${why})`;
+    return `bitcoind unreachable at ${host} (${why})`;
   }
 
   private degraded(reason: string, nowMs: number): void {

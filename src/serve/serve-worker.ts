@@ -62,6 +62,8 @@ async function start(init: WorkerInit): Promise<void> {
   if (!config.offline) {
     rpc = new DaemonClient({
       url: `http://${formatAddr(config.daemonRpcAddr)}`,
+      fallbackUrl: config.daemonRpcFallbackAddr ? `http://${formatAddr(config.daemonRpcFallbackAddr)}` : null,
+      genesisHashHex: network.genesisHashHex,
       auth: init.cookie ? fromUserPass(`${init.cookie.user}:${init.cookie.password}`) : fromCookieFile(config.cookieFile),
       parallelism: config.daemonParallelism,
       log: log.child("daemon"),

@@ -160,3 +160,25 @@ test("with a node and blk files: blocks in the files are read there (location st
     Array.from({ length: tip + 3 }, (_, h) => ({ height: h, file: fileOf(h), fromFiles: fileOf(h) !== null, fromRpc: fileOf(h) === null })),
   );
 }, T);
+
+test("--daemon-rpc-fallback-addr: with --daemon-rpc-addr unreachable, the server starts on the fallback node and follows it", async () => {
+  const height = node.node.chain.height;
+  // A port nothing listens on, found by binding it and letting it go.
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const deadPort = probe.port;
+  probe.stop(true);
+  const fb = spawnApp([
+    "--network", "regtest", "--db-dir", join(tmp.path, "db-fallback"), "--cookie", `x:${node.apiKey}`, "--jsonrpc-import",
+    "--daemon-rpc-addr", `127.0.0.1:${deadPort}`, "--daemon-rpc-fallback-addr", node.rpcUrl.replace("http://", ""),
+    "--monitoring-addr", "127.0.0.1:0", "--main-loop-delay", "100", "--serve-workers", "1",
+  ]);
+  try {
+    await fb.waitFor(new RegExp(`index ready at height ${height}`), T);
+    expect(fb.log()).toMatch(new RegExp(`bitcoind at 127\\.0\\.0\\.1:${deadPort} cannot be reached: requests go to [^ ]+ from now on \\(--daemon-rpc-fallback-addr\\)`));
+    await node.mine(1);
+    await fb.waitFor(new RegExp(`new tip: height ${height + 1}`), T);
+  } finally {
+    fb.kill("SIGTERM");
+    await fb.exited;
+  }
+}, T);

@@ -57,6 +57,7 @@ describe("defaults", () => {
       cookie: null,
       cookieFile: `${HOME}/.bitcoin/.cookie`,
       daemonRpcAddr: local(8332),
+      daemonRpcFallbackAddr: null,
       daemonParallelism: 4,
       daemonRpcTimeoutMs: 600_000,
       daemonStartupTimeoutMs: 30_000,

@@ -430,3 +430,51 @@ describe("DaemonClient.batch", () => {
     expect((err as DaemonError).code).toBe(-32700);
   }, T);
 });
+
+describe("--daemon-rpc-fallback-addr", () => {
+  const GENESIS = "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206";
+  /** A node that answers getblockhash 0 with `genesis` and everything else with `name`. */
+  const node = (name: string, genesis = GENESIS, port = 0) =>
+    scripted((s) => {
+      const r = single(s);
+      return ok(r.id, r.method === "getblockhash" && (r.params as unknown[])[0] === 0 ? genesis : name);
+    }, port);
+
+  test("an unreachable node: requests go to the fallback once it proved to be on our chain, and stay there", async () => {
+    const fallback = node("fallback");
+    const { log, lines } = capturingLogger();
+    const c = client(`http://127.0.0.1:${freePort()}`, { fallbackUrl: fallback.url, genesisHashHex: GENESIS }, log);
+    expect(await c.call("getbestblockhash")).toBe("fallback");
+    expect(await c.call("getbestblockhash")).toBe("fallback");
+    // The chain check, then both calls: the second went there directly.
+    expect(fallback.seen.map((s) => single(s).method)).toEqual(["getblockhash", "getbestblockhash", "getbestblockhash"]);
+    expect(lines.filter((l) => /requests go to 127\.0\.0\.1:\d+ from now on \(--daemon-rpc-fallback-addr\)/.test(l))).toHaveLength(1);
+  }, T);
+
+  test("a fallback on another chain is never used: the requests wait for the node as without one", async () => {
+    const other = node("other", "00".repeat(32));
+    const { log, lines } = capturingLogger();
+    const c = client(`http://127.0.0.1:${freePort()}`, { fallbackUrl: other.url, genesisHashHex: GENESIS, retry: { initialDelayMs: 5, maxDelayMs: 20, giveUpAfterMs: 200 } }, log);
+    await expect(c.call("getbestblockhash")).rejects.toBeInstanceOf(DaemonUnreachableError);
+    expect(other.seen.map((s) => single(s).method)).toEqual(["getblockhash"]);
+    expect(lines.some((l) => /is on another chain: its genesis is 0{64}, not 0f9188/.test(l))).toBe(true);
+  }, T);
+
+  test("back to the first node when the fallback fails in turn (it is trusted: no check)", async () => {
+    const first = node("first");
+    const port = first.server.port!;
+    const fallback = node("fallback");
+    const c = client(first.url, { fallbackUrl: fallback.url, genesisHashHex: GENESIS });
+    expect(await c.call("getbestblockhash")).toBe("first");
+    first.server.stop(true);
+    expect(await c.call("getbestblockhash")).toBe("fallback");
+    const again = node("first again", GENESIS, port);
+    fallback.server.stop(true);
+    expect(await c.call("getbestblockhash")).toBe("first again");
+    expect(again.seen.map((s) => single(s).method)).toEqual(["getbestblockhash"]);
+  }, T);
+
+  test("without a genesis to check against, a fallback is refused at construction", () => {
+    expect(() => client("http://127.0.0.1:1", { fallbackUrl: "http://127.0.0.1:2" })).toThrow(/genesis/);
+  });
+});
