@@ -97,6 +97,7 @@ export interface Config {
   readonly restDefaultMaxMempoolTxs: number;
   readonly restDefaultMaxAddressSummaryTxs: number;
   readonly restMaxMempoolTxidPageSize: number;
+  readonly restMaxMempoolPageSize: number;
   /** MP's: the txs /mempool/recent lists, and how long /mempool's stats are kept. */
   readonly mempoolRecentTxsSize: number;
   readonly mempoolBacklogStatsTtlMs: number;
@@ -287,6 +288,7 @@ const OPTIONS = {
     "Txs per page of /block/:hash/txs (its start must be a multiple of it) and of a script's confirmed history without max_txs (MP's flag; Esplora's front-end pages by 25)"),
   restDefaultMaxMempoolTxs: value("rest-default-max-mempool-txs", "N", parsePositiveInt, 50, "Mempool txs of a script's /txs and /txs/mempool without max_txs (MP's flag)"),
   restDefaultMaxAddressSummaryTxs: value("rest-default-max-address-summary-txs", "N", parsePositiveInt, 5000, "Most entries of /txs/summary, and its default (MP's flag)"),
+  restMaxMempoolPageSize: value("rest-max-mempool-page-size", "N", parsePositiveInt, 1000, "Default page of /internal/mempool/txs (MP's flag)"),
   restMaxMempoolTxidPageSize: value("rest-max-mempool-txid-page-size", "N", parsePositiveInt, 10_000, "Default and largest page of /mempool/txids/page (MP's flag)"),
   mempoolRecentTxsSize: value("mempool-recent-txs-size", "N", parsePositiveInt, 10, "Txs that /mempool/recent lists (MP's flag)"),
   mempoolBacklogStatsTtl: value("mempool-backlog-stats-ttl", "SECONDS", parseNonNegativeInt, 10, "How long /mempool's count, vsize, fees and histogram are kept before they are computed again (MP's flag)"),
@@ -369,7 +371,6 @@ const IGNORED_ELECTRS_FLAGS: Readonly<Record<string, { readonly takesValue: bool
     "daemon-rpc-conn-max-age": { takesValue: true, why: "RPC connections are kept while they work and replaced when they fail" },
     "electrum-rpc-global-response-budget-bytes": { takesValue: true, why: "answers are bounded per connection (--electrum-max-response-bytes, 10 MB waiting at most)" },
     "electrum-checkpoint-proof-concurrency-limit": { takesValue: true, why: "header proofs are answered in turn with every other request" },
-    "rest-max-mempool-page-size": { takesValue: true, why: "MP's paged /mempool/txs is not built (/mempool/txids/page is)" },
   };
 })();
 
@@ -759,6 +760,7 @@ function toConfig(v: Values, env: Env, ignoredElectrsFlags: readonly string[]): 
     restDefaultMaxMempoolTxs: v.restDefaultMaxMempoolTxs,
     restDefaultMaxAddressSummaryTxs: v.restDefaultMaxAddressSummaryTxs,
     restMaxMempoolTxidPageSize: v.restMaxMempoolTxidPageSize,
+    restMaxMempoolPageSize: v.restMaxMempoolPageSize,
     mempoolRecentTxsSize: v.mempoolRecentTxsSize,
     mempoolBacklogStatsTtlMs: v.mempoolBacklogStatsTtl * 1000,
     utxosLimit: v.utxosLimit,

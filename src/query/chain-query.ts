@@ -29,7 +29,7 @@ import {
   summarySliced,
   utxoPage,
 } from "./history.ts";
-import { headerTime, Resolver } from "./resolver.ts";
+import { headerTime, MissingPrevoutError, Resolver } from "./resolver.ts";
 import type { Pause } from "./sliced-history.ts";
 import {
   UNCONFIRMED,
@@ -232,6 +232,29 @@ export class ChainQuery {
   /** A tx from the chain, else the mempool, with prevouts and status; null if neither has it. */
   tx(txid: Uint8Array): TxView | null {
     return this.timed("lookup_txn", (r) => r.tx(txid));
+  }
+
+  /**
+   * Txs by txid, chain first then mempool, in the order asked; unknown ones, and (as MP's
+   * prepare_txs) ones whose prevouts cannot be found, are left out.
+   */
+  txs(txids: readonly Uint8Array[]): TxView[] {
+    return this.timed("lookup_txns", (r) =>
+      txids.flatMap((txid) => {
+        try {
+          const v = r.tx(txid);
+          return v ? [v] : [];
+        } catch (err) {
+          if (err instanceof MissingPrevoutError) return [];
+          throw err;
+        }
+      }),
+    );
+  }
+
+  /** Mempool txs by txid, in the order asked; ones not (or no longer) in the mempool are left out. */
+  mempoolTxs(txids: readonly Uint8Array[]): TxView[] {
+    return this.timed("lookup_txns", (r) => mempoolTxViews(r, txids));
   }
 
   /** The raw bytes of a tx (chain first, then mempool) and its status, or null. */

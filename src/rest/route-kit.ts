@@ -34,6 +34,7 @@ export type RestConfig = Pick<
   | "restDefaultMaxMempoolTxs"
   | "restDefaultMaxAddressSummaryTxs"
   | "restMaxMempoolTxidPageSize"
+  | "restMaxMempoolPageSize"
 >;
 
 export interface RestContext {

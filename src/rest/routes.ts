@@ -5,8 +5,9 @@
  */
 import type { Route } from "./route-kit.ts";
 import { blockRoutes } from "./routes/blocks.ts";
+import { internalRoutes } from "./routes/internal.ts";
 import { mempoolRoutes } from "./routes/mempool.ts";
 import { scriptRouteTable } from "./routes/scripts.ts";
 import { txRoutes } from "./routes/txs.ts";
 
-export const ROUTES: readonly Route[] = Object.freeze([...blockRoutes, ...scriptRouteTable, ...txRoutes, ...mempoolRoutes]);
+export const ROUTES: readonly Route[] = Object.freeze([...blockRoutes, ...scriptRouteTable, ...txRoutes, ...mempoolRoutes, ...internalRoutes]);

@@ -89,6 +89,7 @@ describe("defaults", () => {
       restDefaultMaxMempoolTxs: 50,
       restDefaultMaxAddressSummaryTxs: 5000,
       restMaxMempoolTxidPageSize: 10_000,
+      restMaxMempoolPageSize: 1000,
       mempoolRecentTxsSize: 10,
       mempoolBacklogStatsTtlMs: 10_000,
       utxosLimit: 125_000,
@@ -419,13 +420,13 @@ describe("electrs' own flags", () => {
   test("those without effect here are taken, with their values, and listed for the startup warnings", () => {
     const c = run([
       "--db-block-cache-mb", "1024", "--lightmode", "--electrum-announce", "--initial-sync-compaction",
-      "--rest-max-mempool-page-size", "20", "--db-block-cache-mb", "2048", "--http-addr", "127.0.0.1:4000",
+      "--precache-threads", "20", "--db-block-cache-mb", "2048", "--http-addr", "127.0.0.1:4000",
     ]);
-    expect(c.ignoredElectrsFlags).toEqual(["--db-block-cache-mb", "--lightmode", "--electrum-announce", "--initial-sync-compaction", "--rest-max-mempool-page-size"]);
+    expect(c.ignoredElectrsFlags).toEqual(["--db-block-cache-mb", "--lightmode", "--electrum-announce", "--initial-sync-compaction", "--precache-threads"]);
     // The value after a flag that takes one is its value, not the next flag: the rest is read as usual.
     expect(c.httpAddr).toEqual({ host: "127.0.0.1", port: 4000 });
     expect(ignoredFlagWarning("--db-block-cache-mb")).toBe("--db-block-cache-mb (an electrs flag) has no effect in electrs-bun: RocksDB tuning, and the index is SQLite here (its memory: --db-cache-mb)");
-    expect(ignoredFlagWarning("--rest-max-mempool-page-size")).toMatch(/paged \/mempool\/txs is not built/);
+    expect(ignoredFlagWarning("--precache-threads")).toMatch(/runs on the indexing thread/);
     expect(errorOf(["--db-block-cache-mb"])).toBe("missing value for --db-block-cache-mb");
     expect(errorOf(["--lightmode=1"])).toBe("--lightmode takes no value");
   });

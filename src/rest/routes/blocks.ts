@@ -22,7 +22,7 @@ import {
 } from "../route-kit.ts";
 
 
-const blockNotFound = () => new HttpError(404, "Block not found");
+export const blockNotFound = () => new HttpError(404, "Block not found");
 
 function blockOf(req: RestRequest, ctx: RestContext): BlockRow {
   const block = ctx.query.blockByHash(parseHash(req.params.hash));
