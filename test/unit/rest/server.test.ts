@@ -140,7 +140,7 @@ describe("RestNode over DaemonClient", () => {
   });
 });
 
-test("the route table is the spec's route list (§1.3, §1.4, §1.6)", () => {
+test("the route table is the spec's route list (§1.3, §1.4, §1.6, MP's /internal/* included)", () => {
   const scripts = (k: string, plural: string) => [
     `GET /${k}/:${k}`,
     `GET /${k}/:${k}/txs`,
@@ -192,6 +192,14 @@ test("the route table is the spec's route list (§1.3, §1.4, §1.6)", () => {
     "GET /mempool/txids/page/:last_seen",
     "GET /mempool/recent",
     "GET /fee-estimates",
+    "GET /internal/block/:hash/txs",
+    "POST /internal/txs",
+    "GET /internal/mempool/txs/all",
+    "GET /internal/mempool/txs",
+    "GET /internal/mempool/txs/:last_seen",
+    "POST /internal/mempool/txs",
+    "POST /internal/txs/outspends/by-txid",
+    "POST /internal/txs/outspends/by-outpoint",
   ];
   expect(ROUTES.map((r) => `${r.method} ${r.path}`)).toEqual(want);
   // The metrics label is the pattern, never a raw path.
