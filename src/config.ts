@@ -116,6 +116,8 @@ export interface Config {
   /** electrs' --electrum-rpc-conn-max-age, in ms (0: never) and --electrum-rpc-write-timeout, in ms. */
   readonly electrumConnMaxAgeMs: number;
   readonly electrumWriteTimeoutMs: number;
+  /** electrs' --electrum-rpc-global-response-budget-bytes (0: none). */
+  readonly electrumResponseBudgetBytes: number;
   /** Longest Electrum request line, electrs' --electrum-rpc-max-request-num-bytes. */
   readonly electrumMaxRequestBytes: number;
   readonly electrumBanner: string;
@@ -311,6 +313,8 @@ const OPTIONS = {
     "Close an Electrum connection after about this long (up to a tenth more, drawn per connection), once its answers are written; 0: never (electrs' flag)"),
   electrumWriteTimeout: value("electrum-rpc-write-timeout", "SECONDS", parsePositiveInt, 10,
     "Close an Electrum client that, with answers waiting for it, takes less than 256 kB of them in this long (electrs' flag, 30 s there; a client letting 10 MB pile up is closed at once)"),
+  electrumResponseBudgetBytes: value("electrum-rpc-global-response-budget-bytes", "BYTES", parseNonNegativeInt, 0,
+    "Answers and notifications waiting for slow Electrum clients, all connections of a serving thread together, past which requests are answered with an error (code 2) until the clients take their bytes or are dropped; 0: none (electrs' flag, 64 MiB there; here each connection is bounded on its own too). At least --electrum-max-response-bytes"),
   electrumMaxRequestBytes: value("electrum-rpc-max-request-num-bytes", "BYTES", parsePositiveInt, 1_000_000,
     "Longest Electrum request line; a longer one gets an error and a close (electrs' flag; its 0, no limit, is refused: a line must fit in memory)"),
   electrumMaxClients: value("electrum-max-clients", "N", parseNonNegativeInt, 5000,
@@ -369,7 +373,6 @@ const IGNORED_ELECTRS_FLAGS: Readonly<Record<string, { readonly takesValue: bool
     "electrum-announce": { takesValue: false, why: discovery },
     "tor-proxy": { takesValue: true, why: discovery },
     "daemon-rpc-conn-max-age": { takesValue: true, why: "RPC connections are kept while they work and replaced when they fail" },
-    "electrum-rpc-global-response-budget-bytes": { takesValue: true, why: "answers are bounded per connection (--electrum-max-response-bytes, 10 MB waiting at most)" },
     "electrum-checkpoint-proof-concurrency-limit": { takesValue: true, why: "header proofs are answered in turn with every other request" },
   };
 })();
@@ -772,6 +775,7 @@ function toConfig(v: Values, env: Env, ignoredElectrsFlags: readonly string[]): 
     electrumMaxSubsPerIp: v.electrumMaxSubsPerIp,
     electrumSubscriptionLimit: v.electrumSubscriptionLimit,
     electrumMaxRequestBytes: v.electrumMaxRequestBytes,
+    electrumResponseBudgetBytes: v.electrumResponseBudgetBytes,
     electrumConnMaxAgeMs: v.electrumConnMaxAge * 1000,
     electrumWriteTimeoutMs: v.electrumWriteTimeout * 1000,
     electrumBanner: v.electrumBanner,
@@ -816,6 +820,11 @@ export function parseConfig(argv: readonly string[], env: Env, opts: ParseOption
   const home = opts.home ?? env["HOME"] ?? homedir();
   const config = toConfig(resolveAll(hits, env, home), env, ignored);
   checkTls(config);
+  if (config.electrumResponseBudgetBytes > 0 && config.electrumResponseBudgetBytes < config.electrumMaxResponseBytes) {
+    throw new ConfigError(
+      `--electrum-rpc-global-response-budget-bytes (${config.electrumResponseBudgetBytes}) must be at least --electrum-max-response-bytes (${config.electrumMaxResponseBytes}): one answer must fit`,
+    );
+  }
   return { kind: "run", config };
 }
 

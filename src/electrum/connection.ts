@@ -60,6 +60,21 @@ export interface ConnectionLimits {
   readonly maxAgeMs?: number;
 }
 
+/**
+ * The bytes of answers and notifications written and not yet taken by the clients, over every
+ * connection of a server (each connection counts its own: Connection.account), against electrs'
+ * --electrum-rpc-global-response-budget-bytes: past it, requests are answered with an error until
+ * slow clients take their bytes or are dropped (the write timeout).
+ */
+export class ResponseBudget {
+  used = 0;
+  constructor(readonly limitBytes: number) {}
+
+  get exhausted(): boolean {
+    return this.limitBytes > 0 && this.used > this.limitBytes;
+  }
+}
+
 export interface ConnectionEnv {
   readonly limits: ConnectionLimits;
   readonly scheduler: TurnScheduler;
@@ -68,6 +83,8 @@ export interface ConnectionEnv {
   readonly log: Logger;
   /** --electrum-rpc-logging: connections opened and closed (the dispatcher logs the requests). */
   readonly rpcLog?: RpcLog | null;
+  /** --electrum-rpc-global-response-budget-bytes (the dispatcher refuses requests past it). */
+  readonly budget?: ResponseBudget | null;
 }
 
 /** What a Connection needs of its transport. */
@@ -157,6 +174,8 @@ export class Connection implements SessionOutput {
   /** Request bytes waiting at the watch's last look (Infinity: none yet). */
   private queuedAtCheck = Infinity;
   private ageTimer: ReturnType<typeof setTimeout> | null = null;
+  /** This connection's unsent bytes as last counted in the server's ResponseBudget. */
+  private accounted = 0;
 
   constructor(
     private readonly wire: Wire,
@@ -208,10 +227,20 @@ export class Connection implements SessionOutput {
     this.closeAfterFlush();
   }
 
+  /** Brings this connection's share of the server's ResponseBudget up to date. */
+  private account(): void {
+    const budget = this.env.budget;
+    if (!budget) return;
+    const unsent = this.closed ? 0 : this.wire.unsentBytes;
+    budget.used += unsent - this.accounted;
+    this.accounted = unsent;
+  }
+
   /** Queues one message; a client that lets too much pile up is dropped. */
   send(message: ReplyMessage): void {
     if (this.closed) return;
     this.wire.write(message);
+    this.account();
     const { maxSendBuffer, sendHighWater } = this.env.limits;
     if (this.wire.unsentBytes > maxSendBuffer) return this.terminate(`client does not read: over ${maxSendBuffer} bytes unsent`);
     if (this.wire.unsentBytes > sendHighWater) this.armWatch();
@@ -220,6 +249,7 @@ export class Connection implements SessionOutput {
   /** The wire wrote some of what was queued. */
   onDrain(): void {
     if (this.closed) return;
+    this.account();
     if (this.wire.unsentBytes <= this.env.limits.sendHighWater) {
       const d = this.drained;
       this.drained = null;
@@ -235,6 +265,7 @@ export class Connection implements SessionOutput {
   onClose(): void {
     if (this.closed) return;
     this.closed = true;
+    this.account();
     this.env.rpcLog?.connection(this.session, false);
     if (this.ageTimer !== null) clearTimeout(this.ageTimer);
     this.ageTimer = null;
@@ -298,6 +329,7 @@ export class Connection implements SessionOutput {
       this.wire.resumeReading();
     }
     this.queuedAtCheck = queued;
+    this.account();
     const unsent = this.wire.unsentBytes;
     if (unsent > sendHighWater || (this.closing && unsent > 0)) {
       const now = performance.now();
@@ -360,6 +392,7 @@ export class Connection implements SessionOutput {
           }
         } finally {
           if (!this.closed) this.wire.release();
+          this.account();
         }
       }
     } finally {

@@ -12,6 +12,7 @@ import { compareVersions, formatVersion, positional } from "./params.ts";
 import type { Session } from "./subscriptions.ts";
 import type { Span, Tracing } from "../trace/tracing.ts";
 import type { RpcLog } from "./rpc-log.ts";
+import type { ResponseBudget } from "./connection.ts";
 
 export interface DispatchLimits {
   /** Requests in one batch. */
@@ -31,6 +32,8 @@ export class Dispatcher {
     private readonly rpcLog: RpcLog | null = null,
     /** A serve worker's: a reading method is run again when the main thread's commit overlapped it. */
     private readonly guard: ReadGuard | null = null,
+    /** --electrum-rpc-global-response-budget-bytes: while it is exhausted, requests get an error. */
+    private readonly budget: ResponseBudget | null = null,
   ) {}
 
   /** The method's result, read again (at most GUARDED_TRIES runs) while a commit overlaps it. */
@@ -91,6 +94,10 @@ export class Dispatcher {
     if (compareVersions(session.version, spec.since) < 0) {
       const why = `method ${req.method} is not available at protocol version ${formatVersion(session.version)}`;
       return req.notification ? null : errorJson(req.id, new RpcError(RPC_CODES.METHOD_NOT_FOUND, why));
+    }
+    if (this.budget?.exhausted) {
+      const why = `server busy: answers waiting for slow clients exceed ${this.budget.limitBytes} bytes (--electrum-rpc-global-response-budget-bytes), try again later`;
+      return req.notification ? null : errorJson(req.id, new RpcError(RPC_CODES.SERVER_BUSY, why));
     }
     const run = async (span: Span | null): Promise<ReplyMessage> => {
       const stop = this.latency.startTimer({ method: req.method });

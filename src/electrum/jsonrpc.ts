@@ -20,6 +20,8 @@ export const RPC_CODES = Object.freeze({
   BAD_REQUEST: 1,
   /** bitcoind refused or could not be reached. */
   DAEMON_ERROR: 2,
+  /** electrs' (BS-new) answer while the answers waiting for slow clients exceed the global budget: its daemon errors' number. */
+  SERVER_BUSY: 2,
   /** Fulcrum's "limit exceeded": batch size, subscriptions per connection. */
   LIMIT_EXCEEDED: 4,
   /** Protocol 1.7's (and ElectrumX master's) "history too large". */

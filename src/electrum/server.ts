@@ -23,7 +23,7 @@ import { RpcLog } from "./rpc-log.ts";
 import { RPC_CODES, RpcError } from "./jsonrpc.ts";
 import { HeaderMerkleCache } from "./header-merkle.ts";
 import { HeaderChunkCache, storeBlockHashes } from "./headers.ts";
-import { Connection, LineInbox, MessageInbox, StreamWire, WsWire, type ConnectionEnv, type ConnectionLimits, type Inbox } from "./connection.ts";
+import { Connection, LineInbox, MessageInbox, ResponseBudget, StreamWire, WsWire, type ConnectionEnv, type ConnectionLimits, type Inbox } from "./connection.ts";
 import type { ElectrumConfig, ServerContext } from "./methods.ts";
 import { offlineElectrumNode, type ElectrumNode } from "./node.ts";
 import { TurnScheduler } from "./scheduler.ts";
@@ -48,6 +48,8 @@ export interface ElectrumLimits extends ConnectionLimits {
   readonly maxClientsPerIp: number;
   /** Script hash subscriptions of all the connections of one IP address (0 = no limit). */
   readonly maxSubsPerIp: number;
+  /** Unsent bytes of all this server's connections past which requests are refused (connection.ts ResponseBudget; 0 = none). */
+  readonly globalResponseBudgetBytes: number;
 }
 
 export const DEFAULT_LIMITS: ElectrumLimits = Object.freeze({
@@ -72,6 +74,7 @@ export const DEFAULT_LIMITS: ElectrumLimits = Object.freeze({
   maxClients: 5_000,
   maxClientsPerIp: 0,
   maxSubsPerIp: 0,
+  globalResponseBudgetBytes: 0,
 });
 
 export interface ElectrumServerOptions {
@@ -245,8 +248,9 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
   };
   const latency = m.histogram("electrum_rpc", "Electrum RPC latency by method (in seconds)", ["method"]);
   const rpcLog = opts.rpcLogging ? new RpcLog(opts.rpcLogging) : null;
-  const dispatcher = new Dispatcher(ctx, limits, latency, log, opts.tracing ?? NO_TRACING, rpcLog, opts.readGuard ?? null);
-  env = { limits, dispatcher, subs, log, scheduler: new TurnScheduler(limits.tickBudgetMs), rpcLog };
+  const budget = limits.globalResponseBudgetBytes > 0 ? new ResponseBudget(limits.globalResponseBudgetBytes) : null;
+  const dispatcher = new Dispatcher(ctx, limits, latency, log, opts.tracing ?? NO_TRACING, rpcLog, opts.readGuard ?? null, budget);
+  env = { limits, dispatcher, subs, log, scheduler: new TurnScheduler(limits.tickBudgetMs), rpcLog, budget };
   for (const [kind, where] of Object.entries(bound)) {
     if (where) log.info(`Electrum ${kind === "tcp" ? "RPC" : kind.toUpperCase()} server running on ${where}`);
   }

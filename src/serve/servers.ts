@@ -99,6 +99,7 @@ export function startServing(o: ServingOptions): Serving {
       maxLineBytes: config.electrumMaxRequestBytes,
       stallTimeoutMs: config.electrumWriteTimeoutMs,
       maxAgeMs: config.electrumConnMaxAgeMs,
+      globalResponseBudgetBytes: config.electrumResponseBudgetBytes,
     },
     reusePort: o.reusePort,
     counts: o.counts,

@@ -103,6 +103,7 @@ describe("defaults", () => {
       electrumMaxRequestBytes: 1_000_000,
       electrumConnMaxAgeMs: 0,
       electrumWriteTimeoutMs: 10_000,
+      electrumResponseBudgetBytes: 0,
       electrumBanner: `Welcome to electrs-bun ${VERSION}`,
       mainLoopDelayMs: 5000,
       verbosity: 0,
@@ -405,8 +406,9 @@ describe("electrs' own flags", () => {
   });
 
   test("electrs' Electrum connection knobs", () => {
-    const c = run(["--electrum-rpc-conn-max-age", "3600", "--electrum-rpc-write-timeout", "30"]);
-    expect([c.electrumConnMaxAgeMs, c.electrumWriteTimeoutMs]).toEqual([3_600_000, 30_000]);
+    const c = run(["--electrum-rpc-conn-max-age", "3600", "--electrum-rpc-write-timeout", "30", "--electrum-rpc-global-response-budget-bytes", "67108864"]);
+    expect([c.electrumConnMaxAgeMs, c.electrumWriteTimeoutMs, c.electrumResponseBudgetBytes]).toEqual([3_600_000, 30_000, 67_108_864]);
+    expect(errorOf(["--electrum-rpc-global-response-budget-bytes", "1000"])).toMatch(/must be at least --electrum-max-response-bytes \(8000000\)/);
     expect(errorOf(["--electrum-rpc-write-timeout", "0"])).toMatch(/invalid value "0" for --electrum-rpc-write-timeout/);
   });
 
