@@ -123,6 +123,7 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     closer.add("reserved ports", () => ports.release());
     // A stale socket file (a crash) is removed now; one in use, or a file that is not a socket, stops the start.
     if (config.httpSocketFile) await freeSocketPath(config.httpSocketFile, "--http-socket-file");
+    if (config.electrumSocketFile) await freeSocketPath(config.electrumSocketFile, "--rpc-socket-file");
 
     // The node first, then the store (electrs' order): a bad cookie or an absent node leaves nothing behind.
     let rpc: DaemonClient | null = null;
@@ -271,6 +272,7 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
     ports.release();
     // Checked again: another process may have bound the path during the sync.
     if (config.httpSocketFile) await freeSocketPath(config.httpSocketFile, "--http-socket-file");
+    if (config.electrumSocketFile) await freeSocketPath(config.electrumSocketFile, "--rpc-socket-file");
     const serving = startServing({
       config,
       network,
@@ -285,7 +287,8 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
       tls: tlsFiles,
       log,
       addrs: {
-        electrum: config.electrumRpcAddr,
+        electrum: config.electrumSocketFile ? null : config.electrumRpcAddr,
+        electrumSocketFile: config.electrumSocketFile,
         electrumTls: config.electrumTlsAddr,
         electrumWs: config.electrumWsAddr,
         electrumWss: config.electrumWssAddr,
@@ -308,7 +311,9 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
         workers: config.serveWorkers - 1,
         config,
         addrs: {
-          electrum: at(config.electrumRpcAddr, p.tcp)!,
+          // A Unix socket has no SO_REUSEPORT either: this thread serves Electrum there alone.
+          electrum: config.electrumSocketFile ? null : at(config.electrumRpcAddr, p.tcp),
+          electrumSocketFile: null,
           electrumTls: at(config.electrumTlsAddr, p.tls),
           electrumWs: at(config.electrumWsAddr, p.ws),
           electrumWss: at(config.electrumWssAddr, p.wss),
@@ -429,7 +434,7 @@ function holdUntilSigusr2(stop: AbortSignal): () => Promise<void> {
 function listenersOf(config: Config): { addr: SocketAddr; flagName: string }[] {
   const all: [SocketAddr | null, string][] = [
     [config.httpSocketFile ? null : config.httpAddr, "--http-addr"],
-    [config.electrumRpcAddr, "--electrum-rpc-addr"],
+    [config.electrumSocketFile ? null : config.electrumRpcAddr, "--electrum-rpc-addr"],
     [config.electrumTlsAddr, "--electrum-tls-addr"],
     [config.electrumWsAddr, "--electrum-ws-addr"],
     [config.electrumWssAddr, "--electrum-wss-addr"],

@@ -78,6 +78,8 @@ export interface Config {
   readonly httpAddr: SocketAddr;
   /** REST on a Unix socket instead of httpAddr (electrs' --http-socket-file). */
   readonly httpSocketFile: string | null;
+  /** MP's --rpc-socket-file: Electrum RPC on this Unix socket instead of --electrum-rpc-addr. */
+  readonly electrumSocketFile: string | null;
   readonly monitoringAddr: SocketAddr;
   readonly jsonrpcImport: boolean;
   /** No node: follow the most-work chain of the blk files in --blocks-dir (electrs-bun only). */
@@ -270,6 +272,8 @@ const OPTIONS = {
     "server.features `hosts`, as JSON {\"host\": {\"tcp_port\": N, \"ssl_port\": N}}; default: the listen addresses"),
   httpSocketFile: optional("http-socket-file", "PATH", parsePath,
     "Serve the REST API on this Unix socket (mode 0660) instead of --http-addr; a stale socket left by a crash is replaced, one in use is refused"),
+  electrumSocketFile: optional("rpc-socket-file", "PATH", parsePath,
+    "Serve Electrum RPC on this Unix socket (mode 0660) instead of --electrum-rpc-addr, from the main thread; a stale socket left by a crash is replaced, one in use is refused (MP's flag)"),
   httpAddr: value("http-addr", "ADDR", parseSocketAddr, derived("127.0.0.1:<network's HTTP port>", (c) => local(c.network.ports.http)),
     "Esplora REST listen address"),
   monitoringAddr: value("monitoring-addr", "ADDR", parseSocketAddr, derived("127.0.0.1:<network's monitoring port>", (c) => local(c.network.ports.monitoring)),
@@ -377,9 +381,8 @@ const IGNORED_ELECTRS_FLAGS: Readonly<Record<string, { readonly takesValue: bool
   };
 })();
 
-/** electrs' flags refused with the reason: ignoring them would leave clients without a server, or the chain unread. */
+/** electrs' flags refused with the reason: ignoring them would leave the chain unread (a custom magic), or ask for Liquid. */
 const REFUSED_ELECTRS_FLAGS: Readonly<Record<string, string>> = {
-  "rpc-socket-file": "Electrum on a Unix socket is not built; use --electrum-rpc-addr",
   magic: "a custom blk file magic (custom signets) is not supported; the network's own is used",
   "parent-network": "Liquid is not supported",
   "asset-db-path": "Liquid is not supported",
@@ -748,6 +751,7 @@ function toConfig(v: Values, env: Env, ignoredElectrsFlags: readonly string[]): 
     electrumPublicHosts: v.electrumPublicHosts,
     httpAddr: v.httpAddr,
     httpSocketFile: v.httpSocketFile,
+    electrumSocketFile: v.electrumSocketFile,
     monitoringAddr: v.monitoringAddr,
     jsonrpcImport: v.jsonrpcImport,
     offline: v.offline,

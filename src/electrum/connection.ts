@@ -491,12 +491,13 @@ export class StreamWire implements Wire {
 
   constructor(private readonly socket: Socket<unknown>) {}
 
+  /** The client's IP; `unix` for a client of a Unix socket (--rpc-socket-file), which has none. */
   get remote(): string {
-    return this.socket.remoteAddress;
+    return this.socket.remoteAddress || "unix";
   }
 
   get remotePort(): number | null {
-    return this.socket.remotePort ?? null;
+    return this.socket.remotePort || null;
   }
 
   get unsentBytes(): number {

@@ -5,8 +5,8 @@
  * listener serves the same methods and shares the subscriptions; each client is one Connection
  * (connection.ts: ordering, limits and backpressure).
  */
-import type { Server, Socket, TCPSocketListener } from "bun";
-import { listenError } from "../listen.ts";
+import type { Server, Socket } from "bun";
+import { bindSocketFile, listenError, removeSocketFile } from "../listen.ts";
 import { bytesToHex, hashToHex } from "../bitcoin/bytes.ts";
 import type { NetworkParams } from "../bitcoin/network.ts";
 import { formatAddr, type ElectrumHosts, type RpcLogSettings, type SocketAddr } from "../config.ts";
@@ -78,8 +78,10 @@ export const DEFAULT_LIMITS: ElectrumLimits = Object.freeze({
 });
 
 export interface ElectrumServerOptions {
-  /** TCP (--electrum-rpc-addr). */
-  addr: SocketAddr;
+  /** TCP (--electrum-rpc-addr); null: none (a Unix socket instead, or a worker's share of one: `socketFile`). */
+  addr: SocketAddr | null;
+  /** MP's --rpc-socket-file: the plain listener on this Unix socket (mode 0660) instead of TCP. */
+  socketFile?: string | null;
   /** TLS (--electrum-tls-addr); needs `tls`. */
   tlsAddr?: SocketAddr | null;
   /** WebSocket (--electrum-ws-addr). */
@@ -117,12 +119,12 @@ export interface ElectrumServerOptions {
 }
 
 export interface ElectrumServer {
-  /** The TCP listener's bound port. */
+  /** The TCP listener's bound port (0: none, a Unix socket instead). */
   readonly port: number;
-  /** host:port of the TCP listener, with the bound port. */
+  /** host:port of the TCP listener, with the bound port, or `unix:<path>` (`none` in a worker that leaves the socket to the main thread). */
   readonly addr: string;
-  /** host:port of each listener, with the bound ports. */
-  readonly listeners: Readonly<{ tcp: string; tls: string | null; ws: string | null; wss: string | null }>;
+  /** host:port of each listener, with the bound ports (the plain one may be `unix:<path>`). */
+  readonly listeners: Readonly<{ tcp: string | null; tls: string | null; ws: string | null; wss: string | null }>;
   /** The bound port of each listener (null: not listening). */
   readonly ports: Readonly<{ tcp: number; tls: number | null; ws: number | null; wss: number | null }>;
   readonly clientCount: number;
@@ -204,10 +206,19 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
   let tlsPort: number | null = null;
   let wsPort: number | null = null;
   let wssPort: number | null = null;
+  const socketFile = opts.socketFile ?? null;
   try {
-    const tcp = listenStream(opts.addr, "--electrum-rpc-addr", null, limits, accept, log, reusePort);
-    closers.push(() => tcp.stop(true));
-    tcpPort = tcp.port;
+    if (socketFile !== null) {
+      const unix = bindSocketFile(socketFile, "--rpc-socket-file", () => listenStream({ unix: socketFile }, "--rpc-socket-file", null, limits, accept, log, false));
+      closers.push(() => {
+        unix.stop(true);
+        removeSocketFile(socketFile);
+      });
+    } else if (opts.addr !== null) {
+      const tcp = listenStream(opts.addr, "--electrum-rpc-addr", null, limits, accept, log, reusePort);
+      closers.push(() => tcp.stop(true));
+      tcpPort = tcp.port;
+    }
     if (opts.tlsAddr) {
       const tls = listenStream(opts.tlsAddr, "--electrum-tls-addr", needTls(opts.tls), limits, accept, log, reusePort);
       closers.push(() => tls.stop(true));
@@ -228,8 +239,11 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
     throw err;
   }
   const addrOf = (addr: SocketAddr | null | undefined, port: number | null): string | null => (addr && port !== null ? formatAddr({ host: addr.host, port }) : null);
-  const bound = { tcp: addrOf(opts.addr, tcpPort)!, tls: addrOf(opts.tlsAddr, tlsPort), ws: addrOf(opts.wsAddr, wsPort), wss: addrOf(opts.wssAddr, wssPort) };
-  const hosts = config.hosts ?? { [opts.addr.host]: { tcp_port: tcpPort, ssl_port: tlsPort } };
+  const plain = socketFile !== null ? `unix:${socketFile}` : opts.addr !== null ? addrOf(opts.addr, tcpPort) : null;
+  const bound = { tcp: plain, tls: addrOf(opts.tlsAddr, tlsPort), ws: addrOf(opts.wsAddr, wsPort), wss: addrOf(opts.wssAddr, wssPort) };
+  // server.features: the TCP port when there is one (a Unix socket has none to announce).
+  const host = opts.addr ?? opts.tlsAddr;
+  const hosts = config.hosts ?? (host ? { [host.host]: { tcp_port: plain !== null && socketFile === null ? tcpPort : null, ssl_port: tlsPort } } : {});
   const headerMerkle = new HeaderMerkleCache(storeBlockHashes(reader));
   warmHeaderProofs(headerMerkle, reader, log);
   const ctx: ServerContext = {
@@ -256,7 +270,7 @@ export function startElectrumServer(opts: ElectrumServerOptions): ElectrumServer
   }
   return {
     port: tcpPort,
-    addr: bound.tcp,
+    addr: bound.tcp ?? "none",
     listeners: bound,
     ports: { tcp: tcpPort, tls: tlsPort, ws: wsPort, wss: wssPort },
     get clientCount() {
@@ -304,14 +318,14 @@ interface StreamData {
 
 /** TCP, or TLS when `tls` is given: newline-framed JSON-RPC. */
 function listenStream(
-  addr: SocketAddr,
+  addr: SocketAddr | { readonly unix: string },
   flag: string,
   tls: TlsFiles | null,
   limits: ElectrumLimits,
   accept: (wire: StreamWire, inbox: Inbox) => Connection,
   log: Logger,
   reusePort: boolean,
-): TCPSocketListener<StreamData | undefined> {
+): { readonly port: number; stop(closeActive?: boolean): void } {
   const handlers: Bun.SocketHandler<StreamData | undefined> = {
     open(socket) {
       const wire = new StreamWire(socket as Socket<unknown>);
@@ -319,8 +333,8 @@ function listenStream(
       socket.data = { conn: accept(wire, inbox), wire, inbox, checkFirstByte: tls === null };
       socket.timeout(limits.idleTimeoutS);
       // A reply written in parts (connection.ts) ends with a small write: it must not wait for
-      // the ACK of the big one before it (Nagle).
-      socket.setNoDelay(true);
+      // the ACK of the big one before it (Nagle). (A Unix socket has no Nagle.)
+      if (!("unix" in addr)) socket.setNoDelay(true);
     },
     data(socket, chunk) {
       const d = socket.data;
@@ -349,6 +363,11 @@ function listenStream(
     },
     timeout: (socket) => socket.data?.conn.terminate("idle timeout"),
   };
+  if ("unix" in addr) {
+    // (bindSocketFile names the path in the error.)
+    const unix = Bun.listen<StreamData | undefined>({ unix: addr.unix, socket: handlers, data: undefined });
+    return { port: 0, stop: (closeActive) => unix.stop(closeActive) };
+  }
   try {
     return Bun.listen<StreamData | undefined>({
       hostname: addr.host,

@@ -21,7 +21,10 @@ import type { Tracing } from "../trace/tracing.ts";
 
 /** Where this thread listens: the configured addresses, or (a worker) the ports the main thread bound. */
 export interface ListenAddrs {
-  readonly electrum: SocketAddr;
+  /** null: no Electrum on TCP here (a Unix socket, served by the main thread only). */
+  readonly electrum: SocketAddr | null;
+  /** MP's --rpc-socket-file: Electrum on this Unix socket instead of TCP (the main thread's). */
+  readonly electrumSocketFile: string | null;
   readonly electrumTls: SocketAddr | null;
   readonly electrumWs: SocketAddr | null;
   readonly electrumWss: SocketAddr | null;
@@ -71,6 +74,7 @@ export function startServing(o: ServingOptions): Serving {
   const query = new ChainQuery({ reader: o.reader, mempool: o.mempool, network: o.network, tipHeight: o.tipHeight, metrics, guard: o.readGuard ?? null });
   const electrum = startElectrumServer({
     addr: o.addrs.electrum,
+    socketFile: o.addrs.electrumSocketFile,
     tlsAddr: o.addrs.electrumTls,
     wsAddr: o.addrs.electrumWs,
     wssAddr: o.addrs.electrumWss,

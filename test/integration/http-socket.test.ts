@@ -79,3 +79,62 @@ describe("--http-socket-file", () => {
     expect(existsSync(join(tmp.path, "third", "db"))).toBe(false);
   }, T);
 });
+
+describe("--rpc-socket-file (MP's flag)", () => {
+  /** One JSON-RPC request over the Unix socket, its reply line. */
+  async function electrumOverSocket(sock: string, request: object): Promise<{ result?: unknown; error?: unknown }> {
+    const { promise, resolve, reject } = Promise.withResolvers<string>();
+    let buf = "";
+    const socket = await Bun.connect({
+      unix: sock,
+      socket: {
+        data(_s, chunk) {
+          buf += chunk.toString();
+          const nl = buf.indexOf("\n");
+          if (nl >= 0) resolve(buf.slice(0, nl));
+        },
+        error: (_s, err) => reject(err),
+        close: () => reject(new Error("closed before the answer")),
+      },
+    });
+    socket.write(JSON.stringify(request) + "\n");
+    try {
+      return JSON.parse(await promise);
+    } finally {
+      socket.end();
+    }
+  }
+
+  test("Electrum on the socket (mode 0660) instead of TCP, with two serving threads; removed at a clean stop; a stale one replaced", async () => {
+    using tmp = tempDir();
+    const sock = join(tmp.path, "electrum.sock");
+    // The TCP address it must not bind: a free port, checked free again afterwards.
+    const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+    const tcpPort = probe.port;
+    probe.stop(true);
+    const argv = [
+      "--offline", "--network", "regtest", "--blocks-dir", FIXTURE_BLOCKS, "--db-dir", join(tmp.path, "db"),
+      "--monitoring-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0", "--electrum-rpc-addr", `127.0.0.1:${tcpPort}`,
+      "--rpc-socket-file", sock, "--serve-workers", "2",
+    ];
+    let app = spawnApp(argv);
+    await app.waitFor(new RegExp(`startup complete: REST on \\S+, Electrum on unix:${sock.replaceAll("/", "\\/")}`), T);
+    expect(lstatSync(sock).mode & 0o777).toBe(0o660);
+    expect((await electrumOverSocket(sock, { id: 1, method: "blockchain.headers.subscribe", params: [] })).result).toMatchObject({ height: tip });
+    await expect(Bun.connect({ hostname: "127.0.0.1", port: tcpPort, socket: { data() {} } })).rejects.toThrow();
+    app.kill("SIGTERM");
+    expect(await app.exited).toBe(0);
+    expect(existsSync(sock)).toBe(false);
+
+    app = spawnApp(argv);
+    await app.waitFor(/startup complete/, T);
+    app.kill("SIGKILL");
+    await app.exited;
+    expect(lstatSync(sock).isSocket()).toBe(true); // stale
+    app = spawnApp(argv);
+    await app.waitFor(/startup complete/, T);
+    expect((await electrumOverSocket(sock, { id: 2, method: "server.ping", params: [] })).result).toBeNull();
+    app.kill("SIGTERM");
+    expect(await app.exited).toBe(0);
+  }, T);
+});

@@ -70,6 +70,7 @@ describe("defaults", () => {
       electrumPublicHosts: null,
       httpAddr: local(3000),
       httpSocketFile: null,
+      electrumSocketFile: null,
       monitoringAddr: local(4224),
       jsonrpcImport: false,
       offline: false,
@@ -434,7 +435,6 @@ describe("electrs' own flags", () => {
   });
 
   test("those whose loss would leave clients without a server or the chain unread are refused, saying why", () => {
-    expect(errorOf(["--rpc-socket-file", "/tmp/x.sock"])).toBe("--rpc-socket-file is not supported: Electrum on a Unix socket is not built; use --electrum-rpc-addr");
     expect(errorOf(["--magic", "0a03cf40"])).toMatch(/^--magic is not supported: a custom blk file magic/);
     expect(errorOf(["--parent-network", "mainnet"])).toBe("--parent-network is not supported: Liquid is not supported");
     expect(errorOf(["--no-such-flag"])).toBe("unknown flag --no-such-flag (see --help)");
