@@ -54,6 +54,8 @@ export interface Config {
   /** bitcoind's data directory with the network subdirectory appended (always, as electrs does). */
   readonly daemonDir: string;
   readonly blocksDir: string;
+  /** MP's --magic: the blk files' record magic (u32, little-endian as read), in place of the network's; null: the network's. */
+  readonly magic: number | null;
   /** Fixed credentials; when null the client reads `cookieFile` on each request. */
   readonly cookie: Auth | null;
   readonly cookieFile: string;
@@ -249,6 +251,8 @@ const OPTIONS = {
   dbDir: value("db-dir", "PATH", parsePath, "./db", "Directory for the index, which lives in <db-dir>/<network>"),
   blocksDir: value("blocks-dir", "PATH", parsePath, derived("<daemon-dir>/blocks", (c) => join(c.daemonDir, "blocks")),
     "Directory of bitcoind's blk*.dat files (read during the initial sync)"),
+  magic: optional("magic", "HEX", parseMagic,
+    "The blk files' record magic, 8 hex digits read as a little-endian u32 (a custom signet's: its message start), in place of the network's (MP's flag)"),
   cookie: optional("cookie", "USER:PASSWORD", parseAuth, "bitcoind RPC credentials; without it the cookie file is read on each request", { secret: true }),
   cookieFile: value("cookie-file", "PATH", parsePath, derived("<daemon-dir>/.cookie", (c) => join(c.daemonDir, ".cookie")),
     "bitcoind's RPC cookie file"),
@@ -381,9 +385,8 @@ const IGNORED_ELECTRS_FLAGS: Readonly<Record<string, { readonly takesValue: bool
   };
 })();
 
-/** electrs' flags refused with the reason: ignoring them would leave the chain unread (a custom magic), or ask for Liquid. */
+/** electrs' flags refused with the reason: Liquid's. */
 const REFUSED_ELECTRS_FLAGS: Readonly<Record<string, string>> = {
-  magic: "a custom blk file magic (custom signets) is not supported; the network's own is used",
   "parent-network": "Liquid is not supported",
   "asset-db-path": "Liquid is not supported",
 };
@@ -486,6 +489,13 @@ function parsePositiveInt(raw: string): number {
 
 const TRUE_WORDS = new Set(["1", "true", "yes", "on"]);
 const FALSE_WORDS = new Set(["0", "false", "no", "off"]);
+
+/** MP's --magic: a u32 in hex (an optional 0x), as the 4 bytes of the file read little-endian. */
+function parseMagic(raw: string): number {
+  const hex = raw.replace(/^0x/i, "");
+  if (!/^[0-9a-fA-F]{1,8}$/.test(hex)) throw new Invalid("a u32 in hex, e.g. d9b4bef9");
+  return parseInt(hex, 16) >>> 0;
+}
 
 /** electrs' --electrum-rpc-logging modes. */
 function parseRpcLogging(raw: string): "full" | "no-params" {
@@ -735,6 +745,7 @@ function toConfig(v: Values, env: Env, ignoredElectrsFlags: readonly string[]): 
     dbPath: join(v.dbDir, v.network),
     daemonDir: join(v.daemonDir, NETWORKS[v.network].daemonSubdir),
     blocksDir: v.blocksDir,
+    magic: v.magic,
     cookie: v.cookie,
     cookieFile: v.cookieFile,
     daemonRpcAddr: v.daemonRpcAddr,

@@ -24,7 +24,7 @@ beforeAll(async () => {
     "--monitoring-addr", "127.0.0.1:0", "--serve-workers", "1",
     "--electrum-subscription-limit", "2", "--electrum-rpc-max-request-num-bytes", "300",
     "--db-block-cache-mb", "1024", "--lightmode", "--enable-json-rpc-logging", "--hide-json-rpc-logging-parameters",
-    "--serve-during-mempool-sync",
+    "--serve-during-mempool-sync", "--magic", "dab5bffa",
   ]);
   const line = await app.waitFor(/Electrum RPC server running on 127\.0\.0\.1:(\d+)/, T);
   port = Number(/:(\d+)$/.exec(line)![1]);
@@ -89,4 +89,16 @@ test("--serve-during-mempool-sync: the servers start first, the main loop's firs
   const at = (re: RegExp) => app.lines.findIndex((l) => re.test(l));
   expect(at(/startup complete/)).toBeGreaterThan(0);
   expect(at(/mempool synced/)).toBeGreaterThan(at(/startup complete/));
+}, T);
+
+test("--magic: the blk files are scanned for that record magic (regtest's given above; mainnet's finds no block here)", async () => {
+  expect(app.lines.some((l) => /blk files in .*: 4 files, 1\d\d blocks/.test(l))).toBe(true);
+  using other = tempDir();
+  const wrong = spawnApp([
+    "--offline", "--network", "regtest", "--blocks-dir", FIXTURE_BLOCKS, "--db-dir", join(other.path, "db"),
+    "--monitoring-addr", "127.0.0.1:0", "--serve-workers", "1", "--magic", "d9b4bef9",
+  ]);
+  expect(await wrong.exited).not.toBe(0);
+  expect(wrong.log()).toMatch(/blk files in .*: 4 files, 0 blocks/);
+  expect(wrong.log()).toMatch(/no chain found in the blk files/);
 }, T);

@@ -54,6 +54,7 @@ describe("defaults", () => {
       dbPath: "db/mainnet",
       daemonDir: `${HOME}/.bitcoin`,
       blocksDir: `${HOME}/.bitcoin/blocks`,
+      magic: null,
       cookie: null,
       cookieFile: `${HOME}/.bitcoin/.cookie`,
       daemonRpcAddr: local(8332),
@@ -434,8 +435,14 @@ describe("electrs' own flags", () => {
     expect(errorOf(["--lightmode=1"])).toBe("--lightmode takes no value");
   });
 
-  test("those whose loss would leave clients without a server or the chain unread are refused, saying why", () => {
-    expect(errorOf(["--magic", "0a03cf40"])).toMatch(/^--magic is not supported: a custom blk file magic/);
+  test("MP's --magic: 8 hex digits (0x allowed), the u32 the file's 4 bytes make little-endian", () => {
+    expect(run(["--magic", "dab5bffa"]).magic).toBe(0xdab5bffa);
+    expect(run(["--magic=0x0A03CF40"]).magic).toBe(0x0a03cf40);
+    expect(errorOf(["--magic", "xyz"])).toBe('invalid value "xyz" for --magic: expected a u32 in hex, e.g. d9b4bef9');
+    expect(errorOf(["--magic", "123456789"])).toMatch(/expected a u32 in hex/);
+  });
+
+  test("Liquid's flags are refused, saying why", () => {
     expect(errorOf(["--parent-network", "mainnet"])).toBe("--parent-network is not supported: Liquid is not supported");
     expect(errorOf(["--no-such-flag"])).toBe("unknown flag --no-such-flag (see --help)");
   });
