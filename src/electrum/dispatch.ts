@@ -102,8 +102,9 @@ export class Dispatcher {
     const run = async (span: Span | null): Promise<ReplyMessage> => {
       const stop = this.latency.startTimer({ method: req.method });
       try {
-        const args = positional(req.params, spec.params);
-        const result = await this.runGuarded(spec, () => spec.run({ ctx: this.ctx, session, args }));
+        const call = { ctx: this.ctx, session, args: positional(req.params, spec.params) };
+        // (Unguarded, as in the main thread, the method is awaited directly, without the wrapper.)
+        const result = this.guard !== null && spec.reads === true ? await this.runGuarded(spec, () => spec.run(call)) : await spec.run(call);
         return resultJson(req.id, result);
       } catch (err) {
         const { error, unexpected } = toRpcError(err);
