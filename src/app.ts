@@ -154,12 +154,14 @@ async function run(config: Config, log: Logger, waiter: Waiter): Promise<number>
 
     let source: ChainSource;
     let nodeFiles: BlkFileIndex | null = null;
+    // MP's --magic (a custom signet's blk files), else the network's.
+    const magic = config.magic ?? network.magic;
     if (config.offline) {
-      const files = openBlkFileIndex(config.blocksDir, config.magic ?? network.magic, log.child("blkfiles"));
+      const files = openBlkFileIndex(config.blocksDir, magic, log.child("blkfiles"));
       source = offlineSource(files, network.genesisHashHex, log.child("blkfiles"));
       log.info(`offline mode: following the most-work chain of the blk files in ${config.blocksDir} (no node)`);
     } else {
-      ({ source, files: nodeFiles } = chooseRpcSource(config, indexer, rpc!, config.magic ?? network.magic, log));
+      ({ source, files: nodeFiles } = chooseRpcSource(config, indexer, rpc!, magic, log));
     }
     closer.add("block source", () => source.close());
 

@@ -6,8 +6,8 @@ import type { Logger } from "../log.ts";
 import { describeError } from "../log.ts";
 import type { HistogramVec } from "../metrics/metrics.ts";
 import { errorJson, parseMessage, replyBytes, replyText, resultJson, RPC_CODES, RpcError, toRpcError, type ReplyMessage, type RequestItem } from "./jsonrpc.ts";
-import { METHODS, type MethodSpec, type ServerContext } from "./methods.ts";
-import { GUARDED_TRIES, type ReadGuard } from "../query/chain-query.ts";
+import { METHODS, type ServerContext } from "./methods.ts";
+import { readAgain, type ReadGuard } from "../query/chain-query.ts";
 import { compareVersions, formatVersion, positional } from "./params.ts";
 import type { Session } from "./subscriptions.ts";
 import type { Span, Tracing } from "../trace/tracing.ts";
@@ -36,20 +36,18 @@ export class Dispatcher {
     private readonly budget: ResponseBudget | null = null,
   ) {}
 
-  /** The method's result, read again (at most GUARDED_TRIES runs) while a commit overlaps it. */
-  private async runGuarded(spec: MethodSpec, call: () => unknown): Promise<unknown> {
-    const guard = spec.reads === true ? this.guard : null;
-    if (guard === null) return await call();
+  /** A reading method's result, read again while the main thread's commits overlap it (chain-query.ts readAgain). */
+  private async runGuarded(guard: ReadGuard, call: () => unknown): Promise<unknown> {
     for (let tries = 1; ; tries++) {
       const mark = guard.begin();
       let out: unknown;
       try {
         out = await call();
       } catch (err) {
-        if (tries < GUARDED_TRIES && guard.changed(mark)) continue;
+        if (readAgain(guard, mark, tries)) continue;
         throw err;
       }
-      if (tries >= GUARDED_TRIES || !guard.changed(mark)) return out;
+      if (!readAgain(guard, mark, tries)) return out;
     }
   }
 
@@ -104,7 +102,7 @@ export class Dispatcher {
       try {
         const call = { ctx: this.ctx, session, args: positional(req.params, spec.params) };
         // (Unguarded, as in the main thread, the method is awaited directly, without the wrapper.)
-        const result = this.guard !== null && spec.reads === true ? await this.runGuarded(spec, () => spec.run(call)) : await spec.run(call);
+        const result = this.guard !== null && spec.reads === true ? await this.runGuarded(this.guard, () => spec.run(call)) : await spec.run(call);
         return resultJson(req.id, result);
       } catch (err) {
         const { error, unexpected } = toRpcError(err);

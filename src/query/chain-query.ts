@@ -89,7 +89,17 @@ export interface ReadGuard {
 }
 
 /** Tries of a guarded read: a read overlapping this many changes in a row is answered as it is. */
-export const GUARDED_TRIES = 3;
+const GUARDED_TRIES = 3;
+
+/**
+ * Whether a guarded read (its `tries`-th run, begun at `mark`) is made again: it overlapped a
+ * change, and it has tries left. Its answer, or its error, stands otherwise: an error of a read
+ * that overlapped nothing is the answer. (What a read mixing two states can throw: a txid not in
+ * the file yet, a prevout gone.)
+ */
+export function readAgain(guard: ReadGuard, mark: number, tries: number): boolean {
+  return tries < GUARDED_TRIES && guard.changed(mark);
+}
 
 /** Blocks before this many are used for the median time past (Core's nMedianTimeSpan). */
 const MEDIAN_TIME_SPAN = 11;
@@ -137,12 +147,10 @@ export class ChainQuery {
         try {
           out = fn(new Resolver(this.reader, this.mempool));
         } catch (err) {
-          // What a read mixing two states can throw (a txid not in the file yet, a prevout gone):
-          // read again; an error of a read that overlapped nothing is the answer.
-          if (tries < GUARDED_TRIES && guard.changed(mark)) continue;
+          if (readAgain(guard, mark, tries)) continue;
           throw err;
         }
-        if (tries >= GUARDED_TRIES || !guard.changed(mark)) return out;
+        if (!readAgain(guard, mark, tries)) return out;
       }
     } finally {
       stop();

@@ -92,6 +92,11 @@ function vinText(input: TxIn, prevout: TxOut | null, isCoinbase: boolean, net: N
   return o + "}";
 }
 
+/** Txs rendered every time (mempool txs: the cache of confirmed ones does not hold them), as a JSON array. */
+export function txListText(views: readonly TxView[], net: NetworkParams): string {
+  return `[${views.map((v) => txJsonText(v, net)).join(",")}]`;
+}
+
 /** A tx as Esplora's JSON text (`/tx/:txid`, and each tx of a page). */
 export function txJsonText(v: TxView, net: NetworkParams): string {
   const tx = v.tx;

@@ -65,8 +65,14 @@ function blockTxs(req: RestRequest, ctx: RestContext) {
   const perPage = ctx.config.restDefaultChainTxsPerPage;
   if (start % perPage !== 0) throw new HttpError(400, `start index must be a multiple of ${perPage}`);
   if (start >= block.txCount) throw new HttpError(400, "start index out of range");
-  // Each tx's JSON from the cache of confirmed txs; a run of neighbours it misses is read as one span.
-  const count = Math.min(perPage, block.txCount - start);
+  return blockTxsReply(ctx, block, start, Math.min(perPage, block.txCount - start));
+}
+
+/**
+ * `count` txs of `block` from `start` on, as a JSON array: each tx's JSON from the cache of
+ * confirmed txs, a run of neighbours it misses read as one span (also MP's whole-block route).
+ */
+export function blockTxsReply(ctx: RestContext, block: BlockRow, start: number, count: number) {
   const keys = ctx.query.txidHexesOf(Array.from({ length: count }, (_, i) => block.firstTxnum + start + i));
   const texts = cachedTxTexts(ctx, keys, (from, to) => ctx.query.blockTxs(block, start + from, to - from));
   return jsonText(`[${texts.join(",")}]`, ttlByDepth(block.height, ctx.query.tipHeight()));

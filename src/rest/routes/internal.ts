@@ -6,10 +6,9 @@
  * (max-age 0). A list in a body is bounded by the body limit (body.ts), as every POST.
  */
 import { hashToHex } from "../../bitcoin/bytes.ts";
-import type { TxView } from "../../query/types.ts";
 import { cachedTxTexts } from "../confirmed-txs.ts";
-import { outspendJson, txJsonText } from "../json.ts";
-import { blockNotFound } from "./blocks.ts";
+import { outspendJson, txListText } from "../json.ts";
+import { blockNotFound, blockTxsReply } from "./blocks.ts";
 import {
   json,
   jsonText,
@@ -17,26 +16,11 @@ import {
   parseStringArray,
   tryHash,
   tryUsize,
-  ttlByDepth,
   TTL_SHORT,
   type RestContext,
   type RestRequest,
   type Route,
 } from "../route-kit.ts";
-
-/** The JSON array of txs: a confirmed one's text through the cache of confirmed txs (it is kept there too). */
-function txsText(ctx: RestContext, views: readonly TxView[]): string {
-  const texts = views.map((v) => {
-    if (!v.status.confirmed) return txJsonText(v, ctx.network);
-    const key = hashToHex(v.tx.txid);
-    const cached = ctx.txCache.get(key);
-    if (cached) return cached.text;
-    const text = txJsonText(v, ctx.network);
-    ctx.txCache.set(key, text, v.status.height);
-    return text;
-  });
-  return `[${texts.join(",")}]`;
-}
 
 /** A body's txids: any one that is not a txid makes the whole request a 400 (MP). */
 async function bodyTxids(req: RestRequest): Promise<Uint8Array[]> {
@@ -61,7 +45,7 @@ function eachOfBody(answer: (s: string, ctx: RestContext) => unknown) {
 function mempoolTxsPage(req: RestRequest, ctx: RestContext) {
   const limit = tryUsize(req.query("max_txs")) ?? ctx.config.restMaxMempoolPageSize;
   const txids = ctx.query.mempoolTxidsPage(tryHash(req.params.last_seen), limit);
-  return jsonText(txsText(ctx, ctx.query.mempoolTxs(txids)), TTL_SHORT);
+  return jsonText(txListText(ctx.query.mempoolTxs(txids), ctx.network), TTL_SHORT);
 }
 
 export const internalRoutes: readonly Route[] = [
@@ -73,22 +57,25 @@ export const internalRoutes: readonly Route[] = [
     handler: (req, ctx) => {
       const block = ctx.query.blockByHash(parseHash(req.params.hash));
       if (!block) throw blockNotFound();
-      const keys = ctx.query.txidHexesOf(Array.from({ length: block.txCount }, (_, i) => block.firstTxnum + i));
-      const texts = cachedTxTexts(ctx, keys, (from, to) => ctx.query.blockTxs(block, from, to - from));
-      return jsonText(`[${texts.join(",")}]`, ttlByDepth(block.height, ctx.query.tipHeight()));
+      return blockTxsReply(ctx, block, 0, block.txCount);
     },
   },
   {
     method: "POST",
     path: "/internal/txs",
     name: "/internal/txs",
-    handler: async (req, ctx) => jsonText(txsText(ctx, ctx.query.txs(await bodyTxids(req))), 0),
+    // Confirmed ones through the cache of confirmed txs, before anything is read for them.
+    handler: async (req, ctx) => {
+      const txids = await bodyTxids(req);
+      const texts = cachedTxTexts(ctx, txids.map(hashToHex), (from, to) => ctx.query.txs(txids.slice(from, to)));
+      return jsonText(`[${texts.join(",")}]`, 0);
+    },
   },
   {
     method: "GET",
     path: "/internal/mempool/txs/all",
     name: "/internal/mempool/txs/all",
-    handler: (_, ctx) => jsonText(txsText(ctx, ctx.query.mempoolTxs(ctx.query.mempoolTxidsPage(null, Number.MAX_SAFE_INTEGER))), TTL_SHORT),
+    handler: (_, ctx) => jsonText(txListText(ctx.query.mempoolTxs(ctx.query.mempoolTxidsPage(null, Number.MAX_SAFE_INTEGER)), ctx.network), TTL_SHORT),
   },
   { method: "GET", path: "/internal/mempool/txs", name: "/internal/mempool/txs", handler: mempoolTxsPage },
   { method: "GET", path: "/internal/mempool/txs/:last_seen", name: "/internal/mempool/txs/:last_seen", handler: mempoolTxsPage },
@@ -96,7 +83,7 @@ export const internalRoutes: readonly Route[] = [
     method: "POST",
     path: "/internal/mempool/txs",
     name: "/internal/mempool/txs",
-    handler: async (req, ctx) => jsonText(txsText(ctx, ctx.query.mempoolTxs(await bodyTxids(req))), 0),
+    handler: async (req, ctx) => jsonText(txListText(ctx.query.mempoolTxs(await bodyTxids(req)), ctx.network), 0),
   },
   {
     method: "POST",

@@ -5,7 +5,7 @@
 import { distinctBytes } from "../../query/history.ts";
 import type { OutpointCursor } from "../../query/types.ts";
 import { HttpError } from "../errors.ts";
-import { scriptStatsJson, summaryJson, txJsonText, utxoJson } from "../json.ts";
+import { scriptStatsJson, summaryJson, txJsonText, txListText, utxoJson } from "../json.ts";
 import {
   TTL_SHORT,
   json,
@@ -135,7 +135,7 @@ function scriptRoutes(kind: ScriptKind): Route[] {
     ),
     route("GET", `${base}/txs/mempool`, (req, ctx) => {
       const txs = ctx.query.mempoolHistory([keyOf(kind, req, ctx)], maxTxs(req) ?? ctx.config.restDefaultMaxMempoolTxs);
-      return jsonText(`[${txs.map((t) => txJsonText(t, ctx.network)).join(",")}]`, TTL_SHORT);
+      return jsonText(txListText(txs, ctx.network), TTL_SHORT);
     }),
     ...[`${base}/txs/summary`, `${base}/txs/summary/:last_seen`].map((path) =>
       route("GET", path, (req, ctx) => summaryReply([keyOf(kind, req, ctx)], req, ctx)),
