@@ -148,11 +148,20 @@ describe("two serving threads on a live node", () => {
   }, T);
 
   test("a broadcast over any thread reaches every subscriber at once", async () => {
-    // A broadcast from every client: both threads hold some (the first test).
-    let height = 2;
+    // A broadcast from every client: both threads hold some (the first test). Each spends an output
+    // of one mature coinbase's split (in the mempool): the clients are 4 to 64, and past the 10th a
+    // coinbase of its own would be immature at tip 110, which bcoin's sendrawtransaction drops silently.
+    const coin = bcoin.Coin.fromTX(await node.coinbaseTx(2), 0, 2);
+    const split = new bcoin.MTX();
+    split.addCoin(coin);
+    const eachSat = Math.floor((coin.value - 100_000) / clients.length);
+    for (const _ of clients) split.addOutput({ address: node.miningAddress, value: eachSat });
+    split.sign(node.miningKey);
+    const splitTx = split.toTX();
+    await node.sendTx(splitTx.toRaw());
     const sent: string[] = [];
-    for (const c of clients) {
-      const tx = node.spend(bcoin.Coin.fromTX(await node.coinbaseTx(height++), 0, height - 1), PAYEE, 2_000, 1_000);
+    for (const [i, c] of clients.entries()) {
+      const tx = node.spend(bcoin.Coin.fromTX(splitTx, i, -1), PAYEE, 2_000, 1_000);
       const txid = await c.result<string>("blockchain.transaction.broadcast", [tx.toRaw().toString("hex")]);
       expect(txid).toBe(tx.txid());
       sent.push(txid);
